@@ -1,0 +1,193 @@
+# kcache: one strict Makefile for the daemon, the tools, the BPF programs and the tests.
+# Sources are found by wildcard: a new user/x.c, tools/x.c, bpf/x.bpf.c, tests/unit/test_x.c,
+# tests/bpf/test_x.c or tests/fuzz/fuzz_x.c is built without editing this file.
+#
+#   make            build everything into $(BUILD)       make V=1   show full commands
+#   make SANITIZER=address|undefined   sanitized build into build/san-<name>
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+SHELL := /bin/bash
+
+SANITIZER ?=
+ifeq ($(SANITIZER),)
+BUILD ?= build
+else
+BUILD ?= build/san-$(SANITIZER)
+endif
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+FUZZ_SECONDS ?= 120
+
+V ?= 0
+ifeq ($(V),0)
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+else
+Q :=
+msg =
+endif
+
+PKGS := libbpf libelf zlib libevent libevent_pthreads yaml-0.1 libcrypto libxxhash
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=gnu11 $(WARN) -D_GNU_SOURCE -fno-strict-aliasing -pthread \
+	-Iinclude -Iuser -I$(BUILD)/skel $(PKG_CFLAGS) -MMD -MP
+LDLIBS := $(PKG_LIBS) -pthread -lm
+ifneq ($(SANITIZER),)
+override CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ibpf -Ivmlinux/$(ARCH)
+
+# --- sources -------------------------------------------------------------------------------
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
+LIB_SRCS := $(filter-out user/kcached.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFTS := $(patsubst tests/bpf/test_%.c,$(BUILD)/tests/bpf_%,$(BPFT_SRCS))
+TLIB_SRCS := $(wildcard tests/lib/*.c)
+TLIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TLIB_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all deps run test test-unit test-bpf test-integration bench check format fuzz clean help \
+	vmlinux check-vmlinux
+all: $(BUILD)/kcached $(TOOLS) $(UNITS) $(BPFTS)
+
+help:
+	@echo "kcache make targets:"
+	@echo "  make            build kcached, kcachectl, kcache-bench, BPF objects and tests into $(BUILD)/"
+	@echo "  make deps       install the Debian packages for build, tests and benches (root)"
+	@echo "  make run        deps + build, then run kcached on embedded defaults (root)"
+	@echo "  make test       deps + build, then run every test (unit, bpf, integration)"
+	@echo "  make bench      run the side-by-side benchmarks in bench/"
+	@echo "  make check      clang-format and static analysis (clang-tidy, cppcheck), vmlinux.h drift"
+	@echo "  make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "  make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
+	@echo "  make clean      remove build/"
+	@echo "Variables: V=1 (full commands), SANITIZER=address|undefined, BUILD=dir"
+
+deps:
+	$(Q)tools/deps.sh
+
+# --- BPF: vmlinux.h -> object -> skeleton ---------------------------------------------------
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/kcache/*.h) vmlinux/$(ARCH)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# --- userspace ------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c | $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libkcache.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/kcached: $(BUILD)/obj/user/kcached.o $(BUILD)/libkcache.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libkcache.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/bpf_%: $(BUILD)/obj/tests/bpf/test_%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# --- fuzzing: clang + libFuzzer, the library rebuilt with coverage ---------------------------
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Iuser -I$(BUILD)/skel \
+	$(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
+
+$(BUILD)/fuzz/obj/%.o: %.c | $(SKELS)
+	$(call msg,CLANG,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZERS)
+	$(Q)for f in $(FUZZERS); do \
+		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		cp -n tests/fuzz/corpus/$$n/* $(BUILD)/fuzz/corpus-$$n/ 2>/dev/null || true; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$n \
+			2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash' ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+# --- the two commands -----------------------------------------------------------------------
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(BUILD)/kcached --iface lo --xdp-mode skb $(RUN_ARGS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) tests/run.sh $(TESTS)
+
+test-unit test-bpf test-integration: all
+	$(Q)BUILD=$(BUILD) tests/run.sh $(patsubst test-%,%,$@)
+
+bench: all
+	$(Q)for b in bench/*.sh; do echo "== $$b"; BUILD=$(BUILD) $$b || exit 1; done
+
+# --- hygiene --------------------------------------------------------------------------------
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
+check: all check-vmlinux
+	$(call msg,FORMAT,clang-format --dry-run)
+	$(Q)clang-format --dry-run --Werror $(C_FILES)
+	$(call msg,TIDY,clang-tidy)
+	$(Q)clang-tidy --quiet $(filter user/%.c tools/%.c,$(C_FILES)) -- $(CFLAGS) 2>&1 \
+		| grep -E 'warning:|error:' && exit 1 || true
+	$(call msg,CPPCHECK,cppcheck)
+	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		-Iinclude -Iuser --suppress=missingIncludeSystem user tools
+
+format:
+	$(Q)clang-format -i $(C_FILES)
+
+vmlinux:
+	$(Q)tools/gen-vmlinux.sh vmlinux/$(ARCH)/vmlinux.h
+
+check-vmlinux:
+	$(Q)tools/gen-vmlinux.sh --check vmlinux/$(ARCH)/vmlinux.h
+
+clean:
+	$(Q)rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,136 @@
+/* mem.h: the memory tier (L1). A sharded, byte-bounded key/value store with W-TinyLFU eviction.
+ *
+ * Items are immutable once stored, and reference counted: a lookup hands out a reference that
+ * stays valid (and unchanged) until kc_item_put(), even if the key is overwritten, deleted or
+ * evicted meanwhile. Every function here is thread-safe; each takes one shard's lock inside.
+ *
+ * Memory bound: the sum of kc_item_size() over stored items never exceeds the capacity given
+ * to kc_mem_new(). Items still referenced after they left the table are not counted (they are
+ * bounded by in-flight requests).
+ *
+ * Time: expiry times are absolute Unix seconds (0 = never). The tier reads the clock through
+ * kc_mem_now(), which tests can replace with kc_mem_set_clock(). An item whose exptime is
+ * <= now is never returned.
+ */
+#ifndef KC_MEM_H
+#define KC_MEM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KC_KEY_MAX 250
+
+struct kc_item {
+	/* public, read-only after the item is stored */
+	uint32_t flags;		   /* client flags */
+	uint32_t nkey;		   /* key length, 1..KC_KEY_MAX */
+	uint32_t nval;		   /* value length */
+	_Atomic int64_t exptime;   /* absolute Unix seconds, 0 = never; changed by touch */
+	uint64_t cas;		   /* unique per stored version, assigned by the tier */
+	int64_t time;		   /* when stored (Unix seconds) */
+	/* private to mem.c */
+	_Atomic uint32_t refs;
+	uint8_t seg;
+	uint8_t pad[3];
+	uint64_t hash;
+	struct kc_item *hnext;
+	struct kc_item *prev, *next;
+	char data[]; /* key bytes, then value bytes (no trailing CRLF) */
+};
+
+static inline const char *kc_item_key(const struct kc_item *it)
+{
+	return it->data;
+}
+
+static inline char *kc_item_value(struct kc_item *it)
+{
+	return it->data + it->nkey;
+}
+
+/* Allocates an item with refs = 1, key copied in, value left for the caller to fill.
+ * Returns NULL with errno = ENOMEM. */
+struct kc_item *kc_item_new(const char *key, size_t nkey, uint32_t flags, int64_t exptime,
+			    size_t nval);
+/* Takes one more reference. */
+void kc_item_get(struct kc_item *it);
+/* Drops a reference; the last one frees the item. NULL is allowed. */
+void kc_item_put(struct kc_item *it);
+/* Bytes the item counts against the capacity (header + key + value). */
+size_t kc_item_size(size_t nkey, size_t nval);
+
+enum kc_store_mode { KC_SET, KC_ADD, KC_REPLACE, KC_APPEND, KC_PREPEND, KC_CAS };
+
+/* Protocol outcomes (memcached's words). */
+enum kc_mem_result {
+	KC_STORED,
+	KC_NOT_STORED,
+	KC_EXISTS,
+	KC_NOT_FOUND,
+	KC_DELETED,
+	KC_TOUCHED,
+	KC_TOO_LARGE,	/* bigger than the capacity allows for one item */
+	KC_NO_MEMORY,	/* allocation failed */
+	KC_NON_NUMERIC, /* incr/decr on a value that is not a decimal uint64 */
+};
+
+struct kc_mem_stats {
+	uint64_t items, bytes, capacity;
+	uint64_t hits, misses, evictions, expired, admissions_rejected;
+};
+
+struct kc_mem;
+
+/* Creates a tier holding at most capacity bytes; item_max is the largest item (key + value)
+ * a store may hold. Returns NULL with errno = EINVAL if capacity < 2 * item_max. */
+struct kc_mem *kc_mem_new(size_t capacity, size_t item_max);
+void kc_mem_free(struct kc_mem *m);
+
+/* Returns a reference to the live item for key, or NULL (miss or expired). Counts a hit or a
+ * miss and records the access for eviction. */
+struct kc_item *kc_mem_get(struct kc_mem *m, const char *key, size_t nkey);
+
+/* Like kc_mem_get, and sets a new exptime on a hit (gat, touch). */
+struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
+
+/* Stores it (which the caller allocated with kc_item_new and filled) by mode.
+ * KC_CAS compares cas_in against the stored item's cas. KC_APPEND/KC_PREPEND build a new item
+ * from the stored one (keeping its flags and exptime) and its value.
+ * Returns KC_STORED (the tier took its own reference; the caller keeps theirs), KC_NOT_STORED,
+ * KC_EXISTS, KC_NOT_FOUND, KC_TOO_LARGE or KC_NO_MEMORY. On KC_STORED, *cas_out (if not NULL)
+ * gets the new cas. */
+enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struct kc_item *it,
+				uint64_t cas_in, uint64_t *cas_out);
+
+/* Deletes key; cas_in != 0 deletes only that version. KC_DELETED, KC_NOT_FOUND or KC_EXISTS. */
+enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey, uint64_t cas_in);
+
+/* Sets a new exptime. KC_TOUCHED or KC_NOT_FOUND. */
+enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
+
+/* incr (incr = 1) or decr: memcached's rules, 64-bit wrap on incr, floor at 0 on decr.
+ * KC_STORED with *result set, KC_NOT_FOUND, KC_NON_NUMERIC or KC_NO_MEMORY.
+ * *cas_out (if not NULL) gets the new cas. */
+enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
+				uint64_t delta, uint64_t *result, uint64_t *cas_out);
+
+/* Invalidates every item stored at or before `when` (Unix seconds) once now >= when;
+ * when <= now empties the tier at once (flush_all). */
+void kc_mem_flush(struct kc_mem *m, int64_t when);
+
+/* Sums the shard counters. */
+void kc_mem_stats(struct kc_mem *m, struct kc_mem_stats *out);
+
+/* The tier's clock (Unix seconds, coarse). */
+int64_t kc_mem_now(void);
+/* Replaces the clock, for tests; NULL restores the real one. */
+void kc_mem_set_clock(int64_t (*now)(void));
+
+/* Callback invoked (under the shard lock, so it must not call back into the tier) for every key
+ * that leaves the tier by eviction, expiry, delete, flush or overwrite; the kernel tier uses it
+ * to stay consistent. Set once before serving; NULL disables. */
+typedef void (*kc_mem_evict_fn)(void *ctx, const char *key, size_t nkey);
+void kc_mem_set_evict_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,120 @@
+/* metrics.h: request accounting and the Prometheus text exposition.
+ *
+ * Hot-path counters live in per-thread blocks (struct kc_stats) written only by their owner
+ * thread with relaxed atomics, so a request never takes a lock or bounces a cache line; the
+ * renderer sums all blocks. Other modules expose their own gauges and counters through
+ * collectors, called at render time.
+ */
+#ifndef KC_METRICS_H
+#define KC_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+enum kc_proto { KC_PROTO_TCP, KC_PROTO_UDP, KC_PROTO_HTTP, KC_PROTO__COUNT };
+
+/* Operations, one per protocol verb. Keep kc_op_name() in step. */
+enum kc_op {
+	KC_OP_GET,
+	KC_OP_GETS,
+	KC_OP_GAT,
+	KC_OP_GATS,
+	KC_OP_SET,
+	KC_OP_ADD,
+	KC_OP_REPLACE,
+	KC_OP_APPEND,
+	KC_OP_PREPEND,
+	KC_OP_CAS,
+	KC_OP_DELETE,
+	KC_OP_INCR,
+	KC_OP_DECR,
+	KC_OP_TOUCH,
+	KC_OP_FLUSH_ALL,
+	KC_OP_STATS,
+	KC_OP_VERSION,
+	KC_OP_VERBOSITY,
+	KC_OP_QUIT,
+	KC_OP_MG,
+	KC_OP_MS,
+	KC_OP_MD,
+	KC_OP_MN,
+	KC_OP_MA,
+	KC_OP_OTHER, /* unknown commands and HTTP requests with no verb of their own */
+	KC_OP__COUNT
+};
+
+/* Outcomes. A multi-key get counts one hit or miss per key. */
+enum kc_res {
+	KC_RES_HIT,
+	KC_RES_MISS,
+	KC_RES_STORED,
+	KC_RES_NOT_STORED,
+	KC_RES_EXISTS,
+	KC_RES_NOT_FOUND,
+	KC_RES_DELETED,
+	KC_RES_TOUCHED,
+	KC_RES_OK,
+	KC_RES_ERROR,	     /* ERROR: unknown command */
+	KC_RES_CLIENT_ERROR, /* CLIENT_ERROR: malformed request */
+	KC_RES_SERVER_ERROR, /* SERVER_ERROR: our failure */
+	KC_RES__COUNT
+};
+
+/* Histogram upper bounds in seconds: 1us .. 1s, ×~2.5 steps, then +Inf. */
+#define KC_HIST_BUCKETS 14
+
+struct kc_hist {
+	_Atomic uint64_t bucket[KC_HIST_BUCKETS + 1]; /* last one is +Inf */
+	_Atomic uint64_t sum_ns;
+	_Atomic uint64_t count;
+};
+
+struct kc_stats {
+	_Atomic uint64_t requests[KC_PROTO__COUNT][KC_OP__COUNT][KC_RES__COUNT];
+	struct kc_hist duration[KC_PROTO__COUNT][KC_OP__COUNT];
+	_Atomic uint64_t conns_opened, conns_closed, bytes_read, bytes_written;
+	_Atomic uint64_t udp_bad_frames;
+	struct kc_stats *next; /* registry link, private */
+};
+
+const char *kc_op_name(enum kc_op op);
+const char *kc_res_name(enum kc_res res);
+const char *kc_proto_name(enum kc_proto proto);
+
+/* Allocates and registers a per-thread block (zeroed). Never freed: threads live as long as the
+ * process. Returns NULL with errno = ENOMEM. Thread-safe. */
+struct kc_stats *kc_stats_new(void);
+
+/* Counts one outcome (no duration). */
+static inline void kc_stats_count(struct kc_stats *s, enum kc_proto p, enum kc_op op,
+				  enum kc_res r)
+{
+	atomic_fetch_add_explicit(&s->requests[p][op][r], 1, memory_order_relaxed);
+}
+
+/* Records one request's duration into the histogram for (proto, op). */
+void kc_stats_observe(struct kc_stats *s, enum kc_proto p, enum kc_op op, uint64_t ns);
+
+/* Sums every registered block into out (which the caller zeroed). */
+void kc_stats_sum(struct kc_stats *out);
+
+/* A collector appends complete metric families to out. Registered once at start-up,
+ * called from the thread that renders. */
+typedef void (*kc_collector_fn)(void *ctx, struct kc_buf *out);
+int kc_metrics_add_collector(kc_collector_fn fn, void *ctx);
+
+/* Renders every metric in the Prometheus text format 0.0.4. Returns 0 or -ENOMEM. */
+int kc_metrics_render(struct kc_buf *out);
+
+/* Helpers for collectors: one "# HELP/# TYPE" header, then samples. labels may be NULL or
+ * preformatted `name="value",...` text. */
+void kc_metric_header(struct kc_buf *out, const char *name, const char *type, const char *help);
+void kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint64_t v);
+void kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, double v);
+
+/* Monotonic nanoseconds, for request timing. */
+uint64_t kc_now_ns(void);
+
+#endif
