@@ -62,11 +62,14 @@ enum kc_res {
 	KC_RES__COUNT
 };
 
-/* Histogram upper bounds in seconds: 1us .. 1s, ×~2.5 steps, then +Inf. */
+/* Histogram upper bounds: 1us .. 1ms in 1-2.5-5 steps (memory-tier and kernel-path latencies),
+ * then 10ms, 100ms, 500ms, 1s (Redis and object-store round trips), then +Inf. A duration goes
+ * into the first bucket whose bound is >= it (Prometheus `le` is inclusive). */
 #define KC_HIST_BUCKETS 14
+extern const uint64_t kc_hist_bounds_ns[KC_HIST_BUCKETS];
 
 struct kc_hist {
-	_Atomic uint64_t bucket[KC_HIST_BUCKETS + 1]; /* last one is +Inf */
+	_Atomic uint64_t bucket[KC_HIST_BUCKETS + 1]; /* not cumulative; last one is +Inf */
 	_Atomic uint64_t sum_ns;
 	_Atomic uint64_t count;
 };
@@ -79,40 +82,53 @@ struct kc_stats {
 	struct kc_stats *next; /* registry link, private */
 };
 
+/* Lower-case label values: "get", "flush_all", "client_error", "tcp", ... "unknown" when out of
+ * range. Static strings. */
 const char *kc_op_name(enum kc_op op);
 const char *kc_res_name(enum kc_res res);
 const char *kc_proto_name(enum kc_proto proto);
 
-/* Allocates and registers a per-thread block (zeroed). Never freed: threads live as long as the
- * process. Returns NULL with errno = ENOMEM. Thread-safe. */
+/* Allocates and registers a per-thread block (zeroed, cache-line aligned so that two threads'
+ * blocks never share a line). Never freed: threads live as long as the process. Returns NULL
+ * with errno = ENOMEM. Thread-safe (takes the registry lock). */
 struct kc_stats *kc_stats_new(void);
 
 /* Counts one outcome (no duration). */
-static inline void kc_stats_count(struct kc_stats *s, enum kc_proto p, enum kc_op op,
-				  enum kc_res r)
+static inline void kc_stats_count(struct kc_stats *s, enum kc_proto p, enum kc_op op, enum kc_res r)
 {
 	atomic_fetch_add_explicit(&s->requests[p][op][r], 1, memory_order_relaxed);
 }
 
-/* Records one request's duration into the histogram for (proto, op). */
+/* Records one request's duration into the histogram for (proto, op). Owner thread only. */
 void kc_stats_observe(struct kc_stats *s, enum kc_proto p, enum kc_op op, uint64_t ns);
 
-/* Sums every registered block into out (which the caller zeroed). */
+/* Adds every registered block into out (which the caller zeroed; out itself must not be a
+ * registered block). A relaxed snapshot: counters written meanwhile may or may not be in it.
+ * Takes the registry lock. */
 void kc_stats_sum(struct kc_stats *out);
 
-/* A collector appends complete metric families to out. Registered once at start-up,
- * called from the thread that renders. */
+/* A collector appends complete metric families to out, with the helpers below. Families must
+ * be named kcache_*, counters must end in _total, and no family may repeat one rendered by
+ * kc_metrics_render() or by another collector. Called from the thread that renders, with the
+ * collector lock held: a collector must not call kc_metrics_add_collector(). */
 typedef void (*kc_collector_fn)(void *ctx, struct kc_buf *out);
+
+/* Registers a collector, normally once at start-up; collectors run in registration order.
+ * Returns 0, -EEXIST if (fn, ctx) is already registered, or -ENOMEM. Thread-safe. */
 int kc_metrics_add_collector(kc_collector_fn fn, void *ctx);
 
-/* Renders every metric in the Prometheus text format 0.0.4. Returns 0 or -ENOMEM. */
+/* Appends every metric in the Prometheus text format 0.0.4 to out: the request families from
+ * the per-thread blocks, then each collector's output. Renders are serialized (the collector
+ * lock). Returns 0, or -ENOMEM with out as it was before the call. */
 int kc_metrics_render(struct kc_buf *out);
 
-/* Helpers for collectors: one "# HELP/# TYPE" header, then samples. labels may be NULL or
- * preformatted `name="value",...` text. */
-void kc_metric_header(struct kc_buf *out, const char *name, const char *type, const char *help);
-void kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint64_t v);
-void kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, double v);
+/* Helpers for collectors: one "# HELP/# TYPE" header (help is escaped as the format requires),
+ * then samples. labels may be NULL or preformatted `name="value",...` text with values already
+ * escaped. f64 prints +Inf, -Inf and NaN as Prometheus spells them. Each returns 0 or -ENOMEM
+ * (nothing appended on failure). */
+int kc_metric_header(struct kc_buf *out, const char *name, const char *type, const char *help);
+int kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint64_t v);
+int kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, double v);
 
 /* Monotonic nanoseconds, for request timing. */
 uint64_t kc_now_ns(void);
