@@ -50,14 +50,15 @@ static inline char *kc_item_value(struct kc_item *it)
 }
 
 /* Allocates an item with refs = 1, key copied in, value left for the caller to fill.
- * Returns NULL with errno = ENOMEM. */
+ * Returns NULL with errno = EINVAL (nkey not in 1..KC_KEY_MAX, nval > UINT32_MAX) or ENOMEM. */
 struct kc_item *kc_item_new(const char *key, size_t nkey, uint32_t flags, int64_t exptime,
 			    size_t nval);
 /* Takes one more reference. */
 void kc_item_get(struct kc_item *it);
 /* Drops a reference; the last one frees the item. NULL is allowed. */
 void kc_item_put(struct kc_item *it);
-/* Bytes the item counts against the capacity (header + key + value). */
+/* Bytes the item counts against the capacity: header + key + value, plus glibc malloc's 8-byte
+ * chunk header, rounded up to 16 (what the allocation really costs). */
 size_t kc_item_size(size_t nkey, size_t nval);
 
 enum kc_store_mode { KC_SET, KC_ADD, KC_REPLACE, KC_APPEND, KC_PREPEND, KC_CAS };
@@ -83,8 +84,12 @@ struct kc_mem_stats {
 struct kc_mem;
 
 /* Creates a tier holding at most capacity bytes; item_max is the largest item (key + value)
- * a store may hold. Returns NULL with errno = EINVAL if capacity < 2 * item_max. */
+ * a store may hold. The capacity is split into 1..64 shards (a power of two), each holding at
+ * least max(4 * kc_item_size(0, item_max), 64 KiB). Returns NULL with errno = EINVAL if
+ * item_max is 0 or capacity < 2 * item_max, ENOMEM if allocation fails. */
 struct kc_mem *kc_mem_new(size_t capacity, size_t item_max);
+/* Drops the tier's references (items callers still hold stay valid until their last put).
+ * NULL is allowed. No other call may be running. */
 void kc_mem_free(struct kc_mem *m);
 
 /* Returns a reference to the live item for key, or NULL (miss or expired). Counts a hit or a
@@ -94,12 +99,17 @@ struct kc_item *kc_mem_get(struct kc_mem *m, const char *key, size_t nkey);
 /* Like kc_mem_get, and sets a new exptime on a hit (gat, touch). */
 struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
 
-/* Stores it (which the caller allocated with kc_item_new and filled) by mode.
+/* Stores it (which the caller allocated with kc_item_new and filled, and never stored before)
+ * by mode. KC_ADD on a live key bumps that key (as memcached does) and returns KC_NOT_STORED.
  * KC_CAS compares cas_in against the stored item's cas. KC_APPEND/KC_PREPEND build a new item
- * from the stored one (keeping its flags and exptime) and its value.
+ * from the stored one (keeping its flags and exptime) and its value; a non-zero cas_in must
+ * match there too.
  * Returns KC_STORED (the tier took its own reference; the caller keeps theirs), KC_NOT_STORED,
- * KC_EXISTS, KC_NOT_FOUND, KC_TOO_LARGE or KC_NO_MEMORY. On KC_STORED, *cas_out (if not NULL)
- * gets the new cas. */
+ * KC_EXISTS, KC_NOT_FOUND, KC_TOO_LARGE (key + value > item_max, or the result of an append
+ * would be) or KC_NO_MEMORY. On KC_STORED, *cas_out (if not NULL) gets the new cas: unique in
+ * the tier and increasing for each key. A KC_SET that fails with KC_TOO_LARGE still removes
+ * the key's old value, as memcached does. An item whose exptime has already passed is
+ * KC_STORED (replacing the old value) but never readable. */
 enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struct kc_item *it,
 				uint64_t cas_in, uint64_t *cas_out);
 
@@ -109,17 +119,22 @@ enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey,
 /* Sets a new exptime. KC_TOUCHED or KC_NOT_FOUND. */
 enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
 
-/* incr (incr = 1) or decr: memcached's rules, 64-bit wrap on incr, floor at 0 on decr.
- * KC_STORED with *result set, KC_NOT_FOUND, KC_NON_NUMERIC or KC_NO_MEMORY.
- * *cas_out (if not NULL) gets the new cas. */
+/* incr (incr = 1) or decr: memcached's rules, 64-bit wrap on incr, floor at 0 on decr. The
+ * value must be 1..20 decimal digits (<= UINT64_MAX), optionally followed by spaces. The result
+ * is stored as a new item with the exact decimal length, keeping flags and exptime.
+ * KC_STORED with *result set, KC_NOT_FOUND, KC_NON_NUMERIC, KC_NO_MEMORY, or KC_TOO_LARGE if the
+ * longer number would exceed item_max. *cas_out (if not NULL) gets the new cas. */
 enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
 				uint64_t delta, uint64_t *result, uint64_t *cas_out);
 
 /* Invalidates every item stored at or before `when` (Unix seconds) once now >= when;
- * when <= now empties the tier at once (flush_all). */
+ * when <= now empties the tier at once (flush_all). A later call replaces a pending one.
+ * Takes each shard's lock in turn; the evict hook sees every key removed. */
 void kc_mem_flush(struct kc_mem *m, int64_t when);
 
-/* Sums the shard counters. */
+/* Sums the shard counters (taking each shard's lock in turn). evictions counts every key the
+ * policy removed, admissions_rejected included; expired counts expired items found and removed;
+ * flushed, deleted and overwritten items count in neither. */
 void kc_mem_stats(struct kc_mem *m, struct kc_mem_stats *out);
 
 /* The tier's clock (Unix seconds, coarse). */
@@ -128,8 +143,9 @@ int64_t kc_mem_now(void);
 void kc_mem_set_clock(int64_t (*now)(void));
 
 /* Callback invoked (under the shard lock, so it must not call back into the tier) for every key
- * that leaves the tier by eviction, expiry, delete, flush or overwrite; the kernel tier uses it
- * to stay consistent. Set once before serving; NULL disables. */
+ * that leaves the tier by eviction, expiry, delete, flush or overwrite (store, append, incr);
+ * the kernel tier uses it to stay consistent. Not called by kc_mem_free(). Set once before
+ * serving; NULL disables. */
 typedef void (*kc_mem_evict_fn)(void *ctx, const char *key, size_t nkey);
 void kc_mem_set_evict_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx);
 

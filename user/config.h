@@ -1,0 +1,63 @@
+/* config.h: kcached's configuration, one table of directives (config.c) read from defaults,
+ * then a YAML file (--config), then command-line flags, each later source overriding.
+ *
+ * Every directive is both a flag (--name) and a YAML key (name). Unknown keys and bad values
+ * are rejected with the source (file:line or the flag) and what was expected.
+ */
+#ifndef KC_CONFIG_H
+#define KC_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
+
+struct kc_config {
+	char listen[64];   /* address for memcached TCP and UDP */
+	uint32_t port;	   /* memcached TCP and UDP port */
+	bool udp;	   /* serve memcached over UDP too */
+	char http[80];	   /* host:port of the HTTP listener (/metrics, /healthz) */
+	char iface[IF_NAMESIZE];
+	enum kc_xdp_mode xdp_mode;
+	uint64_t memory;   /* memory tier bytes */
+	uint64_t item_max; /* largest item (key + value) */
+	char data_dir[256];
+	uint32_t threads;   /* worker threads; 0 = one per CPU */
+	uint32_t max_conns; /* per daemon */
+	char pin_path[128];
+	char admin_socket[108];
+	enum kc_log_level log_level;
+};
+
+/* Fills cfg with the embedded defaults. Cannot fail. */
+void kc_config_defaults(struct kc_config *cfg);
+
+/* Reads a YAML mapping of directive: scalar. Returns 0, or -EINVAL / -errno with a message
+ * such as "kcached.yaml:3: memory: expected a size (bytes, K, M, G), got 'lots'" in err.
+ * On error cfg may be partly updated: callers load into a copy. */
+int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses argv: --config FILE is read first, then every other flag. Returns 0, 1 when --help or
+ * --version was printed (the caller exits 0), or -EINVAL with a message in err. */
+int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Checks constraints between directives (e.g. memory >= 2 * item_max). */
+int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
+
+/* Parses "64M" style sizes (bytes, K, M, G, T; powers of 1024). Returns 0 or -EINVAL. */
+int kc_parse_size(const char *s, uint64_t *out);
+
+/* Parses a decimal unsigned integer with no sign, no trailing garbage and no overflow.
+ * Returns 0 or -EINVAL (not a number) / -ERANGE (too big). */
+int kc_parse_u64(const char *s, uint64_t *out);
+
+/* Prints the directive table (name, default, help) to stdout. */
+void kc_config_usage(const char *prog);
+
+const char *kc_xdp_mode_name(enum kc_xdp_mode m);
+
+#endif

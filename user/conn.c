@@ -1,0 +1,280 @@
+/* conn.c: TCP connections and UDP datagrams of one worker (see conn.h).
+ *
+ * A TCP connection is a small state machine driven by conn_drive():
+ *   read what the socket has -> parse and execute complete requests (proto_text) -> write the
+ *   replies; if the socket cannot take them all, stop reading and wait for EV_WRITE
+ *   (backpressure), then resume parsing what is already buffered.
+ * Input never grows past one maximal request (a command line plus the largest value): longer
+ * lines are refused by the parser and oversized values swallowed, so memory per connection is
+ * bounded whatever a client sends.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define READ_CHUNK (16 << 10)
+#define KEEP_BUF (64 << 10) /* buffers above this are freed once empty */
+
+struct kc_conn {
+	int fd;
+	struct kc_worker *w;
+	struct event *rev, *wev;
+	struct kc_buf in, out;
+	struct kc_proto_conn pc;
+	bool eof;
+	struct kc_conn *prev, *next;
+};
+
+static void conn_close(struct kc_conn *c)
+{
+	struct kc_worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	event_free(c->rev);
+	event_free(c->wev);
+	close(c->fd);
+	kc_buf_free(&c->in);
+	kc_buf_free(&c->out);
+	atomic_fetch_sub(w->env->curr_conns, 1);
+	atomic_fetch_add_explicit(&w->stats->conns_closed, 1, memory_order_relaxed);
+	free(c);
+}
+
+void kc_conn_close_all(struct kc_worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+}
+
+/* Parses buffered input and writes replies until nothing more can be done now.
+ * Returns false if the connection was closed. */
+static bool conn_drive(struct kc_conn *c)
+{
+	for (;;) {
+		bool progress = false;
+
+		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) < KC_OUT_SOFT) {
+			size_t used = kc_proto_process(&c->pc, kc_buf_head(&c->in),
+						       kc_buf_avail(&c->in), &c->out, KC_OUT_SOFT);
+
+			kc_buf_consume(&c->in, used);
+			progress = used > 0;
+		}
+		while (kc_buf_avail(&c->out)) {
+			ssize_t n = write(c->fd, kc_buf_head(&c->out), kc_buf_avail(&c->out));
+
+			if (n > 0) {
+				kc_buf_consume(&c->out, (size_t)n);
+				atomic_fetch_add_explicit(&c->w->stats->bytes_written, (uint64_t)n,
+							  memory_order_relaxed);
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				event_del(c->rev); /* backpressure: no reading until drained */
+				event_add(c->wev, NULL);
+				return true;
+			}
+			conn_close(c);
+			return false;
+		}
+		kc_buf_shrink(&c->out, KEEP_BUF);
+		if (c->pc.close || (c->eof && !progress)) {
+			conn_close(c);
+			return false;
+		}
+		if (!progress)
+			break;
+	}
+	kc_buf_shrink(&c->in, KEEP_BUF);
+	event_del(c->wev);
+	event_add(c->rev, NULL);
+	return true;
+}
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct kc_conn *c = arg;
+	size_t limit = KC_LINE_MAX + c->w->env->item_max + 4;
+
+	(void)what;
+	for (int rounds = 0; rounds < 4; rounds++) {
+		if (c->in.off > c->in.cap / 2)
+			kc_buf_compact(&c->in);
+		if (kc_buf_avail(&c->in) >= limit)
+			break; /* the parser will decide (cannot happen with a valid parser) */
+		if (kc_buf_reserve(&c->in, READ_CHUNK)) {
+			log_warn("conn %d: out of memory for input", fd);
+			conn_close(c);
+			return;
+		}
+		ssize_t n = read(fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			atomic_fetch_add_explicit(&c->w->stats->bytes_read, (uint64_t)n,
+						  memory_order_relaxed);
+			if ((size_t)n < c->in.cap - c->in.len + (size_t)n)
+				break; /* the socket is drained */
+			continue;
+		}
+		if (n == 0) {
+			c->eof = true;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_close(c);
+			return;
+		}
+		break;
+	}
+	conn_drive(c);
+}
+
+static void conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_drive(arg);
+}
+
+void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct kc_worker *w = arg;
+
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct kc_conn *c;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (atomic_load(w->env->curr_conns) >= w->max_conns) {
+			static const char msg[] = "SERVER_ERROR too many open connections\r\n";
+			ssize_t n = write(fd, msg, sizeof(msg) - 1);
+
+			(void)n;
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->w = w;
+		c->pc.env = w->env;
+		c->pc.stats = w->stats;
+		c->pc.proto = KC_PROTO_TCP;
+		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
+		c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+		if (!c->rev || !c->wev) {
+			event_free(c->rev);
+			event_free(c->wev);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		atomic_fetch_add(w->env->curr_conns, 1);
+		atomic_fetch_add(w->env->total_conns, 1);
+		atomic_fetch_add_explicit(&w->stats->conns_opened, 1, memory_order_relaxed);
+		event_add(c->rev, NULL);
+	}
+}
+
+/* --- UDP --------------------------------------------------------------------------------- */
+
+/* Sends out as sequenced datagrams (memcached's frame: id, seq, total, 0). */
+static void udp_reply(struct kc_worker *w, int fd, const uint8_t *req_hdr,
+		      const struct sockaddr_storage *peer, socklen_t plen, const struct kc_buf *out)
+{
+	size_t chunk = KC_UDP_PAYLOAD - KC_UDP_HDR, len = out->len;
+	size_t total = len ? (len + chunk - 1) / chunk : 1;
+
+	if (total > 65535) {
+		atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1, memory_order_relaxed);
+		return;
+	}
+	for (size_t seq = 0; seq < total; seq++) {
+		uint8_t hdr[KC_UDP_HDR] = {req_hdr[0], req_hdr[1], (uint8_t)(seq >> 8), (uint8_t)seq,
+					   (uint8_t)(total >> 8), (uint8_t)total, 0, 0};
+		size_t off = seq * chunk, n = len - off < chunk ? len - off : chunk;
+		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {out->data + off, n}};
+		struct msghdr msg = {.msg_name = (void *)peer,
+				     .msg_namelen = plen,
+				     .msg_iov = iov,
+				     .msg_iovlen = 2};
+
+		if (sendmsg(fd, &msg, MSG_DONTWAIT) > 0)
+			atomic_fetch_add_explicit(&w->stats->bytes_written, KC_UDP_HDR + n,
+						  memory_order_relaxed);
+	}
+}
+
+void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	static const char multi[] = "SERVER_ERROR multi-packet request not supported\r\n";
+	static const char partial[] = "CLIENT_ERROR incomplete request in datagram\r\n";
+	struct kc_worker *w = arg;
+	uint8_t pkt[65536];
+
+	(void)what;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t n = recvfrom(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&peer, &plen);
+
+		if (n < 0)
+			return; /* EAGAIN, or an error the next datagram will show again */
+		atomic_fetch_add_explicit(&w->stats->bytes_read, (uint64_t)n, memory_order_relaxed);
+		if (n < KC_UDP_HDR) {
+			atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1,
+						  memory_order_relaxed);
+			continue; /* no header to answer to */
+		}
+		w->udp_out.len = w->udp_out.off = 0;
+		if (pkt[2] != 0 || pkt[3] != 0 || pkt[4] != 0 || pkt[5] != 1) {
+			atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1,
+						  memory_order_relaxed);
+			kc_buf_append(&w->udp_out, multi, sizeof(multi) - 1);
+		} else {
+			struct kc_proto_conn pc = {
+				.env = w->env, .stats = w->stats, .proto = KC_PROTO_UDP};
+			size_t body = (size_t)n - KC_UDP_HDR;
+			size_t used = kc_proto_process(&pc, (char *)pkt + KC_UDP_HDR, body,
+						       &w->udp_out, SIZE_MAX);
+
+			if (used < body && !pc.close && !pc.swallow)
+				kc_buf_append(&w->udp_out, partial, sizeof(partial) - 1);
+		}
+		if (w->udp_out.len)
+			udp_reply(w, fd, pkt, &peer, plen, &w->udp_out);
+		kc_buf_shrink(&w->udp_out, KEEP_BUF);
+	}
+}

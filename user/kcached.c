@@ -1,0 +1,38 @@
+/* kcached: the kcache daemon. Parses the configuration, starts the server, runs until
+ * SIGTERM/SIGINT and turns errors into the exit status (0 ok, 1 runtime error, 2 bad config). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+int main(int argc, char **argv)
+{
+	struct kc_config cfg;
+	struct kc_server *srv;
+	char err[512];
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	kc_config_defaults(&cfg);
+	rc = kc_config_parse_args(&cfg, argc, argv, err, sizeof(err));
+	if (rc > 0)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, "kcached: %s\n", err);
+		return 2;
+	}
+	kc_log_set_level(cfg.log_level);
+	kc_log_hook_libbpf();
+	srv = kc_server_start(&cfg, err, sizeof(err));
+	if (!srv) {
+		log_error("kcached: %s", err);
+		return 1;
+	}
+	kc_server_run(srv);
+	kc_server_free(srv);
+	log_info("kcached: stopped");
+	return 0;
+}

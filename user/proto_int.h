@@ -1,0 +1,62 @@
+/* proto_int.h: what proto_text.c (classic commands) and proto_meta.c (meta commands) share.
+ * Private to the protocol; the public contract is proto_text.h. */
+#ifndef KC_PROTO_INT_H
+#define KC_PROTO_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "proto_text.h"
+
+#define KC_MAX_TOKENS 24 /* every command but the gets has far fewer */
+
+/* A token: bytes of the line between spaces. */
+struct kc_tok {
+	const char *p;
+	size_t n;
+};
+
+/* One command being executed. */
+struct kc_cmd {
+	struct kc_proto_conn *conn;
+	struct kc_buf *out;
+	size_t out_mark; /* out->len before this command, to drop a partial reply */
+	enum kc_op op;
+	enum kc_res res;
+	bool noreply;
+};
+
+/* Reads the next space-separated token from *cur (advanced). False at the end of the line. */
+bool kc_tok_next(const char **cur, const char *end, struct kc_tok *t);
+/* Splits a line into at most max tokens; returns how many there were (may exceed max). */
+size_t kc_tokenize(const char *line, size_t n, struct kc_tok *t, size_t max);
+bool kc_tok_is(const struct kc_tok *t, const char *s);
+/* Strict decimal parsers: no sign (but i32's '-'), no spaces, no overflow. */
+bool kc_tok_u64(const struct kc_tok *t, uint64_t *out);
+bool kc_tok_u32(const struct kc_tok *t, uint32_t *out);
+bool kc_tok_i32(const struct kc_tok *t, int32_t *out);
+/* Writes v in decimal at p (no NUL); returns the end. */
+char *kc_u64toa(uint64_t v, char *p);
+
+/* Appends s unless the command is noreply. */
+void kc_reply(struct kc_cmd *cmd, const char *s);
+/* Replaces whatever the command appended with an error line (always sent), sets cmd->res. */
+void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s);
+enum kc_res kc_mem_res(enum kc_mem_result r);
+
+/* Reads a value block of vlen bytes + CRLF from data (avail bytes) into a new item for key.
+ * Returns the bytes consumed (the block, or what is there of an oversized one, the rest being
+ * swallowed), or -1 if the block has not fully arrived. *item is NULL when an error reply was
+ * written instead. */
+ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
+		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
+		       struct kc_item **item);
+
+/* Executes mg ms md mn ma; same return convention as kc_store_value (0 when no data block). */
+ssize_t kc_proto_meta(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const char *data,
+		      size_t avail);
+
+#endif

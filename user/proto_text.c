@@ -1,0 +1,660 @@
+/* proto_text.c: memcached text protocol, classic commands (see proto_text.h).
+ * The meta commands (mg ms md mn ma) live in proto_meta.c; both share proto_int.h. */
+#include "proto_int.h"
+
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "version.h"
+
+#define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: above this, exptime is absolute */
+
+int64_t kc_proto_exptime(int64_t exptime, int64_t now)
+{
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1; /* in the past: stored, never returned */
+	if (exptime > REALTIME_MAXDELTA)
+		return exptime <= now ? 1 : exptime;
+	return now + exptime;
+}
+
+bool kc_tok_next(const char **cur, const char *end, struct kc_tok *t)
+{
+	const char *p = *cur;
+
+	while (p < end && *p == ' ')
+		p++;
+	if (p == end) {
+		*cur = p;
+		return false;
+	}
+	t->p = p;
+	while (p < end && *p != ' ')
+		p++;
+	t->n = (size_t)(p - t->p);
+	*cur = p;
+	return true;
+}
+
+size_t kc_tokenize(const char *line, size_t n, struct kc_tok *t, size_t max)
+{
+	const char *cur = line, *end = line + n;
+	size_t i = 0;
+	struct kc_tok tmp;
+
+	while (kc_tok_next(&cur, end, i < max ? &t[i] : &tmp))
+		i++;
+	return i;
+}
+
+bool kc_tok_is(const struct kc_tok *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	return t->n == n && memcmp(t->p, s, n) == 0;
+}
+
+bool kc_tok_u64(const struct kc_tok *t, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (t->n == 0 || t->n > 20)
+		return false;
+	for (size_t i = 0; i < t->n; i++) {
+		unsigned d = (unsigned char)t->p[i] - '0';
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+bool kc_tok_u32(const struct kc_tok *t, uint32_t *out)
+{
+	uint64_t v;
+
+	if (!kc_tok_u64(t, &v) || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool kc_tok_i32(const struct kc_tok *t, int32_t *out)
+{
+	struct kc_tok u = *t;
+	bool neg = false;
+	uint64_t v;
+
+	if (u.n > 0 && u.p[0] == '-') {
+		neg = true;
+		u.p++;
+		u.n--;
+	}
+	if (!kc_tok_u64(&u, &v) || v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
+		return false;
+	*out = neg ? (int32_t)(-(int64_t)v) : (int32_t)v;
+	return true;
+}
+
+char *kc_u64toa(uint64_t v, char *p)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+void kc_reply(struct kc_cmd *cmd, const char *s)
+{
+	if (!cmd->noreply)
+		kc_buf_append(cmd->out, s, strlen(s));
+}
+
+void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s)
+{
+	cmd->res = res;
+	cmd->out->len = cmd->out_mark; /* drop a partial reply (e.g. VALUEs before a bad key) */
+	kc_buf_append(cmd->out, s, strlen(s));
+}
+
+/* --- retrieval ------------------------------------------------------------------------- */
+
+static void append_value(struct kc_buf *out, struct kc_item *it, bool with_cas)
+{
+	char hdr[64 + KC_KEY_MAX], *p = hdr;
+
+	memcpy(p, "VALUE ", 6);
+	p += 6;
+	memcpy(p, kc_item_key(it), it->nkey);
+	p += it->nkey;
+	*p++ = ' ';
+	p = kc_u64toa(it->flags, p);
+	*p++ = ' ';
+	p = kc_u64toa(it->nval, p);
+	if (with_cas) {
+		*p++ = ' ';
+		p = kc_u64toa(it->cas, p);
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	if (kc_buf_reserve(out, (size_t)(p - hdr) + it->nval + 2))
+		return;
+	kc_buf_append(out, hdr, (size_t)(p - hdr));
+	kc_buf_append(out, kc_item_value(it), it->nval);
+	kc_buf_append(out, "\r\n", 2);
+}
+
+/* get|gets <key>*, gat|gats <exptime> <key>* */
+static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
+{
+	struct kc_proto_conn *c = cmd->conn;
+	bool with_cas = cmd->op == KC_OP_GETS || cmd->op == KC_OP_GATS;
+	bool touch = cmd->op == KC_OP_GAT || cmd->op == KC_OP_GATS;
+	int64_t exptime = 0, now = kc_mem_now();
+	struct kc_tok t;
+	unsigned nkeys = 0, hits = 0;
+
+	if (touch) {
+		int32_t e;
+
+		if (!kc_tok_next(&args, end, &t)) {
+			kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+			return;
+		}
+		if (!kc_tok_i32(&t, &e)) {
+			kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+				       "CLIENT_ERROR invalid exptime argument\r\n");
+			return;
+		}
+		exptime = kc_proto_exptime(e, now);
+	}
+	while (kc_tok_next(&args, end, &t)) {
+		struct kc_item *it;
+
+		if (t.n > KC_KEY_MAX) {
+			kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+				       "CLIENT_ERROR bad command line format\r\n");
+			return;
+		}
+		nkeys++;
+		it = touch ? kc_mem_get_touch(c->env->mem, t.p, t.n, exptime)
+			   : kc_mem_get(c->env->mem, t.p, t.n);
+		if (!it)
+			continue;
+		hits++;
+		if (cmd->out->len - cmd->out_mark + it->nval > KC_GET_REPLY_MAX) {
+			kc_item_put(it);
+			kc_reply_error(cmd, KC_RES_SERVER_ERROR,
+				       "SERVER_ERROR out of memory writing get response\r\n");
+			return;
+		}
+		append_value(cmd->out, it, with_cas);
+		kc_item_put(it);
+	}
+	if (nkeys == 0) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
+	}
+	kc_buf_append(cmd->out, "END\r\n", 5);
+	/* One hit or miss per key; the caller counts the last one from cmd->res. */
+	for (unsigned i = 0; i + 1 < nkeys; i++)
+		kc_stats_count(c->stats, c->proto, cmd->op, i < hits ? KC_RES_HIT : KC_RES_MISS);
+	cmd->res = hits == nkeys ? KC_RES_HIT : KC_RES_MISS;
+}
+
+/* --- storage --------------------------------------------------------------------------- */
+
+enum kc_res kc_mem_res(enum kc_mem_result r)
+{
+	switch (r) {
+	case KC_STORED: return KC_RES_STORED;
+	case KC_NOT_STORED: return KC_RES_NOT_STORED;
+	case KC_EXISTS: return KC_RES_EXISTS;
+	case KC_NOT_FOUND: return KC_RES_NOT_FOUND;
+	case KC_DELETED: return KC_RES_DELETED;
+	case KC_TOUCHED: return KC_RES_TOUCHED;
+	case KC_NON_NUMERIC: return KC_RES_CLIENT_ERROR;
+	case KC_TOO_LARGE:
+	case KC_NO_MEMORY: return KC_RES_SERVER_ERROR;
+	}
+	return KC_RES_SERVER_ERROR;
+}
+
+ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
+		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
+		       struct kc_item **out_item)
+{
+	struct kc_proto_conn *c = cmd->conn;
+	size_t need = (size_t)vlen + 2;
+	struct kc_item *it;
+
+	*out_item = NULL;
+	if ((size_t)key->n + (size_t)vlen > c->env->item_max) {
+		/* memcached: reply, swallow the value, and drop any stale copy for a set. */
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
+			       "SERVER_ERROR object too large for cache\r\n");
+		if (cmd->op == KC_OP_SET || cmd->op == KC_OP_MS)
+			kc_mem_delete(c->env->mem, key->p, key->n, 0);
+		size_t now = avail < need ? avail : need;
+
+		c->swallow = need - now;
+		return (ssize_t)now;
+	}
+	if (avail < need)
+		return -1;
+	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad data chunk\r\n");
+		return (ssize_t)need;
+	}
+	it = kc_item_new(key->p, key->n, flags, exptime, (size_t)vlen);
+	if (!it) {
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
+			       "SERVER_ERROR out of memory storing object\r\n");
+		return (ssize_t)need;
+	}
+	memcpy(kc_item_value(it), data, (size_t)vlen);
+	*out_item = it;
+	return (ssize_t)need;
+}
+
+/* set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]
+ * cas <key> <flags> <exptime> <bytes> <cas unique> [noreply] */
+static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const char *data,
+			 size_t avail)
+{
+	static const enum kc_store_mode modes[] = {
+		[KC_OP_SET] = KC_SET,	      [KC_OP_ADD] = KC_ADD,
+		[KC_OP_REPLACE] = KC_REPLACE, [KC_OP_APPEND] = KC_APPEND,
+		[KC_OP_PREPEND] = KC_PREPEND, [KC_OP_CAS] = KC_CAS,
+	};
+	static const char *const words[] = {
+		[KC_RES_STORED] = "STORED\r\n",
+		[KC_RES_NOT_STORED] = "NOT_STORED\r\n",
+		[KC_RES_EXISTS] = "EXISTS\r\n",
+		[KC_RES_NOT_FOUND] = "NOT_FOUND\r\n",
+	};
+	bool is_cas = cmd->op == KC_OP_CAS;
+	size_t base = is_cas ? 6 : 5;
+	uint32_t flags;
+	int32_t exptime, vlen;
+	uint64_t cas_in = 0;
+	struct kc_item *it;
+	enum kc_mem_result r;
+	ssize_t used;
+
+	if (nt != base && nt != base + 1) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return 0;
+	}
+	cmd->noreply = nt == base + 1 && kc_tok_is(&t[base], "noreply");
+	if (t[1].n > KC_KEY_MAX || !kc_tok_u32(&t[2], &flags) || !kc_tok_i32(&t[3], &exptime) ||
+	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return 0;
+	}
+	used = kc_store_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen,
+			      data, avail, &it);
+	if (used < 0 || !it)
+		return used;
+	r = kc_mem_store(cmd->conn->env->mem, modes[cmd->op], it, cas_in, NULL);
+	kc_item_put(it);
+	cmd->res = kc_mem_res(r);
+	if (r == KC_TOO_LARGE)
+		kc_reply_error(cmd, cmd->res, "SERVER_ERROR out of memory storing object\r\n");
+	else if (r == KC_NO_MEMORY)
+		kc_reply_error(cmd, cmd->res, "SERVER_ERROR out of memory storing object\r\n");
+	else
+		kc_reply(cmd, words[cmd->res]);
+	return used;
+}
+
+/* --- other classic commands ------------------------------------------------------------ */
+
+/* delete <key> [0] [noreply] */
+static void cmd_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	size_t n = nt;
+
+	if (n > 2 && kc_tok_is(&t[n - 1], "noreply")) {
+		cmd->noreply = true;
+		n--;
+	}
+	if (n < 2 || n > 3 || (n == 3 && !kc_tok_is(&t[2], "0"))) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format.  Usage: delete <key> "
+			       "[noreply]\r\n");
+		return;
+	}
+	if (t[1].n > KC_KEY_MAX) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, 0);
+
+	cmd->res = kc_mem_res(r);
+	kc_reply(cmd, r == KC_DELETED ? "DELETED\r\n" : "NOT_FOUND\r\n");
+}
+
+/* incr|decr <key> <delta> [noreply] */
+static void cmd_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	uint64_t delta, result;
+	char num[24], *p;
+
+	if (nt != 3 && nt != 4) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
+	}
+	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
+	if (t[1].n > KC_KEY_MAX) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	if (!kc_tok_u64(&t[2], &delta)) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR invalid numeric delta argument\r\n");
+		return;
+	}
+	enum kc_mem_result r = kc_mem_arith(cmd->conn->env->mem, t[1].p, t[1].n,
+					    cmd->op == KC_OP_INCR, delta, &result, NULL);
+	cmd->res = kc_mem_res(r);
+	switch (r) {
+	case KC_STORED:
+		cmd->res = KC_RES_OK;
+		p = kc_u64toa(result, num);
+		memcpy(p, "\r\n", 3);
+		kc_reply(cmd, num);
+		break;
+	case KC_NOT_FOUND:
+		kc_reply(cmd, "NOT_FOUND\r\n");
+		break;
+	case KC_NON_NUMERIC:
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+		break;
+	default:
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR, "SERVER_ERROR out of memory\r\n");
+		break;
+	}
+}
+
+/* touch <key> <exptime> [noreply] */
+static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	int32_t e;
+
+	if (nt != 3 && nt != 4) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
+	}
+	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
+	if (t[1].n > KC_KEY_MAX) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	if (!kc_tok_i32(&t[2], &e)) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid exptime argument\r\n");
+		return;
+	}
+	enum kc_mem_result r = kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n,
+					    kc_proto_exptime(e, kc_mem_now()));
+	cmd->res = kc_mem_res(r);
+	kc_reply(cmd, r == KC_TOUCHED ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
+}
+
+/* flush_all [delay] [noreply] */
+static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	size_t n = nt;
+	int32_t delay = 0;
+	int64_t now = kc_mem_now();
+
+	if (n > 1 && kc_tok_is(&t[n - 1], "noreply")) {
+		cmd->noreply = true;
+		n--;
+	}
+	if (n > 2 || (n == 2 && (!kc_tok_i32(&t[1], &delay) || delay < 0))) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
+	cmd->res = KC_RES_OK;
+	kc_reply(cmd, "OK\r\n");
+}
+
+/* verbosity <level> [noreply]; memcached also takes a bare "verbosity noreply". */
+static void cmd_verbosity(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	uint32_t level = 1;
+
+	if (nt != 2 && nt != 3) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
+	}
+	cmd->noreply = kc_tok_is(&t[nt - 1], "noreply");
+	if ((!cmd->noreply || nt == 3) && !kc_tok_u32(&t[1], &level)) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return;
+	}
+	/* memcached's -v, -vv, -vvv map onto info, debug, debug. */
+	kc_log_set_level(level == 0 ? KC_LOG_WARN : level == 1 ? KC_LOG_INFO : KC_LOG_DEBUG);
+	cmd->res = KC_RES_OK;
+	kc_reply(cmd, "OK\r\n");
+}
+
+static void stat_u64(struct kc_buf *out, const char *name, uint64_t v)
+{
+	kc_buf_printf(out, "STAT %s %llu\r\n", name, (unsigned long long)v);
+}
+
+/* stats [settings] */
+static void cmd_stats(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	const struct kc_proto_env *env = cmd->conn->env;
+	struct kc_buf *out = cmd->out;
+	struct kc_mem_stats ms;
+	int64_t now = kc_mem_now();
+
+	if (nt == 2 && kc_tok_is(&t[1], "settings")) {
+		stat_u64(out, "maxbytes", env->memory_limit);
+		stat_u64(out, "item_size_max", env->item_max);
+		stat_u64(out, "num_threads", env->threads);
+		kc_buf_puts(out, "STAT evictions on\r\nSTAT eviction_policy w-tinylfu\r\nEND\r\n");
+		cmd->res = KC_RES_OK;
+		return;
+	}
+	if (nt != 1) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
+	}
+	struct kc_stats *sum = calloc(1, sizeof(*sum));
+
+	if (!sum) {
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR, "SERVER_ERROR out of memory\r\n");
+		return;
+	}
+	kc_stats_sum(sum);
+	kc_mem_stats(env->mem, &ms);
+	uint64_t cmd_get = 0, cmd_set = 0, cmd_touch = 0;
+
+	for (int p = 0; p < KC_PROTO__COUNT; p++)
+		for (int r = 0; r < KC_RES__COUNT; r++) {
+			for (int op = KC_OP_GET; op <= KC_OP_GATS; op++)
+				cmd_get += sum->requests[p][op][r];
+			for (int op = KC_OP_SET; op <= KC_OP_CAS; op++)
+				cmd_set += sum->requests[p][op][r];
+			cmd_touch += sum->requests[p][KC_OP_TOUCH][r];
+		}
+	stat_u64(out, "pid", (uint64_t)getpid());
+	stat_u64(out, "uptime", (uint64_t)(now - env->started));
+	stat_u64(out, "time", (uint64_t)now);
+	kc_buf_puts(out, "STAT version " KC_VERSION_STRING "\r\n");
+	stat_u64(out, "pointer_size", sizeof(void *) * 8);
+	stat_u64(out, "curr_connections", env->curr_conns ? *env->curr_conns : 0);
+	stat_u64(out, "total_connections", env->total_conns ? *env->total_conns : 0);
+	stat_u64(out, "cmd_get", cmd_get);
+	stat_u64(out, "cmd_set", cmd_set);
+	stat_u64(out, "cmd_touch", cmd_touch);
+	stat_u64(out, "get_hits", ms.hits);
+	stat_u64(out, "get_misses", ms.misses);
+	stat_u64(out, "bytes_read", sum->bytes_read);
+	stat_u64(out, "bytes_written", sum->bytes_written);
+	stat_u64(out, "limit_maxbytes", ms.capacity);
+	stat_u64(out, "threads", env->threads);
+	stat_u64(out, "bytes", ms.bytes);
+	stat_u64(out, "curr_items", ms.items);
+	stat_u64(out, "evictions", ms.evictions);
+	stat_u64(out, "expired_unfetched", ms.expired);
+	kc_buf_puts(out, "END\r\n");
+	free(sum);
+	cmd->res = KC_RES_OK;
+}
+
+/* --- dispatch -------------------------------------------------------------------------- */
+
+struct verb {
+	const char *name;
+	enum kc_op op;
+};
+
+static const struct verb verbs[] = {
+	{"get", KC_OP_GET},	    {"gets", KC_OP_GETS},	  {"gat", KC_OP_GAT},
+	{"gats", KC_OP_GATS},	    {"set", KC_OP_SET},		  {"add", KC_OP_ADD},
+	{"replace", KC_OP_REPLACE}, {"append", KC_OP_APPEND},	  {"prepend", KC_OP_PREPEND},
+	{"cas", KC_OP_CAS},	    {"delete", KC_OP_DELETE},	  {"incr", KC_OP_INCR},
+	{"decr", KC_OP_DECR},	    {"touch", KC_OP_TOUCH},	  {"flush_all", KC_OP_FLUSH_ALL},
+	{"stats", KC_OP_STATS},	    {"version", KC_OP_VERSION},	  {"verbosity", KC_OP_VERBOSITY},
+	{"quit", KC_OP_QUIT},	    {"mg", KC_OP_MG},		  {"ms", KC_OP_MS},
+	{"md", KC_OP_MD},	    {"mn", KC_OP_MN},		  {"ma", KC_OP_MA},
+};
+
+static enum kc_op lookup_verb(const struct kc_tok *t)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (kc_tok_is(t, verbs[i].name))
+			return verbs[i].op;
+	return KC_OP_OTHER;
+}
+
+/* Runs one command line (without its line ending). data/avail are the bytes after the line.
+ * Returns how many of them the command consumed, or -1 if it needs more input. */
+static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const char *data,
+			size_t avail)
+{
+	struct kc_tok t[KC_MAX_TOKENS];
+	size_t nt;
+	const char *args;
+
+	if (!kc_tok_next(&(const char *){line}, line + n, &t[0])) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return 0;
+	}
+	cmd->op = lookup_verb(&t[0]);
+	args = t[0].p + t[0].n;
+	switch (cmd->op) {
+	case KC_OP_GET:
+	case KC_OP_GETS:
+	case KC_OP_GAT:
+	case KC_OP_GATS:
+		cmd_get(cmd, args, line + n); /* any number of keys: streamed, not tokenized */
+		return 0;
+	case KC_OP_OTHER:
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return 0;
+	default:
+		break;
+	}
+	nt = kc_tokenize(line, n, t, KC_MAX_TOKENS);
+	if (nt > KC_MAX_TOKENS) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		return 0;
+	}
+	switch (cmd->op) {
+	case KC_OP_SET:
+	case KC_OP_ADD:
+	case KC_OP_REPLACE:
+	case KC_OP_APPEND:
+	case KC_OP_PREPEND:
+	case KC_OP_CAS:
+		return cmd_store(cmd, t, nt, data, avail);
+	case KC_OP_DELETE: cmd_delete(cmd, t, nt); return 0;
+	case KC_OP_INCR:
+	case KC_OP_DECR: cmd_arith(cmd, t, nt); return 0;
+	case KC_OP_TOUCH: cmd_touch(cmd, t, nt); return 0;
+	case KC_OP_FLUSH_ALL: cmd_flush(cmd, t, nt); return 0;
+	case KC_OP_STATS: cmd_stats(cmd, t, nt); return 0;
+	case KC_OP_VERBOSITY: cmd_verbosity(cmd, t, nt); return 0;
+	case KC_OP_VERSION:
+		cmd->res = KC_RES_OK;
+		kc_reply(cmd, "VERSION " KC_VERSION_STRING "\r\n");
+		return 0;
+	case KC_OP_QUIT:
+		cmd->res = KC_RES_OK;
+		if (cmd->conn->proto != KC_PROTO_UDP)
+			cmd->conn->close = true;
+		return 0;
+	default:
+		return kc_proto_meta(cmd, t, nt, data, avail);
+	}
+}
+
+static void line_too_long(struct kc_proto_conn *c, struct kc_buf *out)
+{
+	kc_buf_puts(out, "CLIENT_ERROR line too long\r\n");
+	kc_stats_count(c->stats, c->proto, KC_OP_OTHER, KC_RES_CLIENT_ERROR);
+	c->close = true;
+}
+
+size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, struct kc_buf *out,
+			size_t out_soft_limit)
+{
+	size_t pos = 0;
+
+	while (pos < len && !c->close && out->len < out_soft_limit) {
+		if (c->swallow) {
+			size_t n = len - pos < c->swallow ? len - pos : c->swallow;
+
+			pos += n;
+			c->swallow -= n;
+			continue;
+		}
+		size_t window = len - pos < KC_LINE_MAX ? len - pos : KC_LINE_MAX;
+		const char *nl = memchr(in + pos, '\n', window);
+
+		if (!nl) {
+			if (window == KC_LINE_MAX) {
+				line_too_long(c, out);
+				return len;
+			}
+			break; /* an incomplete line: wait for more */
+		}
+		size_t linelen = (size_t)(nl - (in + pos)), n = linelen;
+
+		if (n && in[pos + n - 1] == '\r')
+			n--;
+		struct kc_cmd cmd = {.conn = c, .out = out, .out_mark = out->len, .res = KC_RES_OK};
+		uint64_t t0 = kc_now_ns();
+		ssize_t used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
+
+		if (used < 0) {
+			out->len = cmd.out_mark;
+			break; /* the value has not fully arrived */
+		}
+		pos += linelen + 1 + (size_t)used;
+		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
+		kc_stats_observe(c->stats, c->proto, cmd.op, kc_now_ns() - t0);
+	}
+	return pos;
+}

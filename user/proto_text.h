@@ -1,0 +1,60 @@
+/* proto_text.h: the memcached text protocol (classic and meta commands) over one byte stream.
+ *
+ * kc_proto_process() is a pure function of its input and the tier: it parses as many complete
+ * requests as the input holds, executes them against the memory tier, and appends the replies
+ * to an output buffer. It never reads past len, never blocks and keeps no pointer into the
+ * input, so the same code serves TCP (a stream), UDP (one datagram at a time) and the fuzzer.
+ *
+ * Limits (memcached 1.6's): key <= 250 bytes; value <= item-size-max (larger values get
+ * "SERVER_ERROR object too large for cache" and their bytes are swallowed); a command line
+ * is at most KC_LINE_MAX bytes, a longer one gets "CLIENT_ERROR line too long" and a close;
+ * one get's reply is at most KC_GET_REPLY_MAX bytes.
+ */
+#ifndef KC_PROTO_TEXT_H
+#define KC_PROTO_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "mem.h"
+#include "metrics.h"
+
+#define KC_LINE_MAX 65536 /* room for a get of ~250 keys of 250 bytes */
+/* One get's reply is copied into the connection's output; past this it is refused with
+ * memcached's "SERVER_ERROR out of memory writing get response" so memory stays bounded. */
+#define KC_GET_REPLY_MAX (32u << 20)
+
+/* What the daemon shares with every connection. */
+struct kc_proto_env {
+	struct kc_mem *mem;
+	size_t item_max;
+	int64_t started;		   /* Unix seconds, for stats uptime */
+	_Atomic uint64_t *curr_conns;	   /* may be NULL */
+	_Atomic uint64_t *total_conns;	   /* may be NULL */
+	unsigned threads;
+	uint64_t memory_limit;
+};
+
+/* Per-connection parser state. Zero it, then set env, stats and proto. */
+struct kc_proto_conn {
+	const struct kc_proto_env *env;
+	struct kc_stats *stats;
+	enum kc_proto proto;
+	uint64_t swallow; /* bytes of a rejected value still to discard */
+	bool close;	  /* set when the connection must close after the output is sent */
+};
+
+/* Processes requests from in[0..len). Appends replies to out, and stops early once out holds
+ * more than out_soft_limit bytes (the caller sends them, then calls again with the rest).
+ * Returns the number of input bytes consumed; bytes not consumed form an incomplete request
+ * that needs more input (or, if c->close is set, are to be dropped). */
+size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, struct kc_buf *out,
+			size_t out_soft_limit);
+
+/* Converts a memcached exptime to absolute Unix seconds: 0 stays 0 (never), negative means
+ * already expired, up to 30 days is relative to now, above is absolute. */
+int64_t kc_proto_exptime(int64_t exptime, int64_t now);
+
+#endif

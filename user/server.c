@@ -1,0 +1,293 @@
+/* server.c: kcached's lifecycle: tier, sockets, worker threads, signals (see server.h). */
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+struct kc_server {
+	struct kc_config cfg;
+	struct kc_mem *mem;
+	struct kc_proto_env env;
+	_Atomic uint64_t curr_conns, total_conns;
+	struct event_base *base; /* main thread: signals, HTTP */
+	struct event *sigs[2];
+	struct kc_http *http;
+	unsigned nworkers;
+	struct kc_worker *workers;
+	pthread_t *threads;
+	unsigned started; /* workers whose thread runs */
+};
+
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Binds a non-blocking SO_REUSEPORT socket. *port 0 picks one and writes it back, so the other
+ * workers and UDP join the same port. Returns the fd or -errno with a message in err. */
+static int bind_socket(const char *host, unsigned *port, int type, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai;
+	char portstr[8];
+	const char *proto = type == SOCK_STREAM ? "tcp" : "udp";
+	int fd, one = 1, rc;
+
+	snprintf(portstr, sizeof(portstr), "%u", *port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc) {
+		errf(err, errlen, "listen address '%s': %s", host, gai_strerror(rc));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		errf(err, errlen, "socket %s: %s", proto, strerror(errno));
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+	    (type == SOCK_STREAM && listen(fd, 1024))) {
+		rc = -errno;
+		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (*port == 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	rc = fd;
+out:
+	freeaddrinfo(ai);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct kc_worker *w = arg;
+
+	event_base_dispatch(w->base);
+	kc_conn_close_all(w);
+	return NULL;
+}
+
+static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, unsigned *port,
+		       char *err, size_t errlen)
+{
+	w->id = id;
+	w->env = &s->env;
+	w->max_conns = s->cfg.max_conns;
+	w->tcp_fd = w->udp_fd = -1;
+	w->stats = kc_stats_new();
+	w->base = event_base_new();
+	if (!w->stats || !w->base) {
+		errf(err, errlen, "worker %u: out of memory", id);
+		return -ENOMEM;
+	}
+	w->tcp_fd = bind_socket(s->cfg.listen, port, SOCK_STREAM, err, errlen);
+	if (w->tcp_fd < 0)
+		return w->tcp_fd;
+	w->tcp_ev = event_new(w->base, w->tcp_fd, EV_READ | EV_PERSIST, kc_conn_on_accept, w);
+	if (!w->tcp_ev || event_add(w->tcp_ev, NULL))
+		return -ENOMEM;
+	if (!s->cfg.udp)
+		return 0;
+	w->udp_fd = bind_socket(s->cfg.listen, port, SOCK_DGRAM, err, errlen);
+	if (w->udp_fd < 0)
+		return w->udp_fd;
+	w->udp_ev = event_new(w->base, w->udp_fd, EV_READ | EV_PERSIST, kc_udp_on_read, w);
+	if (!w->udp_ev || event_add(w->udp_ev, NULL))
+		return -ENOMEM;
+	return 0;
+}
+
+static void worker_fini(struct kc_worker *w)
+{
+	if (w->tcp_ev)
+		event_free(w->tcp_ev);
+	if (w->udp_ev)
+		event_free(w->udp_ev);
+	if (w->tcp_fd >= 0)
+		close(w->tcp_fd);
+	if (w->udp_fd >= 0)
+		close(w->udp_fd);
+	kc_buf_free(&w->udp_out);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+/* Exposes the memory tier in /metrics. */
+static void mem_collector(void *ctx, struct kc_buf *out)
+{
+	struct kc_server *s = ctx;
+	struct kc_mem_stats ms;
+
+	kc_mem_stats(s->mem, &ms);
+	kc_metric_header(out, "kcache_memory_items", "gauge", "Items in the memory tier.");
+	kc_metric_u64(out, "kcache_memory_items", NULL, ms.items);
+	kc_metric_header(out, "kcache_memory_bytes", "gauge",
+			 "Bytes the memory tier's items count against its capacity.");
+	kc_metric_u64(out, "kcache_memory_bytes", NULL, ms.bytes);
+	kc_metric_header(out, "kcache_memory_capacity_bytes", "gauge",
+			 "Capacity of the memory tier (--memory).");
+	kc_metric_u64(out, "kcache_memory_capacity_bytes", NULL, ms.capacity);
+	kc_metric_header(out, "kcache_memory_evictions_total", "counter",
+			 "Items evicted from the memory tier to make room.");
+	kc_metric_u64(out, "kcache_memory_evictions_total", NULL, ms.evictions);
+	kc_metric_header(out, "kcache_memory_expired_total", "counter",
+			 "Expired items removed from the memory tier.");
+	kc_metric_u64(out, "kcache_memory_expired_total", NULL, ms.expired);
+	kc_metric_header(out, "kcache_memory_admissions_rejected_total", "counter",
+			 "New items TinyLFU admission kept out of the main segment.");
+	kc_metric_u64(out, "kcache_memory_admissions_rejected_total", NULL,
+		      ms.admissions_rejected);
+	kc_metric_header(out, "kcache_tier_hits_total", "counter", "Lookups answered by a tier.");
+	kc_metric_u64(out, "kcache_tier_hits_total", "tier=\"memory\"", ms.hits);
+	kc_metric_header(out, "kcache_tier_misses_total", "counter", "Lookups a tier missed.");
+	kc_metric_u64(out, "kcache_tier_misses_total", "tier=\"memory\"", ms.misses);
+	kc_metric_header(out, "kcache_connections", "gauge", "Open memcached TCP connections.");
+	kc_metric_u64(out, "kcache_connections", NULL, atomic_load(&s->curr_conns));
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct kc_server *s = arg;
+
+	(void)what;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(s->base);
+}
+
+struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t errlen)
+{
+	struct kc_server *s;
+	unsigned port;
+	sigset_t all, old;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (evthread_use_pthreads()) {
+		errf(err, errlen, "libevent: no pthreads support");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cfg = *cfg;
+	s->nworkers = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+	s->mem = kc_mem_new(cfg->memory, cfg->item_max);
+	if (!s->mem) {
+		errf(err, errlen, "memory tier of %llu bytes: %s", (unsigned long long)cfg->memory,
+		     strerror(errno));
+		goto fail;
+	}
+	s->env = (struct kc_proto_env){.mem = s->mem,
+				       .item_max = cfg->item_max,
+				       .started = kc_mem_now(),
+				       .curr_conns = &s->curr_conns,
+				       .total_conns = &s->total_conns,
+				       .threads = s->nworkers,
+				       .memory_limit = cfg->memory};
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	s->threads = calloc(s->nworkers, sizeof(*s->threads));
+	s->base = event_base_new();
+	if (!s->workers || !s->threads || !s->base) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	port = cfg->port;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		s->workers[i].tcp_fd = s->workers[i].udp_fd = -1;
+		if (worker_init(s, &s->workers[i], i, &port, err, errlen))
+			goto fail;
+	}
+	kc_metrics_add_collector(mem_collector, s);
+	s->http = kc_http_start(s->base, cfg->http, err, errlen);
+	if (!s->http)
+		goto fail;
+	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
+	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
+	if (!s->sigs[0] || !s->sigs[1] || evsignal_add(s->sigs[0], NULL) ||
+	    evsignal_add(s->sigs[1], NULL)) {
+		errf(err, errlen, "cannot install signal handlers");
+		goto fail;
+	}
+	/* Workers block every signal: the main thread's loop handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; s->started < s->nworkers; s->started++) {
+		int rc = pthread_create(&s->threads[s->started], NULL, worker_main,
+					&s->workers[s->started]);
+		if (rc) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			errf(err, errlen, "start worker: %s", strerror(rc));
+			goto fail;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("kcached: memcached on %s:%u (tcp%s), http on %s, %u workers, memory %llu bytes",
+		 cfg->listen, port, cfg->udp ? "+udp" : "", cfg->http, s->nworkers,
+		 (unsigned long long)cfg->memory);
+	return s;
+fail:
+	kc_server_free(s);
+	return NULL;
+}
+
+int kc_server_run(struct kc_server *s)
+{
+	event_base_dispatch(s->base);
+	return 0;
+}
+
+void kc_server_free(struct kc_server *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->started; i++)
+		event_base_loopbreak(s->workers[i].base);
+	for (unsigned i = 0; i < s->started; i++)
+		pthread_join(s->threads[i], NULL);
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
+		worker_fini(&s->workers[i]);
+	if (s->http)
+		kc_http_stop(s->http);
+	for (int i = 0; i < 2; i++)
+		if (s->sigs[i])
+			event_free(s->sigs[i]);
+	if (s->base)
+		event_base_free(s->base);
+	kc_mem_free(s->mem);
+	free(s->workers);
+	free(s->threads);
+	free(s);
+}
