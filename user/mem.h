@@ -6,7 +6,8 @@
  *
  * Memory bound: the sum of kc_item_size() over stored items never exceeds the capacity given
  * to kc_mem_new(). Items still referenced after they left the table are not counted (they are
- * bounded by in-flight requests).
+ * bounded by in-flight requests), nor is the index: hash buckets and the frequency sketch cost
+ * about 24-32 bytes per stored item on top.
  *
  * Time: expiry times are absolute Unix seconds (0 = never). The tier reads the clock through
  * kc_mem_now(), which tests can replace with kc_mem_set_clock(). An item whose exptime is
@@ -23,12 +24,12 @@
 
 struct kc_item {
 	/* public, read-only after the item is stored */
-	uint32_t flags;		   /* client flags */
-	uint32_t nkey;		   /* key length, 1..KC_KEY_MAX */
-	uint32_t nval;		   /* value length */
-	_Atomic int64_t exptime;   /* absolute Unix seconds, 0 = never; changed by touch */
-	uint64_t cas;		   /* unique per stored version, assigned by the tier */
-	int64_t time;		   /* when stored (Unix seconds) */
+	uint32_t flags;		 /* client flags */
+	uint32_t nkey;		 /* key length, 1..KC_KEY_MAX */
+	uint32_t nval;		 /* value length */
+	_Atomic int64_t exptime; /* absolute Unix seconds, 0 = never; changed by touch */
+	uint64_t cas;		 /* unique per stored version, assigned by the tier */
+	int64_t time;		 /* when stored (Unix seconds) */
 	/* private to mem.c */
 	_Atomic uint32_t refs;
 	uint8_t seg;
