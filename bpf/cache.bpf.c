@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* cache.bpf.c: the kernel hot-key tier. An XDP program that answers memcached UDP get/gets
+ * requests from kc_index/kc_slots with XDP_TX when every key is resident, and passes everything
+ * else up untouched. Layout and map contract: include/kcache/cache.h; how the daemon fills the
+ * maps: user/cache_entry.h.
+ *
+ * The program runs in three phases, and only the last one writes to the packet:
+ *   1. parse Ethernet/VLAN/IP/UDP, check the heartbeat and the memcached frame header;
+ *   2. walk the request line byte by byte (bpf_loop), looking each key up as soon as it ends,
+ *      validating the slot, and adding up the reply's length and checksum;
+ *   3. only when every key hit and the reply fits: resize the frame, rewrite the headers, copy
+ *      the pre-rendered fragments, store the checksums, XDP_TX.
+ * Any "no" before phase 3 returns XDP_PASS with the frame exactly as it arrived.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <kcache/cache.h>
+#include "parse.h"
+#include "csum.h"
+
+/* Keys per request served; a request with more passes (KC_PASS_TOO_MANY_KEYS), never truncated. */
+#ifndef KC_MAX_KEYS
+#define KC_MAX_KEYS 128
+#endif
+/* Longest request line parsed (a 1500-byte MTU allows 1464); longer ones pass. Power of two. */
+#ifndef KC_REQ_MAX
+#define KC_REQ_MAX 2048
+#endif
+
+#define KC_FRAME_HLEN 8	     /* memcached UDP frame header */
+#define KC_END_LEN    5	     /* "END\r\n" */
+#define KC_END_CSUM   0x935b /* sum of "END\r\n" at an even offset: 0x454e + 0x440d + 0x0a00 */
+#define KC_REPLY_TTL  64
+#define KC_WALKING    (-1) /* walk verdict: still reading the line */
+#define KC_SERVE      100  /* walk verdict: the line ended and every key is resident */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Knobs, set by the loader between open and load (see struct kc_config). */
+const volatile struct kc_config kc_cfg = {
+    .port = KC_PORT_DEFAULT,
+    .mtu = KC_MTU_DEFAULT,
+    .max_value = KC_MAX_VALUE_DEFAULT,
+    .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
+};
+
+/* Resident keys. The kernel hashes and compares the whole zero-padded struct kc_key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KC_ENTRIES_DEFAULT);
+	__type(key, struct kc_key);
+	__type(value, struct kc_kref);
+} kc_index SEC(".maps");
+
+/* Rendered entries, in slots the daemon allocates; same max_entries as kc_index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KC_ENTRIES_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct kc_kentry);
+} kc_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kc_heartbeat);
+} kc_heartbeat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kc_stats);
+} kc_stats SEC(".maps");
+
+/* Walk state, shared by the main program and its bpf_loop callbacks. It lives in map memory on
+ * purpose: the verifier tracks stack values exactly, so a key length or key count kept on the
+ * stack would make it explore every value of it through the callback (BPF program is too
+ * large); values loaded from a map are unknown scalars, and each use is bounds-checked anyway. */
+struct kc_walk {
+	__u64 now;
+	__u32 pos;  /* request-line offset of the first key byte */
+	__u32 len;  /* request-line length */
+	__u32 klen; /* bytes of the key being read; 0 between keys */
+	__u32 nkeys;
+	__u32 gets;    /* 1 for gets: VALUE lines carry the cas */
+	__u32 blk_len; /* bytes of the VALUE blocks found so far */
+	__u32 blk_sum; /* their checksum, offsets counted from the first block */
+	__u32 limit;   /* most VALUE-block bytes that fit kc_cfg.mtu */
+	__s32 verdict; /* KC_WALKING, KC_SERVE, or an enum kc_pass_reason */
+	__u32 expired; /* the missing key was resident but expired */
+	__u32 off;     /* emit: frame offset of the next block */
+	__u32 err;     /* emit: a store failed */
+};
+
+/* Per-CPU working memory: too big for the 512-byte stack, and map memory gives the verifier
+ * fixed bounds where packet memory would need a range check per access. XDP does not nest on a
+ * CPU, so one copy per CPU is enough. */
+struct kc_scratch {
+	struct kc_key key; /* the key being read, zero-padded for the lookup */
+	struct kc_walk w;
+	__u32 slot[KC_MAX_KEYS]; /* slot of each key, in request order */
+	__u8 req[KC_REQ_MAX];	 /* the request line, copied out of the packet */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kc_scratch);
+} kc_scratch SEC(".maps");
+
+/* bpf_loop context of the emit callback: the one thing that cannot live in map memory. */
+struct kc_emit {
+	struct xdp_md *ctx;
+};
+
+static __always_inline struct kc_scratch *kc_get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kc_scratch, &zero);
+}
+
+static __always_inline int kc_pass(__u32 reason)
+{
+	__u32 zero = 0;
+	struct kc_stats *st = bpf_map_lookup_elem(&kc_stats, &zero);
+
+	if (st && reason < KC_PASS__MAX)
+		st->pass[reason]++;
+	return XDP_PASS;
+}
+
+static __always_inline int kc_key_eq(const struct kc_key *a, const struct kc_key *b)
+{
+	const __u64 *x = (const void *)a, *y = (const void *)b;
+	__u64 d = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(struct kc_key) / 8); i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+/* A key just ended: look it up, validate its slot, account for its VALUE block.
+ * Returns 0 to keep walking, 1 with w->verdict set to stop. */
+static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
+{
+	struct kc_kentry *e;
+	struct kc_kref *ref;
+	__u32 slot, n;
+	__u64 gen, nk;
+
+	s->key.len = w->klen;
+	w->klen = 0;
+	ref = bpf_map_lookup_elem(&kc_index, &s->key);
+	if (!ref)
+		goto miss;
+	/* The index element may be recycled under us (hash maps reuse memory at once), so slot and
+	 * gen may belong to another key: the slot's own key and gen below settle it. */
+	slot = ref->slot;
+	gen = ref->gen;
+	e = bpf_map_lookup_elem(&kc_slots, &slot);
+	if (!e || !gen || e->gen != gen || !kc_key_eq(&e->key, &s->key))
+		goto miss;
+	if (e->expire_ns && w->now >= e->expire_ns) {
+		w->expired = 1;
+		goto miss;
+	}
+	/* A slot that breaks the layout's bounds is never served. */
+	if (e->value_len > kc_cfg.max_value || e->hdr_len < 1 || e->hdr_len > KC_HDR_MAX ||
+	    e->body_len < 4 || e->body_len > KC_BODY_MAX ||
+	    (w->gets && (e->cas_len < 2 || e->cas_len > KC_CAS_MAX)))
+		goto miss;
+
+	nk = w->nkeys;
+	if (nk >= KC_MAX_KEYS) {
+		w->verdict = KC_PASS_TOO_MANY_KEYS;
+		return 1;
+	}
+	n = w->blk_len;
+	w->blk_sum += kc_csum_at(e->hdr_csum, n);
+	n += e->hdr_len;
+	if (w->gets) {
+		w->blk_sum += kc_csum_at(e->cas_csum, n);
+		n += e->cas_len;
+	}
+	w->blk_sum += kc_csum_at(e->body_csum, n);
+	n += e->body_len;
+	if (n > w->limit) {
+		w->verdict = KC_PASS_TOO_BIG;
+		return 1;
+	}
+	w->blk_len = n;
+	s->slot[nk] = slot;
+	w->nkeys = nk + 1;
+	return 0;
+miss:
+	w->verdict = KC_PASS_MISS;
+	return 1;
+}
+
+/* bpf_loop callback over the request line after "get "/"gets ". Accepts what memcached's
+ * tokenizer accepts for a storable key: keys separated by runs of spaces, the line ended by
+ * "\n" or "\r\n" as its last bytes. Anything else stops the walk with a pass reason. */
+static long kc_walk_byte(__u32 i, void *arg)
+{
+	struct kc_scratch *s = kc_get_scratch();
+	struct kc_walk *w;
+	__u64 at, k;
+	__u8 c;
+
+	if (!s)
+		return 1;
+	w = &s->w;
+	/* 64-bit index: a 32-bit one is re-zero-extended after the check and loses its bounds */
+	at = (__u64)w->pos + i;
+	barrier_var(at);
+	if (at >= KC_REQ_MAX || at >= w->len)
+		goto parse;
+	c = s->req[at];
+	if (c == ' ')
+		return w->klen ? kc_end_key(w, s) : 0;
+	if (c == '\n' || c == '\r') {
+		if (c == '\n' && at + 1 != w->len)
+			goto parse;
+		if (c == '\r') {
+			if (at + 2 != w->len || at + 1 >= KC_REQ_MAX || s->req[at + 1] != '\n')
+				goto parse;
+		}
+		if (w->klen && kc_end_key(w, s))
+			return 1;
+		w->verdict = w->nkeys ? KC_SERVE : KC_PASS_PARSE;
+		return 1;
+	}
+	/* Control bytes and DEL never occur in keys the daemon stores. */
+	if (c < 0x21 || c == 0x7f)
+		goto parse;
+	k = w->klen;
+	if (k == 0) {
+		if (w->nkeys >= KC_MAX_KEYS) {
+			w->verdict = KC_PASS_TOO_MANY_KEYS;
+			return 1;
+		}
+		__builtin_memset(&s->key, 0, sizeof(s->key));
+	}
+	if (k >= KC_KEY_MAX)
+		goto parse;
+	s->key.data[k] = c;
+	w->klen = k + 1;
+	return 0;
+parse:
+	w->verdict = KC_PASS_PARSE;
+	return 1;
+}
+
+/* bpf_loop callback: copies the VALUE block of key i to the frame at w->off. */
+static long kc_emit_key(__u32 i, void *arg)
+{
+	struct xdp_md *ctx = ((struct kc_emit *)arg)->ctx;
+	struct kc_scratch *s = kc_get_scratch();
+	struct kc_kentry *e;
+	struct kc_walk *w;
+	__u64 k = i, n;
+	__u32 slot;
+
+	if (!s)
+		return 1;
+	w = &s->w;
+	barrier_var(k); /* one zero-extended copy, so the check below bounds the index used */
+	if (k >= KC_MAX_KEYS)
+		goto fail;
+	slot = s->slot[k];
+	e = bpf_map_lookup_elem(&kc_slots, &slot);
+	if (!e)
+		goto fail;
+	n = e->hdr_len;
+	barrier_var(n);
+	if (n < 1 || n > KC_HDR_MAX || bpf_xdp_store_bytes(ctx, w->off, e->hdr, n))
+		goto fail;
+	w->off += n;
+	if (w->gets) {
+		n = e->cas_len;
+		barrier_var(n);
+		if (n < 1 || n > KC_CAS_MAX || bpf_xdp_store_bytes(ctx, w->off, e->cas, n))
+			goto fail;
+		w->off += n;
+	}
+	n = e->body_len;
+	barrier_var(n);
+	if (n < 1 || n > KC_BODY_MAX || bpf_xdp_store_bytes(ctx, w->off, e->body, n))
+		goto fail;
+	w->off += n;
+	return 0;
+fail:
+	w->err = 1;
+	return 1;
+}
+
+/* Recognises the command. Returns 0 for get, 1 for gets (*pos = first byte after the command
+ * word and its space), or the pass reason. */
+static __always_inline int kc_command(const __u8 *r, __u32 len, __u32 *pos)
+{
+	if (len >= 4 && r[0] == 'g' && r[1] == 'e' && r[2] == 't') {
+		if (r[3] == ' ') {
+			*pos = 4;
+			return 0;
+		}
+		if (len >= 5 && r[3] == 's' && r[4] == ' ') {
+			*pos = 5;
+			return 1;
+		}
+		/* "get\r\n", "gets\n": a get without keys, which memcached answers with ERROR */
+		if (r[3] == '\r' || r[3] == '\n' ||
+		    (r[3] == 's' && len >= 5 && (r[4] == '\r' || r[4] == '\n')))
+			return -KC_PASS_PARSE;
+	}
+	return -KC_PASS_NOT_GET;
+}
+
+/* Phase 3, headers: swap MACs, addresses and ports, set lengths, TTL and the frame header.
+ * Returns the UDP checksum accumulated over the pseudo-header and both UDP/frame headers, or -1
+ * if the frame is not where phase 1 left it (cannot happen). */
+static __always_inline __s64 kc_rewrite_headers(struct xdp_md *ctx, const struct kc_pkt *p,
+						__u32 udp_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 l3 = p->l3_off, l4 = p->l4_off, sum;
+	struct udphdr *udp;
+	__be16 *frame;
+	__u8 mac[6];
+
+	if (l3 > KC_ETH_HLEN + KC_VLAN_HLEN || l4 > l3 + KC_IP6_HLEN)
+		return -1;
+	udp = data + l4;
+	frame = (void *)(udp + 1);
+	if ((void *)(eth + 1) > data_end || (void *)(frame + 4) > data_end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_dest, 6);
+	__builtin_memcpy(eth->h_dest, eth->h_source, 6);
+	__builtin_memcpy(eth->h_source, mac, 6);
+
+	sum = KC_IPPROTO_UDP + udp_len;
+	if (p->v6) {
+		struct ipv6hdr *ip6 = data + l3;
+		struct in6_addr a;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		a = ip6->saddr;
+		ip6->saddr = ip6->daddr;
+		ip6->daddr = a;
+		ip6->payload_len = bpf_htons(udp_len);
+		ip6->hop_limit = KC_REPLY_TTL;
+		ip6->flow_lbl[0] &= ~0x30; /* ECN belongs to the request's path, not ours */
+		sum += kc_csum_words((const __be16 *)&ip6->saddr, 16);
+	} else {
+		struct iphdr *ip = data + l3;
+		__be32 a;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		a = ip->saddr;
+		ip->saddr = ip->daddr;
+		ip->daddr = a;
+		ip->tot_len = bpf_htons(KC_IP4_HLEN + udp_len);
+		ip->ttl = KC_REPLY_TTL;
+		ip->tos &= ~0x3;
+		ip->frag_off = bpf_htons(0x4000); /* DF: the reply was sized to the MTU */
+		ip->check = 0;
+		ip->check = bpf_htons((__u16)~kc_csum_fold(kc_csum_words((const __be16 *)ip, 10)));
+		sum += kc_csum_words((const __be16 *)&ip->saddr, 4);
+	}
+
+	{
+		__be16 port = udp->source;
+
+		udp->source = udp->dest;
+		udp->dest = port;
+	}
+	udp->len = bpf_htons(udp_len);
+	udp->check = 0;
+	sum += bpf_ntohs(udp->source) + bpf_ntohs(udp->dest) + udp_len;
+	/* frame: request id kept, sequence 0 of 1 datagrams, reserved 0 */
+	frame[1] = 0;
+	frame[2] = bpf_htons(1);
+	frame[3] = 0;
+	sum += bpf_ntohs(frame[0]) + 1;
+	return sum;
+}
+
+/* Phase 3, last step: the UDP checksum field. */
+static __always_inline int kc_store_udp_csum(struct xdp_md *ctx, const struct kc_pkt *p, __u32 sum)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l4 = p->l4_off;
+	struct udphdr *udp;
+
+	if (l4 > KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN)
+		return -1;
+	udp = data + l4;
+	if ((void *)(udp + 1) > data_end)
+		return -1;
+	udp->check = bpf_htons(kc_csum_udp_final(sum));
+	return 0;
+}
+
+SEC("xdp")
+int kc_cache(struct xdp_md *ctx)
+{
+	struct kc_emit em = {.ctx = ctx};
+	struct kc_pkt p = {};
+	struct kc_walk *w;
+	struct kc_heartbeat *hb;
+	struct kc_scratch *s;
+	struct kc_stats *st;
+	__u32 zero = 0, text_off, text_len, ip_hlen, reply_len, pos = 0;
+	__u64 now;
+	void *data, *data_end;
+	__be16 *frame;
+	__s64 sum;
+	int r;
+
+	/* Phase 1: headers. */
+	r = kc_parse_udp(ctx, &p);
+	if (r >= 0)
+		return kc_pass(r);
+	if (p.dport != kc_cfg.port)
+		return kc_pass(KC_PASS_WRONG_PORT);
+	if (p.l2_mcast || p.l3_mcast || p.sport == 0)
+		return kc_pass(KC_PASS_NOT_UNICAST);
+
+	/* Serve only while the daemon is alive: it stamps kc_heartbeat with CLOCK_MONOTONIC, the
+	 * clock bpf_ktime_get_ns() reads. A stamp from the future also counts as stale. */
+	now = bpf_ktime_get_ns();
+	hb = bpf_map_lookup_elem(&kc_heartbeat, &zero);
+	if (!hb || !hb->mono_ns || now - hb->mono_ns >= kc_cfg.hb_window_ns)
+		return kc_pass(KC_PASS_STALE);
+
+	if (p.udp_len < KC_UDP_HLEN + KC_FRAME_HLEN)
+		return kc_pass(KC_PASS_FRAME_HDR);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (p.l4_off > KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN)
+		return kc_pass(KC_PASS_MALFORMED);
+	frame = data + p.l4_off + KC_UDP_HLEN;
+	if ((void *)(frame + 4) > data_end)
+		return kc_pass(KC_PASS_MALFORMED);
+	/* A request is one datagram: sequence 0 of 1. */
+	if (frame[1] != 0 || frame[2] != bpf_htons(1))
+		return kc_pass(KC_PASS_FRAME_HDR);
+
+	/* Phase 2: the request line. */
+	text_off = p.l4_off + KC_UDP_HLEN + KC_FRAME_HLEN;
+	text_len = p.udp_len - KC_UDP_HLEN - KC_FRAME_HLEN;
+	if (text_len == 0)
+		return kc_pass(KC_PASS_NOT_GET);
+	s = kc_get_scratch();
+	if (!s)
+		return kc_pass(KC_PASS_PARSE);
+	{
+		__u32 n = text_len < KC_REQ_MAX ? text_len : KC_REQ_MAX;
+
+		barrier_var(n);
+		if (n < 1 || n > KC_REQ_MAX || bpf_xdp_load_bytes(ctx, text_off, s->req, n))
+			return kc_pass(KC_PASS_MALFORMED);
+	}
+	r = kc_command(s->req, text_len, &pos);
+	if (r < 0)
+		return kc_pass(-r);
+	if (text_len > KC_REQ_MAX)
+		return kc_pass(KC_PASS_PARSE);
+
+	ip_hlen = p.v6 ? KC_IP6_HLEN : KC_IP4_HLEN;
+	if (kc_cfg.mtu < ip_hlen + KC_UDP_HLEN + KC_FRAME_HLEN + KC_END_LEN)
+		return kc_pass(KC_PASS_TOO_BIG);
+	w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->now = now;
+	w->limit = kc_cfg.mtu - (ip_hlen + KC_UDP_HLEN + KC_FRAME_HLEN + KC_END_LEN);
+	w->gets = r;
+	w->pos = pos;
+	w->len = text_len;
+	w->verdict = KC_WALKING;
+	bpf_loop(text_len - pos, kc_walk_byte, NULL, 0);
+	if (w->verdict != KC_SERVE) {
+		if (w->verdict == KC_PASS_MISS) {
+			st = bpf_map_lookup_elem(&kc_stats, &zero);
+			if (st) {
+				st->misses++;
+				st->expired += w->expired;
+			}
+		}
+		/* A line that never ended is as unparseable as a bad one. */
+		return kc_pass(w->verdict == KC_WALKING ? KC_PASS_PARSE : (__u32)w->verdict);
+	}
+
+	/* Phase 3: every key is resident and the reply fits. Resize first: if the driver has no
+	 * room the frame is still untouched and can go up. */
+	reply_len = KC_UDP_HLEN + KC_FRAME_HLEN + w->blk_len + KC_END_LEN;
+	if (bpf_xdp_adjust_tail(ctx, (int)(p.l4_off + reply_len) - (int)bpf_xdp_get_buff_len(ctx)))
+		return kc_pass(KC_PASS_NO_ROOM);
+
+	/* From here the frame is being rewritten; the failures below cannot happen short of a
+	 * daemon breaking the slot protocol, and are made loud (xdp:xdp_exception) by ABORTED. */
+	sum = kc_rewrite_headers(ctx, &p, reply_len);
+	if (sum < 0)
+		return XDP_ABORTED;
+	w->off = text_off;
+	bpf_loop(w->nkeys, kc_emit_key, &em, 0);
+	if (w->err || w->off != text_off + w->blk_len)
+		return XDP_ABORTED;
+	{
+		char end[KC_END_LEN] = {'E', 'N', 'D', '\r', '\n'};
+
+		if (bpf_xdp_store_bytes(ctx, w->off, end, KC_END_LEN))
+			return XDP_ABORTED;
+	}
+	sum += w->blk_sum + kc_csum_at(KC_END_CSUM, w->blk_len);
+	if (kc_store_udp_csum(ctx, &p, (__u32)sum))
+		return XDP_ABORTED;
+
+	st = bpf_map_lookup_elem(&kc_stats, &zero);
+	if (st) {
+		st->hits++;
+		st->key_hits += w->nkeys;
+		st->tx_bytes += reply_len - KC_UDP_HLEN;
+	}
+	return XDP_TX;
+}

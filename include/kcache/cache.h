@@ -1,0 +1,144 @@
+/* cache.h: data layout of the kernel hot-key tier, shared by bpf/cache.bpf.c and the daemon.
+ *
+ * Layout only: fixed-width types, explicit padding, a size assert on every struct that crosses the
+ * kernel boundary. Map definitions stay in bpf/; rendering and the install/remove protocol live in
+ * user/cache_entry.h.
+ *
+ * Maps (all BTF-typed; the loader pins them under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_index):
+ *
+ *   kc_index      HASH   struct kc_key -> struct kc_kref     which keys are resident, and where
+ *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
+ *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
+ *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_stats    counters, one copy per CPU
+ *
+ * Why two maps: the kernel's hash map compares whole keys (so no collision can ever return another
+ * key's value, and nothing is lost on collision), but it recycles an element's memory as soon as
+ * it is deleted or replaced, while an XDP program on another CPU may still be copying from it.
+ * Values are therefore written once into daemon-owned slots that are never rewritten while a
+ * program could be reading them (see the protocol in user/cache_entry.h); the hash map only maps a
+ * key to (slot, gen), and the program re-checks the key and gen in the slot before serving.
+ */
+#ifndef KCACHE_CACHE_H
+#define KCACHE_CACHE_H
+
+#if !defined(__bpf__) && !defined(__BPF__)
+#include <linux/types.h>
+#endif
+
+/* memcached's key limit; a longer key is never resident, its request passes. */
+#define KC_KEY_MAX 250
+/* Largest value the slot layout can hold. The --kernel-max-value knob may only lower it: raising
+ * it changes struct kc_kentry and needs both the BPF object and the daemon rebuilt. */
+#define KC_VALUE_MAX 1024
+/* "VALUE " key " " flags(u32) " " bytes(u32): 6 + 250 + 1 + 10 + 1 + 10 = 278, rounded up. */
+#define KC_HDR_MAX 280
+/* "\r\n" data "\r\n" */
+#define KC_BODY_MAX (KC_VALUE_MAX + 4)
+/* " " cas(u64): 1 + 20, rounded up. */
+#define KC_CAS_MAX 24
+/* Default number of resident keys (kc_index and kc_slots max_entries); the loader overrides it
+ * with bpf_map__set_max_entries() on both maps before load (--kernel-entries). */
+#define KC_ENTRIES_DEFAULT 65536
+
+/* A key as the hash map sees it: length plus bytes, zero-padded to the full array so that the
+ * kernel's hash and memcmp over the whole struct are exact. `char` so bpftool prints it as text. */
+struct kc_key {
+	__u32 len; /* 1..KC_KEY_MAX */
+	char data[KC_KEY_MAX];
+	__u8 pad[2]; /* zero */
+};
+_Static_assert(sizeof(struct kc_key) == 256, "kc_key layout");
+
+/* kc_index value: where a resident key's reply fragment lives. */
+struct kc_kref {
+	__u32 slot;	 /* index into kc_slots */
+	__u32 value_len; /* data bytes, for bpftool and kcachectl; the program reads the slot's */
+	__u64 gen;	 /* must equal kc_slots[slot].gen, else the key is treated as absent */
+};
+_Static_assert(sizeof(struct kc_kref) == 16, "kc_kref layout");
+
+/* kc_slots value: one resident key, rendered as the reply bytes memcached would send.
+ *
+ *   get:  hdr | body          "VALUE k 5 3" "\r\nbar\r\n"
+ *   gets: hdr | cas | body    "VALUE k 5 3" " 42" "\r\nbar\r\n"
+ *
+ * Each piece carries its 16-bit one's-complement sum (RFC 1071, big-endian words, the piece
+ * starting at an even offset, an odd last byte padded with zero, folded, not inverted) so the
+ * program builds the UDP checksum of a reply without reading the bytes back. */
+struct kc_kentry {
+	__u64 gen;	 /* unique, non-zero, one per rendering; 0 marks a free slot */
+	__u64 expire_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) deadline; 0 = never expires */
+	struct kc_key key;
+	__u32 value_len; /* data bytes, <= KC_VALUE_MAX */
+	__u16 hdr_len;	 /* 1..KC_HDR_MAX */
+	__u16 body_len;	 /* value_len + 4 */
+	__u16 cas_len;	 /* 2..KC_CAS_MAX, leading space included */
+	__u16 hdr_csum;
+	__u16 body_csum;
+	__u16 cas_csum;
+	char cas[KC_CAS_MAX];
+	char hdr[KC_HDR_MAX];
+	char body[KC_BODY_MAX];
+	__u8 pad[4]; /* zero */
+};
+_Static_assert(sizeof(struct kc_kentry) == 1624, "kc_kentry layout");
+_Static_assert(sizeof(struct kc_kentry) % 8 == 0, "kc_kentry alignment");
+
+/* kc_heartbeat value. The program serves only while now - mono_ns < kc_config.hb_window_ns,
+ * where now is bpf_ktime_get_ns() (CLOCK_MONOTONIC). 0 means "do not serve". */
+struct kc_heartbeat {
+	__u64 mono_ns;
+};
+_Static_assert(sizeof(struct kc_heartbeat) == 8, "kc_heartbeat layout");
+
+/* Why a packet went up with XDP_PASS. Stable numbers: the daemon exports them as metric labels
+ * (names in user/cache_entry.c). Checked in this order; the first that applies is counted. */
+enum kc_pass_reason {
+	KC_PASS_NOT_IP = 0,	/* not IPv4/IPv6 behind at most one 802.1Q tag, or runt frame */
+	KC_PASS_MALFORMED = 1,	/* IP/UDP header truncated or lengths inconsistent */
+	KC_PASS_IP_OPTIONS = 2, /* IPv4 options or IPv6 extension headers */
+	KC_PASS_FRAGMENT = 3,	/* IPv4 MF/offset, IPv6 fragment header */
+	KC_PASS_NOT_UDP = 4,
+	KC_PASS_WRONG_PORT = 5,	 /* UDP, but not to kc_config.port */
+	KC_PASS_NOT_UNICAST = 6, /* multicast/broadcast destination or source, or source port 0 */
+	KC_PASS_STALE = 7,	 /* daemon heartbeat older than the window, or never set */
+	KC_PASS_FRAME_HDR = 8,	 /* no 8-byte memcached UDP header, or not datagram 0 of 1 */
+	KC_PASS_NOT_GET = 9,	 /* another command */
+	KC_PASS_PARSE = 10, /* get/gets line we do not accept: no key, bad byte, long key, ... */
+	KC_PASS_TOO_MANY_KEYS = 11,
+	KC_PASS_MISS = 12,    /* a key is absent or expired */
+	KC_PASS_TOO_BIG = 13, /* the reply would exceed kc_config.mtu */
+	KC_PASS_NO_ROOM = 14, /* the driver's frame has no tailroom for the reply */
+	KC_PASS__MAX = 15,
+};
+
+/* kc_stats value, per CPU: the daemon sums over CPUs. */
+struct kc_stats {
+	__u64 hits;		  /* requests answered with XDP_TX */
+	__u64 key_hits;		  /* VALUE blocks in those replies */
+	__u64 misses;		  /* get/gets requests passed because a key was absent or expired */
+	__u64 expired;		  /* ... of those, the missing key was resident but expired */
+	__u64 tx_bytes;		  /* UDP payload bytes of the replies */
+	__u64 pass[KC_PASS__MAX]; /* every XDP_PASS, by enum kc_pass_reason */
+	__u64 pad;
+};
+_Static_assert(sizeof(struct kc_stats) == 8 * 21, "kc_stats layout");
+
+/* Read-only knobs: `const volatile struct kc_config kc_cfg` in the program's .rodata. The loader
+ * sets skel->rodata->kc_cfg between open and load; the verifier then treats them as constants. */
+struct kc_config {
+	__u16 port; /* memcached UDP port, host order (--port, default 11211) */
+	__u16 pad0;
+	__u32 mtu;	 /* largest reply IP packet, IP header included (default 1500) */
+	__u32 max_value; /* serve values of at most this many bytes (--kernel-max-value) */
+	__u32 pad1;
+	__u64 hb_window_ns; /* stop serving this long after the last heartbeat (default 1 s) */
+};
+_Static_assert(sizeof(struct kc_config) == 24, "kc_config layout");
+
+#define KC_PORT_DEFAULT		11211
+#define KC_MTU_DEFAULT		1500
+#define KC_MAX_VALUE_DEFAULT	1000
+#define KC_HB_WINDOW_NS_DEFAULT 1000000000ULL
+
+#endif

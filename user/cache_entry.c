@@ -1,0 +1,237 @@
+/* cache_entry.c: rendering and upkeep of kernel hot-key tier entries (see cache_entry.h). */
+#include "cache_entry.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* memcached: an exptime above this many seconds is an absolute Unix time */
+#define KC_REL_EXPTIME_MAX (60 * 60 * 24 * 30)
+#define KC_NSEC		   1000000000ULL
+
+static int key_byte_ok(unsigned char c)
+{
+	return c > 0x20 && c != 0x7f;
+}
+
+int kc_key_init(struct kc_key *k, const void *key, size_t len)
+{
+	const unsigned char *p = key;
+
+	if (len == 0 || len > KC_KEY_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (!key_byte_ok(p[i]))
+			return -EINVAL;
+	}
+	memset(k, 0, sizeof(*k));
+	k->len = (__u32)len;
+	memcpy(k->data, key, len);
+	return 0;
+}
+
+__u16 kc_entry_csum(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	__u64 sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (__u32)(b[i] << 8 | b[i + 1]);
+	if (i < len)
+		sum += (__u32)b[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 flags,
+		    const void *value, size_t value_len, __u64 cas, __u64 expire_ns, __u64 gen)
+{
+	char num[48];
+	int n, err;
+
+	if (gen == 0)
+		return -EINVAL;
+	if (value_len > KC_VALUE_MAX)
+		return -E2BIG;
+	memset(e, 0, sizeof(*e));
+	err = kc_key_init(&e->key, key, key_len);
+	if (err)
+		return err;
+	e->gen = gen;
+	e->expire_ns = expire_ns;
+	e->value_len = (__u32)value_len;
+
+	/* "VALUE " key " " flags " " bytes: at most 6 + 250 + 22 bytes, within KC_HDR_MAX */
+	memcpy(e->hdr, "VALUE ", 6);
+	memcpy(e->hdr + 6, key, key_len);
+	n = snprintf(num, sizeof(num), " %" PRIu32 " %zu", flags, value_len);
+	if (n < 0 || 6 + key_len + (size_t)n > KC_HDR_MAX)
+		return -EINVAL;
+	memcpy(e->hdr + 6 + key_len, num, (size_t)n);
+	e->hdr_len = (__u16)(6 + key_len + (size_t)n);
+
+	n = snprintf(num, sizeof(num), " %" PRIu64, (uint64_t)cas);
+	if (n < 0 || (size_t)n > KC_CAS_MAX)
+		return -EINVAL;
+	memcpy(e->cas, num, (size_t)n);
+	e->cas_len = (__u16)n;
+
+	memcpy(e->body, "\r\n", 2);
+	if (value_len)
+		memcpy(e->body + 2, value, value_len);
+	memcpy(e->body + 2 + value_len, "\r\n", 2);
+	e->body_len = (__u16)(value_len + 4);
+
+	e->hdr_csum = kc_entry_csum(e->hdr, e->hdr_len);
+	e->cas_csum = kc_entry_csum(e->cas, e->cas_len);
+	e->body_csum = kc_entry_csum(e->body, e->body_len);
+	return 0;
+}
+
+__u64 kc_expire_ns(__s64 exptime, __s64 now_unix, __u64 now_mono_ns)
+{
+	__u64 rel;
+
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1;
+	if (exptime <= KC_REL_EXPTIME_MAX) {
+		rel = (__u64)exptime;
+	} else {
+		if (exptime <= now_unix)
+			return 1;
+		rel = (__u64)(exptime - now_unix);
+	}
+	return now_mono_ns + rel * KC_NSEC;
+}
+
+__u64 kc_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * KC_NSEC + (__u64)ts.tv_nsec;
+}
+
+static int heartbeat_write(int fd, __u64 ns)
+{
+	struct kc_heartbeat hb = {.mono_ns = ns};
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(fd, &zero, &hb, BPF_ANY) ? -errno : 0;
+}
+
+int kc_heartbeat_beat(int heartbeat_fd)
+{
+	return heartbeat_write(heartbeat_fd, kc_mono_ns());
+}
+
+int kc_heartbeat_stop(int heartbeat_fd)
+{
+	return heartbeat_write(heartbeat_fd, 0);
+}
+
+int kc_stats_read(int stats_fd, struct kc_stats *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kc_stats *per;
+	__u32 zero = 0;
+	int err = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(stats_fd, &zero, per)) {
+		err = -errno;
+		goto out_free;
+	}
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < ncpu; c++) {
+		out->hits += per[c].hits;
+		out->key_hits += per[c].key_hits;
+		out->misses += per[c].misses;
+		out->expired += per[c].expired;
+		out->tx_bytes += per[c].tx_bytes;
+		for (int r = 0; r < KC_PASS__MAX; r++)
+			out->pass[r] += per[c].pass[r];
+	}
+out_free:
+	free(per);
+	return err;
+}
+
+static const char *const pass_names[KC_PASS__MAX] = {
+    [KC_PASS_NOT_IP] = "not_ip",
+    [KC_PASS_MALFORMED] = "malformed",
+    [KC_PASS_IP_OPTIONS] = "ip_options",
+    [KC_PASS_FRAGMENT] = "fragment",
+    [KC_PASS_NOT_UDP] = "not_udp",
+    [KC_PASS_WRONG_PORT] = "wrong_port",
+    [KC_PASS_NOT_UNICAST] = "not_unicast",
+    [KC_PASS_STALE] = "stale_heartbeat",
+    [KC_PASS_FRAME_HDR] = "frame_header",
+    [KC_PASS_NOT_GET] = "not_get",
+    [KC_PASS_PARSE] = "parse",
+    [KC_PASS_TOO_MANY_KEYS] = "too_many_keys",
+    [KC_PASS_MISS] = "miss",
+    [KC_PASS_TOO_BIG] = "too_big",
+    [KC_PASS_NO_ROOM] = "no_room",
+};
+
+const char *kc_pass_reason_name(unsigned int reason)
+{
+	if (reason >= KC_PASS__MAX || !pass_names[reason])
+		return "unknown";
+	return pass_names[reason];
+}
+
+int kc_rcu_init(struct kc_rcu *r)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int err;
+
+	r->outer_fd = -1;
+	r->inner_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kc_rcu_inner", sizeof(__u32),
+				     sizeof(__u32), 1, NULL);
+	if (r->inner_fd < 0)
+		return -errno;
+	opts.inner_map_fd = (__u32)r->inner_fd;
+	r->outer_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "kc_rcu", sizeof(__u32),
+				     sizeof(__u32), 1, &opts);
+	if (r->outer_fd < 0) {
+		err = -errno;
+		goto err_inner;
+	}
+	return 0;
+err_inner:
+	close(r->inner_fd);
+	r->inner_fd = -1;
+	return err;
+}
+
+int kc_rcu_sync(struct kc_rcu *r)
+{
+	__u32 zero = 0, fd = (__u32)r->inner_fd;
+
+	return bpf_map_update_elem(r->outer_fd, &zero, &fd, BPF_ANY) ? -errno : 0;
+}
+
+void kc_rcu_close(struct kc_rcu *r)
+{
+	if (r->outer_fd >= 0)
+		close(r->outer_fd);
+	if (r->inner_fd >= 0)
+		close(r->inner_fd);
+	r->outer_fd = r->inner_fd = -1;
+}

@@ -1,0 +1,78 @@
+/* cache_entry.h: the daemon's half of the kernel hot-key tier contract (include/kcache/cache.h).
+ * Renders slots, builds keys, converts memcached expiry, stamps the heartbeat, reads counters,
+ * and provides the RCU barrier that makes slot reuse safe. No state of its own, no locks: the
+ * daemon is the only writer of the maps and serialises its writes (one thread or its own lock).
+ *
+ * Install or replace key K:
+ *   1. take a free slot S: one that kc_index does not reference and that is not in quarantine;
+ *   2. kc_entry_render(&e, K, ..., gen) with a fresh gen (a counter from 1, never reused), then
+ *      bpf_map_update_elem(kc_slots_fd, &S, &e, BPF_ANY);
+ *   3. kc_key_init(&k, K); ref = {.slot = S, .value_len = n, .gen = gen};
+ *      bpf_map_update_elem(kc_index_fd, &k, &ref, BPF_ANY) (on failure S goes back to free);
+ *   4. the slot K had before, if any, goes into quarantine.
+ * Remove K, before acknowledging any write to it:
+ *      bpf_map_delete_elem(kc_index_fd, &k) (ENOENT is fine); K's slot goes into quarantine.
+ *   When the delete returns, no XDP run that starts afterwards can serve K.
+ * Quarantine: a program that found S before step 3 or the delete may still be copying from it.
+ *   A quarantined slot becomes free only after kc_rcu_sync() has returned once since it entered
+ *   quarantine; batch them (one sync per heartbeat tick, or when free slots run low).
+ *   Never write to a slot that kc_index references: write a new slot and switch the reference.
+ * Heartbeat: kc_heartbeat_beat() at least every hb_window / 4 (250 ms by default); the program
+ *   stops serving hb_window after the last one, so a dead daemon stops the kernel tier within a
+ *   second. kc_heartbeat_stop() on a clean shutdown stops it at once.
+ * Knobs: skel->rodata->kc_cfg (struct kc_config) between open and load, and
+ *   bpf_map__set_max_entries() of kc_index and kc_slots to --kernel-entries. Pin kc_index,
+ *   kc_slots, kc_stats and kc_heartbeat under --pin-path with bpf_map__set_pin_path() before load.
+ */
+#ifndef KC_CACHE_ENTRY_H
+#define KC_CACHE_ENTRY_H
+
+#include <stddef.h>
+#include <kcache/cache.h>
+
+/* Fills k with key[0..len) zero-padded. Returns 0, or -EINVAL if len is 0 or above KC_KEY_MAX,
+ * or the key holds a byte the program never accepts in a request (control bytes, space, DEL). */
+int kc_key_init(struct kc_key *k, const void *key, size_t len);
+
+/* Renders e for one item: "VALUE <key> <flags> <bytes>", " <cas>", "\r\n<data>\r\n" and their
+ * checksums; every other byte zero. expire_ns is a CLOCK_MONOTONIC deadline (0 = never, see
+ * kc_expire_ns()); gen must be non-zero and unique. Returns 0, -EINVAL for a bad key or gen 0,
+ * or -E2BIG when value_len exceeds KC_VALUE_MAX (the caller's --kernel-max-value is lower). */
+int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 flags,
+		    const void *value, size_t value_len, __u64 cas, __u64 expire_ns, __u64 gen);
+
+/* The 16-bit one's-complement sum the slot stores for a piece (see struct kc_kentry). */
+__u16 kc_entry_csum(const void *p, size_t len);
+
+/* Converts a memcached exptime to a CLOCK_MONOTONIC deadline for kc_kentry.expire_ns:
+ * 0 -> 0 (never); up to 30 days -> relative seconds; above -> absolute Unix time. Returns 1 (a
+ * deadline already past) for a negative exptime or an absolute time not after now_unix. */
+__u64 kc_expire_ns(__s64 exptime, __s64 now_unix, __u64 now_mono_ns);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns(). */
+__u64 kc_mono_ns(void);
+
+/* Writes kc_mono_ns() (beat) or 0 (stop) to kc_heartbeat[0]. Return 0 or a negative errno. */
+int kc_heartbeat_beat(int heartbeat_fd);
+int kc_heartbeat_stop(int heartbeat_fd);
+
+/* Sums kc_stats over all possible CPUs into *out. Returns 0 or a negative errno. */
+int kc_stats_read(int stats_fd, struct kc_stats *out);
+
+/* Label for an enum kc_pass_reason ("miss", "wrong_port", ...), or "unknown". */
+const char *kc_pass_reason_name(unsigned int reason);
+
+/* An RCU barrier for BPF programs from userspace: updating an array-of-maps waits, inside the
+ * kernel, for every running non-sleepable BPF program to finish (maybe_wait_bpf_programs()).
+ * kc_rcu_init() creates the two small maps; returns 0 or a negative errno. */
+struct kc_rcu {
+	int outer_fd;
+	int inner_fd;
+};
+int kc_rcu_init(struct kc_rcu *r);
+/* Returns once every XDP run that started before the call has finished: 0 or a negative errno.
+ * Blocks for an RCU grace period (microseconds to milliseconds): not for the request path. */
+int kc_rcu_sync(struct kc_rcu *r);
+void kc_rcu_close(struct kc_rcu *r);
+
+#endif
