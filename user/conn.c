@@ -23,6 +23,11 @@
 
 #define READ_CHUNK (16 << 10)
 #define KEEP_BUF (64 << 10) /* buffers above this are freed once empty */
+/* Closing with unread input makes the kernel send a reset, which can destroy the error reply
+ * the client has not read yet: after an error we shut down our side and discard input until
+ * the client's EOF, for at most this long and this much. */
+#define LINGER_SECS 2
+#define LINGER_BYTES (64u << 20)
 
 struct kc_conn {
 	int fd;
@@ -31,6 +36,8 @@ struct kc_conn {
 	struct kc_buf in, out;
 	struct kc_proto_conn pc;
 	bool eof;
+	bool draining;	      /* replies sent, our side shut down, discarding input */
+	size_t drained;
 	struct kc_conn *prev, *next;
 };
 
@@ -94,6 +101,16 @@ static bool conn_drive(struct kc_conn *c)
 			return false;
 		}
 		kc_buf_shrink(&c->out, KEEP_BUF);
+		if (c->pc.close && !c->eof) {
+			struct timeval tv = {LINGER_SECS, 0};
+
+			shutdown(c->fd, SHUT_WR);
+			c->draining = true;
+			kc_buf_free(&c->in);
+			event_del(c->wev);
+			event_add(c->rev, &tv);
+			return true;
+		}
 		if (c->pc.close || (c->eof && !progress)) {
 			conn_close(c);
 			return false;
@@ -107,12 +124,36 @@ static bool conn_drive(struct kc_conn *c)
 	return true;
 }
 
+/* Discards input after an error until EOF, the time limit or the byte limit. */
+static void conn_drain(struct kc_conn *c, short what)
+{
+	char sink[16384];
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		conn_close(c);
+		return;
+	}
+	while ((n = read(c->fd, sink, sizeof(sink))) > 0) {
+		c->drained += (size_t)n;
+		if (c->drained > LINGER_BYTES) {
+			conn_close(c);
+			return;
+		}
+	}
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		conn_close(c);
+}
+
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct kc_conn *c = arg;
 	size_t limit = KC_LINE_MAX + c->w->env->item_max + 4;
 
-	(void)what;
+	if (c->draining) {
+		conn_drain(c, what);
+		return;
+	}
 	for (int rounds = 0; rounds < 4; rounds++) {
 		if (c->in.off > c->in.cap / 2)
 			kc_buf_compact(&c->in);
@@ -129,8 +170,8 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 			c->in.len += (size_t)n;
 			atomic_fetch_add_explicit(&c->w->stats->bytes_read, (uint64_t)n,
 						  memory_order_relaxed);
-			if ((size_t)n < c->in.cap - c->in.len + (size_t)n)
-				break; /* the socket is drained */
+			if (c->in.len < c->in.cap)
+				break; /* a short read: the socket is drained */
 			continue;
 		}
 		if (n == 0) {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# memcaslap with --verify against kcached, over TCP and over UDP: no verification failure.
+# sanitizers: no   (a load test: run once, on the normal build)
+source "$(dirname "$0")/../lib/common.sh"
+need memcaslap
+secs=${KC_SLAP_SECONDS:-20}
+start_kcached slap --memory 256M
+for mode in tcp udp; do
+	flags=(); [ "$mode" = udp ] && flags=(--udp)
+	out=$(memcaslap -s "127.0.0.1:$KC_PORT" -T 2 -c 32 -t "${secs}s" --verify=0.1 "${flags[@]}" 2>&1) ||
+		{ echo "$out"; fail "memcaslap $mode exited with an error"; }
+	echo "== memcaslap $mode, ${secs}s"; echo "$out" | tail -16
+	failed=$(sed -n 's/^verify_failed: *//p' <<<"$out")
+	gets=$(sed -n 's/^cmd_get: *//p' <<<"$out")
+	ops=$(sed -n 's/.*Ops: *\([0-9]*\).*/\1/p' <<<"$out")
+	[ -n "$failed" ] && [ -n "$gets" ] || fail "memcaslap $mode: no statistics in its output"
+	[ "$failed" -eq 0 ] || fail "memcaslap $mode: $failed verification failures"
+	[ "$gets" -gt 1000 ] || fail "memcaslap $mode: only $gets gets ran"
+	ok "memcaslap $mode: $ops ops, $gets gets, 0 verification failures"
+done
+alive
+stop_kcached
