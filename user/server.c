@@ -14,11 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "conn.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "version.h"
 
 struct kc_server {
 	struct kc_config cfg;
@@ -28,6 +30,8 @@ struct kc_server {
 	struct event_base *base; /* main thread: signals, HTTP */
 	struct event *sigs[2];
 	struct kc_http *http;
+	struct kc_admin *admin;
+	unsigned port; /* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
 	pthread_t *threads;
@@ -177,6 +181,54 @@ static void mem_collector(void *ctx, struct kc_buf *out)
 	kc_metric_u64(out, "kcache_connections", NULL, atomic_load(&s->curr_conns));
 }
 
+/* admin: status: what runs where. */
+static int admin_status(void *ctx, int argc, char **argv, struct kc_buf *out)
+{
+	struct kc_server *s = ctx;
+
+	kc_buf_printf(out,
+		      "kcached %s (memcached protocol %s)\npid %d\nuptime %llds\n"
+		      "memcached %s:%u tcp%s\nhttp %s\nworkers %u\nxdp %s%s%s\n",
+		      KC_VERSION, KC_VERSION_STRING, (int)getpid(),
+		      (long long)(kc_mem_now() - s->env.started), s->cfg.listen, s->port,
+		      s->cfg.udp ? "+udp" : "", s->cfg.http, s->nworkers,
+		      kc_xdp_mode_name(s->cfg.xdp_mode), s->cfg.iface[0] ? " on " : "", s->cfg.iface);
+	return 0;
+}
+
+/* admin: stats: tier counters and request totals by protocol, operation and result. */
+static int admin_stats(void *ctx, int argc, char **argv, struct kc_buf *out)
+{
+	struct kc_server *s = ctx;
+	struct kc_mem_stats ms;
+	struct kc_stats *sum = calloc(1, sizeof(*sum));
+
+	if (!sum) {
+		kc_buf_puts(out, "out of memory");
+		return -1;
+	}
+	kc_mem_stats(s->mem, &ms);
+	kc_buf_printf(out,
+		      "tier memory: items %llu, bytes %llu of %llu, hits %llu, misses %llu, "
+		      "evictions %llu, expired %llu\nconnections: %llu open, %llu total\n",
+		      (unsigned long long)ms.items, (unsigned long long)ms.bytes,
+		      (unsigned long long)ms.capacity, (unsigned long long)ms.hits,
+		      (unsigned long long)ms.misses, (unsigned long long)ms.evictions,
+		      (unsigned long long)ms.expired, (unsigned long long)atomic_load(&s->curr_conns),
+		      (unsigned long long)atomic_load(&s->total_conns));
+	kc_stats_sum(sum);
+	for (int p = 0; p < KC_PROTO__COUNT; p++)
+		for (int op = 0; op < KC_OP__COUNT; op++)
+			for (int r = 0; r < KC_RES__COUNT; r++)
+				if (sum->requests[p][op][r])
+					kc_buf_printf(out, "requests %s %s %s: %llu\n",
+						      kc_proto_name(p), kc_op_name(op),
+						      kc_res_name(r),
+						      (unsigned long long)sum->requests[p][op][r]);
+	free(sum);
+	return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct kc_server *s = arg;
@@ -234,6 +286,13 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	s->http = kc_http_start(s->base, cfg->http, err, errlen);
 	if (!s->http)
 		goto fail;
+	s->admin = kc_admin_start(s->base, cfg->admin_socket, err, errlen);
+	if (!s->admin)
+		goto fail;
+	kc_admin_register(s->admin, "status", "version, addresses, workers, XDP mode", admin_status,
+			  NULL, s);
+	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
+			  s);
 	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
 	if (!s->sigs[0] || !s->sigs[1] || evsignal_add(s->sigs[0], NULL) ||
@@ -254,6 +313,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	s->port = port;
 	log_info("kcached: memcached on %s:%u (tcp%s), http on %s, %u workers, memory %llu bytes",
 		 cfg->listen, port, cfg->udp ? "+udp" : "", cfg->http, s->nworkers,
 		 (unsigned long long)cfg->memory);
@@ -279,6 +339,7 @@ void kc_server_free(struct kc_server *s)
 		pthread_join(s->threads[i], NULL);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		worker_fini(&s->workers[i]);
+	kc_admin_stop(s->admin);
 	if (s->http)
 		kc_http_stop(s->http);
 	for (int i = 0; i < 2; i++)

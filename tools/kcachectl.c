@@ -1,0 +1,128 @@
+/* kcachectl: the operator's CLI. Most commands are sent to kcached over its admin socket
+ * (see user/admin.h for the protocol); a few run locally, without a daemon (offline table).
+ * Exit status: 0 ok, 1 the command failed (ERR), 2 usage or connection error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "admin.h"
+
+#define DEFAULT_SOCKET "/run/kcache/admin.sock"
+
+/* Commands that run here, without the daemon: {first word, second word, handler}. */
+struct offline {
+	const char *word1, *word2;
+	int (*run)(int argc, char **argv); /* argv[0] = word1 */
+};
+static const struct offline offline[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kcachectl [--admin-socket PATH] COMMAND [ARG]...\n"
+		   "Commands are answered by kcached; 'kcachectl help' lists what this daemon "
+		   "offers.\nThe admin socket defaults to " DEFAULT_SOCKET ".\n");
+}
+
+static int run_remote(const char *path, int argc, char **argv)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char line[KC_ADMIN_LINE + 2], buf[65536];
+	size_t len = 0;
+	int fd, status = -1;
+	ssize_t n;
+
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]);
+
+		if (strpbrk(argv[i], " \t\n") || len + l + 2 > KC_ADMIN_LINE) {
+			fprintf(stderr, "kcachectl: argument '%s' has a space or the line is too long\n",
+				argv[i]);
+			return 2;
+		}
+		memcpy(line + len, argv[i], l);
+		len += l;
+		line[len++] = i + 1 < argc ? ' ' : '\n';
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "kcachectl: admin socket path too long: %s\n", path);
+		return 2;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		fprintf(stderr, "kcachectl: cannot reach kcached at %s: %s\n", path, strerror(errno));
+		return 2;
+	}
+	if (write(fd, line, len) != (ssize_t)len) {
+		fprintf(stderr, "kcachectl: write to %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 2;
+	}
+	/* The first line is OK or ERR <reason>; everything after it is the body. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+		size_t m = (size_t)n;
+
+		if (status < 0) {
+			if (m >= 3 && !memcmp(p, "OK\n", 3)) {
+				status = 0;
+				p += 3;
+				m -= 3;
+			} else if (m >= 4 && !memcmp(p, "ERR ", 4)) {
+				status = 1;
+				fputs("kcachectl: ", stderr);
+				fwrite(p + 4, 1, m - 4, stderr);
+				continue;
+			} else {
+				fprintf(stderr, "kcachectl: unexpected reply from %s\n", path);
+				close(fd);
+				return 2;
+			}
+		}
+		fwrite(p, 1, m, status ? stderr : stdout);
+		fflush(stdout);
+	}
+	close(fd);
+	if (status < 0) {
+		fprintf(stderr, "kcachectl: kcached closed the connection without a reply\n");
+		return 2;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = getenv("KCACHE_ADMIN_SOCKET") ? getenv("KCACHE_ADMIN_SOCKET")
+							 : DEFAULT_SOCKET;
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--admin-socket") && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strncmp(argv[i], "--admin-socket=", 15)) {
+			path = argv[i] + 15;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "kcachectl: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (const struct offline *o = offline; o->word1; o++)
+		if (!strcmp(argv[i], o->word1) &&
+		    (!o->word2 || (i + 1 < argc && !strcmp(argv[i + 1], o->word2))))
+			return o->run(argc - i, argv + i);
+	return run_remote(path, argc - i, argv + i);
+}
