@@ -75,6 +75,16 @@ struct {
 	__type(value, struct kc_stats);
 } kc_stats SEC(".maps");
 
+/* VALUE blocks served from each slot, per CPU (no atomics on the hot path); same max_entries
+ * as kc_slots. The daemon zeroes a slot's counters before it publishes the slot, and reads
+ * them to rank resident keys and for `kcachectl hot`. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KC_ENTRIES_DEFAULT);
+	__type(key, __u32);
+	__type(value, __u64);
+} kc_hits SEC(".maps");
+
 /* Walk state, shared by the main program and its bpf_loop callbacks. It lives in map memory on
  * purpose: the verifier tracks stack values exactly, so a key length or key count kept on the
  * stack would make it explore every value of it through the callback (BPF program is too
@@ -264,7 +274,7 @@ static long kc_emit_key(__u32 i, void *arg)
 	struct kc_scratch *s = kc_get_scratch();
 	struct kc_kentry *e;
 	struct kc_walk *w;
-	__u64 k = i, n;
+	__u64 k = i, n, *hits;
 	__u32 slot;
 
 	if (!s)
@@ -294,6 +304,9 @@ static long kc_emit_key(__u32 i, void *arg)
 	if (n < 1 || n > KC_BODY_MAX || bpf_xdp_store_bytes(ctx, w->off, e->body, n))
 		goto fail;
 	w->off += n;
+	hits = bpf_map_lookup_elem(&kc_hits, &slot);
+	if (hits)
+		*hits += 1;
 	return 0;
 fail:
 	w->err = 1;

@@ -10,6 +10,7 @@
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
  *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_stats    counters, one copy per CPU
+ *   kc_hits       PERCPU_ARRAY __u32 slot -> __u64          VALUE blocks served from each slot
  *
  * Why two maps: the kernel's hash map compares whole keys (so no collision can ever return another
  * key's value, and nothing is lost on collision), but it recycles an element's memory as soon as
@@ -36,8 +37,8 @@
 #define KC_BODY_MAX (KC_VALUE_MAX + 4)
 /* " " cas(u64): 1 + 20, rounded up. */
 #define KC_CAS_MAX 24
-/* Default number of resident keys (kc_index and kc_slots max_entries); the loader overrides it
- * with bpf_map__set_max_entries() on both maps before load (--kernel-entries). */
+/* Default number of resident keys (kc_index, kc_slots and kc_hits max_entries); the loader
+ * overrides it with bpf_map__set_max_entries() on all three before load (--kernel-entries). */
 #define KC_ENTRIES_DEFAULT 65536
 
 /* A key as the hash map sees it: length plus bytes, zero-padded to the full array so that the

@@ -64,6 +64,7 @@ static int env_open(struct env *env, __u32 mtu, char *err, size_t errlen)
 	skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
 	bpf_map__set_max_entries(skel->maps.kc_index, TEST_ENTRIES);
 	bpf_map__set_max_entries(skel->maps.kc_slots, TEST_ENTRIES);
+	bpf_map__set_max_entries(skel->maps.kc_hits, TEST_ENTRIES);
 	/* A zero hash seed makes the kernel's bucket choice computable, for the collision row.
 	 * The daemon keeps the random seed. */
 	bpf_map__set_map_flags(skel->maps.kc_index,
@@ -937,9 +938,11 @@ static void test_key_count_and_room(void **state)
 static void test_maps_and_stats(void **state)
 {
 	struct bpf_map *maps[] = {E.skel->maps.kc_index, E.skel->maps.kc_slots,
-				  E.skel->maps.kc_heartbeat, E.skel->maps.kc_stats};
+				  E.skel->maps.kc_heartbeat, E.skel->maps.kc_stats,
+				  E.skel->maps.kc_hits};
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 passes = 0, slot_hits = 0, *per;
 	struct kc_stats st;
-	__u64 passes = 0;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -960,6 +963,18 @@ static void test_maps_and_stats(void **state)
 	assert_true(st.key_hits >= st.hits);
 	assert_int_equal(st.misses, st.pass[KC_PASS_MISS]);
 	assert_true(st.expired >= 1);
+	/* Every VALUE block served counted once against the slot it came from. */
+	assert_true(ncpu > 0);
+	per = calloc((size_t)ncpu, sizeof(*per));
+	assert_non_null(per);
+	for (__u32 slot = 0; slot < E.next_slot; slot++) {
+		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(E.skel->maps.kc_hits), &slot, per),
+				 0);
+		for (int c = 0; c < ncpu; c++)
+			slot_hits += per[c];
+	}
+	free(per);
+	assert_int_equal(slot_hits, st.key_hits);
 	print_message(
 	    "    counters: hits %llu key_hits %llu misses %llu expired %llu passes %llu\n",
 	    (unsigned long long)st.hits, (unsigned long long)st.key_hits,
