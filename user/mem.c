@@ -85,6 +85,8 @@ struct kc_mem {
 	size_t item_max;
 	kc_mem_evict_fn hook;
 	void *hook_ctx;
+	kc_mem_evict_fn change_hook;
+	void *change_ctx;
 };
 
 static int64_t (*_Atomic kc_clock)(void);
@@ -619,6 +621,14 @@ out:
 
 /* ---- lookups ------------------------------------------------------------------------------- */
 
+/* touch, gat: a new deadline for a live item, which the change hook hears about. */
+static void do_set_exptime(struct kc_mem *m, struct kc_item *it, int64_t exptime)
+{
+	atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+	if (m->change_hook)
+		m->change_hook(m->change_ctx, kc_item_key(it), it->nkey);
+}
+
 static struct kc_item *lookup(struct kc_mem *m, const char *key, size_t nkey, bool touch,
 			      int64_t exptime)
 {
@@ -632,7 +642,7 @@ static struct kc_item *lookup(struct kc_mem *m, const char *key, size_t nkey, bo
 	if (it) {
 		s->hits++;
 		if (touch)
-			atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+			do_set_exptime(m, it, exptime);
 		do_access(s, it);
 		kc_item_get(it);
 	} else {
@@ -652,6 +662,23 @@ struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey,
 	return lookup(m, key, nkey, true, exptime);
 }
 
+void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_item_fn fn, void *ctx)
+{
+	uint64_t hash = XXH3_64bits(key, nkey);
+	struct kc_shard *s = shard_of(m, hash);
+	int64_t now = shard_lock(m, s), deadline = 0;
+	struct kc_item *it = do_find(m, s, key, nkey, hash, now);
+
+	if (it) {
+		deadline = atomic_load_explicit(&it->exptime, memory_order_relaxed);
+		/* A pending flush removes every item that exists now (all were stored before it). */
+		if (s->flush_at && (deadline == 0 || s->flush_at < deadline))
+			deadline = s->flush_at;
+	}
+	fn(ctx, it, deadline);
+	shard_unlock(s);
+}
+
 enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime)
 {
 	uint64_t hash = XXH3_64bits(key, nkey);
@@ -661,7 +688,7 @@ enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, 
 
 	it = do_find(m, s, key, nkey, hash, now);
 	if (it) {
-		atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+		do_set_exptime(m, it, exptime);
 		do_access(s, it);
 	}
 	shard_unlock(s);
@@ -776,6 +803,16 @@ out:
 
 /* ---- whole tier ---------------------------------------------------------------------------- */
 
+/* A delayed flush was scheduled: every item linked now will vanish at flush_at. */
+static void do_flush_notify(struct kc_mem *m, struct kc_shard *s)
+{
+	if (!m->change_hook)
+		return;
+	for (int seg = SEG_WINDOW; seg <= SEG_PROTECTED; seg++)
+		for (struct kc_item *it = s->seg[seg].head; it; it = it->next)
+			m->change_hook(m->change_ctx, kc_item_key(it), it->nkey);
+}
+
 void kc_mem_flush(struct kc_mem *m, int64_t when)
 {
 	for (uint32_t i = 0; i < m->nshards; i++) {
@@ -787,6 +824,7 @@ void kc_mem_flush(struct kc_mem *m, int64_t when)
 			s->flush_at = 0;
 		} else {
 			s->flush_at = when;
+			do_flush_notify(m, s);
 		}
 		shard_unlock(s);
 	}
@@ -815,6 +853,12 @@ void kc_mem_set_evict_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx)
 {
 	m->hook = fn;
 	m->hook_ctx = ctx;
+}
+
+void kc_mem_set_change_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx)
+{
+	m->change_hook = fn;
+	m->change_ctx = ctx;
 }
 
 static uint64_t pow2_ceil(uint64_t v)

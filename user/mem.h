@@ -100,6 +100,15 @@ struct kc_item *kc_mem_get(struct kc_mem *m, const char *key, size_t nkey);
 /* Like kc_mem_get, and sets a new exptime on a hit (gat, touch). */
 struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
 
+/* Calls fn(ctx, it, deadline) with key's shard lock held: it is the live item (NULL on a miss,
+ * or if it expired), deadline the Unix second from which it can no longer be returned (its
+ * exptime or a pending delayed flush_all, whichever is sooner; 0 = never). Counts no hit or
+ * miss and changes no recency. For the kernel tier's installer: every change to the key takes
+ * the same lock and tells the hooks below, so what fn publishes cannot be older than a write
+ * that has returned. fn must not call into the tier; `it` is valid only during the call. */
+typedef void (*kc_mem_item_fn)(void *ctx, struct kc_item *it, int64_t deadline);
+void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_item_fn fn, void *ctx);
+
 /* Stores it (which the caller allocated with kc_item_new and filled, and never stored before)
  * by mode. KC_ADD on a live key bumps that key (as memcached does) and returns KC_NOT_STORED.
  * KC_CAS compares cas_in against the stored item's cas. KC_APPEND/KC_PREPEND build a new item
@@ -149,5 +158,10 @@ void kc_mem_set_clock(int64_t (*now)(void));
  * serving; NULL disables. */
 typedef void (*kc_mem_evict_fn)(void *ctx, const char *key, size_t nkey);
 void kc_mem_set_evict_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx);
+
+/* Like the evict hook (same lock, same rules), for a key that stays but whose lifetime
+ * changes: touch, gat and mg with T set a new exptime, or a delayed flush_all was scheduled
+ * (called then for every item stored, as each will vanish when it comes due). */
+void kc_mem_set_change_hook(struct kc_mem *m, kc_mem_evict_fn fn, void *ctx);
 
 #endif
