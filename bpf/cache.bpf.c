@@ -37,8 +37,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Knobs, set by the loader between open and load (see struct kc_config). */
-const volatile struct kc_config kc_cfg = {
+/* Knobs, set by the loader between open and load (see struct kc_kconfig). */
+const volatile struct kc_kconfig kc_cfg = {
     .port = KC_PORT_DEFAULT,
     .mtu = KC_MTU_DEFAULT,
     .max_value = KC_MAX_VALUE_DEFAULT,
@@ -72,7 +72,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct kc_stats);
+	__type(value, struct kc_kstats);
 } kc_stats SEC(".maps");
 
 /* VALUE blocks served from each slot, per CPU (no atomics on the hot path); same max_entries
@@ -137,7 +137,7 @@ static __always_inline struct kc_scratch *kc_get_scratch(void)
 static __always_inline int kc_pass(__u32 reason)
 {
 	__u32 zero = 0;
-	struct kc_stats *st = bpf_map_lookup_elem(&kc_stats, &zero);
+	struct kc_kstats *st = bpf_map_lookup_elem(&kc_stats, &zero);
 
 	if (st && reason < KC_PASS__MAX)
 		st->pass[reason]++;
@@ -432,7 +432,7 @@ int kc_cache(struct xdp_md *ctx)
 	struct kc_walk *w;
 	struct kc_heartbeat *hb;
 	struct kc_scratch *s;
-	struct kc_stats *st;
+	struct kc_kstats *st;
 	__u32 zero = 0, text_off, text_len, ip_hlen, reply_len, pos = 0;
 	__u64 now;
 	void *data, *data_end;

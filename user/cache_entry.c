@@ -140,10 +140,10 @@ int kc_heartbeat_stop(int heartbeat_fd)
 	return heartbeat_write(heartbeat_fd, 0);
 }
 
-int kc_stats_read(int stats_fd, struct kc_stats *out)
+int kc_kstats_read(int stats_fd, struct kc_kstats *out)
 {
 	int ncpu = libbpf_num_possible_cpus();
-	struct kc_stats *per;
+	struct kc_kstats *per;
 	__u32 zero = 0;
 	int err = 0;
 

@@ -20,7 +20,7 @@
  * Heartbeat: kc_heartbeat_beat() at least every hb_window / 4 (250 ms by default); the program
  *   stops serving hb_window after the last one, so a dead daemon stops the kernel tier within a
  *   second. kc_heartbeat_stop() on a clean shutdown stops it at once.
- * Knobs: skel->rodata->kc_cfg (struct kc_config) between open and load, and
+ * Knobs: skel->rodata->kc_cfg (struct kc_kconfig) between open and load, and
  *   bpf_map__set_max_entries() of kc_index and kc_slots to --kernel-entries. Pin kc_index,
  *   kc_slots, kc_stats and kc_heartbeat under --pin-path with bpf_map__set_pin_path() before load.
  */
@@ -57,7 +57,7 @@ int kc_heartbeat_beat(int heartbeat_fd);
 int kc_heartbeat_stop(int heartbeat_fd);
 
 /* Sums kc_stats over all possible CPUs into *out. Returns 0 or a negative errno. */
-int kc_stats_read(int stats_fd, struct kc_stats *out);
+int kc_kstats_read(int stats_fd, struct kc_kstats *out);
 
 /* Label for an enum kc_pass_reason ("miss", "wrong_port", ...), or "unknown". */
 const char *kc_pass_reason_name(unsigned int reason);

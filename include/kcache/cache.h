@@ -9,7 +9,7 @@
  *   kc_index      HASH   struct kc_key -> struct kc_kref     which keys are resident, and where
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
- *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_stats    counters, one copy per CPU
+ *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_kstats   counters, one copy per CPU
  *   kc_hits       PERCPU_ARRAY __u32 slot -> __u64          VALUE blocks served from each slot
  *
  * Why two maps: the kernel's hash map compares whole keys (so no collision can ever return another
@@ -85,7 +85,7 @@ struct kc_kentry {
 _Static_assert(sizeof(struct kc_kentry) == 1624, "kc_kentry layout");
 _Static_assert(sizeof(struct kc_kentry) % 8 == 0, "kc_kentry alignment");
 
-/* kc_heartbeat value. The program serves only while now - mono_ns < kc_config.hb_window_ns,
+/* kc_heartbeat value. The program serves only while now - mono_ns < kc_cfg.hb_window_ns,
  * where now is bpf_ktime_get_ns() (CLOCK_MONOTONIC). 0 means "do not serve". */
 struct kc_heartbeat {
 	__u64 mono_ns;
@@ -100,7 +100,7 @@ enum kc_pass_reason {
 	KC_PASS_IP_OPTIONS = 2, /* IPv4 options or IPv6 extension headers */
 	KC_PASS_FRAGMENT = 3,	/* IPv4 MF/offset, IPv6 fragment header */
 	KC_PASS_NOT_UDP = 4,
-	KC_PASS_WRONG_PORT = 5,	 /* UDP, but not to kc_config.port */
+	KC_PASS_WRONG_PORT = 5,	 /* UDP, but not to kc_cfg.port */
 	KC_PASS_NOT_UNICAST = 6, /* multicast/broadcast destination or source, or source port 0 */
 	KC_PASS_STALE = 7,	 /* daemon heartbeat older than the window, or never set */
 	KC_PASS_FRAME_HDR = 8,	 /* no 8-byte memcached UDP header, or not datagram 0 of 1 */
@@ -108,13 +108,13 @@ enum kc_pass_reason {
 	KC_PASS_PARSE = 10, /* get/gets line we do not accept: no key, bad byte, long key, ... */
 	KC_PASS_TOO_MANY_KEYS = 11,
 	KC_PASS_MISS = 12,    /* a key is absent or expired */
-	KC_PASS_TOO_BIG = 13, /* the reply would exceed kc_config.mtu */
+	KC_PASS_TOO_BIG = 13, /* the reply would exceed kc_cfg.mtu */
 	KC_PASS_NO_ROOM = 14, /* the driver's frame has no tailroom for the reply */
 	KC_PASS__MAX = 15,
 };
 
-/* kc_stats value, per CPU: the daemon sums over CPUs. */
-struct kc_stats {
+/* kc_stats value, per CPU: the daemon sums over CPUs. (kc_kstats: metrics.h has kc_stats.) */
+struct kc_kstats {
 	__u64 hits;		  /* requests answered with XDP_TX */
 	__u64 key_hits;		  /* VALUE blocks in those replies */
 	__u64 misses;		  /* get/gets requests passed because a key was absent or expired */
@@ -123,11 +123,11 @@ struct kc_stats {
 	__u64 pass[KC_PASS__MAX]; /* every XDP_PASS, by enum kc_pass_reason */
 	__u64 pad;
 };
-_Static_assert(sizeof(struct kc_stats) == 8 * 21, "kc_stats layout");
+_Static_assert(sizeof(struct kc_kstats) == 8 * 21, "kc_kstats layout");
 
-/* Read-only knobs: `const volatile struct kc_config kc_cfg` in the program's .rodata. The loader
+/* Read-only knobs: `const volatile struct kc_kconfig kc_cfg` in the program's .rodata. The loader
  * sets skel->rodata->kc_cfg between open and load; the verifier then treats them as constants. */
-struct kc_config {
+struct kc_kconfig {
 	__u16 port; /* memcached UDP port, host order (--port, default 11211) */
 	__u16 pad0;
 	__u32 mtu;	 /* largest reply IP packet, IP header included (default 1500) */
@@ -135,7 +135,7 @@ struct kc_config {
 	__u32 pad1;
 	__u64 hb_window_ns; /* stop serving this long after the last heartbeat (default 1 s) */
 };
-_Static_assert(sizeof(struct kc_config) == 24, "kc_config layout");
+_Static_assert(sizeof(struct kc_kconfig) == 24, "kc_kconfig layout");
 
 #define KC_PORT_DEFAULT		11211
 #define KC_MTU_DEFAULT		1500

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <kcache/cache.h> /* before the skeleton, which uses struct kc_config */
+#include <kcache/cache.h> /* before the skeleton, which uses struct kc_kconfig */
 #include "cache.skel.h"
 #include "cache_entry.h"
 #include "../lib/pkt.h"
@@ -267,7 +267,7 @@ static void check_run(struct env *env, const char *name, const uint8_t *in, size
 		      int reason, const uint8_t *want, size_t want_len)
 {
 	static uint8_t out[FRAME_MAX];
-	struct kc_stats before, after;
+	struct kc_kstats before, after;
 	char why[256];
 	int err;
 
@@ -276,12 +276,12 @@ static void check_run(struct env *env, const char *name, const uint8_t *in, size
 
 	if (!hb_manual)
 		assert_int_equal(kc_heartbeat_beat(env->hb_fd), 0);
-	assert_int_equal(kc_stats_read(env->stats_fd, &before), 0);
+	assert_int_equal(kc_kstats_read(env->stats_fd, &before), 0);
 	memset(out, 0xa5, sizeof(out));
 	err = bpf_prog_test_run_opts(env->prog_fd, &o);
 	if (err)
 		fail_msg("%s: BPF_PROG_TEST_RUN: %s", name, strerror(-err));
-	assert_int_equal(kc_stats_read(env->stats_fd, &after), 0);
+	assert_int_equal(kc_kstats_read(env->stats_fd, &after), 0);
 
 	if (reason == ROW_TX) {
 		if (o.retval != XDP_TX) {
@@ -566,15 +566,15 @@ static void truncations(unsigned int flags, const char *text, size_t text_len, c
 		snprintf(name, sizeof(name), "truncated_%zu_of_%zu", len, full);
 		/* which check stops it depends on where the cut falls: any reason, but a pass */
 		{
-			struct kc_stats before, after;
+			struct kc_kstats before, after;
 			__u64 moved = 0;
 
 			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len,
 				    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
 			assert_int_equal(kc_heartbeat_beat(E.hb_fd), 0);
-			assert_int_equal(kc_stats_read(E.stats_fd, &before), 0);
+			assert_int_equal(kc_kstats_read(E.stats_fd, &before), 0);
 			assert_int_equal(bpf_prog_test_run_opts(E.prog_fd, &o), 0);
-			assert_int_equal(kc_stats_read(E.stats_fd, &after), 0);
+			assert_int_equal(kc_kstats_read(E.stats_fd, &after), 0);
 			if (o.retval != XDP_PASS)
 				fail_msg("%s: verdict %u, want XDP_PASS", name, o.retval);
 			if (o.data_size_out != len || memcmp(out, in, len))
@@ -942,7 +942,7 @@ static void test_maps_and_stats(void **state)
 				  E.skel->maps.kc_hits};
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 passes = 0, slot_hits = 0, *per;
-	struct kc_stats st;
+	struct kc_kstats st;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -956,7 +956,7 @@ static void test_maps_and_stats(void **state)
 		assert_true(info.btf_value_type_id != 0);
 		assert_string_equal(info.name, bpf_map__name(maps[i]));
 	}
-	assert_int_equal(kc_stats_read(E.stats_fd, &st), 0);
+	assert_int_equal(kc_kstats_read(E.stats_fd, &st), 0);
 	for (int r = 0; r < KC_PASS__MAX; r++)
 		passes += st.pass[r];
 	assert_true(st.hits > 0);
