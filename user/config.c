@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "version.h"
+#include <kcache/cache.h> /* KC_VALUE_MAX */
 
 enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT };
 
@@ -38,7 +39,11 @@ static const struct kc_directive directives[] = {
 	 "HTTP listener host:port (/metrics, /healthz)"},
 	{"iface", T_STR, F(iface), "", 0, 0, false, "interface for XDP (with --xdp-mode)"},
 	{"xdp-mode", T_XDP, F(xdp_mode), "off", 0, 0, false,
-	 "XDP attach mode: off (only one until the kernel tier lands)"},
+	 "kernel hot-key tier: native (driver XDP), skb (generic XDP) or off (no BPF)"},
+	{"kernel-entries", T_U32, F(kernel_entries), "8192", 1, 1 << 20, false,
+	 "most keys resident in the kernel tier (sizes its maps once, at start)"},
+	{"kernel-max-value", T_U32, F(kernel_max_value), "1000", 1, KC_VALUE_MAX, false,
+	 "largest value (bytes) the kernel tier serves"},
 	{"memory", T_SIZE, F(memory), "64M", 1 << 20, 1ULL << 40, false,
 	 "memory tier size (bytes, K, M, G)"},
 	{"item-size-max", T_SIZE, F(item_max), "1M", 1024, 128 << 20, false,
@@ -173,16 +178,11 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		}
 		return 0;
 	case T_XDP:
-		/* Only "off" until the kernel tier lands; the others are named so users see why. */
-		if (!strcmp(v, "off")) {
-			*(enum kc_xdp_mode *)field = KC_XDP_OFF;
-			return 0;
-		}
-		if (!strcmp(v, "skb") || !strcmp(v, "native")) {
-			errf(err, errlen, "%s: '%s' needs the kernel tier, not in this build; use off",
-			     d->name, v);
-			return -EINVAL;
-		}
+		for (int i = KC_XDP_OFF; i <= KC_XDP_NATIVE; i++)
+			if (!strcmp(v, xdp_names[i])) {
+				*(enum kc_xdp_mode *)field = (enum kc_xdp_mode)i;
+				return 0;
+			}
 		errf(err, errlen, "%s: expected off, skb or native, got '%s'", d->name, v);
 		return -EINVAL;
 	case T_LOGLEVEL:

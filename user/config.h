@@ -28,6 +28,8 @@ struct kc_config {
 	char data_dir[256];
 	uint32_t threads;   /* worker threads; 0 = one per CPU */
 	uint32_t max_conns; /* per daemon */
+	uint32_t kernel_entries;   /* kernel tier: most resident keys */
+	uint32_t kernel_max_value; /* kernel tier: largest value served */
 	char pin_path[128];
 	char admin_socket[108];
 	enum kc_log_level log_level;
