@@ -151,6 +151,8 @@ static void meta_get(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		return;
 	it = m.has_T ? kc_mem_get_touch(mem, t[1].p, t[1].n, kc_proto_exptime(m.T, kc_mem_now()))
 		     : kc_mem_get(mem, t[1].p, t[1].n);
+	if (cmd->conn->env->on_get)
+		cmd->conn->env->on_get(cmd->conn->env->on_get_ctx, t[1].p, t[1].n, it);
 	if (!it) {
 		cmd->res = KC_RES_MISS;
 		if (!m.q)

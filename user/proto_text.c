@@ -191,6 +191,8 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		nkeys++;
 		it = touch ? kc_mem_get_touch(c->env->mem, t.p, t.n, exptime)
 			   : kc_mem_get(c->env->mem, t.p, t.n);
+		if (c->env->on_get)
+			c->env->on_get(c->env->on_get_ctx, t.p, t.n, it);
 		if (!it)
 			continue;
 		hits++;

@@ -35,6 +35,11 @@ struct kc_proto_env {
 	_Atomic uint64_t *total_conns;	   /* may be NULL */
 	unsigned threads;
 	uint64_t memory_limit;
+	/* Told about every key a get, gets, gat, gats or mg asks for, with the item found or NULL
+	 * (the kernel tier's popularity counts). NULL disables it. Called on worker threads,
+	 * with no tier lock held; `it` is valid during the call only. */
+	void (*on_get)(void *ctx, const char *key, size_t nkey, const struct kc_item *it);
+	void *on_get_ctx;
 };
 
 /* Per-connection parser state. Zero it, then set env, stats and proto. */
