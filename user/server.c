@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cache.h"
 #include "conn.h"
 #include "http.h"
 #include "log.h"
@@ -31,6 +32,7 @@ struct kc_server {
 	struct event *sigs[2];
 	struct kc_http *http;
 	struct kc_admin *admin;
+	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
 	unsigned port; /* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
@@ -229,6 +231,39 @@ static int admin_stats(void *ctx, int argc, char **argv, struct kc_buf *out)
 	return 0;
 }
 
+static void note_get(void *ctx, const char *key, size_t nkey, const struct kc_item *it)
+{
+	kc_cache_note_get(ctx, key, nkey, it);
+}
+
+/* Loads and attaches the kernel tier (unless --xdp-mode off) once the UDP port is known, and
+ * before any worker serves, so that the memory tier's hooks see every write. */
+static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size_t errlen)
+{
+	struct kc_cache_opts o = {.base = s->base,
+				  .mem = s->mem,
+				  .iface = s->cfg.iface,
+				  .mode = s->cfg.xdp_mode,
+				  .port = (uint16_t)port,
+				  .entries = s->cfg.kernel_entries,
+				  .max_value = s->cfg.kernel_max_value,
+				  .pin_path = s->cfg.pin_path};
+
+	if (s->cfg.xdp_mode == KC_XDP_OFF)
+		return 0;
+	if (!s->cfg.udp) {
+		errf(err, errlen, "xdp-mode %s serves memcached UDP: it needs udp: true",
+		     kc_xdp_mode_name(s->cfg.xdp_mode));
+		return -EINVAL;
+	}
+	s->cache = kc_cache_start(&o, err, errlen);
+	if (!s->cache)
+		return -EINVAL;
+	s->env.on_get = note_get;
+	s->env.on_get_ctx = s->cache;
+	return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct kc_server *s = arg;
@@ -282,7 +317,10 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		if (worker_init(s, &s->workers[i], i, &port, err, errlen))
 			goto fail;
 	}
+	if (start_kernel_tier(s, port, err, errlen))
+		goto fail;
 	kc_metrics_add_collector(mem_collector, s);
+	kc_metrics_add_collector(kc_cache_collect, s->cache);
 	s->http = kc_http_start(s->base, cfg->http, err, errlen);
 	if (!s->http)
 		goto fail;
@@ -291,6 +329,8 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		goto fail;
 	kc_admin_register(s->admin, "status", "version, addresses, workers, XDP mode", admin_status,
 			  NULL, s);
+	kc_admin_register(s->admin, "hot", "kernel-resident keys by hits: hot [N] (0 = all)",
+			  kc_cache_admin_hot, NULL, s->cache);
 	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
 			  s);
 	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
@@ -333,12 +373,15 @@ void kc_server_free(struct kc_server *s)
 {
 	if (!s)
 		return;
+	/* The kernel stops answering first: nothing it serves can go stale while we wind down. */
+	kc_cache_stop(s->cache);
 	for (unsigned i = 0; i < s->started; i++)
 		event_base_loopbreak(s->workers[i].base);
 	for (unsigned i = 0; i < s->started; i++)
 		pthread_join(s->threads[i], NULL);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		worker_fini(&s->workers[i]);
+	kc_cache_free(s->cache); /* its timer lives on s->base */
 	kc_admin_stop(s->admin);
 	if (s->http)
 		kc_http_stop(s->http);
