@@ -22,7 +22,8 @@ CC := gcc
 endif
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
-FUZZ_SECONDS ?= 120
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?= 1800
 
 V ?= 0
 ifeq ($(V),0)
@@ -79,7 +80,7 @@ help:
 	@echo "  make test       deps + build, then run every test (unit, bpf, integration)"
 	@echo "  make bench      run the side-by-side benchmarks in bench/"
 	@echo "  make check      clang-format and static analysis (clang-tidy, cppcheck), vmlinux.h drift"
-	@echo "  make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "  make fuzz       build the libFuzzer targets, run each FUZZ_RUNS=$(FUZZ_RUNS) times"
 	@echo "  make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "  make clean      remove build/"
 	@echo "Variables: V=1 (full commands), SANITIZER=address|undefined, BUILD=dir"
@@ -145,8 +146,9 @@ fuzz: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		cp -n tests/fuzz/corpus/$$n/* $(BUILD)/fuzz/corpus-$$n/ 2>/dev/null || true; \
-		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$n \
+		echo "fuzz: $$n for $(FUZZ_RUNS) runs (at most $(FUZZ_SECONDS)s)"; \
+		$$f -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$n \
 			2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash' ; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done

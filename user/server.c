@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "cache.h"
 #include "conn.h"
 #include "http.h"
@@ -33,6 +35,8 @@ struct kc_server {
 	struct kc_http *http;
 	struct kc_admin *admin;
 	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
+	struct kc_audit *audit; /* syscall audit, NULL without --audit-policy */
+	struct event *sighup;	/* reloads the audit policy */
 	unsigned port; /* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
@@ -50,9 +54,11 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Binds a non-blocking SO_REUSEPORT socket. *port 0 picks one and writes it back, so the other
- * workers and UDP join the same port. Returns the fd or -errno with a message in err. */
-static int bind_socket(const char *host, unsigned *port, int type, char *err, size_t errlen)
+/* Binds a non-blocking SO_REUSEPORT socket. With probe, first checks that nobody holds the port
+ * (and resolves port 0 to a free one, written back so the other workers and UDP join it).
+ * Returns the fd or -errno with a message in err. */
+static int bind_socket(const char *host, unsigned *port, int type, bool probe, char *err,
+		       size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
@@ -74,6 +80,25 @@ static int bind_socket(const char *host, unsigned *port, int type, char *err, si
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* SO_REUSEPORT would let a second kcached (or anything of the same user) silently share
+	 * the port. The first worker binds without it first, as a probe, so a port in use fails
+	 * with EADDRINUSE; then every worker joins the group with SO_REUSEPORT. */
+	if (probe && bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+		rc = -errno;
+		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (probe) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+		close(fd);
+		return bind_socket(host, port, type, false, err, errlen);
+	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) ||
 	    (type == SOCK_STREAM && listen(fd, 1024))) {
@@ -81,14 +106,6 @@ static int bind_socket(const char *host, unsigned *port, int type, char *err, si
 		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
 		close(fd);
 		goto out;
-	}
-	if (*port == 0) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-
-		getsockname(fd, (struct sockaddr *)&ss, &len);
-		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	rc = fd;
 out:
@@ -118,7 +135,7 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 		errf(err, errlen, "worker %u: out of memory", id);
 		return -ENOMEM;
 	}
-	w->tcp_fd = bind_socket(s->cfg.listen, port, SOCK_STREAM, err, errlen);
+	w->tcp_fd = bind_socket(s->cfg.listen, port, SOCK_STREAM, id == 0, err, errlen);
 	if (w->tcp_fd < 0)
 		return w->tcp_fd;
 	w->tcp_ev = event_new(w->base, w->tcp_fd, EV_READ | EV_PERSIST, kc_conn_on_accept, w);
@@ -126,7 +143,7 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 		return -ENOMEM;
 	if (!s->cfg.udp)
 		return 0;
-	w->udp_fd = bind_socket(s->cfg.listen, port, SOCK_DGRAM, err, errlen);
+	w->udp_fd = bind_socket(s->cfg.listen, port, SOCK_DGRAM, id == 0, err, errlen);
 	if (w->udp_fd < 0)
 		return w->udp_fd;
 	w->udp_ev = event_new(w->base, w->udp_fd, EV_READ | EV_PERSIST, kc_udp_on_read, w);
@@ -264,6 +281,46 @@ static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size
 	return 0;
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct kc_server *s = arg;
+	char err[512];
+
+	(void)sig, (void)what;
+	if (s->audit && kc_audit_reload(s->audit, err, sizeof(err)))
+		log_error("SIGHUP: audit policy refused, the previous one stays active: %s", err);
+}
+
+/* Starts the syscall audit when --audit-policy is set (user/audit.h). */
+static int start_audit(struct kc_server *s, char *err, size_t errlen)
+{
+	const struct kc_config *c = &s->cfg;
+	struct kc_audit_opts o = {.policy = c->audit_policy,
+				  .key = c->audit_key,
+				  .log = c->audit_log,
+				  .log_max_size = c->audit_log_max_size,
+				  .log_max_files = c->audit_log_max_files,
+				  .redis_stream = c->audit_redis_stream,
+				  .redis_maxlen = c->audit_redis_maxlen,
+				  .ring_size = c->audit_ring_size,
+				  .queue_bytes = c->audit_queue_size,
+				  .checkpoint_s = c->audit_checkpoint,
+				  .pin_path = c->pin_path};
+
+	if (!c->audit_policy[0])
+		return 0;
+	s->audit = kc_audit_start(&o, err, errlen);
+	if (!s->audit)
+		return -EINVAL;
+	kc_audit_register_admin(s->audit, s->admin);
+	s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
+	if (!s->sighup || evsignal_add(s->sighup, NULL)) {
+		errf(err, errlen, "cannot install the SIGHUP handler");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct kc_server *s = arg;
@@ -333,6 +390,8 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 			  kc_cache_admin_hot, NULL, s->cache);
 	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
 			  s);
+	if (start_audit(s, err, errlen))
+		goto fail;
 	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
 	if (!s->sigs[0] || !s->sigs[1] || evsignal_add(s->sigs[0], NULL) ||
@@ -385,6 +444,9 @@ void kc_server_free(struct kc_server *s)
 	kc_admin_stop(s->admin);
 	if (s->http)
 		kc_http_stop(s->http);
+	kc_audit_stop(s->audit); /* after HTTP: its metrics collector reads it */
+	if (s->sighup)
+		event_free(s->sighup);
 	for (int i = 0; i < 2; i++)
 		if (s->sigs[i])
 			event_free(s->sigs[i]);

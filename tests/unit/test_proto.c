@@ -1,0 +1,326 @@
+/* test_proto: the memcached text protocol (proto_text.c, proto_meta.c) against a real tier. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto_text.h"
+
+static int64_t fake_now = 1700000000;
+static int64_t clock_fn(void)
+{
+	return fake_now;
+}
+
+struct fixture {
+	struct kc_mem *mem;
+	struct kc_proto_env env;
+	struct kc_proto_conn conn;
+	struct kc_buf out;
+};
+
+static struct kc_stats *stats;
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!stats)
+		stats = kc_stats_new();
+	fake_now = 1700000000;
+	kc_mem_set_clock(clock_fn);
+	f->mem = kc_mem_new(4 << 20, 64 << 10);
+	f->env = (struct kc_proto_env){.mem = f->mem, .item_max = 64 << 10, .threads = 1};
+	f->conn = (struct kc_proto_conn){.env = &f->env, .stats = stats, .proto = KC_PROTO_TCP};
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	kc_buf_free(&f->out);
+	kc_mem_free(f->mem);
+	kc_mem_set_clock(NULL);
+	free(f);
+	return 0;
+}
+
+/* Runs req in one piece; returns the reply (NUL-terminated) and asserts all was consumed. */
+static const char *run(struct fixture *f, const char *req)
+{
+	size_t len = strlen(req);
+
+	f->out.len = f->out.off = 0;
+	size_t used = kc_proto_process(&f->conn, req, len, &f->out, SIZE_MAX);
+	assert_int_equal(used, len);
+	kc_buf_append(&f->out, "", 1);
+	f->out.len--;
+	return f->out.data;
+}
+
+static void test_exptime_rules(void **state)
+{
+	(void)state;
+	assert_int_equal(kc_proto_exptime(0, 1000), 0);
+	assert_int_equal(kc_proto_exptime(-1, 1000), 1);
+	assert_int_equal(kc_proto_exptime(10, 1000), 1010);
+	assert_int_equal(kc_proto_exptime(2592000, 1000), 2593000); /* 30 days: relative */
+	assert_int_equal(kc_proto_exptime(2592001, 3000000), 1);    /* absolute, in the past */
+	assert_int_equal(kc_proto_exptime(1800000000, 1700000000), 1800000000);
+}
+
+static void test_set_get_gets(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(run(f, "set k 7 0 3\r\nabc\r\n"), "STORED\r\n");
+	assert_string_equal(run(f, "get k\r\n"), "VALUE k 7 3\r\nabc\r\nEND\r\n");
+	assert_string_equal(run(f, "get nope k nope\r\n"), "VALUE k 7 3\r\nabc\r\nEND\r\n");
+	const char *r = run(f, "gets k\r\n");
+	unsigned long long cas;
+
+	assert_int_equal(sscanf(r, "VALUE k 7 3 %llu\r\n", &cas), 1);
+	char req[128];
+
+	snprintf(req, sizeof(req), "cas k 1 0 1 %llu\r\nz\r\n", cas);
+	assert_string_equal(run(f, req), "STORED\r\n");
+	assert_string_equal(run(f, req), "EXISTS\r\n");
+	assert_string_equal(run(f, "cas gone 0 0 1 1\r\nz\r\n"), "NOT_FOUND\r\n");
+	assert_string_equal(run(f, "get k\nget k\n"), "VALUE k 1 1\r\nz\r\nEND\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
+}
+
+static void test_storage_modes_and_noreply(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(run(f, "add a 0 0 1\r\n1\r\n"), "STORED\r\n");
+	assert_string_equal(run(f, "add a 0 0 1\r\n2\r\n"), "NOT_STORED\r\n");
+	assert_string_equal(run(f, "replace b 0 0 1\r\n1\r\n"), "NOT_STORED\r\n");
+	assert_string_equal(run(f, "append a 0 0 2\r\n23\r\n"), "STORED\r\n");
+	assert_string_equal(run(f, "prepend a 0 0 1\r\n0\r\n"), "STORED\r\n");
+	assert_string_equal(run(f, "get a\r\n"), "VALUE a 0 4\r\n0123\r\nEND\r\n");
+	assert_string_equal(run(f, "set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\n"), "");
+	assert_string_equal(run(f, "delete a noreply\r\ndelete a\r\n"), "NOT_FOUND\r\n");
+	assert_string_equal(run(f, "delete a 5\r\n"),
+			    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
+	/* Errors are sent even with noreply. */
+	assert_string_equal(run(f, "set a x 0 1 noreply\r\n"), "CLIENT_ERROR bad command line format\r\n");
+}
+
+static void test_arith(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(run(f, "incr n 1\r\n"), "NOT_FOUND\r\n");
+	run(f, "set n 0 0 20\r\n18446744073709551615\r\n");
+	assert_string_equal(run(f, "incr n 1\r\n"), "0\r\n"); /* 64-bit wrap */
+	assert_string_equal(run(f, "incr n 10\r\n"), "10\r\n");
+	assert_string_equal(run(f, "decr n 3\r\n"), "7\r\n");
+	assert_string_equal(run(f, "decr n 100\r\n"), "0\r\n"); /* floor at 0 */
+	assert_string_equal(run(f, "get n\r\n"), "VALUE n 0 1\r\n0\r\nEND\r\n");
+	assert_string_equal(run(f, "incr n -1\r\n"), "CLIENT_ERROR invalid numeric delta argument\r\n");
+	run(f, "set s 0 0 3\r\nabc\r\n");
+	assert_string_equal(run(f, "incr s 1\r\n"),
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+}
+
+static void test_expiry_and_touch(void **state)
+{
+	struct fixture *f = *state;
+
+	run(f, "set e 0 10 1\r\nv\r\nset forever 0 0 1\r\nv\r\nset past 0 -1 1\r\nv\r\n");
+	assert_string_equal(run(f, "get past\r\n"), "END\r\n");
+	fake_now += 9;
+	assert_string_equal(run(f, "get e\r\n"), "VALUE e 0 1\r\nv\r\nEND\r\n");
+	assert_string_equal(run(f, "touch e 100\r\n"), "TOUCHED\r\n");
+	fake_now += 50;
+	assert_string_equal(run(f, "get e\r\n"), "VALUE e 0 1\r\nv\r\nEND\r\n");
+	fake_now += 51;
+	assert_string_equal(run(f, "get e\r\n"), "END\r\n");
+	assert_string_equal(run(f, "touch e 10\r\n"), "NOT_FOUND\r\n");
+	assert_string_equal(run(f, "gat 5 forever\r\n"), "VALUE forever 0 1\r\nv\r\nEND\r\n");
+	fake_now += 6;
+	assert_string_equal(run(f, "get forever\r\n"), "END\r\n");
+}
+
+static void test_flush(void **state)
+{
+	struct fixture *f = *state;
+
+	run(f, "set a 0 0 1\r\n1\r\n");
+	assert_string_equal(run(f, "flush_all\r\n"), "OK\r\n");
+	assert_string_equal(run(f, "get a\r\n"), "END\r\n");
+	run(f, "set a 0 0 1\r\n1\r\n");
+	assert_string_equal(run(f, "flush_all 10\r\n"), "OK\r\n");
+	assert_string_equal(run(f, "get a\r\n"), "VALUE a 0 1\r\n1\r\nEND\r\n");
+	fake_now += 11;
+	assert_string_equal(run(f, "get a\r\n"), "END\r\n");
+	assert_string_equal(run(f, "flush_all x\r\n"), "CLIENT_ERROR bad command line format\r\n");
+}
+
+static void test_meta(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(run(f, "ms k 2 F5 T0\r\nhi\r\n"), "HD\r\n");
+	assert_string_equal(run(f, "mg k v f s k t O9\r\n"), "VA 2 f5 s2 kk t-1 O9\r\nhi\r\n");
+	assert_string_equal(run(f, "mg k\r\n"), "HD\r\n");
+	assert_string_equal(run(f, "mg none v\r\n"), "EN\r\n");
+	assert_string_equal(run(f, "mg none v q\r\nmn\r\n"), "MN\r\n");
+	assert_string_equal(run(f, "ms k 1 ME\r\nx\r\n"), "NS\r\n");
+	assert_string_equal(run(f, "ms k 1 MA\r\nx\r\nmg k v\r\n"), "HD\r\nVA 3\r\nhix\r\n");
+	assert_string_equal(run(f, "ms k 1 C1\r\nx\r\n"), "EX\r\n");
+	assert_string_equal(run(f, "md k q\r\nmd k\r\n"), "NF\r\n");
+	assert_string_equal(run(f, "ma c\r\n"), "NF\r\n");
+	assert_string_equal(run(f, "ma c N0 J5 v\r\nma c D10 v\r\nma c MD D3 v\r\n"),
+			    "VA 1\r\n5\r\nVA 2\r\n15\r\nVA 2\r\n12\r\n");
+	assert_string_equal(run(f, "mg k Z\r\n"), "CLIENT_ERROR invalid flag\r\n");
+	/* A refused ms swallows its value instead of running it as commands. */
+	assert_string_equal(run(f, "ms k 3 Z\r\nget\r\nmn\r\n"), "CLIENT_ERROR invalid flag\r\nMN\r\n");
+}
+
+static void test_errors(void **state)
+{
+	struct fixture *f = *state;
+	char key[300];
+
+	memset(key, 'k', 251);
+	key[251] = 0;
+	char req[400];
+
+	snprintf(req, sizeof(req), "get %s\r\n", key);
+	assert_string_equal(run(f, req), "CLIENT_ERROR bad command line format\r\n");
+	snprintf(req, sizeof(req), "get a %s\r\n", key + 1); /* 250: fine */
+	assert_string_equal(run(f, req), "END\r\n");
+	assert_string_equal(run(f, "bogus\r\n"), "ERROR\r\n");
+	assert_string_equal(run(f, "\r\n"), "ERROR\r\n");
+	assert_string_equal(run(f, "get\r\n"), "ERROR\r\n");
+	assert_string_equal(run(f, "set k 0 0 -1\r\n"), "CLIENT_ERROR bad command line format\r\n");
+	assert_string_equal(run(f, "set k 0 0 1\r\nabc\r\n"), "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+	assert_string_equal(run(f, "stats nope\r\n"), "ERROR\r\n");
+	assert_string_equal(run(f, "verbosity\r\n"), "ERROR\r\n");
+}
+
+static void test_oversized_value_is_swallowed_across_reads(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 100000; /* > item_max (64 KiB) */
+	char *req = malloc(n + 100);
+	size_t len = (size_t)sprintf(req, "set big 0 0 %zu\r\n", n);
+
+	memset(req + len, 'x', n);
+	len += n;
+	memcpy(req + len, "\r\nmn\r\n", 6);
+	len += 6;
+	f->out.len = 0;
+	/* Deliver in 1000-byte pieces as a socket would. */
+	size_t pos = 0, have = 0;
+
+	while (have < len) {
+		have = have + 1000 < len ? have + 1000 : len;
+		pos += kc_proto_process(&f->conn, req + pos, have - pos, &f->out, SIZE_MAX);
+	}
+	assert_int_equal(pos, len);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data, "SERVER_ERROR object too large for cache\r\nMN\r\n");
+	free(req);
+}
+
+static void test_byte_by_byte_equals_one_piece(void **state)
+{
+	struct fixture *f = *state;
+	const char *script = "set a 1 0 5\r\nhello\r\nget a b\r\nappend a 0 0 1\r\n!\r\n"
+			     "incr n 1\r\nms m 2\r\nhi\r\nmg m v\r\ngets a\r\nmn\r\n";
+	struct kc_buf one = {0};
+
+	run(f, "flush_all\r\n");
+	kc_buf_puts(&one, run(f, script));
+	run(f, "flush_all\r\n");
+	f->out.len = 0;
+	size_t pos = 0, len = strlen(script);
+
+	for (size_t have = 1; have <= len; have++)
+		pos += kc_proto_process(&f->conn, script + pos, have - pos, &f->out, SIZE_MAX);
+	assert_int_equal(pos, len);
+	/* CAS values differ between the two runs: compare up to the gets reply. */
+	size_t cmp = (size_t)(strstr(one.data, "VALUE a 1 6 ") - one.data);
+
+	assert_true(f->out.len >= cmp);
+	assert_memory_equal(f->out.data, one.data, cmp);
+	kc_buf_free(&one);
+}
+
+static void test_line_too_long_closes(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = KC_LINE_MAX + 10;
+	char *req = malloc(n);
+
+	memset(req, 'a', n);
+	f->out.len = 0;
+	size_t used = kc_proto_process(&f->conn, req, n, &f->out, SIZE_MAX);
+
+	assert_int_equal(used, n);
+	assert_true(f->conn.close);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data, "CLIENT_ERROR line too long\r\n");
+	/* Shorter than the limit without a newline: wait for more. */
+	f->conn.close = false;
+	f->out.len = 0;
+	assert_int_equal(kc_proto_process(&f->conn, req, 1000, &f->out, SIZE_MAX), 0);
+	assert_false(f->conn.close);
+	free(req);
+}
+
+static void test_quit_and_udp(void **state)
+{
+	struct fixture *f = *state;
+
+	run(f, "quit\r\n");
+	assert_true(f->conn.close);
+	f->conn.close = false;
+	f->conn.proto = KC_PROTO_UDP;
+	run(f, "quit\r\n");
+	assert_false(f->conn.close); /* UDP has no connection to close */
+	assert_string_equal(run(f, "version\r\n"), "VERSION 1.6.0-kcache-0.1.0\r\n");
+}
+
+static void test_stats(void **state)
+{
+	struct fixture *f = *state;
+	const char *r = run(f, "stats\r\n");
+
+	assert_non_null(strstr(r, "STAT curr_items "));
+	assert_non_null(strstr(r, "STAT version 1.6.0-kcache"));
+	assert_int_equal(strcmp(r + strlen(r) - 5, "END\r\n"), 0);
+	r = run(f, "stats settings\r\n");
+	assert_non_null(strstr(r, "STAT item_size_max 65536\r\n"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exptime_rules),
+		cmocka_unit_test_setup_teardown(test_set_get_gets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_modes_and_noreply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arith, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_and_touch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_value_is_swallowed_across_reads, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_byte_by_byte_equals_one_piece, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_too_long_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quit_and_udp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
