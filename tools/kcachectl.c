@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "audit_chain.h"
 
 #define DEFAULT_SOCKET "/run/kcache/admin.sock"
 
@@ -18,7 +19,27 @@ struct offline {
 	const char *word1, *word2;
 	int (*run)(int argc, char **argv); /* argv[0] = word1 */
 };
+/* audit verify --key KEYFILE FILE...: checks audit chains offline (user/audit_verify.c). */
+static int audit_verify_cmd(int argc, char **argv)
+{
+	char out[512], err[512];
+	int rc;
+
+	if (argc < 5 || strcmp(argv[2], "--key")) {
+		fprintf(stderr, "usage: kcachectl audit verify --key KEYFILE FILE...\n");
+		return 2;
+	}
+	rc = kc_audit_verify(argv[3], argv + 4, argc - 4, out, sizeof(out), err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "kcachectl: %s\n", err);
+		return 2;
+	}
+	fputs(out, stdout);
+	return rc;
+}
+
 static const struct offline offline[] = {
+	{"audit", "verify", audit_verify_cmd},
 	{NULL, NULL, NULL},
 };
 

@@ -58,6 +58,25 @@ static const struct kc_directive directives[] = {
 	{"admin-socket", T_STR, F(admin_socket), "/run/kcache/admin.sock", 0, 0, false,
 	 "kcachectl's unix socket"},
 	{"log-level", T_LOGLEVEL, F(log_level), "info", 0, 0, true, "error, warn, info or debug"},
+	{"audit-policy", T_STR, F(audit_policy), "", 0, 0, false,
+	 "syscall audit policy (YAML); audit is off without it"},
+	{"audit-log", T_STR, F(audit_log), "", 0, 0, false, "audit stream file, or - for stdout"},
+	{"audit-key", T_STR, F(audit_key), "", 0, 0, false,
+	 "HMAC-SHA-256 key file for the audit chain (mode 0600, >= 32 bytes)"},
+	{"audit-log-max-size", T_SIZE, F(audit_log_max_size), "100M", 4096, 1ULL << 40, false,
+	 "rotate the audit log past this size"},
+	{"audit-log-max-files", T_U32, F(audit_log_max_files), "5", 2, 1000, false,
+	 "audit log files kept, the current one included"},
+	{"audit-redis-stream", T_STR, F(audit_redis_stream), "", 0, 0, false,
+	 "audit Redis stream, redis://host:port/key"},
+	{"audit-redis-maxlen", T_U32, F(audit_redis_maxlen), "100000", 1, 1000000000, false,
+	 "approximate length cap of the audit stream (XADD MAXLEN ~)"},
+	{"audit-ring-size", T_SIZE, F(audit_ring_size), "4M", 4096, 1 << 30, false,
+	 "audit BPF ring buffer (a power of two, at least a page)"},
+	{"audit-queue-size", T_SIZE, F(audit_queue_size), "16M", 4096, 1ULL << 32, false,
+	 "bound of each audit sink's queue"},
+	{"audit-checkpoint", T_U32, F(audit_checkpoint), "10", 1, 86400, false,
+	 "seconds between audit checkpoint records"},
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
@@ -381,6 +400,11 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 {
+	if (cfg->audit_ring_size & (cfg->audit_ring_size - 1)) {
+		errf(err, errlen, "audit-ring-size (%llu) must be a power of two",
+		     (unsigned long long)cfg->audit_ring_size);
+		return -EINVAL;
+	}
 	if (cfg->memory < 2 * cfg->item_max) {
 		errf(err, errlen, "memory (%llu) must be at least twice item-size-max (%llu)",
 		     (unsigned long long)cfg->memory, (unsigned long long)cfg->item_max);

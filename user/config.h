@@ -33,6 +33,17 @@ struct kc_config {
 	char pin_path[128];
 	char admin_socket[108];
 	enum kc_log_level log_level;
+	/* Syscall audit (user/audit.h); off unless audit_policy is set. */
+	char audit_policy[256];
+	char audit_log[256];	      /* file, or - for stdout */
+	char audit_key[256];	      /* HMAC key file, mode 0600 */
+	uint64_t audit_log_max_size;  /* rotate past this size */
+	uint32_t audit_log_max_files; /* files kept, the current one included */
+	char audit_redis_stream[256]; /* redis://host:port/key */
+	uint32_t audit_redis_maxlen;  /* XADD MAXLEN ~ */
+	uint64_t audit_ring_size;     /* BPF ring buffer bytes */
+	uint64_t audit_queue_size;    /* each sink's queue bound */
+	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
 };
 
 /* Fills cfg with the embedded defaults. Cannot fail. */
