@@ -188,10 +188,16 @@ static long walk_step(__u64 i, void *ctx)
 		return 0;
 	}
 	parent = BPF_CORE_READ(d, d_parent);
-	if (parent == d)
-		return 1;
 	name = BPF_CORE_READ(d, d_name.name);
 	len = BPF_CORE_READ(d, d_name.len);
+	if (parent == d) {
+		/* A pseudo file's own root (memfd: "memfd:name"): keep its name, then stop. */
+		char c = 0;
+
+		bpf_probe_read_kernel(&c, 1, name);
+		if (c == '/' || !len)
+			return 1;
+	}
 	if (len + 1 > pos || pos > 255)
 		return 1; /* does not fit: keep the tail we have */
 	pos -= len;
@@ -200,7 +206,7 @@ static long walk_step(__u64 i, void *ctx)
 	w->walk[pos & 255] = '/';
 	w->pos = pos;
 	w->d = parent;
-	return 0;
+	return parent == d;
 }
 
 /* Writes the path of f (from the global root, crossing mounts) into out; returns its length

@@ -10,7 +10,8 @@ build=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev)
 # Tests: real peers and real clients, plus the network tools for namespaces.
 tests=(libmemcached-tools memcached redis-server redis-tools prometheus
-	netcat-openbsd iproute2 curl procps psmisc xdp-tools)
+	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq
+	auditd) # auditd: bench/audit-overhead.sh compares against it
 # Static analysis for `make check`.
 check=(clang-format clang-tidy cppcheck)
 
@@ -32,7 +33,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's packaged servers may start themselves; tests start their own.
-for svc in memcached redis-server prometheus; do
+for svc in memcached redis-server prometheus auditd; do
 	if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
 		systemctl stop "$svc" || true
 	fi
