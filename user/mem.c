@@ -679,6 +679,22 @@ void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_ite
 	shard_unlock(s);
 }
 
+void kc_mem_note_access(struct kc_mem *m, const char *key, size_t nkey, uint32_t n)
+{
+	uint64_t hash = XXH3_64bits(key, nkey);
+	struct kc_shard *s = shard_of(m, hash);
+	int64_t now = shard_lock(m, s);
+	struct kc_item *it;
+
+	/* 4-bit counters: more than 15 increments would only saturate them. */
+	for (uint32_t i = 0; i < n && i < 15; i++)
+		sketch_inc(&s->sk, hash);
+	it = do_find(m, s, key, nkey, hash, now);
+	if (it)
+		do_access(s, it);
+	shard_unlock(s);
+}
+
 enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime)
 {
 	uint64_t hash = XXH3_64bits(key, nkey);

@@ -109,6 +109,11 @@ struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey,
 typedef void (*kc_mem_item_fn)(void *ctx, struct kc_item *it, int64_t deadline);
 void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_item_fn fn, void *ctx);
 
+/* Records n requests for key that another tier answered (the kernel tier's XDP hits), for
+ * eviction only: the key gains frequency and recency as if read, no hit or miss is counted.
+ * Without it the keys the kernel serves most would look coldest here and be evicted first. */
+void kc_mem_note_access(struct kc_mem *m, const char *key, size_t nkey, uint32_t n);
+
 /* Stores it (which the caller allocated with kc_item_new and filled, and never stored before)
  * by mode. KC_ADD on a live key bumps that key (as memcached does) and returns KC_NOT_STORED.
  * KC_CAS compares cas_in against the stored item's cas. KC_APPEND/KC_PREPEND build a new item
