@@ -114,6 +114,12 @@ struct cand {
 	char key[KC_KEY_MAX];
 };
 
+/* A resident the kernel served since the last fold. */
+struct served {
+	uint32_t slot, n;
+	uint64_t gen;
+};
+
 struct kc_cache {
 	struct cache_bpf *skel;
 	struct kc_mem *mem;
@@ -145,6 +151,7 @@ struct kc_cache {
 	__u64 *hitbuf; /* slot_hi * ncpu counters */
 	__u32 *keybuf;
 	struct cand *work;
+	struct served *served;
 
 	pthread_mutex_t cand_lock;
 	struct cand *cand;
@@ -225,6 +232,22 @@ static void do_remove(struct kc_cache *c, uint32_t slot, enum rm_reason why)
 
 /* ---- memory tier hooks (shard lock held) --------------------------------------------------- */
 
+/* The bit of c->offered that stands for hash. */
+static inline _Atomic uint64_t *offered_word(struct kc_cache *c, uint64_t hash, uint64_t *mask)
+{
+	uint64_t bit = (hash >> 32) & (KC_OFFERED_BITS - 1);
+
+	*mask = 1ULL << (bit % 64);
+	return &c->offered[bit / 64];
+}
+
+static void offered_clear(struct kc_cache *c, uint64_t hash)
+{
+	uint64_t mask = 0;
+
+	atomic_fetch_and_explicit(offered_word(c, hash, &mask), ~mask, memory_order_relaxed);
+}
+
 static void forget(struct kc_cache *c, const char *key, size_t nkey, enum rm_reason why)
 {
 	uint64_t hash;
@@ -235,8 +258,11 @@ static void forget(struct kc_cache *c, const char *key, size_t nkey, enum rm_rea
 	hash = kc_hot_hash(key, nkey);
 	pthread_mutex_lock(&c->lock);
 	slot = do_find(c, hash, key, nkey);
-	if (slot != NIL)
+	if (slot != NIL) {
 		do_remove(c, slot, why);
+		/* A hot key that was just written may come back with its next read. */
+		offered_clear(c, hash);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -402,11 +428,12 @@ static void sync_quarantine(struct kc_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Adds the kernel's per-slot hits since the last fold to each resident and to the sketch. */
+/* Adds the kernel's per-slot hits since the last fold to each resident, to the sketch, and to
+ * the memory tier's eviction policy (which never sees those requests otherwise). */
 static void fold_hits(struct kc_cache *c)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t hi, done = 0, n, out;
+	uint32_t hi, done = 0, n, out, nserved = 0;
 	uint64_t seq;
 	void *in = NULL;
 
@@ -444,9 +471,25 @@ static void fold_hits(struct kc_cache *c)
 			r->hits += d;
 			r->hits_seen = sum;
 			kc_hot_add(c->hot, r->hash, d > UINT32_MAX ? UINT32_MAX : (uint32_t)d);
+			c->served[nserved++] = (struct served){slot, d > 15 ? 15 : (uint32_t)d, r->gen};
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* The memory tier takes its shard lock: never with c->lock held. */
+	for (uint32_t i = 0; i < nserved; i++) {
+		const struct resident *r = &c->res[c->served[i].slot];
+		char key[KC_KEY_MAX];
+		size_t nkey = 0;
+
+		pthread_mutex_lock(&c->lock);
+		if (r->state == SLOT_LIVE && r->gen == c->served[i].gen) {
+			nkey = r->nkey;
+			memcpy(key, r->key, nkey);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (nkey)
+			kc_mem_note_access(c->mem, key, nkey, c->served[i].n);
+	}
 }
 
 static void expire_residents(struct kc_cache *c)
@@ -601,7 +644,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const struct kc_item *it)
 {
-	uint64_t hash, bit, mask;
+	uint64_t hash, mask;
 	struct kc_key k;
 	bool skip, kick = false;
 
@@ -610,9 +653,7 @@ void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const s
 	hash = kc_hot_hash(key, nkey);
 	if (kc_hot_add(c->hot, hash, 1) < KC_HOT_MIN || !it || it->nval > c->max_value)
 		return;
-	bit = (hash >> 32) & (KC_OFFERED_BITS - 1);
-	mask = 1ULL << (bit % 64);
-	if (atomic_fetch_or_explicit(&c->offered[bit / 64], mask, memory_order_relaxed) & mask)
+	if (atomic_fetch_or_explicit(offered_word(c, hash, &mask), mask, memory_order_relaxed) & mask)
 		return; /* offered already this tick (or a key sharing its bit was) */
 	if (kc_key_init(&k, key, nkey))
 		return; /* the XDP parser would never look it up */
@@ -880,11 +921,6 @@ static int load(struct kc_cache *c, const struct kc_cache_opts *o, char *err, si
 	c->hb_fd = bpf_map__fd(c->skel->maps.kc_heartbeat);
 	bpf_object__for_each_map(m, c->skel->obj)
 		c->map_bytes += map_memlock(bpf_map__fd(m));
-	rc = kc_rcu_init(&c->rcu);
-	if (rc) {
-		errf(err, errlen, "kernel tier: RCU barrier maps: %s", strerror(-rc));
-		return rc;
-	}
 	return 0;
 }
 
@@ -904,10 +940,11 @@ static int alloc_state(struct kc_cache *c)
 	c->keybuf = malloc(c->entries * sizeof(*c->keybuf));
 	c->cand = malloc(KC_CAND_MAX * sizeof(*c->cand));
 	c->work = malloc(KC_CAND_MAX * sizeof(*c->work));
+	c->served = malloc(c->entries * sizeof(*c->served));
 	c->offered = calloc(KC_OFFERED_BITS / 64, sizeof(*c->offered));
 	c->hot = kc_hot_new(c->entries);
 	if (!c->res || !c->bucket || !c->free_stack || !c->quar || !c->zeros || !c->hitbuf ||
-	    !c->keybuf || !c->cand || !c->work || !c->offered || !c->hot)
+	    !c->keybuf || !c->cand || !c->work || !c->served || !c->offered || !c->hot)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < nb; i++)
 		c->bucket[i] = NIL;
@@ -956,6 +993,16 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 		goto fail;
 	}
 	c->mtu = iface_mtu(c->iface);
+	/* The RCU barrier's two maps are also the cheapest test of BPF rights, before anything
+	 * else is looked at or changed. */
+	rc = kc_rcu_init(&c->rcu);
+	if (rc) {
+		errf(err, errlen, "kernel tier: create BPF maps: %s%s", strerror(-rc),
+		     rc == -EPERM ? " (xdp-mode skb and native need root, or CAP_BPF and "
+				    "CAP_NET_ADMIN; --xdp-mode off needs neither)"
+				  : "");
+		goto fail;
+	}
 	if (claim_iface(c, err, errlen) || load(c, o, err, errlen))
 		goto fail;
 	rc = kc_heartbeat_beat(c->hb_fd);
@@ -1032,6 +1079,7 @@ void kc_cache_free(struct kc_cache *c)
 	free(c->keybuf);
 	free(c->cand);
 	free(c->work);
+	free(c->served);
 	free(c->offered);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->cand_lock);
