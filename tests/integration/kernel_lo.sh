@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# What `make run` does, in a namespace of its own: kcached --iface lo --xdp-mode skb attaches
+# generic XDP to lo, and after a set over TCP and a few gets, the plain
+#   printf '\0\1\0\0\0\1\0\0get k\r\n' | nc -u -w1 127.0.0.1 11211
+# is answered by XDP (kcache_kernel_hits_total rises). Without privileges, --xdp-mode off runs
+# and skb is refused with a message that says why.
+# sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
+source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/netns.sh"
+netns_require
+need nc setpriv
+
+N=kcl$$ PIN=/sys/fs/bpf/kctest-$$
+on_exit "rm -rf $PIN"
+netns_add "$N"
+udp_get() { in_ns "$N" bash -c "printf '\0\1\0\0\0\1\0\0get $1\r\n' | nc -u -w1 127.0.0.1 $NETNS_PORT | tail -c +9"; }
+
+ns_start_kcached "$N" lo --iface lo --xdp-mode skb --pin-path "$PIN"
+ip -n "$N" link show lo | grep -q 'xdpgeneric' || fail "no generic XDP program on lo"
+ok "attached to lo in skb mode"
+ns_mc "$N" 'set k 0 0 5\r\nhello\r\n' >/dev/null
+want=$'VALUE k 0 5\r\nhello\r\nEND\r'
+for i in 1 2; do expect_eq "UDP get $i (daemon)" "$(udp_get k)" "$want"; done
+sleep 0.2 # the tick installs the key if the kick has not already
+h0=$(ns_metric "$N" kcache_kernel_hits_total)
+expect_eq "UDP get from XDP" "$(udp_get k)" "$want"
+h1=$(ns_metric "$N" kcache_kernel_hits_total)
+expect_eq "kcache_kernel_hits_total rose by one" "$((h1 - h0))" 1
+stop_kcached
+ip -n "$N" link show lo | grep -q 'xdp' && fail "XDP left on lo after exit"
+ok "detached from lo on exit"
+
+# Unprivileged: off works, skb is refused before anything is touched.
+NB=$(mktemp -d /tmp/kcnobody.XXXXXX)
+on_exit "rm -rf $NB"
+chmod 777 "$NB"
+nobody() { ns_daemon "$N" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+port=11300
+# Not through the function: a backgrounded function is a subshell, and $! must be kcached.
+nsenter --net="/run/netns/$N" -- setpriv --reuid=65534 --regid=65534 --clear-groups "$KCACHED" \
+	--port "$port" --http 127.0.0.1:8090 --xdp-mode off --admin-socket "$NB/off.sock" \
+	--data-dir "$NB/data" >"$NB/off.log" 2>&1 &
+pid=$!
+KC_PIDS+=("$pid")
+for _ in $(seq 50); do
+	printf 'version\r\n' | ns_daemon "$N" nc -N -w1 127.0.0.1 "$port" 2>/dev/null | grep -q VERSION && break
+	kill -0 "$pid" 2>/dev/null || { cat "$NB/off.log" >&2; fail "unprivileged --xdp-mode off exited"; }
+	sleep 0.1
+done
+stop_kcached "$pid" "$NB/off.log"
+ok "--xdp-mode off runs without privileges"
+rc=0
+nobody "$KCACHED" --port "$port" --http 127.0.0.1:8090 --iface lo --xdp-mode skb --pin-path "$PIN" \
+	--admin-socket "$NB/skb.sock" --data-dir "$NB/data" >"$NB/skb.log" 2>&1 || rc=$?
+cat "$NB/skb.log"
+[ "$rc" -eq 1 ] || fail "unprivileged --xdp-mode skb: exit $rc, want 1"
+grep -q 'need root' "$NB/skb.log" || fail "the refusal does not say root is needed"
+ok "--xdp-mode skb without privileges: refused, saying why"
