@@ -77,7 +77,8 @@ help:
 	@echo "  make            build kcached, kcachectl, kcache-bench, BPF objects and tests into $(BUILD)/"
 	@echo "  make deps       install the Debian packages for build, tests and benches (root)"
 	@echo "  make run        deps + build, then run kcached on embedded defaults (root)"
-	@echo "  make test       deps + build, then run every test (unit, bpf, integration)"
+	@echo "  make test       deps + build, then run every test (unit, bpf, integration), the"
+	@echo "                  unit and protocol tests also under ASan and UBSan (SAN_TESTS=0: not)"
 	@echo "  make bench      run the side-by-side benchmarks in bench/"
 	@echo "  make check      clang-format and static analysis (clang-tidy, cppcheck), vmlinux.h drift"
 	@echo "  make fuzz       build the libFuzzer targets, run each FUZZ_RUNS=$(FUZZ_RUNS) times"
@@ -158,9 +159,15 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(BUILD)/kcached --iface lo --xdp-mode skb $(RUN_ARGS)
 
+# The suite runs on the normal build; unit tests and the protocol integration tests run again
+# on ASan and UBSan builds (SAN_TESTS=0 skips those, for a quick local run).
+SAN_TESTS ?= 1
+SAN_BUILDS := $(if $(filter 1,$(SAN_TESTS)),build/san-address build/san-undefined)
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)BUILD=$(BUILD) tests/run.sh $(TESTS)
+	$(Q)for san in $(patsubst build/san-%,%,$(SAN_BUILDS)); do \
+		$(MAKE) --no-print-directory SANITIZER=$$san all || exit 1; done
+	$(Q)BUILD=$(BUILD) KC_SAN_BUILDS="$(SAN_BUILDS)" tests/run.sh $(TESTS)
 
 test-unit test-bpf test-integration: all
 	$(Q)BUILD=$(BUILD) tests/run.sh $(patsubst test-%,%,$@)

@@ -97,6 +97,7 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						       : ((struct sockaddr_in *)&ss)->sin_port);
 		close(fd);
+		freeaddrinfo(ai);
 		return bind_socket(host, port, type, false, err, errlen);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -262,6 +263,7 @@ static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size
 				  .iface = s->cfg.iface,
 				  .mode = s->cfg.xdp_mode,
 				  .port = (uint16_t)port,
+				  .listen = s->cfg.listen,
 				  .entries = s->cfg.kernel_entries,
 				  .max_value = s->cfg.kernel_max_value,
 				  .pin_path = s->cfg.pin_path};

@@ -78,6 +78,10 @@ intact "1000 dropped connections"
 now_rss=$(rss)
 growth=$(( (now_rss - base_rss) / 1024 ))
 echo "rss: start ${base_rss} kB, now ${now_rss} kB, growth ${growth} MB (bound: 8 MB tier + 24 MB slack)"
-[ "$growth" -le 32 ] || fail "memory grew by ${growth} MB"
-ok "memory bounded"
+if [[ $BUILD == *san-address* ]]; then
+	echo "note: RSS bound not checked under ASan (its quarantine holds freed memory)"
+else
+	[ "$growth" -le 32 ] || fail "memory grew by ${growth} MB"
+	ok "memory bounded"
+fi
 stop_kcached
