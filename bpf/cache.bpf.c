@@ -424,6 +424,22 @@ static __always_inline int kc_store_udp_csum(struct xdp_md *ctx, const struct kc
 	return 0;
 }
 
+/* Is the packet addressed to where the daemon listens? Reads the address with a helper: the
+ * IP header's offset is not a constant. */
+static __always_inline int kc_addr_ok(struct xdp_md *ctx, const struct kc_pkt *p)
+{
+	__u32 a[4];
+
+	if (kc_cfg.addr_mode == KC_ADDR_V4)
+		return !p->v6 && !bpf_xdp_load_bytes(ctx, p->l3_off + 16, a, 4) &&
+		       a[0] == kc_cfg.addr4;
+	if (kc_cfg.addr_mode == KC_ADDR_V6)
+		return p->v6 && !bpf_xdp_load_bytes(ctx, p->l3_off + 24, a, 16) &&
+		       a[0] == kc_cfg.addr6[0] && a[1] == kc_cfg.addr6[1] &&
+		       a[2] == kc_cfg.addr6[2] && a[3] == kc_cfg.addr6[3];
+	return 1;
+}
+
 SEC("xdp")
 int kc_cache(struct xdp_md *ctx)
 {
@@ -446,6 +462,8 @@ int kc_cache(struct xdp_md *ctx)
 		return kc_pass(r);
 	if (p.dport != kc_cfg.port)
 		return kc_pass(KC_PASS_WRONG_PORT);
+	if (!kc_addr_ok(ctx, &p))
+		return kc_pass(KC_PASS_WRONG_ADDR);
 	if (p.l2_mcast || p.l3_mcast || p.sport == 0)
 		return kc_pass(KC_PASS_NOT_UNICAST);
 

@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -75,22 +76,21 @@
 #include "log.h"
 #include "metrics.h"
 
-#define KC_TICK_MS	 100  /* heartbeat, hit folding, expiry, admission */
-#define KC_HOT_MIN	 2    /* requests within the sketch's window before a key is offered */
-#define KC_CAND_MAX	 1024 /* keys offered between two ticks */
-#define KC_OFFERED_BITS	 (1u << 16)
-#define KC_MTU_CAP	 9000 /* larger replies would not fit an XDP frame anyway */
-#define KC_PROG_NAME	 "kc_cache"
-#define KC_HOT_LIST_DEF	 100
-#define NIL		 UINT32_MAX
-#define NSEC		 1000000000LL
+#define KC_TICK_MS	100  /* heartbeat, hit folding, expiry, admission */
+#define KC_HOT_MIN	2    /* requests within the sketch's window before a key is offered */
+#define KC_CAND_MAX	1024 /* keys offered between two ticks */
+#define KC_OFFERED_BITS (1u << 16)
+#define KC_MTU_CAP	9000 /* larger replies would not fit an XDP frame anyway */
+#define KC_PROG_NAME	"kc_cache"
+#define KC_HOT_LIST_DEF 100
+#define NIL		UINT32_MAX
+#define NSEC		1000000000LL
 
 enum slot_state { SLOT_FREE, SLOT_LIVE, SLOT_QUAR };
 
 /* Why a resident key left the kernel (metric label order). */
 enum rm_reason { RM_INVALIDATED, RM_TOUCHED, RM_DISPLACED, RM_EXPIRED, RM__COUNT };
-static const char *const rm_names[RM__COUNT] = {"invalidated", "touched", "displaced",
-						 "expired"};
+static const char *const rm_names[RM__COUNT] = {"invalidated", "touched", "displaced", "expired"};
 
 /* What the daemon knows about a slot; kept by slot number, in step with kc_index. */
 struct resident {
@@ -162,7 +162,8 @@ struct kc_cache {
 	_Atomic uint64_t installs, rejected, install_errors, removed[RM__COUNT];
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -471,7 +472,8 @@ static void fold_hits(struct kc_cache *c)
 			r->hits += d;
 			r->hits_seen = sum;
 			kc_hot_add(c->hot, r->hash, d > UINT32_MAX ? UINT32_MAX : (uint32_t)d);
-			c->served[nserved++] = (struct served){slot, d > 15 ? 15 : (uint32_t)d, r->gen};
+			c->served[nserved++] =
+			    (struct served){slot, d > 15 ? 15 : (uint32_t)d, r->gen};
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -519,6 +521,17 @@ static int cmp_cand_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+static int cmp_cand_key(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if (x->nkey != y->nkey)
+		return x->nkey < y->nkey ? -1 : 1;
+	return memcmp(x->key, y->key, x->nkey);
+}
+
 static int cmp_victim_asc(const void *a, const void *b)
 {
 	uint32_t x = ((const struct victim *)a)->est, y = ((const struct victim *)b)->est;
@@ -561,9 +574,13 @@ static void admit(struct kc_cache *c, bool evict)
 	pthread_mutex_unlock(&c->cand_lock);
 	if (!n)
 		return;
+	/* A key can be queued twice (put back by a kick, offered again after a tick): once is
+	 * enough, or it would claim a victim per copy. */
+	qsort(c->work, n, sizeof(*c->work), cmp_cand_key);
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < n; i++)
-		if (do_find(c, c->work[i].hash, c->work[i].key, c->work[i].nkey) == NIL)
+		if ((i == 0 || cmp_cand_key(&c->work[i - 1], &c->work[i])) &&
+		    do_find(c, c->work[i].hash, c->work[i].key, c->work[i].nkey) == NIL)
 			c->work[keep++] = c->work[i];
 	pthread_mutex_unlock(&c->lock);
 	for (uint32_t i = 0; i < keep; i++)
@@ -653,7 +670,8 @@ void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const s
 	hash = kc_hot_hash(key, nkey);
 	if (kc_hot_add(c->hot, hash, 1) < KC_HOT_MIN || !it || it->nval > c->max_value)
 		return;
-	if (atomic_fetch_or_explicit(offered_word(c, hash, &mask), mask, memory_order_relaxed) & mask)
+	if (atomic_fetch_or_explicit(offered_word(c, hash, &mask), mask, memory_order_relaxed) &
+	    mask)
 		return; /* offered already this tick (or a key sharing its bit was) */
 	if (kc_key_init(&k, key, nkey))
 		return; /* the XDP parser would never look it up */
@@ -717,15 +735,17 @@ static int claim_iface(struct kc_cache *c, char *err, size_t errlen)
 	id = q.prog_id;
 	if (q.attach_mode == XDP_ATTACHED_MULTI || prog_name(id, name, sizeof(name)) ||
 	    strcmp(name, KC_PROG_NAME)) {
-		id = id ? id : q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id ? q.skb_prog_id
-									     : q.hw_prog_id;
+		id = id		     ? id
+		     : q.drv_prog_id ? q.drv_prog_id
+		     : q.skb_prog_id ? q.skb_prog_id
+				     : q.hw_prog_id;
 		errf(err, errlen,
 		     "xdp on %s: another XDP program (id %u) is attached; detach it or use "
 		     "--xdp-mode off",
 		     c->iface, id);
 		return -EBUSY;
 	}
-	flags = q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+	flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
 		: q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
 						    : XDP_FLAGS_HW_MODE;
 	fd = bpf_prog_get_fd_by_id(id);
@@ -747,7 +767,8 @@ static int claim_iface(struct kc_cache *c, char *err, size_t errlen)
 		return rc;
 	}
 	if (rc) {
-		errf(err, errlen, "xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
+		errf(err, errlen,
+		     "xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
 		     c->iface, id, strerror(-rc));
 		return rc;
 	}
@@ -884,6 +905,26 @@ static uint32_t iface_mtu(const char *iface)
 	return mtu > KC_MTU_CAP ? KC_MTU_CAP : mtu;
 }
 
+/* XDP answers only packets addressed where the daemon listens (0.0.0.0 and :: are any). */
+static int set_listen(struct kc_kconfig *cfg, const char *listen, char *err, size_t errlen)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, listen, &a4) == 1) {
+		cfg->addr_mode = a4.s_addr == htonl(INADDR_ANY) ? KC_ADDR_ANY : KC_ADDR_V4;
+		cfg->addr4 = a4.s_addr;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, listen, &a6) == 1) {
+		cfg->addr_mode = IN6_IS_ADDR_UNSPECIFIED(&a6) ? KC_ADDR_ANY : KC_ADDR_V6;
+		memcpy(cfg->addr6, &a6, sizeof(cfg->addr6));
+		return 0;
+	}
+	errf(err, errlen, "kernel tier: listen address '%s' is not numeric", listen);
+	return -EINVAL;
+}
+
 static int load(struct kc_cache *c, const struct kc_cache_opts *o, char *err, size_t errlen)
 {
 	struct bpf_map *m;
@@ -898,6 +939,9 @@ static int load(struct kc_cache *c, const struct kc_cache_opts *o, char *err, si
 	c->skel->rodata->kc_cfg.mtu = c->mtu;
 	c->skel->rodata->kc_cfg.max_value = o->max_value;
 	c->skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
+	rc = set_listen((struct kc_kconfig *)&c->skel->rodata->kc_cfg, o->listen, err, errlen);
+	if (rc)
+		return rc;
 	if (bpf_map__set_max_entries(c->skel->maps.kc_index, o->entries) ||
 	    bpf_map__set_max_entries(c->skel->maps.kc_slots, o->entries) ||
 	    bpf_map__set_max_entries(c->skel->maps.kc_hits, o->entries)) {
@@ -919,8 +963,7 @@ static int load(struct kc_cache *c, const struct kc_cache_opts *o, char *err, si
 	c->hits_fd = bpf_map__fd(c->skel->maps.kc_hits);
 	c->stats_fd = bpf_map__fd(c->skel->maps.kc_stats);
 	c->hb_fd = bpf_map__fd(c->skel->maps.kc_heartbeat);
-	bpf_object__for_each_map(m, c->skel->obj)
-		c->map_bytes += map_memlock(bpf_map__fd(m));
+	bpf_object__for_each_map(m, c->skel->obj) c->map_bytes += map_memlock(bpf_map__fd(m));
 	return 0;
 }
 
@@ -1129,8 +1172,8 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 			rows[n++] = (struct hot_row){slot, c->res[slot].gen, c->res[slot].hits};
 	pthread_mutex_unlock(&c->lock);
 	qsort(rows, n, sizeof(*rows), cmp_hot_row);
-	kc_buf_printf(out, "resident %u of %u (xdp %s on %s%s)\n%12s %6s %10s  %s\n", n,
-		      c->entries, kc_xdp_mode_name(c->mode), c->iface,
+	kc_buf_printf(out, "resident %u of %u (xdp %s on %s%s)\n%12s %6s %10s  %s\n", n, c->entries,
+		      kc_xdp_mode_name(c->mode), c->iface,
 		      c->broken ? ", STOPPED after an error" : "", "HITS", "BYTES", "FREQ", "KEY");
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < n && (limit == 0 || shown < limit); i++) {
@@ -1188,7 +1231,8 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 		snprintf(label, sizeof(label), "reason=\"%s\"", kc_pass_reason_name(r));
 		kc_metric_u64(out, "kcache_kernel_passes_total", label, st.pass[r]);
 	}
-	kc_metric_header(out, "kcache_kernel_entries", "gauge", "Keys resident in the kernel tier.");
+	kc_metric_header(out, "kcache_kernel_entries", "gauge",
+			 "Keys resident in the kernel tier.");
 	kc_metric_u64(out, "kcache_kernel_entries", NULL, live);
 	kc_metric_header(out, "kcache_kernel_entries_max", "gauge",
 			 "Most keys the kernel tier holds (--kernel-entries).");
@@ -1201,8 +1245,7 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 	kc_metric_u64(out, "kcache_kernel_map_bytes", NULL, c ? c->map_bytes : 0);
 	kc_metric_header(out, "kcache_kernel_installs_total", "counter",
 			 "Keys installed into the kernel tier.");
-	kc_metric_u64(out, "kcache_kernel_installs_total", NULL,
-		      c ? atomic_load(&c->installs) : 0);
+	kc_metric_u64(out, "kcache_kernel_installs_total", NULL, c ? atomic_load(&c->installs) : 0);
 	kc_metric_header(out, "kcache_kernel_removals_total", "counter",
 			 "Keys removed from the kernel tier, by reason.");
 	for (int r = 0; r < RM__COUNT; r++) {

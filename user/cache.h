@@ -26,6 +26,7 @@ struct kc_cache_opts {
 	const char *iface;
 	enum kc_xdp_mode mode; /* KC_XDP_SKB or KC_XDP_NATIVE */
 	uint16_t port;	       /* memcached UDP port the daemon is bound to */
+	const char *listen;    /* the daemon's --listen: XDP answers only packets sent there */
 	uint32_t entries;      /* resident keys at most (--kernel-entries) */
 	uint32_t max_value;    /* largest value served from the kernel (--kernel-max-value) */
 	const char *pin_path;  /* bpffs folder for the maps (--pin-path) */

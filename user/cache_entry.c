@@ -187,6 +187,7 @@ static const char *const pass_names[KC_PASS__MAX] = {
     [KC_PASS_MISS] = "miss",
     [KC_PASS_TOO_BIG] = "too_big",
     [KC_PASS_NO_ROOM] = "no_room",
+    [KC_PASS_WRONG_ADDR] = "wrong_addr",
 };
 
 const char *kc_pass_reason_name(unsigned int reason)

@@ -110,7 +110,10 @@ enum kc_pass_reason {
 	KC_PASS_MISS = 12,    /* a key is absent or expired */
 	KC_PASS_TOO_BIG = 13, /* the reply would exceed kc_cfg.mtu */
 	KC_PASS_NO_ROOM = 14, /* the driver's frame has no tailroom for the reply */
-	KC_PASS__MAX = 15,
+	/* Checked right after KC_PASS_WRONG_PORT (numbered last to keep the others stable): to
+	 * the port, but not to the address the daemon listens on (kc_cfg.addr_mode). */
+	KC_PASS_WRONG_ADDR = 15,
+	KC_PASS__MAX = 16,
 };
 
 /* kc_stats value, per CPU: the daemon sums over CPUs. (kc_kstats: metrics.h has kc_stats.) */
@@ -121,21 +124,30 @@ struct kc_kstats {
 	__u64 expired;		  /* ... of those, the missing key was resident but expired */
 	__u64 tx_bytes;		  /* UDP payload bytes of the replies */
 	__u64 pass[KC_PASS__MAX]; /* every XDP_PASS, by enum kc_pass_reason */
-	__u64 pad;
 };
 _Static_assert(sizeof(struct kc_kstats) == 8 * 21, "kc_kstats layout");
 
 /* Read-only knobs: `const volatile struct kc_kconfig kc_cfg` in the program's .rodata. The loader
  * sets skel->rodata->kc_cfg between open and load; the verifier then treats them as constants. */
 struct kc_kconfig {
-	__u16 port; /* memcached UDP port, host order (--port, default 11211) */
-	__u16 pad0;
-	__u32 mtu;	 /* largest reply IP packet, IP header included (default 1500) */
-	__u32 max_value; /* serve values of at most this many bytes (--kernel-max-value) */
-	__u32 pad1;
+	__u16 port;	/* memcached UDP port, host order (--port, default 11211) */
+	__u8 addr_mode; /* enum kc_addr_mode: which destination address is answered */
+	__u8 pad0;
+	__u32 mtu;	    /* largest reply IP packet, IP header included (default 1500) */
+	__u32 max_value;    /* serve values of at most this many bytes (--kernel-max-value) */
+	__u32 addr4;	    /* KC_ADDR_V4: the IPv4 address, network byte order */
 	__u64 hb_window_ns; /* stop serving this long after the last heartbeat (default 1 s) */
+	__u32 addr6[4];	    /* KC_ADDR_V6: the IPv6 address, network byte order */
 };
-_Static_assert(sizeof(struct kc_kconfig) == 24, "kc_kconfig layout");
+_Static_assert(sizeof(struct kc_kconfig) == 40, "kc_kconfig layout");
+
+/* The daemon's --listen, so that XDP never answers where the daemon would not: a daemon bound
+ * to 127.0.0.1 with XDP on eth0 must not serve the network. */
+enum kc_addr_mode {
+	KC_ADDR_ANY = 0, /* 0.0.0.0 or :: */
+	KC_ADDR_V4 = 1,	 /* only IPv4 packets to addr4 */
+	KC_ADDR_V6 = 2,	 /* only IPv6 packets to addr6 */
+};
 
 #define KC_PORT_DEFAULT		11211
 #define KC_MTU_DEFAULT		1500

@@ -47,7 +47,9 @@ static int quiet;     /* do not print a line per row */
 
 /* --- loading ------------------------------------------------------------------------------- */
 
-static int env_open(struct env *env, __u32 mtu, char *err, size_t errlen)
+/* addr_mode and addr (4 or 16 bytes, network order) as the loader sets them from --listen. */
+static int env_open_addr(struct env *env, __u32 mtu, __u8 addr_mode, const void *addr, char *err,
+			 size_t errlen)
 {
 	struct cache_bpf *skel;
 	int ret;
@@ -62,6 +64,11 @@ static int env_open(struct env *env, __u32 mtu, char *err, size_t errlen)
 	skel->rodata->kc_cfg.mtu = mtu;
 	skel->rodata->kc_cfg.max_value = KC_MAX_VALUE_DEFAULT;
 	skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
+	skel->rodata->kc_cfg.addr_mode = addr_mode;
+	if (addr_mode == KC_ADDR_V4)
+		memcpy((void *)&skel->rodata->kc_cfg.addr4, addr, 4);
+	if (addr_mode == KC_ADDR_V6)
+		memcpy((void *)skel->rodata->kc_cfg.addr6, addr, 16);
 	bpf_map__set_max_entries(skel->maps.kc_index, TEST_ENTRIES);
 	bpf_map__set_max_entries(skel->maps.kc_slots, TEST_ENTRIES);
 	bpf_map__set_max_entries(skel->maps.kc_hits, TEST_ENTRIES);
@@ -83,6 +90,11 @@ static int env_open(struct env *env, __u32 mtu, char *err, size_t errlen)
 	env->stats_fd = bpf_map__fd(skel->maps.kc_stats);
 	env->next_gen = 1;
 	return 0;
+}
+
+static int env_open(struct env *env, __u32 mtu, char *err, size_t errlen)
+{
+	return env_open_addr(env, mtu, KC_ADDR_ANY, NULL, err, errlen);
 }
 
 static void env_close(struct env *env)
@@ -933,6 +945,46 @@ static void test_key_count_and_room(void **state)
 	env_close(&big);
 }
 
+/* XDP answers only packets sent to the daemon's --listen address (the server side of the rows
+ * is 198.18.0.2 and 2001:2::2); anything else to the port goes up untouched. */
+static void test_listen_address(void **state)
+{
+	static const uint8_t s4[4] = {198, 18, 0, 2}, o4[4] = {198, 18, 0, 9};
+	static const uint8_t s6[16] = {0x20, 0x01, 0, 0x02, [15] = 2};
+	static const struct {
+		const char *name;
+		__u8 mode;
+		const void *addr;
+		unsigned int flags;
+		int reason;
+	} cases[] = {
+	    {"listen_v4_to_it", KC_ADDR_V4, s4, 0, ROW_TX},
+	    {"listen_v4_vlan_to_it", KC_ADDR_V4, s4, F_VLAN, ROW_TX},
+	    {"listen_v4_to_other", KC_ADDR_V4, o4, 0, KC_PASS_WRONG_ADDR},
+	    {"listen_v4_ipv6_packet", KC_ADDR_V4, s4, F_V6, KC_PASS_WRONG_ADDR},
+	    {"listen_v6_to_it", KC_ADDR_V6, s6, F_V6, ROW_TX},
+	    {"listen_v6_ipv4_packet", KC_ADDR_V6, s6, 0, KC_PASS_WRONG_ADDR},
+	    {"listen_any_ipv6", KC_ADDR_ANY, NULL, F_V6, ROW_TX},
+	};
+	struct env a;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (env_open_addr(&a, KC_MTU_DEFAULT, cases[i].mode, cases[i].addr, err,
+				  sizeof(err)))
+			fail_msg("%s", err);
+		install_s(&a, "foo", 5, "bar", 42);
+		if (cases[i].reason == ROW_TX)
+			run_text(&a, cases[i].name, cases[i].flags, T("get foo\r\n"),
+				 TX("VALUE foo 5 3\r\nbar\r\nEND\r\n"));
+		else
+			run_text(&a, cases[i].name, cases[i].flags, T("get foo\r\n"),
+				 PASS(cases[i].reason));
+		env_close(&a);
+	}
+}
+
 /* The maps carry BTF for bpftool, names fit the kernel's 15 characters, and the counters
  * add up. */
 static void test_maps_and_stats(void **state)
@@ -1039,6 +1091,7 @@ int main(void)
 	    cmocka_unit_test(test_collision),
 	    cmocka_unit_test(test_remove_and_replace),
 	    cmocka_unit_test(test_key_count_and_room),
+	    cmocka_unit_test(test_listen_address),
 	    cmocka_unit_test(test_maps_and_stats),
 	    cmocka_unit_test(test_rcu_sync),
 	};
