@@ -99,8 +99,8 @@ uint32_t kc_hot_estimate(const struct kc_hot *h, uint64_t hash)
 	uint32_t est = UINT32_MAX;
 
 	for (int r = 0; r < ROWS; r++) {
-		uint32_t v = atomic_load_explicit(&h->row[r][index_of(h, hash, r)],
-						  memory_order_relaxed);
+		uint32_t v =
+		    atomic_load_explicit(&h->row[r][index_of(h, hash, r)], memory_order_relaxed);
 
 		if (v < est)
 			est = v;

@@ -671,7 +671,7 @@ void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_ite
 
 	if (it) {
 		deadline = atomic_load_explicit(&it->exptime, memory_order_relaxed);
-		/* A pending flush removes every item that exists now (all were stored before it). */
+		/* A pending flush removes every item that exists now (all stored before it). */
 		if (s->flush_at && (deadline == 0 || s->flush_at < deadline))
 			deadline = s->flush_at;
 	}
