@@ -202,7 +202,10 @@ static int cmd_get(long count, const char *want)
 
 		if (r || strcmp(val, want)) {
 			fprintf(stderr, "get %ld: %s\n", i,
-				r == NO_REPLY ? "no reply" : r == MISS ? "miss" : r ? "bad reply" : val);
+				r == NO_REPLY ? "no reply"
+				: r == MISS   ? "miss"
+				: r	      ? "bad reply"
+					      : val);
 			return 1;
 		}
 		good++;
@@ -229,8 +232,12 @@ static int cmd_seq(long rounds)
 				continue;
 			}
 			if (r || seq_of(got) != s) {
-				fprintf(stderr, "VIOLATION: round %ld get %d after the set was acked: %s\n",
-					s, g, r == MISS ? "miss" : r ? "bad reply" : got);
+				fprintf(stderr,
+					"VIOLATION: round %ld get %d after the set was acked: %s\n",
+					s, g,
+					r == MISS ? "miss"
+					: r	  ? "bad reply"
+						  : got);
 				return 1;
 			}
 		}
@@ -374,7 +381,8 @@ static int cmd_race(long nwrites, int nreaders)
 		long p;
 
 		if (r->seq < 0) {
-			fprintf(stderr, "VIOLATION: a read got %s\n", r->seq == MISS ? "a miss" : "a bad reply");
+			fprintf(stderr, "VIOLATION: a read got %s\n",
+				r->seq == MISS ? "a miss" : "a bad reply");
 			bad++;
 			continue;
 		}
@@ -383,10 +391,11 @@ static int cmd_race(long nwrites, int nreaders)
 			bad++;
 		}
 		if (r->seq < acked) {
-			fprintf(stderr,
-				"VIOLATION: stale read: seq %ld, but seq %ld was acknowledged %.1f us "
-				"before the read was sent\n",
-				r->seq, acked, (double)(r->inv - wops[acked].resp) / 1000.0);
+			fprintf(
+			    stderr,
+			    "VIOLATION: stale read: seq %ld, but seq %ld was acknowledged %.1f us "
+			    "before the read was sent\n",
+			    r->seq, acked, (double)(r->inv - wops[acked].resp) / 1000.0);
 			bad++;
 		}
 		p = last_before(all, total, r->inv, 1);
@@ -464,8 +473,9 @@ int main(int argc, char **argv)
 		return cmd_show();
 	}
 	if (argc < 6) {
-		fprintf(stderr, "usage: kc_consist get|seq|race|watch HOST PORT KEY ARGS... (see the "
-				"header of kc_consist.c)\n");
+		fprintf(stderr,
+			"usage: kc_consist get|seq|race|watch HOST PORT KEY ARGS... (see the "
+			"header of kc_consist.c)\n");
 		return 2;
 	}
 	host = argv[2];

@@ -2,8 +2,9 @@
 # Kernel tier, native XDP on a veth pair: a client in its own namespace sends UDP gets for a
 # resident key and gets the right value; kcache_kernel_hits_total rises by exactly the number
 # sent while the daemon's own UDP counters do not move; kcachectl hot lists the key with those
-# hits; a value over --kernel-max-value is never installed; the maps' memory is fixed at start
-# and reported; /metrics with the kernel families passes promtool.
+# hits; a value over --kernel-max-value is never installed; gets to another address of the
+# interface than --listen are not answered by XDP; the maps' memory is fixed at start and
+# reported; /metrics with the kernel families passes promtool.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
@@ -21,7 +22,9 @@ kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
 udp_total() { ns_daemon "$S" curl -fsS "http://$NETNS_HTTP/metrics" |
 	awk '/^kcache_requests_total\{proto="udp"/ { s += $2 } END { print s + 0 }'; }
 
-ns_start_kcached "$S" hits --iface "$DS" --xdp-mode native --pin-path "$PIN" \
+ip -n "$S" addr add 198.18.0.3/24 dev "$DS" # an address the daemon does not listen on
+NETNS_MC_ADDR=198.18.0.1
+ns_start_kcached "$S" hits --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" \
 	--kernel-entries 1024 --kernel-max-value 100
 ip -n "$S" link show "$DS" | grep -q 'xdp' || fail "no XDP program on $DS"
 for m in kc_index kc_slots kc_hits kc_stats kc_heartbeat; do
@@ -54,6 +57,13 @@ KC_PAD=64 kc get hot "$n" "hello world" || fail "UDP gets of the resident key"
 h1=$(ns_metric "$S" kcache_kernel_hits_total) u1=$(udp_total)
 expect_eq "kernel hits rose by the gets sent" "$((h1 - h0))" "$n"
 expect_eq "daemon UDP counters did not move" "$u1" "$u0"
+
+# The same get to 198.18.0.3: XDP leaves it alone (the daemon, on .1 only, does not answer).
+w0=$(ns_metric "$S" 'kcache_kernel_passes_total{reason="wrong_addr"}')
+expect_eq "get to an address kcached does not listen on" \
+	"$(in_ns "$C" env KC_PAD=64 "$TMP/kc_consist" show 198.18.0.3 "$NETNS_PORT" hot)" NOREPLY
+expect_eq "XDP passed it as wrong_addr" "$(ns_metric "$S" 'kcache_kernel_passes_total{reason="wrong_addr"}')" $((w0 + 1))
+expect_eq "and did not answer it" "$(ns_metric "$S" kcache_kernel_hits_total)" "$h1"
 
 hot=$("$KCACHECTL" --admin-socket "$KC_SOCK" hot)
 echo "$hot"

@@ -2,13 +2,15 @@
 # What `make run` does, in a namespace of its own: kcached --iface lo --xdp-mode skb attaches
 # generic XDP to lo, and after a set over TCP and a few gets, the plain
 #   printf '\0\1\0\0\0\1\0\0get k\r\n' | nc -u -w1 127.0.0.1 11211
-# is answered by XDP (kcache_kernel_hits_total rises). Without privileges, --xdp-mode off runs
-# and skb is refused with a message that says why.
+# is answered by XDP (kcache_kernel_hits_total rises). When the tier is full, a key only a
+# little warmer than nothing stays out, and a much hotter one displaces the coldest resident.
+# Without privileges, --xdp-mode off runs and skb is refused with a message that says why.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
 netns_require
-need nc setpriv
+need nc setpriv cc
+cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
 
 N=kcl$$ PIN=/sys/fs/bpf/kctest-$$
 on_exit "rm -rf $PIN"
@@ -29,6 +31,26 @@ expect_eq "kcache_kernel_hits_total rose by one" "$((h1 - h0))" 1
 stop_kcached
 ip -n "$N" link show lo | grep -q 'xdp' && fail "XDP left on lo after exit"
 ok "detached from lo on exit"
+
+# A full tier (4 entries): admission compares a candidate with the coldest resident.
+ns_start_kcached "$N" small --iface lo --xdp-mode skb --pin-path "$PIN" --kernel-entries 4
+k() { in_ns "$N" env KC_PAD=100 "$TMP/kc_consist" "$1" 127.0.0.1 "$NETNS_PORT" "${@:2}" >/dev/null; }
+for key in c1 c2 c3 c4 warm hot; do ns_mc "$N" "set $key 0 0 ${#key}\r\n$key\r\n" >/dev/null; done
+for key in c1 c2 c3 c4; do k get "$key" 3 "$key" || fail "gets of $key"; done
+for _ in $(seq 30); do [ "$(ns_metric "$N" kcache_kernel_entries)" -eq 4 ] && break; sleep 0.05; done
+expect_eq "four residents fill the tier" "$(ns_metric "$N" kcache_kernel_entries)" 4
+k get warm 2 warm || fail "gets of warm"
+sleep 0.3
+"$KCACHECTL" --admin-socket "$KC_SOCK" hot 0 | grep -qw warm && fail "a key asked for twice displaced one asked for three times"
+[ "$(ns_metric "$N" kcache_kernel_admissions_rejected_total)" -ge 1 ] || fail "no rejected admission counted"
+ok "a candidate no hotter than the coldest resident stays out"
+k get hot 30 hot || fail "gets of hot"
+for _ in $(seq 30); do "$KCACHECTL" --admin-socket "$KC_SOCK" hot 0 | grep -qw hot && break; sleep 0.05; done
+"$KCACHECTL" --admin-socket "$KC_SOCK" hot 0
+"$KCACHECTL" --admin-socket "$KC_SOCK" hot 0 | grep -qw hot || fail "a key asked for 30 times was not admitted"
+expect_eq "one resident displaced" "$(ns_metric "$N" 'kcache_kernel_removals_total{reason="displaced"}')" 1
+expect_eq "still four residents" "$(ns_metric "$N" kcache_kernel_entries)" 4
+stop_kcached
 
 # Unprivileged: off works, skb is refused before anything is touched.
 NB=$(mktemp -d /tmp/kcnobody.XXXXXX)

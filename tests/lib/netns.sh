@@ -15,11 +15,13 @@
 #   ns_start_kcached NS NAME FLAG...   kcached in NS on port 11211 (all addresses), HTTP on
 #                             127.0.0.1:8080 and an admin socket in $TMP; sets KC_PID, KC_LOG,
 #                             KC_SOCK; waits until it answers version
-#   ns_mc NS 'request'        raw TCP request to the daemon from inside NS (127.0.0.1:11211)
+#   ns_mc NS 'request'        raw TCP request to the daemon from inside NS ($NETNS_MC_ADDR,
+#                             127.0.0.1 unless set: a test that passes --listen sets it)
 #   ns_metric NS NAME_WITH_LABELS   one sample's value from NS's /metrics (0 if absent)
 
 NETNS_PORT=11211
 NETNS_HTTP=127.0.0.1:8080
+NETNS_MC_ADDR=127.0.0.1
 
 netns_require() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces and XDP"
@@ -79,7 +81,7 @@ ns_start_kcached() {
 	fail "kcached did not answer within 10 s"
 }
 
-ns_mc() { printf "$2" | ns_daemon "$1" nc -N -w3 127.0.0.1 "$NETNS_PORT"; }
+ns_mc() { printf "$2" | ns_daemon "$1" nc -N -w3 "$NETNS_MC_ADDR" "$NETNS_PORT"; }
 
 ns_metric() {
 	ns_daemon "$1" curl -fsS "http://$NETNS_HTTP/metrics" |
