@@ -326,6 +326,8 @@ static int add_value(struct parse *ps, yaml_node_t *n, void *ctx)
 
 	if (parse_u32(ps, n, "args: in", &v))
 		return -EINVAL;
+	if (r->n_values >= KC_AUDIT_ARG_VALUES)
+		return perr(ps, n, "args: in: more than %d values", KC_AUDIT_ARG_VALUES);
 	r->arg_values[r->n_values++] = v;
 	return 0;
 }
@@ -354,6 +356,8 @@ static int parse_args(struct parse *ps, yaml_node_t *n, unsigned idx)
 			}
 			have_index = true;
 		} else if (ks && !strcmp(ks, "in")) {
+			if (have_in)
+				return perr(ps, k, "args: in given twice");
 			if (each_item(ps, v, "args: in", KC_AUDIT_ARG_VALUES, add_value, &rc))
 				return -EINVAL;
 			have_in = true;
@@ -400,6 +404,12 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 
 		if (!ks)
 			return perr(ps, k, "rule keys are strings");
+		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pr; q++) {
+			const char *qs = scalar(node(ps, q->key));
+
+			if (qs && !strcmp(qs, ks))
+				return perr(ps, k, "%s: given twice in the rule", ks);
+		}
 		if (!strcmp(ks, "name")) {
 			if (!vs || !*vs || strlen(vs) > KC_AUDIT_NAME_MAX ||
 			    strspn(vs, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
