@@ -48,11 +48,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <linux/if_link.h>
-#include <linux/magic.h>
-#include <net/if.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -60,18 +56,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <kcache/cache.h> /* before the skeleton, which uses struct kc_config */
-#include "cache.skel.h"
 #include "cache_entry.h"
+#include "cache_load.h"
 #include "hot.h"
 #include "log.h"
 #include "metrics.h"
@@ -80,8 +69,6 @@
 #define KC_HOT_MIN	2    /* requests within the sketch's window before a key is offered */
 #define KC_CAND_MAX	1024 /* keys offered between two ticks */
 #define KC_OFFERED_BITS (1u << 16)
-#define KC_MTU_CAP	9000 /* larger replies would not fit an XDP frame anyway */
-#define KC_PROG_NAME	"kc_cache"
 #define KC_HOT_LIST_DEF 100
 #define NIL		UINT32_MAX
 #define NSEC		1000000000LL
@@ -121,18 +108,13 @@ struct served {
 };
 
 struct kc_cache {
-	struct cache_bpf *skel;
+	struct kc_xdp x; /* the program and its maps */
 	struct kc_mem *mem;
 	struct event *tick, *kick;
 	struct kc_rcu rcu;
 	struct kc_hot *hot;
-	int index_fd, slots_fd, hits_fd, stats_fd, hb_fd, link_fd;
-	int ifindex, ncpu;
-	char iface[IF_NAMESIZE];
-	enum kc_xdp_mode mode;
-	char pin_path[128];
-	uint32_t entries, max_value, mtu;
-	uint64_t map_bytes; /* every map of the object, as the kernel accounts them */
+	int ncpu;
+	uint32_t entries, max_value;
 
 	/* c->lock: everything below up to cand_lock, and every write to the kernel maps. */
 	pthread_mutex_t lock;
@@ -205,12 +187,8 @@ static void do_fail_safe(struct kc_cache *c, const char *what, int err)
 	log_error("kernel tier: %s: %s; stopping the kernel tier (every request now goes to the "
 		  "daemon)",
 		  what, strerror(err));
-	kc_heartbeat_stop(c->hb_fd);
-	if (c->link_fd >= 0) {
-		bpf_link_detach(c->link_fd);
-		close(c->link_fd);
-		c->link_fd = -1;
-	}
+	kc_heartbeat_stop(c->x.hb_fd);
+	kc_xdp_detach(&c->x);
 }
 
 /* Takes slot out of kc_index; the slot waits in quarantine for the next RCU barrier. */
@@ -220,7 +198,7 @@ static void do_remove(struct kc_cache *c, uint32_t slot, enum rm_reason why)
 	struct kc_key k;
 	int err = kc_key_init(&k, r->key, r->nkey);
 
-	if (!err && bpf_map_delete_elem(c->index_fd, &k) && errno != ENOENT)
+	if (!err && bpf_map_delete_elem(c->x.index_fd, &k) && errno != ENOENT)
 		err = -errno;
 	if (err)
 		do_fail_safe(c, "delete from kc_index", -err);
@@ -352,13 +330,13 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 	if (err)
 		goto err_slot;
 	/* The slot is free: no kc_index entry points at it and no program still reads it. */
-	if (bpf_map_update_elem(c->slots_fd, &slot, &c->render, BPF_ANY) ||
-	    bpf_map_update_elem(c->hits_fd, &slot, c->zeros, BPF_ANY)) {
+	if (bpf_map_update_elem(c->x.slots_fd, &slot, &c->render, BPF_ANY) ||
+	    bpf_map_update_elem(c->x.hits_fd, &slot, c->zeros, BPF_ANY)) {
 		err = -errno;
 		goto err_slot;
 	}
 	ref = (struct kc_kref){.slot = slot, .value_len = it->nval, .gen = c->gen};
-	if (bpf_map_update_elem(c->index_fd, &key, &ref, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(c->x.index_fd, &key, &ref, BPF_NOEXIST)) {
 		err = -errno;
 		/* EEXIST would mean kc_index and our table disagree: trust neither. */
 		if (err == -EEXIST)
@@ -444,7 +422,7 @@ static void fold_hits(struct kc_cache *c)
 	pthread_mutex_unlock(&c->lock);
 	while (done < hi) {
 		n = hi - done;
-		if (bpf_map_lookup_batch(c->hits_fd, in, &out, c->keybuf + done,
+		if (bpf_map_lookup_batch(c->x.hits_fd, in, &out, c->keybuf + done,
 					 c->hitbuf + (size_t)done * (size_t)c->ncpu, &n, &opts)) {
 			done += n;
 			if (errno != ENOENT) {
@@ -635,7 +613,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&c->lock);
 	if (broken)
 		return;
-	if (kc_heartbeat_beat(c->hb_fd))
+	if (kc_heartbeat_beat(c->x.hb_fd))
 		log_warn("kernel tier: heartbeat: %s", strerror(errno));
 	fold_hits(c);
 	expire_residents(c);
@@ -696,277 +674,6 @@ void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const s
 		event_active(c->kick, EV_TIMEOUT, 0);
 }
 
-/* ---- load, pin, attach ------------------------------------------------------------------- */
-
-static int prog_name(__u32 id, char *name, size_t len)
-{
-	struct bpf_prog_info info;
-	__u32 ilen = sizeof(info);
-	int fd = bpf_prog_get_fd_by_id(id), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
-		err = -errno;
-	else
-		snprintf(name, len, "%s", info.name);
-	close(fd);
-	return err;
-}
-
-/* Makes sure the interface has no XDP program, or only a kernel tier that a dead kcached left
- * attached through netlink (a live one holds it through a link, which netlink cannot detach):
- * that one is replaced. Anything else is refused before anything is pinned or attached. */
-static int claim_iface(struct kc_cache *c, char *err, size_t errlen)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	char name[BPF_OBJ_NAME_LEN] = "";
-	__u32 id, flags;
-	int rc, fd;
-
-	rc = bpf_xdp_query(c->ifindex, 0, &q);
-	if (rc) {
-		errf(err, errlen, "xdp on %s: query: %s", c->iface, strerror(-rc));
-		return rc;
-	}
-	if (q.attach_mode == XDP_ATTACHED_NONE)
-		return 0;
-	id = q.prog_id;
-	if (q.attach_mode == XDP_ATTACHED_MULTI || prog_name(id, name, sizeof(name)) ||
-	    strcmp(name, KC_PROG_NAME)) {
-		id = id		     ? id
-		     : q.drv_prog_id ? q.drv_prog_id
-		     : q.skb_prog_id ? q.skb_prog_id
-				     : q.hw_prog_id;
-		errf(err, errlen,
-		     "xdp on %s: another XDP program (id %u) is attached; detach it or use "
-		     "--xdp-mode off",
-		     c->iface, id);
-		return -EBUSY;
-	}
-	flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
-		: q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
-						    : XDP_FLAGS_HW_MODE;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0) {
-		errf(err, errlen, "xdp on %s: program %u: %s", c->iface, id, strerror(errno));
-		return -errno;
-	}
-	{
-		LIBBPF_OPTS(bpf_xdp_attach_opts, dopts, .old_prog_fd = fd);
-
-		rc = bpf_xdp_detach(c->ifindex, flags, &dopts);
-	}
-	close(fd);
-	if (rc == -EBUSY) {
-		errf(err, errlen,
-		     "xdp on %s: a running kcached holds the kernel tier (program id %u); stop it "
-		     "or use --xdp-mode off",
-		     c->iface, id);
-		return rc;
-	}
-	if (rc) {
-		errf(err, errlen,
-		     "xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
-		     c->iface, id, strerror(-rc));
-		return rc;
-	}
-	log_warn("xdp on %s: replaced the kernel tier a previous kcached left attached (id %u)",
-		 c->iface, id);
-	return 0;
-}
-
-static int attach(struct kc_cache *c, char *err, size_t errlen)
-{
-	__u32 flags = c->mode == KC_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-	LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = flags);
-	int fd = -EBUSY;
-
-	/* A link, never pinned: it goes away with the process, and netlink cannot replace it. */
-	for (int tries = 0; tries < 2; tries++) {
-		fd = bpf_link_create(bpf_program__fd(c->skel->progs.kc_cache), c->ifindex, BPF_XDP,
-				     &lopts);
-		if (fd >= 0) {
-			c->link_fd = fd;
-			return 0;
-		}
-		fd = -errno;
-		if (fd != -EBUSY && fd != -EEXIST)
-			break;
-		/* Someone attached since claim_iface. */
-		if (claim_iface(c, err, errlen))
-			return -EBUSY;
-	}
-	errf(err, errlen, "xdp on %s: attach in %s mode: %s", c->iface, kc_xdp_mode_name(c->mode),
-	     strerror(-fd));
-	return fd;
-}
-
-static const char *const pinned_maps[] = {"kc_index", "kc_slots", "kc_hits", "kc_stats",
-					  "kc_heartbeat"};
-#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
-
-static int is_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
-}
-
-/* Creates the pin folder on a bpf filesystem (mounting /sys/fs/bpf if nothing is there) and
- * removes the maps a previous run of this family left, so the load pins fresh ones (libbpf
- * would reuse compatible pinned maps, stale contents included). */
-static int prepare_pins(struct kc_cache *c, char *err, size_t errlen)
-{
-	char path[256];
-
-	if (!strncmp(c->pin_path, "/sys/fs/bpf/", 12) && !is_bpffs("/sys/fs/bpf") &&
-	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-		errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", c->pin_path,
-		     strerror(errno));
-		return -errno;
-	}
-	if (mkdir(c->pin_path, 0700) && errno != EEXIST) {
-		errf(err, errlen, "pin-path %s: %s", c->pin_path, strerror(errno));
-		return -errno;
-	}
-	if (!is_bpffs(c->pin_path)) {
-		errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
-		     c->pin_path);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < N_PINNED; i++) {
-		snprintf(path, sizeof(path), "%s/%s", c->pin_path, pinned_maps[i]);
-		if (unlink(path) == 0)
-			log_info("kernel tier: removed %s left by a previous run", path);
-		else if (errno != ENOENT)
-			log_warn("kernel tier: remove %s: %s", path, strerror(errno));
-		bpf_map__set_pin_path(bpf_object__find_map_by_name(c->skel->obj, pinned_maps[i]),
-				      path);
-	}
-	return 0;
-}
-
-/* Removes our pins, and only ours (another daemon may have pinned its own since). */
-static void unpin(struct kc_cache *c)
-{
-	for (size_t i = 0; i < N_PINNED; i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(c->skel->obj, pinned_maps[i]);
-		struct bpf_map_info a, b;
-		__u32 la = sizeof(a), lb = sizeof(b);
-		const char *path = bpf_map__pin_path(m);
-		int fd;
-
-		if (!path || !bpf_map__is_pinned(m))
-			continue;
-		fd = bpf_obj_get(path);
-		memset(&a, 0, sizeof(a));
-		memset(&b, 0, sizeof(b));
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &a, &la) &&
-		    !bpf_obj_get_info_by_fd(bpf_map__fd(m), &b, &lb) && a.id == b.id)
-			unlink(path);
-		if (fd >= 0)
-			close(fd);
-	}
-	rmdir(c->pin_path); /* only if empty: other families may pin there */
-}
-
-/* Kernel memory of one map, as the kernel accounts it (fdinfo "memlock"). */
-static uint64_t map_memlock(int fd)
-{
-	char path[64], line[128];
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
-static uint32_t iface_mtu(const char *iface)
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	uint32_t mtu = KC_MTU_DEFAULT;
-
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-		mtu = (uint32_t)ifr.ifr_mtu;
-	if (fd >= 0)
-		close(fd);
-	return mtu > KC_MTU_CAP ? KC_MTU_CAP : mtu;
-}
-
-/* XDP answers only packets addressed where the daemon listens (0.0.0.0 and :: are any). */
-static int set_listen(struct kc_kconfig *cfg, const char *listen, char *err, size_t errlen)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (inet_pton(AF_INET, listen, &a4) == 1) {
-		cfg->addr_mode = a4.s_addr == htonl(INADDR_ANY) ? KC_ADDR_ANY : KC_ADDR_V4;
-		cfg->addr4 = a4.s_addr;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, listen, &a6) == 1) {
-		cfg->addr_mode = IN6_IS_ADDR_UNSPECIFIED(&a6) ? KC_ADDR_ANY : KC_ADDR_V6;
-		memcpy(cfg->addr6, &a6, sizeof(cfg->addr6));
-		return 0;
-	}
-	errf(err, errlen, "kernel tier: listen address '%s' is not numeric", listen);
-	return -EINVAL;
-}
-
-static int load(struct kc_cache *c, const struct kc_cache_opts *o, char *err, size_t errlen)
-{
-	struct bpf_map *m;
-	int rc;
-
-	c->skel = cache_bpf__open();
-	if (!c->skel) {
-		errf(err, errlen, "open the kernel tier: %s", strerror(errno));
-		return -errno;
-	}
-	c->skel->rodata->kc_cfg.port = o->port;
-	c->skel->rodata->kc_cfg.mtu = c->mtu;
-	c->skel->rodata->kc_cfg.max_value = o->max_value;
-	c->skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
-	rc = set_listen((struct kc_kconfig *)&c->skel->rodata->kc_cfg, o->listen, err, errlen);
-	if (rc)
-		return rc;
-	if (bpf_map__set_max_entries(c->skel->maps.kc_index, o->entries) ||
-	    bpf_map__set_max_entries(c->skel->maps.kc_slots, o->entries) ||
-	    bpf_map__set_max_entries(c->skel->maps.kc_hits, o->entries)) {
-		errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);
-		return -EINVAL;
-	}
-	rc = prepare_pins(c, err, errlen);
-	if (rc)
-		return rc;
-	rc = cache_bpf__load(c->skel);
-	if (rc) {
-		errf(err, errlen, "load the kernel tier: %s%s", strerror(-rc),
-		     rc == -EPERM ? " (needs root, or CAP_BPF and CAP_NET_ADMIN; or --xdp-mode off)"
-				  : "");
-		return rc;
-	}
-	c->index_fd = bpf_map__fd(c->skel->maps.kc_index);
-	c->slots_fd = bpf_map__fd(c->skel->maps.kc_slots);
-	c->hits_fd = bpf_map__fd(c->skel->maps.kc_hits);
-	c->stats_fd = bpf_map__fd(c->skel->maps.kc_stats);
-	c->hb_fd = bpf_map__fd(c->skel->maps.kc_heartbeat);
-	bpf_object__for_each_map(m, c->skel->obj) c->map_bytes += map_memlock(bpf_map__fd(m));
-	return 0;
-}
-
 static int alloc_state(struct kc_cache *c)
 {
 	uint32_t nb = 1;
@@ -1012,14 +719,11 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->cand_lock, NULL);
-	c->index_fd = c->slots_fd = c->hits_fd = c->stats_fd = c->hb_fd = c->link_fd = -1;
+	kc_xdp_init(&c->x);
 	c->rcu.outer_fd = c->rcu.inner_fd = -1;
 	c->mem = o->mem;
-	c->mode = o->mode;
 	c->entries = o->entries;
 	c->max_value = o->max_value;
-	snprintf(c->iface, sizeof(c->iface), "%s", o->iface);
-	snprintf(c->pin_path, sizeof(c->pin_path), "%s", o->pin_path);
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0 || o->entries == 0 || o->max_value > KC_VALUE_MAX) {
 		errf(err, errlen, "kernel tier: bad settings (cpus %d, entries %u, max value %u)",
@@ -1030,12 +734,6 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 		errf(err, errlen, "kernel tier: out of memory for %u entries", c->entries);
 		goto fail;
 	}
-	c->ifindex = (int)if_nametoindex(c->iface);
-	if (!c->ifindex) {
-		errf(err, errlen, "iface %s: %s", c->iface, strerror(errno));
-		goto fail;
-	}
-	c->mtu = iface_mtu(c->iface);
 	/* The RCU barrier's two maps are also the cheapest test of BPF rights, before anything
 	 * else is looked at or changed. */
 	rc = kc_rcu_init(&c->rcu);
@@ -1046,14 +744,14 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 				  : "");
 		goto fail;
 	}
-	if (claim_iface(c, err, errlen) || load(c, o, err, errlen))
+	if (kc_xdp_open(&c->x, o, err, errlen))
 		goto fail;
-	rc = kc_heartbeat_beat(c->hb_fd);
+	rc = kc_heartbeat_beat(c->x.hb_fd);
 	if (rc) {
 		errf(err, errlen, "kernel tier: heartbeat: %s", strerror(-rc));
 		goto fail;
 	}
-	if (attach(c, err, errlen))
+	if (kc_xdp_attach(&c->x, err, errlen))
 		goto fail;
 	c->tick = event_new(o->base, -1, EV_PERSIST, on_tick, c);
 	c->kick = event_new(o->base, -1, 0, on_kick, c);
@@ -1065,8 +763,8 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 	kc_mem_set_change_hook(c->mem, on_changed, c);
 	log_info("kernel tier: XDP %s on %s (ifindex %d, mtu %u), %u entries, values up to %u "
 		 "bytes, maps %" PRIu64 " bytes pinned under %s",
-		 kc_xdp_mode_name(c->mode), c->iface, c->ifindex, c->mtu, c->entries, c->max_value,
-		 c->map_bytes, c->pin_path);
+		 kc_xdp_mode_name(c->x.mode), c->x.iface, c->x.ifindex, c->x.mtu, c->entries,
+		 c->max_value, c->x.map_bytes, c->x.pin_path);
 	return c;
 fail:
 	kc_cache_free(c);
@@ -1085,16 +783,11 @@ void kc_cache_stop(struct kc_cache *c)
 	c->stopped = true;
 	if (c->tick)
 		event_del(c->tick);
-	if (c->hb_fd >= 0)
-		kc_heartbeat_stop(c->hb_fd);
-	if (c->link_fd >= 0) {
-		bpf_link_detach(c->link_fd);
-		close(c->link_fd);
-		c->link_fd = -1;
-	}
+	if (c->x.hb_fd >= 0)
+		kc_heartbeat_stop(c->x.hb_fd);
+	kc_xdp_detach(&c->x);
 	pthread_mutex_unlock(&c->lock);
-	if (c->skel)
-		unpin(c);
+	kc_xdp_unpin(&c->x);
 }
 
 void kc_cache_free(struct kc_cache *c)
@@ -1111,7 +804,7 @@ void kc_cache_free(struct kc_cache *c)
 	if (c->kick)
 		event_free(c->kick);
 	kc_rcu_close(&c->rcu);
-	cache_bpf__destroy(c->skel);
+	kc_xdp_destroy(&c->x);
 	kc_hot_free(c->hot);
 	free(c->res);
 	free(c->bucket);
@@ -1173,7 +866,7 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 	pthread_mutex_unlock(&c->lock);
 	qsort(rows, n, sizeof(*rows), cmp_hot_row);
 	kc_buf_printf(out, "resident %u of %u (xdp %s on %s%s)\n%12s %6s %10s  %s\n", n, c->entries,
-		      kc_xdp_mode_name(c->mode), c->iface,
+		      kc_xdp_mode_name(c->x.mode), c->x.iface,
 		      c->broken ? ", STOPPED after an error" : "", "HITS", "BYTES", "FREQ", "KEY");
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < n && (limit == 0 || shown < limit); i++) {
@@ -1200,7 +893,7 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 
 	memset(&st, 0, sizeof(st));
 	if (c) {
-		kc_kstats_read(c->stats_fd, &st);
+		kc_kstats_read(c->x.stats_fd, &st);
 		pthread_mutex_lock(&c->lock);
 		live = c->nlive;
 		quar = c->nquar;
@@ -1242,7 +935,7 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 	kc_metric_u64(out, "kcache_kernel_quarantined_slots", NULL, quar);
 	kc_metric_header(out, "kcache_kernel_map_bytes", "gauge",
 			 "Kernel memory of the tier's BPF maps, fixed when they are created.");
-	kc_metric_u64(out, "kcache_kernel_map_bytes", NULL, c ? c->map_bytes : 0);
+	kc_metric_u64(out, "kcache_kernel_map_bytes", NULL, c ? c->x.map_bytes : 0);
 	kc_metric_header(out, "kcache_kernel_installs_total", "counter",
 			 "Keys installed into the kernel tier.");
 	kc_metric_u64(out, "kcache_kernel_installs_total", NULL, c ? atomic_load(&c->installs) : 0);

@@ -1,0 +1,348 @@
+/* cache_load.c: the kernel tier's XDP program as an object: query and claim the interface,
+ * open, size and load bpf/cache.bpf.c, pin its maps, attach and detach it (see cache_load.h).
+ * What to put in the maps, and when, is user/cache.c's business. */
+#include "cache_load.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "cache.skel.h"
+#include "log.h"
+
+#define KC_MTU_CAP   9000 /* larger replies would not fit an XDP frame anyway */
+#define KC_PROG_NAME "kc_cache"
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int prog_name(__u32 id, char *name, size_t len)
+{
+	struct bpf_prog_info info;
+	__u32 ilen = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
+		err = -errno;
+	else
+		snprintf(name, len, "%s", info.name);
+	close(fd);
+	return err;
+}
+
+/* Makes sure the interface has no XDP program, or only a kernel tier that a dead kcached left
+ * attached through netlink (a live one holds it through a link, which netlink cannot detach):
+ * that one is replaced. Anything else is refused before anything is pinned or attached. */
+static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char name[BPF_OBJ_NAME_LEN] = "";
+	__u32 id, flags;
+	int rc, fd;
+
+	rc = bpf_xdp_query(x->ifindex, 0, &q);
+	if (rc) {
+		errf(err, errlen, "xdp on %s: query: %s", x->iface, strerror(-rc));
+		return rc;
+	}
+	if (q.attach_mode == XDP_ATTACHED_NONE)
+		return 0;
+	id = q.prog_id;
+	if (q.attach_mode == XDP_ATTACHED_MULTI || prog_name(id, name, sizeof(name)) ||
+	    strcmp(name, KC_PROG_NAME)) {
+		id = id		     ? id
+		     : q.drv_prog_id ? q.drv_prog_id
+		     : q.skb_prog_id ? q.skb_prog_id
+				     : q.hw_prog_id;
+		errf(err, errlen,
+		     "xdp on %s: another XDP program (id %u) is attached; detach it or use "
+		     "--xdp-mode off",
+		     x->iface, id);
+		return -EBUSY;
+	}
+	flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
+		: q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
+						    : XDP_FLAGS_HW_MODE;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0) {
+		errf(err, errlen, "xdp on %s: program %u: %s", x->iface, id, strerror(errno));
+		return -errno;
+	}
+	{
+		LIBBPF_OPTS(bpf_xdp_attach_opts, dopts, .old_prog_fd = fd);
+
+		rc = bpf_xdp_detach(x->ifindex, flags, &dopts);
+	}
+	close(fd);
+	if (rc == -EBUSY) {
+		errf(err, errlen,
+		     "xdp on %s: a running kcached holds the kernel tier (program id %u); stop it "
+		     "or use --xdp-mode off",
+		     x->iface, id);
+		return rc;
+	}
+	if (rc) {
+		errf(err, errlen,
+		     "xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
+		     x->iface, id, strerror(-rc));
+		return rc;
+	}
+	log_warn("xdp on %s: replaced the kernel tier a previous kcached left attached (id %u)",
+		 x->iface, id);
+	return 0;
+}
+
+int kc_xdp_attach(struct kc_xdp *x, char *err, size_t errlen)
+{
+	__u32 flags = x->mode == KC_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = flags);
+	int fd = -EBUSY;
+
+	/* A link, never pinned: it goes away with the process, and netlink cannot replace it. */
+	for (int tries = 0; tries < 2; tries++) {
+		fd = bpf_link_create(bpf_program__fd(x->skel->progs.kc_cache), x->ifindex, BPF_XDP,
+				     &lopts);
+		if (fd >= 0) {
+			x->link_fd = fd;
+			return 0;
+		}
+		fd = -errno;
+		if (fd != -EBUSY && fd != -EEXIST)
+			break;
+		/* Someone attached since claim_iface. */
+		if (claim_iface(x, err, errlen))
+			return -EBUSY;
+	}
+	errf(err, errlen, "xdp on %s: attach in %s mode: %s", x->iface, kc_xdp_mode_name(x->mode),
+	     strerror(-fd));
+	return fd;
+}
+
+static const char *const pinned_maps[] = {"kc_index", "kc_slots", "kc_hits", "kc_stats",
+					  "kc_heartbeat"};
+#define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
+
+static int is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Creates the pin folder on a bpf filesystem (mounting /sys/fs/bpf if nothing is there) and
+ * removes the maps a previous run of this family left, so the load pins fresh ones (libbpf
+ * would reuse compatible pinned maps, stale contents included). */
+static int prepare_pins(struct kc_xdp *x, char *err, size_t errlen)
+{
+	char path[256];
+
+	if (!strncmp(x->pin_path, "/sys/fs/bpf/", 12) && !is_bpffs("/sys/fs/bpf") &&
+	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+		errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", x->pin_path,
+		     strerror(errno));
+		return -errno;
+	}
+	if (mkdir(x->pin_path, 0700) && errno != EEXIST) {
+		errf(err, errlen, "pin-path %s: %s", x->pin_path, strerror(errno));
+		return -errno;
+	}
+	if (!is_bpffs(x->pin_path)) {
+		errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
+		     x->pin_path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < N_PINNED; i++) {
+		snprintf(path, sizeof(path), "%s/%s", x->pin_path, pinned_maps[i]);
+		if (unlink(path) == 0)
+			log_info("kernel tier: removed %s left by a previous run", path);
+		else if (errno != ENOENT)
+			log_warn("kernel tier: remove %s: %s", path, strerror(errno));
+		bpf_map__set_pin_path(bpf_object__find_map_by_name(x->skel->obj, pinned_maps[i]),
+				      path);
+	}
+	return 0;
+}
+
+void kc_xdp_unpin(struct kc_xdp *x)
+{
+	if (!x->skel)
+		return;
+	for (size_t i = 0; i < N_PINNED; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(x->skel->obj, pinned_maps[i]);
+		struct bpf_map_info a, b;
+		__u32 la = sizeof(a), lb = sizeof(b);
+		const char *path = bpf_map__pin_path(m);
+		int fd;
+
+		if (!path || !bpf_map__is_pinned(m))
+			continue;
+		fd = bpf_obj_get(path);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &a, &la) &&
+		    !bpf_obj_get_info_by_fd(bpf_map__fd(m), &b, &lb) && a.id == b.id)
+			unlink(path);
+		if (fd >= 0)
+			close(fd);
+	}
+	rmdir(x->pin_path); /* only if empty: other families may pin there */
+}
+
+/* Kernel memory of one map, as the kernel accounts it (fdinfo "memlock"). */
+static uint64_t map_memlock(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static uint32_t iface_mtu(const char *iface)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint32_t mtu = KC_MTU_DEFAULT;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
+	if (fd >= 0 && ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		mtu = (uint32_t)ifr.ifr_mtu;
+	if (fd >= 0)
+		close(fd);
+	return mtu > KC_MTU_CAP ? KC_MTU_CAP : mtu;
+}
+
+/* XDP answers only packets addressed where the daemon listens (0.0.0.0 and :: are any). */
+static int set_listen(struct kc_kconfig *cfg, const char *listen, char *err, size_t errlen)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, listen, &a4) == 1) {
+		cfg->addr_mode = a4.s_addr == htonl(INADDR_ANY) ? KC_ADDR_ANY : KC_ADDR_V4;
+		cfg->addr4 = a4.s_addr;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, listen, &a6) == 1) {
+		cfg->addr_mode = IN6_IS_ADDR_UNSPECIFIED(&a6) ? KC_ADDR_ANY : KC_ADDR_V6;
+		memcpy(cfg->addr6, &a6, sizeof(cfg->addr6));
+		return 0;
+	}
+	errf(err, errlen, "kernel tier: listen address '%s' is not numeric", listen);
+	return -EINVAL;
+}
+
+static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen)
+{
+	struct bpf_map *m;
+	int rc;
+
+	x->skel = cache_bpf__open();
+	if (!x->skel) {
+		errf(err, errlen, "open the kernel tier: %s", strerror(errno));
+		return -errno;
+	}
+	x->skel->rodata->kc_cfg.port = o->port;
+	x->skel->rodata->kc_cfg.mtu = x->mtu;
+	x->skel->rodata->kc_cfg.max_value = o->max_value;
+	x->skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
+	rc = set_listen((struct kc_kconfig *)&x->skel->rodata->kc_cfg, o->listen, err, errlen);
+	if (rc)
+		return rc;
+	if (bpf_map__set_max_entries(x->skel->maps.kc_index, o->entries) ||
+	    bpf_map__set_max_entries(x->skel->maps.kc_slots, o->entries) ||
+	    bpf_map__set_max_entries(x->skel->maps.kc_hits, o->entries)) {
+		errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);
+		return -EINVAL;
+	}
+	rc = prepare_pins(x, err, errlen);
+	if (rc)
+		return rc;
+	rc = cache_bpf__load(x->skel);
+	if (rc) {
+		errf(err, errlen, "load the kernel tier: %s%s", strerror(-rc),
+		     rc == -EPERM ? " (needs root, or CAP_BPF and CAP_NET_ADMIN; or --xdp-mode off)"
+				  : "");
+		return rc;
+	}
+	x->index_fd = bpf_map__fd(x->skel->maps.kc_index);
+	x->slots_fd = bpf_map__fd(x->skel->maps.kc_slots);
+	x->hits_fd = bpf_map__fd(x->skel->maps.kc_hits);
+	x->stats_fd = bpf_map__fd(x->skel->maps.kc_stats);
+	x->hb_fd = bpf_map__fd(x->skel->maps.kc_heartbeat);
+	bpf_object__for_each_map(m, x->skel->obj) x->map_bytes += map_memlock(bpf_map__fd(m));
+	return 0;
+}
+
+void kc_xdp_init(struct kc_xdp *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->index_fd = x->slots_fd = x->hits_fd = x->stats_fd = x->hb_fd = x->link_fd = -1;
+}
+
+int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen)
+{
+	x->mode = o->mode;
+	snprintf(x->iface, sizeof(x->iface), "%s", o->iface);
+	snprintf(x->pin_path, sizeof(x->pin_path), "%s", o->pin_path);
+	x->ifindex = (int)if_nametoindex(x->iface);
+	if (!x->ifindex) {
+		errf(err, errlen, "iface %s: %s", x->iface, strerror(errno));
+		return -ENODEV;
+	}
+	x->mtu = iface_mtu(x->iface);
+	if (claim_iface(x, err, errlen))
+		return -EBUSY;
+	return load(x, o, err, errlen);
+}
+
+void kc_xdp_detach(struct kc_xdp *x)
+{
+	if (x->link_fd < 0)
+		return;
+	bpf_link_detach(x->link_fd);
+	close(x->link_fd);
+	x->link_fd = -1;
+}
+
+void kc_xdp_destroy(struct kc_xdp *x)
+{
+	kc_xdp_detach(x);
+	cache_bpf__destroy(x->skel);
+	x->skel = NULL;
+	x->index_fd = x->slots_fd = x->hits_fd = x->stats_fd = x->hb_fd = -1;
+}
