@@ -37,6 +37,9 @@ const volatile __u32 kc_ts_compat;
 
 /* Active generation and on/off, written by the daemon through the .bss mmap. */
 struct kc_audit_ctl kc_audit_ctl;
+/* Entries in kc_audit_infl, never below the truth (incremented on insert, decremented on a
+ * delete that found the entry): while it is 0, sys_exit has nothing to look up. */
+__u64 kc_audit_infl_n;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -667,7 +670,9 @@ int kc_audit_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (bpf_map_update_elem(&kc_audit_infl, &tid, in, BPF_ANY)) {
 		if (in->matched)
 			count(hook, KC_ST_LOST_INFLIGHT);
+		return 0;
 	}
+	__sync_fetch_and_add(&kc_audit_infl_n, 1);
 	return 0;
 }
 
@@ -675,7 +680,7 @@ SEC("raw_tp/sys_exit")
 int kc_audit_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	__u64 nr = BPF_CORE_READ(regs, orig_ax), pid_tgid, ug;
+	__u64 nr, pid_tgid, ug;
 	struct kc_audit_proc *proc;
 	struct kc_audit_event *e;
 	struct kc_audit_infl *in;
@@ -683,6 +688,10 @@ int kc_audit_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid, tgid, hook;
 	__s64 ret = ctx->args[1];
 
+	/* Every syscall's exit comes here: the common case costs one load. */
+	if (!kc_audit_infl_n)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr >= KC_AUDIT_NR_MAX || !kc_sc_any[nr])
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
@@ -787,7 +796,8 @@ int kc_audit_exit(struct bpf_raw_tracepoint_args *ctx)
 filtered:
 	count(hook, KC_ST_FILTERED);
 out:
-	bpf_map_delete_elem(&kc_audit_infl, &tid);
+	if (!bpf_map_delete_elem(&kc_audit_infl, &tid))
+		__sync_fetch_and_add(&kc_audit_infl_n, -1);
 	return 0;
 }
 
@@ -896,7 +906,8 @@ int kc_audit_task_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (in) {
 		if (in->matched)
 			count(in->hook, KC_ST_LOST_EXIT);
-		bpf_map_delete_elem(&kc_audit_infl, &tid);
+		if (!bpf_map_delete_elem(&kc_audit_infl, &tid))
+			__sync_fetch_and_add(&kc_audit_infl_n, -1);
 	}
 	if (tid == tgid)
 		bpf_map_delete_elem(&kc_audit_proc, &tgid);

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench/audit-overhead.sh: what syscall auditing costs the audited node, side by side in one
+# run: an open/close loop (1,000,000 iterations) and a fork+exec loop (5,000), each with
+#   none     no agent
+#   kcached  kcached with deploy/policies/default.yaml, its log on a local file
+#   auditd   Debian's auditd with the equivalent rules (bench/audit-overhead.sh writes them)
+# Prints ns per operation (median of RUNS runs, each pinned to one CPU) and each agent's
+# overhead. Goals: kcached adds at most 5% to open/close, and at most a tenth of auditd's
+# overhead. Root; auditd must be installed (make deps) and not running.
+#   RUNS=5 OPEN_N=1000000 EXEC_N=5000 BUILD=build bench/audit-overhead.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+RUNS=${RUNS:-5}
+OPEN_N=${OPEN_N:-1000000}
+EXEC_N=${EXEC_N:-5000}
+CPU=${CPU:-1}
+[ "$(id -u)" -eq 0 ] || { echo "audit-overhead: needs root" >&2; exit 1; }
+command -v auditd >/dev/null && command -v auditctl >/dev/null ||
+	{ echo "audit-overhead: auditd is not installed (make deps)" >&2; exit 1; }
+if auditctl -s 2>/dev/null | grep -q '^pid [1-9]'; then
+	echo "audit-overhead: an auditd already runs; stop it first" >&2
+	exit 1
+fi
+T=$(mktemp -d /var/tmp/kcbench.XXXXXX) # not under /tmp: the default policy audits execs there
+KPID= APID=
+cleanup() {
+	[ -n "$KPID" ] && kill -TERM "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+	if [ -n "$APID" ]; then
+		auditctl -D >/dev/null 2>&1 || true
+		auditctl -e 0 >/dev/null 2>&1 || true
+		kill -TERM "$APID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$APID" 2>/dev/null || break; sleep 0.1; done
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+cat >"$T/loop.c" <<'EOF'
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+int main(int argc, char **argv)
+{
+	long n = atol(argv[2]);
+	double t0 = now();
+	if (!strcmp(argv[1], "open")) {
+		for (long i = 0; i < n; i++) {
+			int fd = open(argv[3], O_RDONLY);
+			if (fd < 0)
+				return 1;
+			close(fd);
+		}
+	} else {
+		for (long i = 0; i < n; i++) {
+			pid_t p = fork();
+			if (p == 0) {
+				execl("/bin/true", "true", (char *)NULL);
+				_exit(127);
+			}
+			waitpid(p, NULL, 0);
+		}
+	}
+	printf("%.1f\n", (now() - t0) / n);
+	return 0;
+}
+EOF
+cc -O2 -o "$T/loop" "$T/loop.c"
+touch "$T/file"
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+measure() { # measure open|exec N: median ns/op over RUNS runs
+	for _ in $(seq "$RUNS"); do taskset -c "$CPU" "$T/loop" "$1" "$2" "$T/file"; done | median
+}
+
+declare -A OPEN EXEC
+run_mode() {
+	"$T/loop" open 100000 "$T/file" >/dev/null # warm up
+	OPEN[$1]=$(measure open "$OPEN_N")
+	EXEC[$1]=$(measure exec "$EXEC_N")
+	printf '  %-8s open/close %8.1f ns/op   fork+exec %10.1f ns/op\n' "$1" "${OPEN[$1]}" "${EXEC[$1]}"
+}
+
+echo "audit-overhead: open/close x $OPEN_N, fork+exec x $EXEC_N, median of $RUNS, CPU $CPU, $(uname -r)"
+run_mode none
+
+# kcached with the default policy.
+head -c 48 /dev/urandom >"$T/key"; chmod 600 "$T/key"
+"$BUILD/kcached" --port 0 --http 127.0.0.1:0 --threads 1 --admin-socket "$T/admin.sock" \
+	--data-dir "$T/data" --pin-path "" --audit-policy deploy/policies/default.yaml \
+	--audit-key "$T/key" --audit-log "$T/audit.log" >"$T/kcached.log" 2>&1 &
+KPID=$!
+for _ in $(seq 100); do grep -q 'audit: .* rules' "$T/kcached.log" && break
+	kill -0 "$KPID" 2>/dev/null || { cat "$T/kcached.log" >&2; exit 1; }; sleep 0.1; done
+run_mode kcached
+kill -TERM "$KPID"; wait "$KPID" || true; KPID=
+echo "  (kcached wrote $(wc -l <"$T/audit.log") records)"
+
+# auditd with the equivalent rules.
+cat >"$T/audit.rules" <<EOF
+-D
+-b 8192
+-a always,exit -F arch=b64 -S execve,execveat -F dir=/tmp -k exec-from-tmp
+-a always,exit -F arch=b64 -S execve,execveat -F dir=/var/tmp -k exec-from-tmp
+-a always,exit -F arch=b64 -S execve,execveat -F dir=/dev/shm -k exec-from-tmp
+-w /etc/shadow -p rwa -k sensitive-file-access
+-w /etc/gshadow -p rwa -k sensitive-file-access
+-w /etc/sudoers -p rwa -k sensitive-file-access
+-w /etc/sudoers.d/ -p rwa -k sensitive-file-access
+-w /root/.ssh/ -p rwa -k sensitive-file-access
+-a always,exit -F arch=b64 -S init_module,finit_module,delete_module -k kernel-module-load
+-a always,exit -F arch=b64 -S ptrace -F a0=16 -k ptrace-attach
+-a always,exit -F arch=b64 -S ptrace -F a0=0x4206 -k ptrace-attach
+-a always,exit -F arch=b64 -S setuid,setreuid,setresuid,setgid,setresgid -F a0=0 -F uid!=0 -k setuid-root
+-a always,exit -F arch=b64 -S bpf -F a0=5 -k bpf-prog-load
+EOF
+cat >"$T/auditd.conf" <<EOF
+log_file = $T/auditd.log
+log_format = ENRICHED
+flush = INCREMENTAL_ASYNC
+freq = 50
+max_log_file = 1024
+max_log_file_action = ROTATE
+space_left = 75
+space_left_action = SYSLOG
+admin_space_left = 50
+admin_space_left_action = SYSLOG
+disk_full_action = SYSLOG
+disk_error_action = SYSLOG
+EOF
+chmod 600 "$T/auditd.conf"
+auditd -f -c "$T" -n >"$T/auditd.out" 2>&1 &
+APID=$!
+for _ in $(seq 50); do auditctl -s 2>/dev/null | grep -q "^pid $APID" && break; sleep 0.1; done
+auditctl -R "$T/audit.rules" >/dev/null
+auditctl -e 1 >/dev/null
+run_mode auditd
+auditctl -D >/dev/null; auditctl -e 0 >/dev/null
+echo "  (auditd wrote $(grep -c . "$T/auditd.log" 2>/dev/null || echo 0) lines)"
+
+echo "overhead (agent / none - 1):"
+awk -v on="${OPEN[none]}" -v ok="${OPEN[kcached]}" -v oa="${OPEN[auditd]}" \
+	-v en="${EXEC[none]}" -v ek="${EXEC[kcached]}" -v ea="${EXEC[auditd]}" 'BEGIN {
+	kop = ok / on - 1; aop = oa / on - 1; kex = ek / en - 1; aex = ea / en - 1
+	printf "  open/close  kcached %+6.1f%%   auditd %+6.1f%%   kcached/auditd %5.2f\n", 100 * kop, 100 * aop, (aop > 0 ? kop / aop : 0)
+	printf "  fork+exec   kcached %+6.1f%%   auditd %+6.1f%%   kcached/auditd %5.2f\n", 100 * kex, 100 * aex, (aex > 0 ? kex / aex : 0)
+	printf "goals: kcached open/close <= 5%%: %s; kcached overhead <= auditd/10: %s\n",
+		(kop <= 0.05 ? "met" : "MISSED"), ((aop > 0 && kop <= aop / 10) ? "met" : "MISSED")
+}'
