@@ -78,35 +78,28 @@ EOF
 cc -O2 -o "$T/loop" "$T/loop.c"
 touch "$T/file"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-measure() { # measure open|exec N: median ns/op over RUNS runs
-	for _ in $(seq "$RUNS"); do taskset -c "$CPU" "$T/loop" "$1" "$2" "$T/file"; done | median
-}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+one() { taskset -c "$CPU" "$T/loop" "$1" "$2" "$T/file"; }
 
-declare -A OPEN EXEC
-run_mode() {
+declare -A OPENS EXECS OPEN EXEC
+sample() { # sample MODE: one open/close run and one fork+exec run under MODE
 	"$T/loop" open 100000 "$T/file" >/dev/null # warm up
-	OPEN[$1]=$(measure open "$OPEN_N")
-	EXEC[$1]=$(measure exec "$EXEC_N")
-	printf '  %-8s open/close %8.1f ns/op   fork+exec %10.1f ns/op\n' "$1" "${OPEN[$1]}" "${EXEC[$1]}"
+	OPENS[$1]+=" $(one open "$OPEN_N")"
+	EXECS[$1]+=" $(one exec "$EXEC_N")"
 }
 
-echo "audit-overhead: open/close x $OPEN_N, fork+exec x $EXEC_N, median of $RUNS, CPU $CPU, $(uname -r)"
-run_mode none
-
-# kcached with the default policy.
 head -c 48 /dev/urandom >"$T/key"; chmod 600 "$T/key"
-"$BUILD/kcached" --port 0 --http 127.0.0.1:0 --threads 1 --admin-socket "$T/admin.sock" \
-	--data-dir "$T/data" --pin-path "" --audit-policy deploy/policies/default.yaml \
-	--audit-key "$T/key" --audit-log "$T/audit.log" >"$T/kcached.log" 2>&1 &
-KPID=$!
-for _ in $(seq 100); do grep -q 'audit: .* rules' "$T/kcached.log" && break
-	kill -0 "$KPID" 2>/dev/null || { cat "$T/kcached.log" >&2; exit 1; }; sleep 0.1; done
-run_mode kcached
-kill -TERM "$KPID"; wait "$KPID" || true; KPID=
-echo "  (kcached wrote $(wc -l <"$T/audit.log") records)"
+start_kcached() {
+	"$BUILD/kcached" --port 0 --http 127.0.0.1:0 --threads 1 --admin-socket "$T/admin.sock" \
+		--data-dir "$T/data" --pin-path "" --audit-policy deploy/policies/default.yaml \
+		--audit-key "$T/key" --audit-log "$T/audit.log" >"$T/kcached.log" 2>&1 &
+	KPID=$!
+	for _ in $(seq 100); do grep -q 'audit: .* rules' "$T/kcached.log" && return
+		kill -0 "$KPID" 2>/dev/null || { cat "$T/kcached.log" >&2; exit 1; }; sleep 0.1; done
+}
+stop_kcached() { kill -TERM "$KPID"; wait "$KPID" || true; KPID=; }
 
-# auditd with the equivalent rules.
+# auditd with the rules equivalent to the default policy.
 cat >"$T/audit.rules" <<EOF
 -D
 -b 8192
@@ -139,15 +132,33 @@ disk_full_action = SYSLOG
 disk_error_action = SYSLOG
 EOF
 chmod 600 "$T/auditd.conf"
-auditd -f -c "$T" -n >"$T/auditd.out" 2>&1 &
-APID=$!
-for _ in $(seq 50); do auditctl -s 2>/dev/null | grep -q "^pid $APID" && break; sleep 0.1; done
-auditctl -R "$T/audit.rules" >/dev/null
-auditctl -e 1 >/dev/null
-run_mode auditd
-auditctl -D >/dev/null; auditctl -e 0 >/dev/null
-echo "  (auditd wrote $(grep -c . "$T/auditd.log" 2>/dev/null || echo 0) lines)"
+start_auditd() {
+	auditd -f -c "$T" -n >"$T/auditd.out" 2>&1 &
+	APID=$!
+	for _ in $(seq 50); do auditctl -s 2>/dev/null | grep -q "^pid $APID" && break; sleep 0.1; done
+	auditctl -R "$T/audit.rules" >/dev/null
+	auditctl -e 1 >/dev/null
+}
+stop_auditd() {
+	auditctl -D >/dev/null; auditctl -e 0 >/dev/null
+	kill -TERM "$APID"; wait "$APID" 2>/dev/null || true; APID=
+}
 
+echo "audit-overhead: open/close x $OPEN_N, fork+exec x $EXEC_N, median of $RUNS rounds" \
+	"(each round: none, kcached, auditd), CPU $CPU, $(uname -r)"
+# Rounds interleave the three modes so that drift on a shared machine hits them alike.
+for r in $(seq "$RUNS"); do
+	sample none
+	start_kcached; sample kcached; stop_kcached
+	start_auditd; sample auditd; stop_auditd
+done
+for m in none kcached auditd; do
+	OPEN[$m]=$(median <<<"${OPENS[$m]}")
+	EXEC[$m]=$(median <<<"${EXECS[$m]}")
+	printf '  %-8s open/close %8.1f ns/op   fork+exec %10.1f ns/op   (runs:%s |%s )\n' "$m" \
+		"${OPEN[$m]}" "${EXEC[$m]}" "${OPENS[$m]}" "${EXECS[$m]}"
+done
+echo "  kcached wrote $(wc -l <"$T/audit.log") records"
 echo "overhead (agent / none - 1):"
 awk -v on="${OPEN[none]}" -v ok="${OPEN[kcached]}" -v oa="${OPEN[auditd]}" \
 	-v en="${EXEC[none]}" -v ek="${EXEC[kcached]}" -v ea="${EXEC[auditd]}" 'BEGIN {
