@@ -82,6 +82,15 @@ ok "sudoers read reported"
 ev=$(wait_event '.syscall.args.path == "/root/.ssh/id_ed25519"') || fail "no ssh key event"
 expect_field "ssh key: rule" "$ev" .rule sensitive-file-access
 
+# The same through the ia32 entry of a 64-bit process (int 0x80, open = 5): no way around.
+if [ "$(uname -m)" = x86_64 ]; then
+	out=$("$AH" ia32open /etc/shadow)
+	ev=$(wait_event '.syscall.ia32 and .syscall.args.path == "/etc/shadow"') || fail "ia32 open not seen ($out)"
+	expect_field "ia32: syscall name" "$ev" .syscall.name open
+	expect_field "ia32: nr" "$ev" .syscall.nr 5
+	expect_field "ia32: result" "$ev" .syscall.ret "${out#ret=}"
+fi
+
 # Kernel modules (this kernel has no module support: the attempts fail with ENOSYS and are
 # reported all the same).
 "$AH" module >/dev/null

@@ -104,6 +104,20 @@ int main(int argc, char **argv)
 		inet_pton(AF_INET, argv[2], &sa.sin_addr);
 		return report(connect(s, (struct sockaddr *)&sa, sizeof(sa)));
 	}
+#if defined(__x86_64__)
+	if (!strcmp(cmd, "ia32open") && argc > 2) { /* open(2) through the ia32 entry (int 0x80) */
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+			       -1, 0);
+		long ret;
+
+		if (p == MAP_FAILED)
+			return 5;
+		snprintf(p, 4096, "%s", argv[2]);
+		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(5), "b"(p), "c"(0), "d"(0) : "memory");
+		printf("ret=%ld\n", ret);
+		return 0;
+	}
+#endif
 	if (!strcmp(cmd, "sleep") && argc > 2) {
 		sleep((unsigned)atoi(argv[2]));
 		return 0;
