@@ -321,8 +321,10 @@ void kc_admin_stop(struct kc_admin *a)
 {
 	if (!a)
 		return;
-	while (a->conns)
-		conn_free(a->conns, true);
+	for (struct admin_conn *c = a->conns, *next; c; c = next) {
+		next = c->next;
+		conn_free(c, true);
+	}
 	event_free(a->ev);
 	close(a->fd);
 	unlink(a->path);

@@ -63,8 +63,10 @@ static void conn_close(struct kc_conn *c)
 
 void kc_conn_close_all(struct kc_worker *w)
 {
-	while (w->conns)
-		conn_close(w->conns);
+	for (struct kc_conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		conn_close(c);
+	}
 }
 
 /* Parses buffered input and writes replies until nothing more can be done now.

@@ -281,12 +281,6 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 		[KC_OP_REPLACE] = KC_REPLACE, [KC_OP_APPEND] = KC_APPEND,
 		[KC_OP_PREPEND] = KC_PREPEND, [KC_OP_CAS] = KC_CAS,
 	};
-	static const char *const words[] = {
-		[KC_RES_STORED] = "STORED\r\n",
-		[KC_RES_NOT_STORED] = "NOT_STORED\r\n",
-		[KC_RES_EXISTS] = "EXISTS\r\n",
-		[KC_RES_NOT_FOUND] = "NOT_FOUND\r\n",
-	};
 	bool is_cas = cmd->op == KC_OP_CAS;
 	size_t base = is_cas ? 6 : 5;
 	uint32_t flags;
@@ -313,12 +307,16 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 	r = kc_mem_store(cmd->conn->env->mem, modes[cmd->op], it, cas_in, NULL);
 	kc_item_put(it);
 	cmd->res = kc_mem_res(r);
-	if (r == KC_TOO_LARGE)
-		kc_reply_error(cmd, cmd->res, "SERVER_ERROR out of memory storing object\r\n");
-	else if (r == KC_NO_MEMORY)
-		kc_reply_error(cmd, cmd->res, "SERVER_ERROR out of memory storing object\r\n");
-	else
-		kc_reply(cmd, words[cmd->res]);
+	switch (r) {
+	case KC_STORED: kc_reply(cmd, "STORED\r\n"); break;
+	case KC_NOT_STORED: kc_reply(cmd, "NOT_STORED\r\n"); break;
+	case KC_EXISTS: kc_reply(cmd, "EXISTS\r\n"); break;
+	case KC_NOT_FOUND: kc_reply(cmd, "NOT_FOUND\r\n"); break;
+	default: /* too large after append/prepend, or no memory */
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
+			       "SERVER_ERROR out of memory storing object\r\n");
+		break;
+	}
 	return used;
 }
 

@@ -90,12 +90,21 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 		goto out;
 	}
 	if (probe) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in in;
+			struct sockaddr_in6 in6;
+		} u;
+		socklen_t len = sizeof(u);
 
-		getsockname(fd, (struct sockaddr *)&ss, &len);
-		*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
+		memset(&u, 0, sizeof(u));
+		if (getsockname(fd, &u.sa, &len)) {
+			rc = -errno;
+			errf(err, errlen, "getsockname: %s", strerror(errno));
+			close(fd);
+			goto out;
+		}
+		*port = ntohs(u.sa.sa_family == AF_INET6 ? u.in6.sin6_port : u.in.sin_port);
 		close(fd);
 		freeaddrinfo(ai);
 		return bind_socket(host, port, type, false, err, errlen);
@@ -438,7 +447,7 @@ void kc_server_free(struct kc_server *s)
 	kc_cache_stop(s->cache);
 	for (unsigned i = 0; i < s->started; i++)
 		event_base_loopbreak(s->workers[i].base);
-	for (unsigned i = 0; i < s->started; i++)
+	for (unsigned i = 0; s->threads && i < s->started; i++)
 		pthread_join(s->threads[i], NULL);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		worker_fini(&s->workers[i]);
