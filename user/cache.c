@@ -631,8 +631,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	atomic_store(&c->kick_pending, false);
-	if (!c->broken && !c->stopped)
-		admit(c, false);
+	admit(c, false); /* installs check broken and stopped under c->lock */
 }
 
 /* ---- popularity (worker threads) --------------------------------------------------------- */
@@ -844,6 +843,7 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 	uint64_t limit = KC_HOT_LIST_DEF;
 	struct hot_row *rows;
 	uint32_t n = 0, shown = 0;
+	bool broken;
 
 	if (!c) {
 		kc_buf_puts(out, "the kernel tier is off (--xdp-mode off)");
@@ -863,11 +863,12 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 	for (uint32_t slot = 0; slot < c->slot_hi; slot++)
 		if (c->res[slot].state == SLOT_LIVE)
 			rows[n++] = (struct hot_row){slot, c->res[slot].gen, c->res[slot].hits};
+	broken = c->broken;
 	pthread_mutex_unlock(&c->lock);
 	qsort(rows, n, sizeof(*rows), cmp_hot_row);
 	kc_buf_printf(out, "resident %u of %u (xdp %s on %s%s)\n%12s %6s %10s  %s\n", n, c->entries,
 		      kc_xdp_mode_name(c->x.mode), c->x.iface,
-		      c->broken ? ", STOPPED after an error" : "", "HITS", "BYTES", "FREQ", "KEY");
+		      broken ? ", STOPPED after an error" : "", "HITS", "BYTES", "FREQ", "KEY");
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < n && (limit == 0 || shown < limit); i++) {
 		const struct resident *r = &c->res[rows[i].slot];

@@ -61,6 +61,7 @@ static int prog_name(__u32 id, char *name, size_t len)
 static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, dopts);
 	char name[BPF_OBJ_NAME_LEN] = "";
 	__u32 id, flags;
 	int rc, fd;
@@ -93,11 +94,8 @@ static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 		errf(err, errlen, "xdp on %s: program %u: %s", x->iface, id, strerror(errno));
 		return -errno;
 	}
-	{
-		LIBBPF_OPTS(bpf_xdp_attach_opts, dopts, .old_prog_fd = fd);
-
-		rc = bpf_xdp_detach(x->ifindex, flags, &dopts);
-	}
+	dopts.old_prog_fd = fd; /* detach only if it is still that program */
+	rc = bpf_xdp_detach(x->ifindex, flags, &dopts);
 	close(fd);
 	if (rc == -EBUSY) {
 		errf(err, errlen,
@@ -119,9 +117,10 @@ static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 
 int kc_xdp_attach(struct kc_xdp *x, char *err, size_t errlen)
 {
-	__u32 flags = x->mode == KC_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-	LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = flags);
+	LIBBPF_OPTS(bpf_link_create_opts, lopts);
 	int fd = -EBUSY;
+
+	lopts.flags = x->mode == KC_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 
 	/* A link, never pinned: it goes away with the process, and netlink cannot replace it. */
 	for (int tries = 0; tries < 2; tries++) {
@@ -304,7 +303,9 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	x->hits_fd = bpf_map__fd(x->skel->maps.kc_hits);
 	x->stats_fd = bpf_map__fd(x->skel->maps.kc_stats);
 	x->hb_fd = bpf_map__fd(x->skel->maps.kc_heartbeat);
-	bpf_object__for_each_map(m, x->skel->obj) x->map_bytes += map_memlock(bpf_map__fd(m));
+	for (m = bpf_object__next_map(x->skel->obj, NULL); m;
+	     m = bpf_object__next_map(x->skel->obj, m))
+		x->map_bytes += map_memlock(bpf_map__fd(m));
 	return 0;
 }
 
