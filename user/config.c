@@ -333,9 +333,9 @@ void kc_config_usage(const char *prog)
 	       "Each directive is a flag and a key of the YAML file given by --config:\n\n",
 	       prog);
 	for (size_t i = 0; i < N_DIRECTIVES; i++)
-		printf("  --%-15s %s (default: %s)\n", directives[i].name, directives[i].help,
+		printf("  --%-21s %s (default: %s)\n", directives[i].name, directives[i].help,
 		       directives[i].def[0] ? directives[i].def : "none");
-	printf("\n  --config FILE     YAML file read before the flags\n"
+	printf("\n  --config FILE           YAML file read before the flags\n"
 	       "  --help, --version\n");
 }
 
