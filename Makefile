@@ -6,6 +6,8 @@
 #   make SANITIZER=address|undefined   sanitized build into build/san-<name>
 
 .DELETE_ON_ERROR:
+# Keep skeletons and objects: they are inputs of later builds, not throwaway intermediates.
+.SECONDARY:
 .SUFFIXES:
 SHELL := /bin/bash
 
