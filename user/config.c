@@ -336,6 +336,7 @@ void kc_config_usage(const char *prog)
 		printf("  --%-21s %s (default: %s)\n", directives[i].name, directives[i].help,
 		       directives[i].def[0] ? directives[i].def : "none");
 	printf("\n  --config FILE           YAML file read before the flags\n"
+	       "  --check-config          validate the configuration and exit\n"
 	       "  --help, --version\n");
 }
 

@@ -1,8 +1,10 @@
 /* kcached: the kcache daemon. Parses the configuration, starts the server, runs until
  * SIGTERM/SIGINT and turns errors into the exit status (0 ok, 1 runtime error, 2 bad config). */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
@@ -16,6 +18,17 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* --check-config: parse and validate, like `nginx -t`, then exit. */
+	bool check_only = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--check-config")) {
+			check_only = true;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			break;
+		}
+	}
 	kc_config_defaults(&cfg);
 	rc = kc_config_parse_args(&cfg, argc, argv, err, sizeof(err));
 	if (rc > 0)
@@ -23,6 +36,10 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "kcached: %s\n", err);
 		return 2;
+	}
+	if (check_only) {
+		printf("kcached: configuration OK\n");
+		return 0;
 	}
 	kc_log_set_level(cfg.log_level);
 	kc_log_hook_libbpf();
