@@ -29,6 +29,8 @@
 #endif
 
 #define KC_FRAME_HLEN 8	     /* memcached UDP frame header */
+/* Ethernet + VLAN + IPv6 + UDP + frame header: the most bytes before the request line. */
+#define KC_HDRS_MAX   (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + KC_UDP_HLEN + KC_FRAME_HLEN)
 #define KC_END_LEN    5	     /* "END\r\n" */
 #define KC_END_CSUM   0x935b /* sum of "END\r\n" at an even offset: 0x454e + 0x440d + 0x0a00 */
 #define KC_REPLY_TTL  64
@@ -440,6 +442,28 @@ static __always_inline int kc_addr_ok(struct xdp_md *ctx, const struct kc_pkt *p
 	return 1;
 }
 
+/* Grows the frame by grow bytes at its front and moves the hdr_len bytes of headers down to
+ * the new start; the old headers and request line become reply space. For drivers that give a
+ * small frame next to no tailroom (veth copies it into a buffer sized to it) while XDP always
+ * has headroom. Returns 0, or -1 with the frame as it was. */
+static __always_inline int kc_grow_head(struct xdp_md *ctx, struct kc_scratch *s, __u32 hdr_len,
+					__u32 grow)
+{
+	__u32 n = hdr_len;
+
+	barrier_var(n);
+	if (n < 1 || n > KC_HDRS_MAX || grow > KC_REQ_MAX)
+		return -1;
+	/* The request line is no longer needed: its copy is the bounce buffer. */
+	if (bpf_xdp_load_bytes(ctx, 0, s->req, n) || bpf_xdp_adjust_head(ctx, -(int)grow))
+		return -1;
+	if (bpf_xdp_store_bytes(ctx, 0, s->req, n)) {
+		bpf_xdp_adjust_head(ctx, (int)grow); /* nothing was written: as it came */
+		return -1;
+	}
+	return 0;
+}
+
 SEC("xdp")
 int kc_cache(struct xdp_md *ctx)
 {
@@ -450,6 +474,7 @@ int kc_cache(struct xdp_md *ctx)
 	struct kc_scratch *s;
 	struct kc_kstats *st;
 	__u32 zero = 0, text_off, text_len, ip_hlen, reply_len, pos = 0;
+	int grow;
 	__u64 now;
 	void *data, *data_end;
 	__be16 *frame;
@@ -532,10 +557,12 @@ int kc_cache(struct xdp_md *ctx)
 		return kc_pass(w->verdict == KC_WALKING ? KC_PASS_PARSE : (__u32)w->verdict);
 	}
 
-	/* Phase 3: every key is resident and the reply fits. Resize first: if the driver has no
-	 * room the frame is still untouched and can go up. */
+	/* Phase 3: every key is resident and the reply fits. Resize first, at the tail or else at
+	 * the front: if the driver has no room either way the frame is untouched and can go up. */
 	reply_len = KC_UDP_HLEN + KC_FRAME_HLEN + w->blk_len + KC_END_LEN;
-	if (bpf_xdp_adjust_tail(ctx, (int)(p.l4_off + reply_len) - (int)bpf_xdp_get_buff_len(ctx)))
+	grow = (int)(p.l4_off + reply_len) - (int)bpf_xdp_get_buff_len(ctx);
+	if (bpf_xdp_adjust_tail(ctx, grow) &&
+	    (grow <= 0 || kc_grow_head(ctx, s, text_off, (__u32)grow)))
 		return kc_pass(KC_PASS_NO_ROOM);
 
 	/* From here the frame is being rewritten; the failures below cannot happen short of a

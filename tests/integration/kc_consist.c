@@ -14,8 +14,7 @@
  *   kc_consist show HOST PORT KEY               one UDP get: prints the value, MISS or NOREPLY
  *
  * KC_PAD=N in the environment pads each get with spaces (memcached's separator) to at least N
- * bytes of text: XDP writes the reply over the request and can grow the frame only by its
- * tailroom, which on veth is a few bytes (see kernel_hits.sh).
+ * bytes of text, for experiments with the room XDP has to grow a frame into a reply.
  *
  * Values carry their sequence number: "s<seq, 10 digits>-" padded with 'x' to VLEN bytes.
  * The race check, for one register written by one client in increasing order: a read that

@@ -19,8 +19,7 @@ netns_add "$S"
 netns_add "$C"
 netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
 netns_xdp_pass "$C" "$DC"
-# Gets are padded so that XDP has room for the reply on veth (see kernel_hits.sh).
-kc() { in_ns "$C" env KC_PAD=100 "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
 metric() { ns_metric "$S" "$1"; }
 resident() { "$KCACHECTL" --admin-socket "$KC_SOCK" hot 0 | awk -v k="$1" 'NR > 2 && $4 == k { f = 1 } END { exit !f }'; }
 make_resident() {

@@ -18,7 +18,7 @@ netns_add "$S"
 netns_add "$C"
 netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
 netns_xdp_pass "$C" "$DC"
-kc() { in_ns "$C" env KC_PAD=100 "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
 metric() { ns_metric "$S" "$1"; }
 xdp_id() { ip -n "$S" -d link show "$DS" | awk '/prog\/xdp/ { for (i = 1; i < NF; i++) if ($i == "id") print $(i + 1) }'; }
 map_id() { bpftool -j map show pinned "$PIN/$1" | jq .id; }

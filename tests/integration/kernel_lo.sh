@@ -34,7 +34,7 @@ ok "detached from lo on exit"
 
 # A full tier (4 entries): admission compares a candidate with the coldest resident.
 ns_start_kcached "$N" small --iface lo --xdp-mode skb --pin-path "$PIN" --kernel-entries 4
-k() { in_ns "$N" env KC_PAD=100 "$TMP/kc_consist" "$1" 127.0.0.1 "$NETNS_PORT" "${@:2}" >/dev/null; }
+k() { in_ns "$N" "$TMP/kc_consist" "$1" 127.0.0.1 "$NETNS_PORT" "${@:2}" >/dev/null; }
 for key in c1 c2 c3 c4 warm hot; do ns_mc "$N" "set $key 0 0 ${#key}\r\n$key\r\n" >/dev/null; done
 for key in c1 c2 c3 c4; do k get "$key" 3 "$key" || fail "gets of $key"; done
 for _ in $(seq 30); do [ "$(ns_metric "$N" kcache_kernel_entries)" -eq 4 ] && break; sleep 0.05; done
