@@ -109,7 +109,7 @@ enum kc_pass_reason {
 	KC_PASS_TOO_MANY_KEYS = 11,
 	KC_PASS_MISS = 12,    /* a key is absent or expired */
 	KC_PASS_TOO_BIG = 13, /* the reply would exceed kc_cfg.mtu */
-	KC_PASS_NO_ROOM = 14, /* the driver's frame has no tailroom for the reply */
+	KC_PASS_NO_ROOM = 14, /* the frame has room for the reply neither after nor before it */
 	/* Checked right after KC_PASS_WRONG_PORT (numbered last to keep the others stable): to
 	 * the port, but not to the address the daemon listens on (kc_cfg.addr_mode). */
 	KC_PASS_WRONG_ADDR = 15,
