@@ -4,7 +4,7 @@
 # sanitizers: no   (kernel test)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
-need curl
+need curl promtool
 
 audit_start filter deploy/policies/default.yaml
 touch "$TMP/plain"
@@ -23,6 +23,10 @@ echo "filtered openat: $f0 -> $f1, seen openat: $s0 -> $s1"
 ok "100,000 opens counted as filtered (no rule) in the kernel"
 [ $((s1 - s0)) -lt 100 ] || fail "$((s1 - s0)) openat calls were kept by a rule"
 ok "none kept by a rule"
+curl -fsS "http://$KC_HTTP/metrics" >"$TMP/metrics.txt"
+promtool check metrics <"$TMP/metrics.txt" || fail "promtool rejected /metrics with the audit's families"
+grep -q '^kcache_audit_lost_total{hook="openat",reason="ringbuf_full"} ' "$TMP/metrics.txt" || fail "no kcache_audit_lost_total{hook}"
+ok "promtool check metrics passes with the audit families"
 stop_kcached
 n=$(jq -c "select(.type == \"syscall\" and .syscall.hook == \"openat\" and .process.pid == $hpid)" "$ALOG" | wc -l)
 expect_eq "open events from the 100,000-open process" "$n" 0
