@@ -35,7 +35,8 @@
  *      flush_all if sooner) converted from Unix seconds to CLOCK_MONOTONIC with nanosecond
  *      clocks, so the kernel stops serving at or before the moment the memory tier's coarse
  *      second clock reaches it. touch/gat go through the change hook and drop the copy; it is
- *      reinstalled with the new deadline if still hot.
+ *      reinstalled with the new deadline if still hot. A step of the wall clock (seen by the
+ *      next tick, so within 100 ms) drops every copy that has a deadline.
  *   6. If a delete ever fails (it should not), the tier stops the kernel from serving anything
  *      (heartbeat 0 and XDP detached) rather than risk a stale copy (fail_safe).
  *   7. If kcached dies, the XDP link (never pinned) goes away with its file descriptor, and
@@ -65,13 +66,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define KC_TICK_MS	100  /* heartbeat, hit folding, expiry, admission */
-#define KC_HOT_MIN	2    /* requests within the sketch's window before a key is offered */
-#define KC_CAND_MAX	1024 /* keys offered between two ticks */
-#define KC_OFFERED_BITS (1u << 16)
-#define KC_HOT_LIST_DEF 100
-#define NIL		UINT32_MAX
-#define NSEC		1000000000LL
+#define KC_TICK_MS	 100  /* heartbeat, hit folding, expiry, admission */
+#define KC_HOT_MIN	 2    /* requests within the sketch's window before a key is offered */
+#define KC_CAND_MAX	 1024 /* keys offered between two ticks */
+#define KC_OFFERED_BITS	 (1u << 16)
+#define KC_CLOCK_STEP_NS 50000000LL /* a wall-clock jump beyond this re-derives deadlines */
+#define KC_HOT_LIST_DEF	 100
+#define NIL		 UINT32_MAX
+#define NSEC		 1000000000LL
 
 enum slot_state { SLOT_FREE, SLOT_LIVE, SLOT_QUAR };
 
@@ -133,6 +135,7 @@ struct kc_cache {
 	__u64 *hitbuf; /* slot_hi * ncpu counters */
 	__u32 *keybuf;
 	struct cand *work;
+	int64_t wall_off; /* wall_offset() at the last tick */
 	struct served *served;
 
 	pthread_mutex_t cand_lock;
@@ -472,15 +475,35 @@ static void fold_hits(struct kc_cache *c)
 	}
 }
 
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: moves only when the wall clock is stepped. */
+static int64_t wall_offset(void)
+{
+	struct timespec rt, mt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	return ((int64_t)rt.tv_sec - (int64_t)mt.tv_sec) * NSEC + (rt.tv_nsec - mt.tv_nsec);
+}
+
+/* Removes residents whose deadline passed. If the wall clock was stepped since the last tick,
+ * every deadline (converted from Unix time at install) may now be late: all of them go, and
+ * are reinstalled with fresh deadlines if still hot. */
 static void expire_residents(struct kc_cache *c)
 {
 	uint64_t now = kc_mono_ns();
+	int64_t off = wall_offset(), d = off - c->wall_off;
+	bool stepped = c->wall_off && (d > KC_CLOCK_STEP_NS || d < -KC_CLOCK_STEP_NS);
 
+	if (stepped)
+		log_warn(
+		    "kernel tier: the wall clock moved by %.3f s; re-deriving expiry deadlines",
+		    (double)d / NSEC);
+	c->wall_off = off;
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t slot = 0; slot < c->slot_hi; slot++) {
 		struct resident *r = &c->res[slot];
 
-		if (r->state == SLOT_LIVE && r->expire_ns && r->expire_ns <= now)
+		if (r->state == SLOT_LIVE && r->expire_ns && (stepped || r->expire_ns <= now))
 			do_remove(c, slot, RM_EXPIRED);
 	}
 	pthread_mutex_unlock(&c->lock);
