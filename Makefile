@@ -132,7 +132,8 @@ $(BUILD)/tests/bpf_%: $(BUILD)/obj/tests/bpf/test_%.o $(TLIB_OBJS) $(BUILD)/libk
 
 # --- fuzzing: clang + libFuzzer, the library rebuilt with coverage ---------------------------
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Iuser -I$(BUILD)/skel \
-	$(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+	$(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
 FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
 
 $(BUILD)/fuzz/obj/%.o: %.c | $(SKELS)

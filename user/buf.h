@@ -27,9 +27,10 @@ static inline size_t kc_buf_avail(const struct kc_buf *b)
 {
 	return b->len - b->off;
 }
+/* First unconsumed byte; NULL for a buffer that never held anything (NULL + 0 is undefined). */
 static inline char *kc_buf_head(const struct kc_buf *b)
 {
-	return b->data + b->off;
+	return b->data ? b->data + b->off : NULL;
 }
 /* Frees the storage when it grew beyond keep bytes (to return memory after a large request). */
 void kc_buf_shrink(struct kc_buf *b, size_t keep);
