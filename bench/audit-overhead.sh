@@ -152,19 +152,26 @@ for r in $(seq "$RUNS"); do
 	start_kcached; sample kcached; stop_kcached
 	start_auditd; sample auditd; stop_auditd
 done
+minimum() { tr ' ' '\n' | grep . | sort -n | head -1; }
+declare -A OPENMIN
 for m in none kcached auditd; do
 	OPEN[$m]=$(median <<<"${OPENS[$m]}")
+	OPENMIN[$m]=$(minimum <<<"${OPENS[$m]}")
 	EXEC[$m]=$(median <<<"${EXECS[$m]}")
 	printf '  %-8s open/close %8.1f ns/op   fork+exec %10.1f ns/op   (runs:%s |%s )\n' "$m" \
 		"${OPEN[$m]}" "${EXEC[$m]}" "${OPENS[$m]}" "${EXECS[$m]}"
 done
 echo "  kcached wrote $(wc -l <"$T/audit.log") records"
+echo "open/close fastest run (least disturbed by other load): none ${OPENMIN[none]}, kcached" \
+	"${OPENMIN[kcached]}, auditd ${OPENMIN[auditd]} ns/op"
 echo "overhead (agent / none - 1):"
-awk -v on="${OPEN[none]}" -v ok="${OPEN[kcached]}" -v oa="${OPEN[auditd]}" \
+awk -v nm="${OPENMIN[none]}" -v km="${OPENMIN[kcached]}" -v am="${OPENMIN[auditd]}" -v on="${OPEN[none]}" -v ok="${OPEN[kcached]}" -v oa="${OPEN[auditd]}" \
 	-v en="${EXEC[none]}" -v ek="${EXEC[kcached]}" -v ea="${EXEC[auditd]}" 'BEGIN {
 	kop = ok / on - 1; aop = oa / on - 1; kex = ek / en - 1; aex = ea / en - 1
 	printf "  open/close  kcached %+6.1f%%   auditd %+6.1f%%   kcached/auditd %5.2f\n", 100 * kop, 100 * aop, (aop > 0 ? kop / aop : 0)
 	printf "  fork+exec   kcached %+6.1f%%   auditd %+6.1f%%   kcached/auditd %5.2f\n", 100 * kex, 100 * aex, (aex > 0 ? kex / aex : 0)
+	kmin = km / nm - 1; amin = am / nm - 1
+	printf "  open/close, fastest runs: kcached %+6.1f%%   auditd %+6.1f%%\n", 100 * kmin, 100 * amin
 	printf "goals: kcached open/close <= 5%%: %s; kcached overhead <= auditd/10: %s\n",
 		(kop <= 0.05 ? "met" : "MISSED"), ((aop > 0 && kop <= aop / 10) ? "met" : "MISSED")
 }'
