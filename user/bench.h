@@ -7,6 +7,7 @@
  *   bench_proto.c  request rendering and reply parsing (with verification)
  *   bench_udp.c    UDP: sendmmsg/recvmmsg, requests matched by the frame's request id; flood
  *   bench_tcp.c    TCP: pipelined connections, replies matched in order; prefill
+ *   bench_raw.c    UDP requests as padded Ethernet frames (--pad-frames), for XDP on veth
  *
  * Nothing here is used by the daemon. Every engine function runs on one bench thread and
  * touches only that thread's struct kb_thread; the configuration is read-only once threads run.
@@ -114,6 +115,7 @@ struct kb_cfg {
 	struct kb_keyspace ks;
 	struct kb_zipf zipf;
 	uint64_t seed;
+	uint32_t pad_frames; /* UDP: send requests as Ethernet frames of at least this size */
 	bool verify;
 	bool flood;
 	_Atomic bool *stop;	  /* set by a signal, the watchdog or the request limit */
@@ -166,6 +168,30 @@ ssize_t kb_reply_parse(const struct kb_keyspace *ks, enum kb_op op, uint64_t i, 
 		       const char *buf, size_t len, enum kb_outcome *out);
 /* Counts one outcome into st (gets/hits/misses/sets/stored/errors/verify_fail). */
 void kb_count(struct kb_stats *st, enum kb_op op, enum kb_outcome o);
+
+/* --- padded frames (bench_raw.c) -------------------------------------------------------- */
+
+#define KB_FRAME_MAX 1514 /* Ethernet frame of a 1500-byte MTU, without FCS */
+#define KB_RAW_HLEN  42	  /* Ethernet + IPv4 + UDP headers */
+
+/* Sends a connected UDP socket's datagrams as Ethernet frames on the interface that holds its
+ * local address, padded with a trailer to at least pad bytes. */
+struct kb_raw {
+	int fd; /* AF_PACKET, bound to the interface */
+	uint32_t pad;
+	uint16_t ip_id;
+	uint32_t pseudo; /* checksum of the UDP pseudo-header's addresses and protocol */
+	uint8_t hdr[KB_RAW_HLEN];
+};
+
+/* Prepares r for udp_fd (connected to cfg->addr, IPv4, on-link). Returns 0 or a negative errno
+ * with a message in err. */
+int kb_raw_open(struct kb_raw *r, int udp_fd, const struct kb_cfg *cfg, char *err, size_t errlen);
+/* Writes the frame carrying p1 then p2 as UDP payload into out (max(pad, 42 + n1 + n2) bytes,
+ * at most KB_FRAME_MAX); returns its length. */
+size_t kb_raw_frame(struct kb_raw *r, const void *p1, size_t n1, const void *p2, size_t n2,
+		    char *out);
+void kb_raw_close(struct kb_raw *r);
 
 /* --- engines ----------------------------------------------------------------------------- */
 

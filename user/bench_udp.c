@@ -54,6 +54,8 @@ struct usock {
 	struct pend *p;	  /* indexed by request id */
 	char *req;	  /* batch * req_max bytes of rendered requests */
 	uint8_t (*hdr)[FRAME_HDR];
+	struct kb_raw raw; /* --pad-frames: frames go out through raw.fd */
+	char *frames;	   /* --pad-frames: batch * KB_FRAME_MAX bytes */
 };
 
 struct uctx {
@@ -103,6 +105,8 @@ static void ctx_free(struct uctx *c)
 
 		if (s->fd >= 0)
 			close(s->fd);
+		kb_raw_close(&s->raw);
+		free(s->frames);
 		for (unsigned id = 0; s->p && id < 65536; id++) {
 			free(s->p[id].parts);
 			free(s->p[id].plen);
@@ -141,7 +145,7 @@ static int ctx_init(struct uctx *c, struct kb_thread *t)
 	if (!c->s || !c->pfd || !c->smsg || !c->rmsg || !c->siov || !c->riov || !c->rbuf)
 		goto nomem;
 	for (unsigned i = 0; i < c->n; i++)
-		c->s[i].fd = -1;
+		c->s[i].fd = c->s[i].raw.fd = -1;
 	for (unsigned i = 0; i < c->n; i++) {
 		struct usock *s = &c->s[i];
 		int fd = sock_open(cfg, t->err, sizeof(t->err));
@@ -159,6 +163,17 @@ static int ctx_init(struct uctx *c, struct kb_thread *t)
 		s->hdr = calloc(b, sizeof(*s->hdr));
 		if (!s->p || !s->req || !s->hdr)
 			goto nomem;
+		if (cfg->pad_frames) {
+			int rc = kb_raw_open(&s->raw, fd, cfg, t->err, sizeof(t->err));
+
+			if (rc) {
+				ctx_free(c);
+				return rc;
+			}
+			s->frames = calloc(b, KB_FRAME_MAX);
+			if (!s->frames)
+				goto nomem;
+		}
 	}
 	for (unsigned j = 0; j < b; j++) {
 		c->riov[j] = (struct iovec){c->rbuf + (size_t)j * RX_BUF, RX_BUF};
@@ -324,11 +339,19 @@ static int udp_send(struct uctx *c, struct usock *s)
 		memcpy(&s->hdr[n][2], "\0\0\0\1\0\0", 6);
 		c->siov[2 * n] = (struct iovec){s->hdr[n], FRAME_HDR};
 		c->siov[2 * n + 1] = (struct iovec){req, kb_req_render(&cfg->ks, op, p->key, req)};
+		if (cfg->pad_frames) {
+			char *f = s->frames + (size_t)n * KB_FRAME_MAX;
+
+			c->siov[2 * n].iov_len = kb_raw_frame(&s->raw, s->hdr[n], FRAME_HDR, req,
+							      c->siov[2 * n + 1].iov_len, f);
+			c->siov[2 * n].iov_base = f;
+			c->siov[2 * n + 1].iov_len = 0;
+		}
 		n++;
 	}
 	if (!n)
 		return 0;
-	r = sendmmsg(s->fd, c->smsg, n, MSG_DONTWAIT);
+	r = sendmmsg(cfg->pad_frames ? s->raw.fd : s->fd, c->smsg, n, MSG_DONTWAIT);
 	if (r < 0) {
 		if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
 			return 0;

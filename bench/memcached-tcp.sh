@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# memcached-tcp.sh: kcached against Debian's memcached 1.6 over TCP, driven by a third-party
+# client (memcaslap): 90% get / 10% set, 32-byte keys, 100-1000-byte values, 2 client threads
+# and 64 concurrent connections, both servers with 2 worker threads. Rounds alternate
+# (kcached, memcached, kcached, ...), ROUNDS of each, SECS seconds each; the script prints every
+# round, the medians and the ratio kcached/memcached (the goal is at least 1.0).
+#
+# Keys: memcaslap keeps a window of live keys per connection, in multiples of 1024; 64 x 2048
+# = 131072 live keys is its closest setting to 100k. Gets pick a live key at random, sets
+# replace the oldest with a new one, so every get hits once the window is filled.
+#
+# CPUs: this host has 2 cores, shared by client and server. memcaslap binds its thread i to
+# CPU i; each server runs on both cores (taskset 0,1: the same for both, no pinning of the
+# server's threads). The client takes about half the machine, so these figures compare the
+# servers to each other, not to what they do on a host of their own.
+#
+# Priority: servers and client run at nice NICE (-10), the same for both: the host is shared
+# with other work, and this keeps it from preempting the bench as often.
+#
+#   bench/memcached-tcp.sh                 ROUNDS=3 SECS=10 NICE=-10 by default
+#   ROUNDS=5 SECS=20 bench/memcached-tcp.sh
+#   PERF=1 bench/memcached-tcp.sh          also perf record kcached's last round into $BUILD/
+source "$(dirname "$0")/../tests/lib/common.sh"
+need memcaslap memcached nc taskset
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-10}
+NICE=${NICE:--10}
+THREADS=2
+CONC=64
+WIN=2k
+CPUS=0,1
+
+[ -x "$KCACHED" ] || fail "$KCACHED is not built: run make"
+cat >"$TMP/slap.cnf" <<'EOF'
+key
+32 32 1
+value
+100 1000 1
+cmd
+0 0.1
+1 0.9
+EOF
+
+# start_memcached: Debian's memcached on free loopback ports, UDP off; sets MC_PORT, MC_PID.
+start_memcached() {
+	MC_PORT=$(free_port)
+	nice -n "$NICE" taskset -c "$CPUS" memcached -u nobody -l 127.0.0.1 -p "$MC_PORT" -U 0 -t "$THREADS" \
+		-m 1024 -c 4096 >"$TMP/memcached.log" 2>&1 &
+	MC_PID=$!
+	KC_PIDS+=("$MC_PID")
+	for _ in $(seq 100); do
+		printf 'version\r\n' | nc -N -w1 127.0.0.1 "$MC_PORT" 2>/dev/null | grep -q '^VERSION' &&
+			return 0
+		kill -0 "$MC_PID" 2>/dev/null || { cat "$TMP/memcached.log" >&2; fail "memcached exited"; }
+		sleep 0.1
+	done
+	fail "memcached did not answer within 10 s"
+}
+
+# bg_busy: how busy the CPUs are (percent of all) over half a second while this bench runs
+# nothing: other work on the host, which the figures of the next run share the cores with.
+bg_busy() {
+	local a b
+	a=$(head -1 /proc/stat)
+	sleep 0.5
+	b=$(head -1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
+		for (i = 2; i <= 9; i++) t += y[i] - x[i]
+		idle = y[5] - x[5] + y[6] - x[6]
+		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
+}
+
+# round NAME PORT: empties the server, runs memcaslap, prints the round and stores its ops/s
+# in $tps.
+round() {
+	local name=$1 port=$2 out misses bg
+	bg=$(bg_busy)
+	printf 'flush_all\r\n' | nc -N -w2 127.0.0.1 "$port" | grep -q '^OK' ||
+		fail "$name: flush_all was not answered"
+	out=$(nice -n "$NICE" memcaslap -s "127.0.0.1:$port" -F "$TMP/slap.cnf" -T "$THREADS" -c "$CONC" \
+		-w "$WIN" -t "${SECS}s" 2>&1) || { echo "$out" >&2; fail "memcaslap against $name failed"; }
+	tps=$(sed -n 's/^Run time: .* TPS: *\([0-9]*\).*/\1/p' <<<"$out")
+	misses=$(sed -n 's/^get_misses: *//p' <<<"$out")
+	[ -n "$tps" ] || { echo "$out" >&2; fail "$name: no TPS in memcaslap's output"; }
+	printf '  %-9s round %d: %8d ops/s  (get misses %s; host busy before: %s%%)\n' "$name" "$r" \
+		"$tps" "${misses:-?}" "$bg"
+	[ "$bg" -le 10 ] || busy=1
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+start_kcached tcp --threads "$THREADS" --memory 1G
+taskset -apc "$CPUS" "$KC_PID" >/dev/null
+# start_kcached (tests/lib) starts it at nice 0; nice is per thread on Linux: every thread.
+for t in /proc/"$KC_PID"/task/*; do renice -n "$NICE" -p "${t##*/}" >/dev/null; done
+start_memcached
+
+echo "memcached-tcp: memcaslap over TCP, 90% get / 10% set, keys 32 B, values 100-1000 B,"
+echo "  $THREADS client threads x $CONC connections (window $WIN per connection), $ROUNDS rounds"
+echo "  of ${SECS}s each; servers: $("$KCACHED" --version 2>&1 | head -1) and $(memcached -V),"
+echo "  both with $THREADS worker threads, on CPUs $CPUS shared with the client"
+kc_all="" mc_all="" busy=0
+for r in $(seq "$ROUNDS"); do
+	if [ "${PERF:-0}" = 1 ] && [ "$r" = "$ROUNDS" ] && command -v perf >/dev/null; then
+		perf record -g -o "$BUILD/perf-kcached-tcp.data" -p "$KC_PID" -- sleep "$SECS" \
+			>/dev/null 2>&1 &
+		perf_pid=$!
+	fi
+	round kcached "$KC_PORT"; kc_all+=" $tps"
+	[ -n "${perf_pid:-}" ] && wait "$perf_pid" && echo "  (perf data: $BUILD/perf-kcached-tcp.data)"
+	round memcached "$MC_PORT"; mc_all+=" $tps"
+done
+kc=$(median <<<"$kc_all")
+mc=$(median <<<"$mc_all")
+ratio=$(awk -v a="$kc" -v b="$mc" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+echo "median: kcached $kc ops/s, memcached $mc ops/s"
+echo "ratio kcached/memcached: $ratio (goal >= 1.00: $(awk -v r="$ratio" 'BEGIN { print (r >= 1 ? "met" : "NOT met") }'))"
+[ $busy = 0 ] || echo "warning: other work kept the host over 10% busy before some rounds: the figures are noisy"
+echo "result: bench=memcached-tcp kcached_ops=$kc memcached_ops=$mc ratio=$ratio"
+alive
+stop_kcached
