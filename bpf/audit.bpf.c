@@ -137,10 +137,10 @@ static __always_inline struct scratch *scratch(void)
 }
 
 /* Index of the lowest set bit of a non-zero mask (de Bruijn). */
-static const __u8 debruijn[64] = {
-	0,  1,	2,  53, 3,  7,	54, 27, 4,  38, 41, 8,	34, 55, 48, 28, 62, 5,	39, 46, 44, 42,
-	22, 9,	24, 35, 59, 56, 49, 18, 29, 11, 63, 52, 6,  26, 37, 40, 33, 47, 61, 45, 43, 21,
-	23, 58, 17, 10, 51, 25, 36, 32, 60, 20, 57, 16, 50, 31, 19, 15, 30, 14, 13, 12};
+static const __u8 debruijn[64] = {0,  1,  2,  53, 3,  7,  54, 27, 4,  38, 41, 8,  34, 55, 48, 28,
+				  62, 5,  39, 46, 44, 42, 22, 9,  24, 35, 59, 56, 49, 18, 29, 11,
+				  63, 52, 6,  26, 37, 40, 33, 47, 61, 45, 43, 21, 23, 58, 17, 10,
+				  51, 25, 36, 32, 60, 20, 57, 16, 50, 31, 19, 15, 30, 14, 13, 12};
 
 static __always_inline __u32 lowest_bit(__u64 m)
 {
@@ -218,10 +218,10 @@ static __always_inline long file_path(struct file *f, char *walk, char *out)
 {
 	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
 	struct walk_ctx w = {
-		.d = BPF_CORE_READ(f, f_path.dentry),
-		.mnt = container_of(vm, struct mount, mnt),
-		.walk = walk,
-		.pos = 255,
+	    .d = BPF_CORE_READ(f, f_path.dentry),
+	    .mnt = container_of(vm, struct mount, mnt),
+	    .walk = walk,
+	    .pos = 255,
 	};
 
 	walk[255] = 0;
@@ -380,8 +380,13 @@ static __always_inline struct verdict decide(struct scratch *s, const struct kc_
 	if (!m)
 		return v;
 	if (m & pol->slow) {
-		struct rule_walk w = {.cand = m, .gen = gen, .hook = hook, .uid = uid,
-				      .euid = euid, .args = args, .nargs = id_args(hook),
+		struct rule_walk w = {.cand = m,
+				      .gen = gen,
+				      .hook = hook,
+				      .uid = uid,
+				      .euid = euid,
+				      .args = args,
+				      .nargs = id_args(hook),
 				      .found = -1};
 
 		bpf_loop(KC_AUDIT_MAX_RULES, rule_step, &w, 0);
@@ -825,7 +830,7 @@ int kc_audit_exec(struct bpf_raw_tracepoint_args *ctx)
 		struct kc_audit_proc *pp = bpf_map_lookup_elem(&kc_audit_proc, &ppid);
 
 		np->parent_exec_id =
-			pp ? pp->exec_id : BPF_CORE_READ(p, real_parent, group_leader, start_time);
+		    pp ? pp->exec_id : BPF_CORE_READ(p, real_parent, group_leader, start_time);
 	}
 	np->exec_id = now;
 	np->image_id = now;
@@ -968,8 +973,8 @@ static __always_inline int connect_verdict(void)
 	m = pol->hook_rules[KC_HOOK_CONNECT];
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	proc = bpf_map_lookup_elem(&kc_audit_proc, &tgid);
-	v = decide(NULL, pol, gen, KC_HOOK_CONNECT, m, proc, tgid,
-		   (__u32)bpf_get_current_uid_gid(), 0, NULL, 0);
+	v = decide(NULL, pol, gen, KC_HOOK_CONNECT, m, proc, tgid, (__u32)bpf_get_current_uid_gid(),
+		   0, NULL, 0);
 	if (v.rule < 0 || v.action != KC_ACT_DENY)
 		return 1;
 	count(KC_HOOK_CONNECT, KC_ST_DENIED);

@@ -37,14 +37,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define MAX_SINKS 3
-#define MAX_TAILS 8 /* kcachectl audit tail clients at once */
+#define MAX_SINKS     3
+#define MAX_TAILS     8 /* kcachectl audit tail clients at once */
 #define CGROUP2_MAGIC 0x63677270
 
 static const char *const lost_reason[] = {
-	[KC_ST_LOST_RINGBUF] = "ringbuf_full",
-	[KC_ST_LOST_INFLIGHT] = "inflight_full",
-	[KC_ST_LOST_EXIT] = "thread_exit",
+    [KC_ST_LOST_RINGBUF] = "ringbuf_full",
+    [KC_ST_LOST_INFLIGHT] = "inflight_full",
+    [KC_ST_LOST_EXIT] = "thread_exit",
 };
 
 struct kc_audit {
@@ -70,12 +70,12 @@ struct kc_audit {
 	/* Counters: written by the consumer, read by the collector under lock. */
 	pthread_mutex_t lock;
 	uint64_t kst[KC_HOOK__COUNT][KC_ST__COUNT]; /* kernel counters, summed over CPUs */
-	uint64_t events[KC_HOOK__COUNT];	     /* events read from the ring */
+	uint64_t events[KC_HOOK__COUNT];	    /* events read from the ring */
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t last_gap_ns;
 	struct kc_audit_enrich_stats es;
 	char pin_dir[200];
-	int tails[MAX_TAILS]; /* under lock; -1 free */
+	int tails[MAX_TAILS];  /* under lock; -1 free */
 	uint64_t tail_dropped; /* under lock */
 };
 
@@ -289,8 +289,8 @@ static int cg_scan_cb(const char *fpath, const struct stat *sb, int type, struct
 }
 
 /* Writes policy p into generation gen (which no program reads). */
-static int write_gen(struct kc_audit *a, const struct kc_audit_policy *p, unsigned gen,
-		     char *err, size_t errlen)
+static int write_gen(struct kc_audit *a, const struct kc_audit_policy *p, unsigned gen, char *err,
+		     size_t errlen)
 {
 	int lpm = bpf_map__fd(a->skel->maps.kc_audit_lpm);
 	int rules = bpf_map__fd(a->skel->maps.kc_audit_rules);
@@ -325,7 +325,8 @@ static int write_gen(struct kc_audit *a, const struct kc_audit_policy *p, unsign
 	for (unsigned i = 0; i < KC_AUDIT_MAX_RULES; i++) {
 		__u32 idx = gen * KC_AUDIT_MAX_RULES + i;
 
-		rc = bpf_map_update_elem(rules, &idx, i < p->n_rules ? &p->rules[i] : &zero, BPF_ANY);
+		rc = bpf_map_update_elem(rules, &idx, i < p->n_rules ? &p->rules[i] : &zero,
+					 BPF_ANY);
 		if (rc)
 			goto fail;
 	}
@@ -397,7 +398,7 @@ int kc_audit_reload(struct kc_audit *a, char *err, size_t errlen)
 static void collector(void *ctx, struct kc_buf *out)
 {
 	struct kc_audit *a = ctx;
-	uint64_t (*kst)[KC_ST__COUNT] = malloc(sizeof(a->kst));
+	uint64_t(*kst)[KC_ST__COUNT] = malloc(sizeof(a->kst));
 	uint64_t events[KC_HOOK__COUNT];
 	struct kc_audit_sink_stats ss[MAX_SINKS];
 	struct kc_audit_enrich_stats es;
@@ -425,7 +426,8 @@ static void collector(void *ctx, struct kc_buf *out)
 	kc_metric_header(out, "kcache_audit_lost_total", "counter",
 			 "Audit events lost, by hook and reason (kernel, or a sink that could not "
 			 "take them); each loss is a gap record in the stream.");
-	HOOKS {
+	HOOKS
+	{
 		for (int k = KC_ST_LOST_RINGBUF; k <= KC_ST_LOST_EXIT; k++) {
 			snprintf(l, sizeof(l), "hook=\"%s\",reason=\"%s\"", kc_audit_hook_name(h),
 				 lost_reason[k]);
@@ -441,9 +443,12 @@ static void collector(void *ctx, struct kc_buf *out)
 			 "Audited syscalls dropped in the kernel: no rule, an ignore rule, or a "
 			 "rate limit.");
 	for (unsigned h = 1; h < KC_HOOK__SYSCALLS; h++) {
-		static const struct { int st; const char *n; } r[] = {
-			{KC_ST_FILTERED, "no_rule"}, {KC_ST_IGNORED, "ignore"},
-			{KC_ST_RATELIMITED, "rate_limit"}};
+		static const struct {
+			int st;
+			const char *n;
+		} r[] = {{KC_ST_FILTERED, "no_rule"},
+			 {KC_ST_IGNORED, "ignore"},
+			 {KC_ST_RATELIMITED, "rate_limit"}};
 
 		for (int k = 0; k < 3; k++) {
 			snprintf(l, sizeof(l), "hook=\"%s\",reason=\"%s\"", kc_audit_hook_name(h),
@@ -486,8 +491,7 @@ static void collector(void *ctx, struct kc_buf *out)
 			 "Lookups that missed a process table (kernel: processes older than the "
 			 "audit or evicted from kc_audit_proc).");
 	kc_metric_u64(out, "kcache_audit_table_misses_total", "table=\"image\"", es.image_misses);
-	kc_metric_u64(out, "kcache_audit_table_misses_total", "table=\"cgroup\"",
-		      es.cgroup_misses);
+	kc_metric_u64(out, "kcache_audit_table_misses_total", "table=\"cgroup\"", es.cgroup_misses);
 	kc_metric_u64(out, "kcache_audit_table_misses_total", "table=\"kernel_proc\"",
 		      kst[KC_HOOK_PROC][KC_ST_PROC_MISS]);
 	kc_metric_header(out, "kcache_audit_policy_reloads_total", "counter",
@@ -530,7 +534,8 @@ static int admin_audit(void *ctx, int fd, int argc, char **argv, char *err, size
 			snprintf(err, errlen, "policy refused, the previous one stays: %s", msg);
 			return -1;
 		}
-		dprintf(fd, "policy %s loaded: %u rules\n", a->policy_path, a->pol[a->gen]->n_rules);
+		dprintf(fd, "policy %s loaded: %u rules\n", a->policy_path,
+			a->pol[a->gen]->n_rules);
 	} else if (!strcmp(sub, "status")) {
 		uint64_t seen = 0, ev = 0, lost = 0;
 
@@ -542,8 +547,9 @@ static int admin_audit(void *ctx, int fd, int argc, char **argv, char *err, size
 				lost += a->kst[h][k];
 		}
 		pthread_mutex_unlock(&a->lock);
-		dprintf(fd, "policy %s: %u rules (generation %u)\nsinks %u\nseen %llu events %llu "
-			    "lost in the kernel %llu\n",
+		dprintf(fd,
+			"policy %s: %u rules (generation %u)\nsinks %u\nseen %llu events %llu "
+			"lost in the kernel %llu\n",
 			a->policy_path, a->pol[a->gen]->n_rules, a->gen, a->n_sinks,
 			(unsigned long long)seen, (unsigned long long)ev, (unsigned long long)lost);
 	} else {
@@ -558,9 +564,9 @@ int kc_audit_register_admin(struct kc_audit *a, struct kc_admin *admin)
 {
 	if (!admin)
 		return -EINVAL;
-	return kc_admin_register(admin, "audit",
-				 "syscall audit: audit status | reload | tail (verify runs offline)",
-				 NULL, admin_audit, a);
+	return kc_admin_register(
+	    admin, "audit", "syscall audit: audit status | reload | tail (verify runs offline)",
+	    NULL, admin_audit, a);
 }
 
 /* --- start and stop ----------------------------------------------------------------------- */
@@ -602,9 +608,11 @@ static int add_sinks(struct kc_audit *a, char *err, size_t errlen)
 		static char host[128], stream[128];
 		unsigned port = 0;
 
-		if (sscanf(a->o.redis_stream, "redis://%127[^:/]:%u/%127s", host, &port, stream) != 3 ||
+		if (sscanf(a->o.redis_stream, "redis://%127[^:/]:%u/%127s", host, &port, stream) !=
+			3 ||
 		    !port || port > 65535) {
-			snprintf(err, errlen, "audit-redis-stream: expected redis://HOST:PORT/KEY, got '%s'",
+			snprintf(err, errlen,
+				 "audit-redis-stream: expected redis://HOST:PORT/KEY, got '%s'",
 				 a->o.redis_stream);
 			return -EINVAL;
 		}
@@ -618,7 +626,8 @@ static int add_sinks(struct kc_audit *a, char *err, size_t errlen)
 		a->n_sinks++;
 	}
 	if (!a->n_sinks) {
-		snprintf(err, errlen, "audit-policy needs audit-log (a file or -) or audit-redis-stream");
+		snprintf(err, errlen,
+			 "audit-policy needs audit-log (a file or -) or audit-redis-stream");
 		return -EINVAL;
 	}
 	return 0;
@@ -653,7 +662,8 @@ static int load_bpf(struct kc_audit *a, char *err, size_t errlen)
 		bpf_map__set_max_entries(s->maps.kc_audit_rb, (__u32)a->o.ring_size);
 	rc = audit_bpf__load(s);
 	if (rc) {
-		snprintf(err, errlen, "audit: load BPF programs: %s (root or CAP_BPF+CAP_PERFMON needed)",
+		snprintf(err, errlen,
+			 "audit: load BPF programs: %s (root or CAP_BPF+CAP_PERFMON needed)",
 			 strerror(-rc));
 		return rc;
 	}
@@ -684,7 +694,8 @@ static void pin_maps(struct kc_audit *a)
 		goto fail;
 	if (mkdir(a->pin_dir, 0700) && errno != EEXIST)
 		goto fail;
-	bpf_object__for_each_map(m, a->skel->obj) {
+	bpf_object__for_each_map(m, a->skel->obj)
+	{
 		char p[300];
 
 		if (strncmp(bpf_map__name(m), "kc_", 3))
@@ -706,9 +717,8 @@ static void unpin_maps(struct kc_audit *a)
 
 	if (!a->pin_dir[0] || !a->skel)
 		return;
-	bpf_object__for_each_map(m, a->skel->obj)
-		if (!strncmp(bpf_map__name(m), "kc_", 3))
-			bpf_map__unpin(m, NULL);
+	bpf_object__for_each_map(m, a->skel->obj) if (!strncmp(bpf_map__name(m), "kc_", 3))
+	    bpf_map__unpin(m, NULL);
 	rmdir(a->pin_dir);
 }
 

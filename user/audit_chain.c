@@ -185,7 +185,8 @@ int kc_audit_chain_resume(struct kc_audit_chain *c, const char *path)
 		close(fd);
 		return 0;
 	}
-	n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+	n = pread(fd, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
 	close(fd);
 	if (n <= 0)
 		return -EIO;

@@ -98,20 +98,20 @@ static uint64_t mix(uint64_t x)
 }
 
 /* The way holding id in its set, or the one to replace (eviction counted by the caller). */
-#define LOOKUP(tab, sets, id, hit)                                                             \
-	({                                                                                     \
-		__typeof__(&(tab)[0]) set_ = &(tab)[(mix(id) % (sets)) * WAYS], victim_ = set_; \
-		hit = false;                                                                   \
-		for (int w_ = 0; w_ < WAYS; w_++) {                                            \
-			if (set_[w_].id == (id)) {                                             \
-				victim_ = &set_[w_];                                           \
-				hit = true;                                                    \
-				break;                                                         \
-			}                                                                      \
-			if (set_[w_].used < victim_->used)                                     \
-				victim_ = &set_[w_];                                           \
-		}                                                                              \
-		victim_;                                                                       \
+#define LOOKUP(tab, sets, id, hit)                                                                 \
+	({                                                                                         \
+		__typeof__(&(tab)[0]) set_ = &(tab)[(mix(id) % (sets)) * WAYS], victim_ = set_;    \
+		hit = false;                                                                       \
+		for (int w_ = 0; w_ < WAYS; w_++) {                                                \
+			if (set_[w_].id == (id)) {                                                 \
+				victim_ = &set_[w_];                                               \
+				hit = true;                                                        \
+				break;                                                             \
+			}                                                                          \
+			if (set_[w_].used < victim_->used)                                         \
+				victim_ = &set_[w_];                                               \
+		}                                                                                  \
+		victim_;                                                                           \
 	})
 
 static struct image *image_put(struct kc_audit_enrich *e, uint64_t id)
@@ -171,7 +171,8 @@ static int scan_cb(const char *fpath, const struct stat *sb, int type, struct FT
 	if (type != FTW_D || ftw->level > 16)
 		return 0;
 	if ((uint64_t)sb->st_ino == want_id) {
-		snprintf(found_path, sizeof(found_path), "%s", fpath[root_len] ? fpath + root_len : "/");
+		snprintf(found_path, sizeof(found_path), "%s",
+			 fpath[root_len] ? fpath + root_len : "/");
 		return 1;
 	}
 	return 0;
@@ -269,8 +270,11 @@ int kc_json_str(struct kc_buf *out, const char *s, size_t max)
 	out->data[out->len++] = '"';
 	while (p < end) {
 		unsigned char c = *p;
-		int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-			: (c & 0xf8) == 0xf0 ? 4 : 0;
+		int n = c < 0x80	     ? 1
+			: (c & 0xe0) == 0xc0 ? 2
+			: (c & 0xf0) == 0xe0 ? 3
+			: (c & 0xf8) == 0xf0 ? 4
+					     : 0;
 		bool valid = n > 0 && p + n <= end;
 
 		for (int i = 1; valid && i < n; i++)
@@ -308,7 +312,8 @@ static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 #define NUM(name, v) rc |= kc_buf_printf(b, ",\"" name "\":%lld", (long long)(v))
 #define INT(name, v) rc |= kc_buf_printf(b, ",\"" name "\":%d", (int)(v))
 #define HEX(name, v) rc |= kc_buf_printf(b, ",\"" name "\":\"0x%llx\"", (unsigned long long)(v))
-#define STR(name, s) (rc |= kc_buf_puts(b, ",\"" name "\":"), rc |= kc_json_str(b, s, KC_AUDIT_STR_MAX))
+#define STR(name, s)                                                                               \
+	(rc |= kc_buf_puts(b, ",\"" name "\":"), rc |= kc_json_str(b, s, KC_AUDIT_STR_MAX))
 	rc |= kc_buf_puts(b, "{\"_\":0");
 	switch (ev->hook) {
 	case KC_HOOK_EXECVE:
@@ -318,7 +323,9 @@ static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 		INT("dirfd", a[0]), STR("filename", s0), HEX("flags", a[4]);
 		break;
 	case KC_HOOK_OPENAT:
-		INT("dirfd", a[0]), STR("path", s0), HEX("flags", a[2]), rc |= kc_buf_printf(b, ",\"mode\":\"0%llo\"", (unsigned long long)(a[3] & 07777));
+		INT("dirfd", a[0]), STR("path", s0), HEX("flags", a[2]),
+		    rc |=
+		    kc_buf_printf(b, ",\"mode\":\"0%llo\"", (unsigned long long)(a[3] & 07777));
 		break;
 	case KC_HOOK_OPENAT2: {
 		uint64_t how[3];
@@ -407,7 +414,8 @@ static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 		INT("dirfd", a[0]), STR("path", s0), HEX("flags", a[2]);
 		break;
 	case KC_HOOK_RENAMEAT2:
-		INT("olddirfd", a[0]), STR("oldpath", s0), INT("newdirfd", a[2]), STR("newpath", s1);
+		INT("olddirfd", a[0]), STR("oldpath", s0), INT("newdirfd", a[2]),
+		    STR("newpath", s1);
 		HEX("flags", a[4]);
 		break;
 	case KC_HOOK_FCHMODAT:
@@ -415,7 +423,8 @@ static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 		rc |= kc_buf_printf(b, ",\"mode\":\"0%llo\"", (unsigned long long)(a[2] & 07777));
 		break;
 	case KC_HOOK_FCHOWNAT:
-		INT("dirfd", a[0]), STR("path", s0), INT("uid", a[2]), INT("gid", a[3]), HEX("flags", a[4]);
+		INT("dirfd", a[0]), STR("path", s0), INT("uid", a[2]), INT("gid", a[3]),
+		    HEX("flags", a[4]);
 		break;
 	case KC_HOOK_BPF: {
 		uint32_t type;
@@ -456,11 +465,12 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 	rc |= kc_json_str(b, e->node, sizeof(e->node));
 	rc |= kc_buf_puts(b, ",\"type\":\"syscall\",\"rule\":");
 	rc |= kc_json_str(b, rule, 64);
-	rc |= kc_buf_printf(b, ",\"action\":\"%s\",\"syscall\":{\"name\":\"%s\",\"nr\":%u,"
-			       "\"hook\":\"%s\",\"ia32\":%s,\"args\":",
-			    kc_audit_action_name(ev->action),
-			    sc ? sc : kc_audit_hook_name(ev->hook), ev->nr,
-			    kc_audit_hook_name(ev->hook), ev->flags & KC_EV_COMPAT ? "true" : "false");
+	rc |= kc_buf_printf(
+	    b,
+	    ",\"action\":\"%s\",\"syscall\":{\"name\":\"%s\",\"nr\":%u,"
+	    "\"hook\":\"%s\",\"ia32\":%s,\"args\":",
+	    kc_audit_action_name(ev->action), sc ? sc : kc_audit_hook_name(ev->hook), ev->nr,
+	    kc_audit_hook_name(ev->hook), ev->flags & KC_EV_COMPAT ? "true" : "false");
 	args_at = b->len;
 	rc |= encode_args(b, ev);
 	/* encode_args opens with a placeholder member so each field can lead with a comma. */
@@ -476,16 +486,17 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 			    ev->flags & (KC_EV_TRUNC0 | KC_EV_TRUNC1) ? "true" : "false",
 			    (long long)ev->ret);
 	if (ev->ret < 0 && ev->ret > -4096)
-		rc |= kc_buf_printf(b, "\"%s\"}", strerrorname_np((int)-ev->ret)
-							  ? strerrorname_np((int)-ev->ret)
-							  : "unknown");
+		rc |= kc_buf_printf(b, "\"%s\"}",
+				    strerrorname_np((int)-ev->ret) ? strerrorname_np((int)-ev->ret)
+								   : "unknown");
 	else
 		rc |= kc_buf_puts(b, "null}");
 
 	memcpy(comm, ev->comm, 16);
 	comm[16] = 0;
-	rc |= kc_buf_printf(b, ",\"process\":{\"pid\":%u,\"tid\":%u,\"ppid\":%u,\"uid\":%u,"
-			       "\"gid\":%u,\"euid\":%u,\"egid\":%u,\"comm\":",
+	rc |= kc_buf_printf(b,
+			    ",\"process\":{\"pid\":%u,\"tid\":%u,\"ppid\":%u,\"uid\":%u,"
+			    "\"gid\":%u,\"euid\":%u,\"egid\":%u,\"comm\":",
 			    ev->pid, ev->tid, ev->ppid, ev->uid, ev->gid, ev->euid, ev->egid);
 	rc |= kc_json_str(b, comm, 16);
 	rc |= kc_buf_puts(b, ",\"exe\":");
@@ -515,12 +526,12 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 		rc |= kc_json_str(b, pid_s, sizeof(pid_s));
 	else
 		rc |= kc_buf_puts(b, "null");
-	rc |= kc_buf_printf(b, ",\"started_before_audit\":%s,\"forked\":%s,\"memfd_exe\":%s,"
-			       "\"cgroup_id\":%llu,\"cgroup\":",
-			    ev->flags & KC_EV_LATE ? "true" : "false",
-			    ev->flags & KC_EV_FORKED ? "true" : "false",
-			    ev->flags & KC_EV_MEMFD ? "true" : "false",
-			    (unsigned long long)ev->cgroup_id);
+	rc |= kc_buf_printf(
+	    b,
+	    ",\"started_before_audit\":%s,\"forked\":%s,\"memfd_exe\":%s,"
+	    "\"cgroup_id\":%llu,\"cgroup\":",
+	    ev->flags & KC_EV_LATE ? "true" : "false", ev->flags & KC_EV_FORKED ? "true" : "false",
+	    ev->flags & KC_EV_MEMFD ? "true" : "false", (unsigned long long)ev->cgroup_id);
 	cg = cgroup_path(e, ev->cgroup_id, ev->pid);
 	if (cg)
 		rc |= kc_json_str(b, cg, KC_AUDIT_STR_MAX);

@@ -13,32 +13,32 @@
 #include "config.h"
 
 static const char *const hook_names[KC_HOOK__COUNT] = {
-	[KC_HOOK_NONE] = "none",
-	[KC_HOOK_EXECVE] = "execve",
-	[KC_HOOK_EXECVEAT] = "execveat",
-	[KC_HOOK_OPENAT] = "openat",
-	[KC_HOOK_OPENAT2] = "openat2",
-	[KC_HOOK_CONNECT] = "connect",
-	[KC_HOOK_BIND] = "bind",
-	[KC_HOOK_PTRACE] = "ptrace",
-	[KC_HOOK_SETUID] = "setuid",
-	[KC_HOOK_SETGID] = "setgid",
-	[KC_HOOK_SETREUID] = "setreuid",
-	[KC_HOOK_SETRESUID] = "setresuid",
-	[KC_HOOK_SETRESGID] = "setresgid",
-	[KC_HOOK_CAPSET] = "capset",
-	[KC_HOOK_INIT_MODULE] = "init_module",
-	[KC_HOOK_FINIT_MODULE] = "finit_module",
-	[KC_HOOK_DELETE_MODULE] = "delete_module",
-	[KC_HOOK_MOUNT] = "mount",
-	[KC_HOOK_UMOUNT2] = "umount2",
-	[KC_HOOK_UNLINKAT] = "unlinkat",
-	[KC_HOOK_RENAMEAT2] = "renameat2",
-	[KC_HOOK_FCHMODAT] = "fchmodat",
-	[KC_HOOK_FCHOWNAT] = "fchownat",
-	[KC_HOOK_BPF] = "bpf",
-	[KC_HOOK_MEMFD_CREATE] = "memfd_create",
-	[KC_HOOK_PROC] = "proc",
+    [KC_HOOK_NONE] = "none",
+    [KC_HOOK_EXECVE] = "execve",
+    [KC_HOOK_EXECVEAT] = "execveat",
+    [KC_HOOK_OPENAT] = "openat",
+    [KC_HOOK_OPENAT2] = "openat2",
+    [KC_HOOK_CONNECT] = "connect",
+    [KC_HOOK_BIND] = "bind",
+    [KC_HOOK_PTRACE] = "ptrace",
+    [KC_HOOK_SETUID] = "setuid",
+    [KC_HOOK_SETGID] = "setgid",
+    [KC_HOOK_SETREUID] = "setreuid",
+    [KC_HOOK_SETRESUID] = "setresuid",
+    [KC_HOOK_SETRESGID] = "setresgid",
+    [KC_HOOK_CAPSET] = "capset",
+    [KC_HOOK_INIT_MODULE] = "init_module",
+    [KC_HOOK_FINIT_MODULE] = "finit_module",
+    [KC_HOOK_DELETE_MODULE] = "delete_module",
+    [KC_HOOK_MOUNT] = "mount",
+    [KC_HOOK_UMOUNT2] = "umount2",
+    [KC_HOOK_UNLINKAT] = "unlinkat",
+    [KC_HOOK_RENAMEAT2] = "renameat2",
+    [KC_HOOK_FCHMODAT] = "fchmodat",
+    [KC_HOOK_FCHOWNAT] = "fchownat",
+    [KC_HOOK_BPF] = "bpf",
+    [KC_HOOK_MEMFD_CREATE] = "memfd_create",
+    [KC_HOOK_PROC] = "proc",
 };
 
 const char *kc_audit_hook_name(unsigned hook)
@@ -63,83 +63,89 @@ unsigned kc_audit_hook_by_name(const char *name)
 	return 0;
 }
 
-#define SC(n, h, f) {#n, KC_HOOK_##h, SYS_##n, f, false}
+#define SC(n, h, f)                                                                                \
+	{                                                                                          \
+#n, KC_HOOK_##h, SYS_##n, f, false                                                 \
+	}
 #if defined(__x86_64__)
-#define SC32(n, nr, h, f) {#n, KC_HOOK_##h, nr, f, true}
+#define SC32(n, nr, h, f)                                                                          \
+	{                                                                                          \
+#n, KC_HOOK_##h, nr, f, true                                                       \
+	}
 #endif
 const struct kc_audit_sc kc_audit_syscalls[] = {
-	SC(execve, EXECVE, 0),
-	SC(execveat, EXECVEAT, 0),
-	SC(openat, OPENAT, 0),
-	SC(openat2, OPENAT2, 0),
-	SC(connect, CONNECT, 0),
-	SC(bind, BIND, 0),
-	SC(ptrace, PTRACE, 0),
-	SC(setuid, SETUID, 0),
-	SC(setgid, SETGID, 0),
-	SC(setreuid, SETREUID, 0),
-	SC(setresuid, SETRESUID, 0),
-	SC(setresgid, SETRESGID, 0),
-	SC(capset, CAPSET, 0),
-	SC(init_module, INIT_MODULE, 0),
-	SC(finit_module, FINIT_MODULE, 0),
-	SC(delete_module, DELETE_MODULE, 0),
-	SC(mount, MOUNT, 0),
-	SC(umount2, UMOUNT2, 0),
-	SC(unlinkat, UNLINKAT, 0),
-	SC(renameat2, RENAMEAT2, 0),
-	SC(fchmodat, FCHMODAT, 0),
-	SC(fchownat, FCHOWNAT, 0),
-	SC(bpf, BPF, 0),
-	SC(memfd_create, MEMFD_CREATE, 0),
+    SC(execve, EXECVE, 0),
+    SC(execveat, EXECVEAT, 0),
+    SC(openat, OPENAT, 0),
+    SC(openat2, OPENAT2, 0),
+    SC(connect, CONNECT, 0),
+    SC(bind, BIND, 0),
+    SC(ptrace, PTRACE, 0),
+    SC(setuid, SETUID, 0),
+    SC(setgid, SETGID, 0),
+    SC(setreuid, SETREUID, 0),
+    SC(setresuid, SETRESUID, 0),
+    SC(setresgid, SETRESGID, 0),
+    SC(capset, CAPSET, 0),
+    SC(init_module, INIT_MODULE, 0),
+    SC(finit_module, FINIT_MODULE, 0),
+    SC(delete_module, DELETE_MODULE, 0),
+    SC(mount, MOUNT, 0),
+    SC(umount2, UMOUNT2, 0),
+    SC(unlinkat, UNLINKAT, 0),
+    SC(renameat2, RENAMEAT2, 0),
+    SC(fchmodat, FCHMODAT, 0),
+    SC(fchownat, FCHOWNAT, 0),
+    SC(bpf, BPF, 0),
+    SC(memfd_create, MEMFD_CREATE, 0),
 #ifdef SYS_open
-	SC(open, OPENAT, KC_SC_SHIFT1),
-	SC(creat, OPENAT, KC_SC_SHIFT1),
-	SC(unlink, UNLINKAT, KC_SC_SHIFT1),
-	SC(rmdir, UNLINKAT, KC_SC_SHIFT1 | KC_SC_RMDIR),
-	SC(rename, RENAMEAT2, KC_SC_RENAME),
-	SC(chmod, FCHMODAT, KC_SC_SHIFT1),
-	SC(chown, FCHOWNAT, KC_SC_SHIFT1),
-	SC(lchown, FCHOWNAT, KC_SC_SHIFT1),
+    SC(open, OPENAT, KC_SC_SHIFT1),
+    SC(creat, OPENAT, KC_SC_SHIFT1),
+    SC(unlink, UNLINKAT, KC_SC_SHIFT1),
+    SC(rmdir, UNLINKAT, KC_SC_SHIFT1 | KC_SC_RMDIR),
+    SC(rename, RENAMEAT2, KC_SC_RENAME),
+    SC(chmod, FCHMODAT, KC_SC_SHIFT1),
+    SC(chown, FCHOWNAT, KC_SC_SHIFT1),
+    SC(lchown, FCHOWNAT, KC_SC_SHIFT1),
 #endif
 #if defined(__x86_64__)
-	/* ia32 numbers (asm/unistd_32.h); socketcall(2)'s connect and bind are not audited. */
-	SC32(execve, 11, EXECVE, 0),
-	SC32(execveat, 358, EXECVEAT, 0),
-	SC32(openat, 295, OPENAT, 0),
-	SC32(openat2, 437, OPENAT2, 0),
-	SC32(open, 5, OPENAT, KC_SC_SHIFT1),
-	SC32(creat, 8, OPENAT, KC_SC_SHIFT1),
-	SC32(connect, 362, CONNECT, 0),
-	SC32(bind, 361, BIND, 0),
-	SC32(ptrace, 26, PTRACE, 0),
-	SC32(setuid, 23, SETUID, 0),
-	SC32(setuid32, 213, SETUID, 0),
-	SC32(setgid, 46, SETGID, 0),
-	SC32(setgid32, 214, SETGID, 0),
-	SC32(setreuid, 70, SETREUID, 0),
-	SC32(setreuid32, 203, SETREUID, 0),
-	SC32(setresuid, 164, SETRESUID, 0),
-	SC32(setresuid32, 208, SETRESUID, 0),
-	SC32(setresgid, 170, SETRESGID, 0),
-	SC32(setresgid32, 210, SETRESGID, 0),
-	SC32(capset, 185, CAPSET, 0),
-	SC32(init_module, 128, INIT_MODULE, 0),
-	SC32(finit_module, 350, FINIT_MODULE, 0),
-	SC32(delete_module, 129, DELETE_MODULE, 0),
-	SC32(mount, 21, MOUNT, 0),
-	SC32(umount2, 52, UMOUNT2, 0),
-	SC32(unlinkat, 301, UNLINKAT, 0),
-	SC32(unlink, 10, UNLINKAT, KC_SC_SHIFT1),
-	SC32(rmdir, 40, UNLINKAT, KC_SC_SHIFT1 | KC_SC_RMDIR),
-	SC32(renameat2, 353, RENAMEAT2, 0),
-	SC32(rename, 38, RENAMEAT2, KC_SC_RENAME),
-	SC32(fchmodat, 306, FCHMODAT, 0),
-	SC32(chmod, 15, FCHMODAT, KC_SC_SHIFT1),
-	SC32(fchownat, 298, FCHOWNAT, 0),
-	SC32(chown32, 212, FCHOWNAT, KC_SC_SHIFT1),
-	SC32(bpf, 357, BPF, 0),
-	SC32(memfd_create, 356, MEMFD_CREATE, 0),
+    /* ia32 numbers (asm/unistd_32.h); socketcall(2)'s connect and bind are not audited. */
+    SC32(execve, 11, EXECVE, 0),
+    SC32(execveat, 358, EXECVEAT, 0),
+    SC32(openat, 295, OPENAT, 0),
+    SC32(openat2, 437, OPENAT2, 0),
+    SC32(open, 5, OPENAT, KC_SC_SHIFT1),
+    SC32(creat, 8, OPENAT, KC_SC_SHIFT1),
+    SC32(connect, 362, CONNECT, 0),
+    SC32(bind, 361, BIND, 0),
+    SC32(ptrace, 26, PTRACE, 0),
+    SC32(setuid, 23, SETUID, 0),
+    SC32(setuid32, 213, SETUID, 0),
+    SC32(setgid, 46, SETGID, 0),
+    SC32(setgid32, 214, SETGID, 0),
+    SC32(setreuid, 70, SETREUID, 0),
+    SC32(setreuid32, 203, SETREUID, 0),
+    SC32(setresuid, 164, SETRESUID, 0),
+    SC32(setresuid32, 208, SETRESUID, 0),
+    SC32(setresgid, 170, SETRESGID, 0),
+    SC32(setresgid32, 210, SETRESGID, 0),
+    SC32(capset, 185, CAPSET, 0),
+    SC32(init_module, 128, INIT_MODULE, 0),
+    SC32(finit_module, 350, FINIT_MODULE, 0),
+    SC32(delete_module, 129, DELETE_MODULE, 0),
+    SC32(mount, 21, MOUNT, 0),
+    SC32(umount2, 52, UMOUNT2, 0),
+    SC32(unlinkat, 301, UNLINKAT, 0),
+    SC32(unlink, 10, UNLINKAT, KC_SC_SHIFT1),
+    SC32(rmdir, 40, UNLINKAT, KC_SC_SHIFT1 | KC_SC_RMDIR),
+    SC32(renameat2, 353, RENAMEAT2, 0),
+    SC32(rename, 38, RENAMEAT2, KC_SC_RENAME),
+    SC32(fchmodat, 306, FCHMODAT, 0),
+    SC32(chmod, 15, FCHMODAT, KC_SC_SHIFT1),
+    SC32(fchownat, 298, FCHOWNAT, 0),
+    SC32(chown32, 212, FCHOWNAT, KC_SC_SHIFT1),
+    SC32(bpf, 357, BPF, 0),
+    SC32(memfd_create, 356, MEMFD_CREATE, 0),
 #endif
 };
 const unsigned kc_audit_n_syscalls = sizeof(kc_audit_syscalls) / sizeof(kc_audit_syscalls[0]);
@@ -163,7 +169,7 @@ struct parse {
 };
 
 static int perr(struct parse *ps, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int perr(struct parse *ps, const yaml_node_t *n, const char *fmt, ...)
 {
 	char msg[384];
@@ -372,13 +378,13 @@ static int parse_args(struct parse *ps, yaml_node_t *n, unsigned idx)
 	return 0;
 }
 
-#define PATH_HOOKS                                                                             \
-	((1ULL << KC_HOOK_EXECVE) | (1ULL << KC_HOOK_EXECVEAT) | (1ULL << KC_HOOK_OPENAT) |      \
-	 (1ULL << KC_HOOK_OPENAT2) | (1ULL << KC_HOOK_UNLINKAT) | (1ULL << KC_HOOK_RENAMEAT2) |  \
-	 (1ULL << KC_HOOK_FCHMODAT) | (1ULL << KC_HOOK_FCHOWNAT) | (1ULL << KC_HOOK_MOUNT) |     \
+#define PATH_HOOKS                                                                                 \
+	((1ULL << KC_HOOK_EXECVE) | (1ULL << KC_HOOK_EXECVEAT) | (1ULL << KC_HOOK_OPENAT) |        \
+	 (1ULL << KC_HOOK_OPENAT2) | (1ULL << KC_HOOK_UNLINKAT) | (1ULL << KC_HOOK_RENAMEAT2) |    \
+	 (1ULL << KC_HOOK_FCHMODAT) | (1ULL << KC_HOOK_FCHOWNAT) | (1ULL << KC_HOOK_MOUNT) |       \
 	 (1ULL << KC_HOOK_UMOUNT2))
-#define ID_HOOKS                                                                               \
-	((1ULL << KC_HOOK_SETUID) | (1ULL << KC_HOOK_SETGID) | (1ULL << KC_HOOK_SETREUID) |      \
+#define ID_HOOKS                                                                                   \
+	((1ULL << KC_HOOK_SETUID) | (1ULL << KC_HOOK_SETGID) | (1ULL << KC_HOOK_SETREUID) |        \
 	 (1ULL << KC_HOOK_SETRESUID) | (1ULL << KC_HOOK_SETRESGID))
 
 static int parse_rule(struct parse *ps, yaml_node_t *n)
@@ -418,7 +424,8 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 					    KC_AUDIT_NAME_MAX);
 			for (unsigned i = 0; i < idx; i++)
 				if (!strcmp(p->names[i], vs))
-					return perr(ps, v, "name: '%s' is used by another rule", vs);
+					return perr(ps, v, "name: '%s' is used by another rule",
+						    vs);
 			strcpy(p->names[idx], vs);
 			has_name = true;
 		} else if (!strcmp(ks, "description") || !strcmp(ks, "desc")) {
@@ -464,11 +471,12 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 			if (!rc2 && (burst == 0 || burst > 1000000))
 				return perr(ps, v, "rate_burst: expected 1 to 1000000");
 		} else {
-			return perr(ps, k,
-				    "unknown rule key '%.64s' (expected name, description, syscalls, "
-				    "paths, binary, uid, euid, cgroup, args, action, rate_limit, "
-				    "rate_burst)",
-				    ks);
+			return perr(
+			    ps, k,
+			    "unknown rule key '%.64s' (expected name, description, syscalls, "
+			    "paths, binary, uid, euid, cgroup, args, action, rate_limit, "
+			    "rate_burst)",
+			    ks);
 		}
 		if (rc2)
 			return rc2;
@@ -480,10 +488,11 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 	if (has_path) {
 		p->pol.path_any &= ~(1ULL << idx);
 		if (p->hooks[idx] & ~PATH_HOOKS)
-			return perr(ps, n,
-				    "rule '%s': paths apply only to execve, execveat, openat, "
-				    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2",
-				    p->names[idx]);
+			return perr(
+			    ps, n,
+			    "rule '%s': paths apply only to execve, execveat, openat, "
+			    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2",
+			    p->names[idx]);
 	}
 	if (has_cg)
 		p->pol.cg_any &= ~(1ULL << idx);
@@ -501,10 +510,11 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 	if (r->action == KC_ACT_DENY) {
 		if (p->hooks[idx] != 1ULL << KC_HOOK_CONNECT || !has_cg ||
 		    (r->flags & (KC_RULE_ARG | KC_RULE_EUID)))
-			return perr(ps, n,
-				    "rule '%s': deny needs syscalls [connect] and a cgroup, and allows "
-				    "no args or euid (the kernel refuses the connect in the cgroup hook)",
-				    p->names[idx]);
+			return perr(
+			    ps, n,
+			    "rule '%s': deny needs syscalls [connect] and a cgroup, and allows "
+			    "no args or euid (the kernel refuses the connect in the cgroup hook)",
+			    p->names[idx]);
 		p->pol.deny |= 1ULL << idx;
 		p->has_deny = true;
 	}
@@ -583,12 +593,12 @@ uint64_t kc_audit_policy_match(const struct kc_audit_policy *p, uint8_t kind, co
 
 	for (unsigned i = 0; i < p->n_prefixes; i++) {
 		const struct kc_audit_prefix *e = &p->prefixes[i];
-		bool hit = e->kind == kind &&
-			   (e->exact ? (e->len == len && !memcmp(e->s, s, len))
-				     : (e->len <= len && !memcmp(e->s, s, e->len)));
+		bool hit =
+		    e->kind == kind && (e->exact ? (e->len == len && !memcmp(e->s, s, len))
+						 : (e->len <= len && !memcmp(e->s, s, e->len)));
 
-		if (hit && (best < 0 || e->len + e->exact > p->prefixes[best].len +
-							  p->prefixes[best].exact))
+		if (hit && (best < 0 ||
+			    e->len + e->exact > p->prefixes[best].len + p->prefixes[best].exact))
 			best = i;
 	}
 	return best < 0 ? 0 : p->prefixes[best].mask;

@@ -28,9 +28,9 @@ struct kc_audit_sink {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct kc_audit_rec *head, *tail; /* queue, under lock */
-	uint64_t queued_bytes;		  /* under lock */
-	uint64_t dropped[KC_HOOK__COUNT]; /* under lock: total */
+	struct kc_audit_rec *head, *tail;     /* queue, under lock */
+	uint64_t queued_bytes;		      /* under lock */
+	uint64_t dropped[KC_HOOK__COUNT];     /* under lock: total */
 	uint64_t gap_pending[KC_HOOK__COUNT]; /* under lock: not yet in a gap record */
 	uint64_t gap_from;		      /* under lock: time of the first pending drop */
 	int stop;			      /* under lock */
@@ -192,7 +192,8 @@ static int redis_reply(int fd)
 		long left = bulk + 2;
 
 		while (left > 0) {
-			ssize_t r = read(fd, skip, left > (long)sizeof(skip) ? sizeof(skip) : (size_t)left);
+			ssize_t r =
+			    read(fd, skip, left > (long)sizeof(skip) ? sizeof(skip) : (size_t)left);
 
 			if (r <= 0)
 				return -EIO;

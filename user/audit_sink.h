@@ -51,7 +51,7 @@ struct kc_audit_sink_cfg {
 };
 
 struct kc_audit_sink_stats {
-	uint64_t written;		 /* records in the chain, gaps and checkpoints included */
+	uint64_t written;		  /* records in the chain, gaps and checkpoints included */
 	uint64_t dropped[KC_HOOK__COUNT]; /* records the sink could not take, by hook */
 	uint64_t rotations;
 	uint64_t queued_bytes;

@@ -82,7 +82,8 @@ static int check_line(struct vstate *st, const char *path, unsigned long long li
 		return bad(st, seq, "mac mismatch: the record was altered", path, lineno);
 	for (size_t i = 0; i < st->n_anchors; i++)
 		if (st->anchors[i].seq == seq && memcmp(st->anchors[i].mac, mac, KC_AUDIT_MAC_LEN))
-			return bad(st, seq, "differs from the checkpoint kept beside the log", path, lineno);
+			return bad(st, seq, "differs from the checkpoint kept beside the log", path,
+				   lineno);
 	if (memmem(line, canon, "\"type\":\"checkpoint\"", 19))
 		st->checkpoints++;
 	st->started = true;
@@ -93,8 +94,8 @@ static int check_line(struct vstate *st, const char *path, unsigned long long li
 }
 
 /* Calls check_line for each line of path. Returns 0, 1, or -errno. */
-static int scan(struct vstate *st, const char *path, bool anchors_only, uint64_t *first,
-		char *err, size_t errlen)
+static int scan(struct vstate *st, const char *path, bool anchors_only, uint64_t *first, char *err,
+		size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -125,8 +126,8 @@ static int scan(struct vstate *st, const char *path, bool anchors_only, uint64_t
 			if (kc_audit_chain_parse(line, (size_t)n, &seq, prev, mac, &canon) ||
 			    !kc_audit_chain_mac_ok(st->key, line, canon, prev, mac)) {
 				snprintf(st->out, st->outlen,
-					 "FAIL: checkpoint file %s line %llu does not verify\n", path,
-					 lineno);
+					 "FAIL: checkpoint file %s line %llu does not verify\n",
+					 path, lineno);
 				rc = 1;
 				break;
 			}

@@ -55,7 +55,7 @@
 #define KC_AUDIT_PROC_DEFAULT 16384 /* kc_audit_proc entries (processes) */
 #define KC_AUDIT_INFL_DEFAULT 4096  /* kc_audit_infl: threads inside a matched call at once */
 #define KC_AUDIT_RATE_DEFAULT 8192  /* kc_audit_rate: (process, rule) pairs with a limit */
-#define KC_AUDIT_CG_DEFAULT 16384   /* kc_audit_cg: cgroups a cgroup-scoped rule matches */
+#define KC_AUDIT_CG_DEFAULT   16384 /* kc_audit_cg: cgroups a cgroup-scoped rule matches */
 
 /* Hooks: one per audited syscall, plus the process feed and the connect enforcement hook.
  * Stable numbers, used as metric labels (names in user/audit_names.c). */
@@ -85,7 +85,7 @@ enum kc_audit_hook {
 	KC_HOOK_FCHOWNAT,
 	KC_HOOK_BPF,
 	KC_HOOK_MEMFD_CREATE,
-	KC_HOOK__SYSCALLS, /* hooks below are not syscalls */
+	KC_HOOK__SYSCALLS,		  /* hooks below are not syscalls */
 	KC_HOOK_PROC = KC_HOOK__SYSCALLS, /* exec records feeding the daemon's process table */
 	KC_HOOK__COUNT
 };
@@ -142,10 +142,10 @@ struct kc_audit_pol {
 _Static_assert(sizeof(struct kc_audit_pol) == 8 * (KC_HOOK__COUNT + 6), "kc_audit_pol layout");
 
 /* Rule condition flags (struct kc_audit_rule.flags). */
-#define KC_RULE_UID   0x01 /* uid_min <= uid <= uid_max */
-#define KC_RULE_EUID  0x02 /* euid_min <= euid <= euid_max */
-#define KC_RULE_ARG   0x04 /* syscall argument arg_index (or any, 0xff) in arg_values */
-#define KC_RULE_RATE  0x08 /* at most one event per interval_ns per process, burst */
+#define KC_RULE_UID	0x01 /* uid_min <= uid <= uid_max */
+#define KC_RULE_EUID	0x02 /* euid_min <= euid <= euid_max */
+#define KC_RULE_ARG	0x04 /* syscall argument arg_index (or any, 0xff) in arg_values */
+#define KC_RULE_RATE	0x08 /* at most one event per interval_ns per process, burst */
 #define KC_RULE_ARG_ANY 0xff /* arg_index: any of the hook's numeric id arguments */
 
 struct kc_audit_rule {
@@ -156,8 +156,8 @@ struct kc_audit_rule {
 	__u8 arg_index;
 	__u8 n_values;
 	__u32 arg_values[KC_AUDIT_ARG_VALUES]; /* compared as 32-bit unsigned */
-	__u64 interval_ns; /* rate limit: 1e9 / events per second */
-	__u64 burst_ns;	   /* (burst - 1) * interval_ns */
+	__u64 interval_ns;		       /* rate limit: 1e9 / events per second */
+	__u64 burst_ns;			       /* (burst - 1) * interval_ns */
 };
 _Static_assert(sizeof(struct kc_audit_rule) == 56, "kc_audit_rule layout");
 
@@ -180,9 +180,9 @@ struct kc_audit_cgval {
 /* kc_audit_proc value. exec_id identifies the process image across the node's lifetime
  * together with the tgid: it is the CLOCK_MONOTONIC time of the exec (or of the fork, for a
  * child that has not exec'd, or the task's start time when we did not see it start). */
-#define KC_PROC_FORKED	0x1 /* a fork child that has not exec'd: its image is the parent's */
-#define KC_PROC_LATE	0x2 /* started before the audit: filled in from the task */
-#define KC_PROC_MEMFD	0x4 /* the image is a memfd or an unlinked file */
+#define KC_PROC_FORKED 0x1 /* a fork child that has not exec'd: its image is the parent's */
+#define KC_PROC_LATE   0x2 /* started before the audit: filled in from the task */
+#define KC_PROC_MEMFD  0x4 /* the image is a memfd or an unlinked file */
 struct kc_audit_proc {
 	__u64 exec_id;
 	__u64 parent_exec_id;
@@ -208,13 +208,13 @@ enum kc_audit_rec_type {
 };
 
 /* struct kc_audit_event.flags */
-#define KC_EV_TRUNC0   0x01 /* str[0] was cut at KC_AUDIT_STR_MAX */
-#define KC_EV_TRUNC1   0x02 /* str[1] was cut */
-#define KC_EV_KILLED   0x04 /* a SIGKILL was sent */
-#define KC_EV_COMPAT   0x08 /* a 32-bit (ia32) syscall */
-#define KC_EV_LATE     0x10 /* the process was not in kc_audit_proc */
-#define KC_EV_FORKED   0x20 /* a fork child that has not exec'd */
-#define KC_EV_MEMFD    0x40 /* the process image is a memfd or an unlinked file */
+#define KC_EV_TRUNC0	0x01 /* str[0] was cut at KC_AUDIT_STR_MAX */
+#define KC_EV_TRUNC1	0x02 /* str[1] was cut */
+#define KC_EV_KILLED	0x04 /* a SIGKILL was sent */
+#define KC_EV_COMPAT	0x08 /* a 32-bit (ia32) syscall */
+#define KC_EV_LATE	0x10 /* the process was not in kc_audit_proc */
+#define KC_EV_FORKED	0x20 /* a fork child that has not exec'd */
+#define KC_EV_MEMFD	0x40 /* the process image is a memfd or an unlinked file */
 #define KC_EV_HAVE_STR1 0x80
 
 /* A matched syscall, sent at its exit. Strings are NUL terminated within their arrays. For
@@ -229,8 +229,8 @@ struct kc_audit_event {
 	__u32 pid, tid, ppid;
 	__u32 uid, gid, euid, egid;
 	__u32 pad1;
-	__u64 ktime;	 /* CLOCK_MONOTONIC ns at enter */
-	__u64 exec_id;	 /* at exit: after a successful exec, the new image */
+	__u64 ktime;   /* CLOCK_MONOTONIC ns at enter */
+	__u64 exec_id; /* at exit: after a successful exec, the new image */
 	__u64 parent_exec_id;
 	__u64 image_id;
 	__u64 cgroup_id; /* cgroup v2 id */
@@ -263,7 +263,7 @@ struct kc_audit_infl {
 	__u64 ktime;
 	__u64 args[6];
 	__u8 hook;
-	__u8 rule;    /* first matching rule, valid when matched */
+	__u8 rule; /* first matching rule, valid when matched */
 	__u8 action;
 	__u8 flags;   /* KC_EV_* */
 	__u8 matched; /* 0 for an exec not matched at enter: matched again at exit */

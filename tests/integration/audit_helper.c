@@ -73,8 +73,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "bpfload")) {
 		struct bpf_insn prog[] = {
-			{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0},
-			{.code = BPF_JMP | BPF_EXIT},
+		    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0},
+		    {.code = BPF_JMP | BPF_EXIT},
 		};
 		union bpf_attr attr;
 
@@ -106,14 +106,17 @@ int main(int argc, char **argv)
 	}
 #if defined(__x86_64__)
 	if (!strcmp(cmd, "ia32open") && argc > 2) { /* open(2) through the ia32 entry (int 0x80) */
-		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
-			       -1, 0);
+		char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
 		long ret;
 
 		if (p == MAP_FAILED)
 			return 5;
 		snprintf(p, 4096, "%s", argv[2]);
-		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(5), "b"(p), "c"(0), "d"(0) : "memory");
+		__asm__ volatile("int $0x80"
+				 : "=a"(ret)
+				 : "a"(5), "b"(p), "c"(0), "d"(0)
+				 : "memory");
 		printf("ret=%ld\n", ret);
 		return 0;
 	}

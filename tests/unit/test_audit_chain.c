@@ -146,7 +146,7 @@ static void test_tampering(void **state)
 	write_file(logfile, 0, 0, 0, N - 2);
 	expect(1, "FAIL: seq 11: truncated", 1);
 	expect(0, "OK: 10 records", 0); /* without the kept checkpoint it cannot tell */
-	{ /* a torn last line */
+	{				/* a torn last line */
 		FILE *f;
 
 		write_file(logfile, 0, 0, 0, N - 1);
@@ -172,7 +172,8 @@ static void test_wrong_key(void **state)
 		char out[256], err[256];
 		char *files[1] = {logfile};
 
-		assert_true(kc_audit_verify(keyf, files, 1, out, sizeof(out), err, sizeof(err)) < 0);
+		assert_true(kc_audit_verify(keyf, files, 1, out, sizeof(out), err, sizeof(err)) <
+			    0);
 		assert_non_null(strstr(err, "chmod 600"));
 	}
 }
@@ -180,9 +181,9 @@ static void test_wrong_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_intact),
-		cmocka_unit_test(test_tampering),
-		cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_intact),
+	    cmocka_unit_test(test_tampering),
+	    cmocka_unit_test(test_wrong_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -31,30 +31,29 @@ static void refused(const char *text, const char *want)
 static void test_masks(void **state)
 {
 	char err[512];
-	struct kc_audit_policy *p = parse(
-		"version: 1\n"
-		"rules:\n"
-		"  - name: etc-exact\n"
-		"    syscalls: [openat, openat2]\n"
-		"    paths: [/etc/shadow]\n"
-		"  - name: etc-dir\n"
-		"    syscalls: [openat]\n"
-		"    paths: [/etc/]\n"
-		"    uid: [1000, 2000]\n"
-		"  - name: star\n"
-		"    syscalls: [execve]\n"
-		"    paths: [\"/etc/sha*\"]\n"
-		"    binary: [/usr/bin/sudo]\n"
-		"    action: kill\n"
-		"  - name: cg\n"
-		"    syscalls: [connect]\n"
-		"    cgroup: [/kube/]\n"
-		"    action: deny\n"
-		"  - name: ids\n"
-		"    syscalls: [setuid, setresuid]\n"
-		"    args: {index: any, in: [0]}\n"
-		"    rate_limit: 10\n",
-		err, sizeof(err));
+	struct kc_audit_policy *p = parse("version: 1\n"
+					  "rules:\n"
+					  "  - name: etc-exact\n"
+					  "    syscalls: [openat, openat2]\n"
+					  "    paths: [/etc/shadow]\n"
+					  "  - name: etc-dir\n"
+					  "    syscalls: [openat]\n"
+					  "    paths: [/etc/]\n"
+					  "    uid: [1000, 2000]\n"
+					  "  - name: star\n"
+					  "    syscalls: [execve]\n"
+					  "    paths: [\"/etc/sha*\"]\n"
+					  "    binary: [/usr/bin/sudo]\n"
+					  "    action: kill\n"
+					  "  - name: cg\n"
+					  "    syscalls: [connect]\n"
+					  "    cgroup: [/kube/]\n"
+					  "    action: deny\n"
+					  "  - name: ids\n"
+					  "    syscalls: [setuid, setresuid]\n"
+					  "    args: {index: any, in: [0]}\n"
+					  "    rate_limit: 10\n",
+					  err, sizeof(err));
 
 	(void)state;
 	if (!p)
@@ -113,8 +112,9 @@ static void test_refusals(void **state)
 		"args: index: expected 0 to 5 or any");
 	refused("rules:\n  - name: a\n    syscalls: [openat]\n    args: {index: any, in: [1]}\n",
 		"args index any is for the setuid/setgid family only");
-	refused("rules:\n  - name: a\n    syscalls: [ptrace]\n    args: {index: 0, in: [1,2,3,4,5]}\n",
-		"args: in: more than 4 entries");
+	refused(
+	    "rules:\n  - name: a\n    syscalls: [ptrace]\n    args: {index: 0, in: [1,2,3,4,5]}\n",
+	    "args: in: more than 4 entries");
 	refused("rules:\n  - name: a\n    syscalls: [openat]\n    rate_burst: 3\n",
 		"rate_burst without rate_limit");
 	refused("version: 2\nrules: []\n", "p.yaml:1: version: expected 1");
@@ -130,11 +130,13 @@ static void test_refusals(void **state)
 	{
 		char text[600];
 
-		snprintf(text, sizeof(text), "rules:\n  - name: a\n    syscalls: [openat]\n    paths: [%s]\n",
+		snprintf(text, sizeof(text),
+			 "rules:\n  - name: a\n    syscalls: [openat]\n    paths: [%s]\n",
 			 longpath);
 		refused(text, "p.yaml:4: paths: 254 bytes, longer than the 253 allowed");
 		longpath[253] = 0;
-		snprintf(text, sizeof(text), "rules:\n  - name: a\n    syscalls: [openat]\n    paths: [%s]\n",
+		snprintf(text, sizeof(text),
+			 "rules:\n  - name: a\n    syscalls: [openat]\n    paths: [%s]\n",
 			 longpath);
 		struct kc_audit_policy *p = parse(text, text, sizeof(text));
 
@@ -163,9 +165,9 @@ static void test_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_masks),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_tables),
+	    cmocka_unit_test(test_masks),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
