@@ -96,6 +96,12 @@ static void send_all(int fd, const char *p, size_t n)
 	}
 }
 
+int kc_admin_ok(int fd)
+{
+	send_all(fd, "OK\n", 3);
+	return 0;
+}
+
 static int cmd_help(struct kc_admin *a, struct kc_buf *out)
 {
 	for (int i = 0; i < a->ncmds; i++)
@@ -106,12 +112,14 @@ static int cmd_help(struct kc_admin *a, struct kc_buf *out)
 static void dispatch(struct admin_conn *c)
 {
 	struct kc_admin *a = c->a;
+	char line[KC_ADMIN_LINE + 1]; /* argv points here: it outlives c for streaming commands */
 	char *argv[KC_ADMIN_ARGS + 1], *save = NULL, *tok;
 	int argc = 0;
 	struct kc_buf out = {0};
 	int rc = -1;
 
-	for (tok = strtok_r(c->line, " \t\r", &save); tok && argc < KC_ADMIN_ARGS;
+	memcpy(line, c->line, sizeof(line));
+	for (tok = strtok_r(line, " \t\r", &save); tok && argc < KC_ADMIN_ARGS;
 	     tok = strtok_r(NULL, " \t\r", &save))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
@@ -130,7 +138,6 @@ static void dispatch(struct admin_conn *c)
 			char err[256] = "";
 			int fd = c->fd;
 
-			send_all(fd, "OK\n", 3);
 			conn_free(c, false);
 			if (a->cmds[i].stream(a->cmds[i].ctx, fd, argc, argv, err, sizeof(err))) {
 				dprintf(fd, "ERR %s\n", err);

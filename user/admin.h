@@ -29,8 +29,11 @@ struct kc_admin;
  * argv[1] = "add"). */
 typedef int (*kc_admin_fn)(void *ctx, int argc, char **argv, struct kc_buf *out);
 
-/* A streaming command: takes ownership of fd (non-blocking, the "OK\n" already sent) and must
- * close it when done. Returns 0, or -1 with a reason in err (the daemon then sends "ERR"). */
+/* A streaming command. On success it takes ownership of fd (non-blocking), writes "OK\n"
+ * (kc_admin_ok) before anything else, and before it lets another thread write to fd, and
+ * closes fd when done; it returns 0. On failure it has written nothing and returns -1 with a
+ * reason in err: the daemon then sends "ERR <reason>" and closes fd. argv is valid during the
+ * call only. */
 typedef int (*kc_admin_stream_fn)(void *ctx, int fd, int argc, char **argv, char *err,
 				  size_t errlen);
 
@@ -44,6 +47,9 @@ struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char 
  * shown by "help". Returns 0, -EEXIST or -ENOMEM. Exactly one of fn and stream is non-NULL. */
 int kc_admin_register(struct kc_admin *a, const char *name, const char *help, kc_admin_fn fn,
 		      kc_admin_stream_fn stream, void *ctx);
+
+/* Writes the "OK\n" a streaming command owes its client first. Returns 0 or -errno. */
+int kc_admin_ok(int fd);
 
 /* Closes the socket, removes its path and drops open admin connections. NULL is allowed. */
 void kc_admin_stop(struct kc_admin *a);

@@ -520,6 +520,7 @@ static int admin_audit(void *ctx, int fd, int argc, char **argv, char *err, size
 		pthread_mutex_lock(&a->lock);
 		for (int i = 0; i < MAX_TAILS; i++) {
 			if (a->tails[i] < 0) {
+				kc_admin_ok(fd); /* before the sink thread may write to fd */
 				a->tails[i] = fd;
 				pthread_mutex_unlock(&a->lock);
 				return 0;
@@ -534,6 +535,7 @@ static int admin_audit(void *ctx, int fd, int argc, char **argv, char *err, size
 			snprintf(err, errlen, "policy refused, the previous one stays: %s", msg);
 			return -1;
 		}
+		kc_admin_ok(fd);
 		dprintf(fd, "policy %s loaded: %u rules\n", a->policy_path,
 			a->pol[a->gen]->n_rules);
 	} else if (!strcmp(sub, "status")) {
@@ -547,6 +549,7 @@ static int admin_audit(void *ctx, int fd, int argc, char **argv, char *err, size
 				lost += a->kst[h][k];
 		}
 		pthread_mutex_unlock(&a->lock);
+		kc_admin_ok(fd);
 		dprintf(fd,
 			"policy %s: %u rules (generation %u)\nsinks %u\nseen %llu events %llu "
 			"lost in the kernel %llu\n",
