@@ -28,14 +28,14 @@
 #define KC_REQ_MAX 2048
 #endif
 
-#define KC_FRAME_HLEN 8	     /* memcached UDP frame header */
+#define KC_FRAME_HLEN 8 /* memcached UDP frame header */
 /* Ethernet + VLAN + IPv6 + UDP + frame header: the most bytes before the request line. */
-#define KC_HDRS_MAX   (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + KC_UDP_HLEN + KC_FRAME_HLEN)
-#define KC_END_LEN    5	     /* "END\r\n" */
-#define KC_END_CSUM   0x935b /* sum of "END\r\n" at an even offset: 0x454e + 0x440d + 0x0a00 */
-#define KC_REPLY_TTL  64
-#define KC_WALKING    (-1) /* walk verdict: still reading the line */
-#define KC_SERVE      100  /* walk verdict: the line ended and every key is resident */
+#define KC_HDRS_MAX  (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + KC_UDP_HLEN + KC_FRAME_HLEN)
+#define KC_END_LEN   5	    /* "END\r\n" */
+#define KC_END_CSUM  0x935b /* sum of "END\r\n" at an even offset: 0x454e + 0x440d + 0x0a00 */
+#define KC_REPLY_TTL 64
+#define KC_WALKING   (-1) /* walk verdict: still reading the line */
+#define KC_SERVE     100  /* walk verdict: the line ended and every key is resident */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -39,8 +39,8 @@ static int audit_verify_cmd(int argc, char **argv)
 }
 
 static const struct offline offline[] = {
-	{"audit", "verify", audit_verify_cmd},
-	{NULL, NULL, NULL},
+    {"audit", "verify", audit_verify_cmd},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
@@ -62,7 +62,8 @@ static int run_remote(const char *path, int argc, char **argv)
 		size_t l = strlen(argv[i]);
 
 		if (strpbrk(argv[i], " \t\n") || len + l + 2 > KC_ADMIN_LINE) {
-			fprintf(stderr, "kcachectl: argument '%s' has a space or the line is too long\n",
+			fprintf(stderr,
+				"kcachectl: argument '%s' has a space or the line is too long\n",
 				argv[i]);
 			return 2;
 		}
@@ -77,7 +78,8 @@ static int run_remote(const char *path, int argc, char **argv)
 	strcpy(sun.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		fprintf(stderr, "kcachectl: cannot reach kcached at %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "kcachectl: cannot reach kcached at %s: %s\n", path,
+			strerror(errno));
 		return 2;
 	}
 	if (write(fd, line, len) != (ssize_t)len) {
@@ -119,8 +121,8 @@ static int run_remote(const char *path, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	const char *path = getenv("KCACHE_ADMIN_SOCKET") ? getenv("KCACHE_ADMIN_SOCKET")
-							 : DEFAULT_SOCKET;
+	const char *path =
+	    getenv("KCACHE_ADMIN_SOCKET") ? getenv("KCACHE_ADMIN_SOCKET") : DEFAULT_SOCKET;
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {

@@ -15,7 +15,7 @@
 
 #include "log.h"
 
-#define MAX_CMDS 32
+#define MAX_CMDS	   32
 #define ADMIN_TIMEOUT_SECS 5 /* a client must send its line within this */
 
 struct cmd {
@@ -45,7 +45,8 @@ struct kc_admin {
 	struct admin_conn *conns;
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -237,8 +238,7 @@ static int make_parent(const char *path)
 	return 0;
 }
 
-struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char *err,
-				size_t errlen)
+struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct kc_admin *a;

@@ -31,56 +31,57 @@ struct kc_directive {
 
 /* One row per directive. Defaults go through the same parser as user input. */
 static const struct kc_directive directives[] = {
-	{"listen", T_STR, F(listen), "127.0.0.1", 0, 0, false,
-	 "address for memcached TCP and UDP (0.0.0.0 for all)"},
-	{"port", T_U32, F(port), "11211", 0, 65535, false, "memcached TCP and UDP port"},
-	{"udp", T_BOOL, F(udp), "true", 0, 0, false, "serve memcached over UDP as well as TCP"},
-	{"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, false,
-	 "HTTP listener host:port (/metrics, /healthz)"},
-	{"iface", T_STR, F(iface), "", 0, 0, false, "interface for XDP (with --xdp-mode)"},
-	{"xdp-mode", T_XDP, F(xdp_mode), "off", 0, 0, false,
-	 "kernel hot-key tier: native (driver XDP), skb (generic XDP) or off (no BPF)"},
-	{"kernel-entries", T_U32, F(kernel_entries), "8192", 1, 1 << 20, false,
-	 "most keys resident in the kernel tier (sizes its maps once, at start)"},
-	{"kernel-max-value", T_U32, F(kernel_max_value), "1000", 1, KC_VALUE_MAX, false,
-	 "largest value (bytes) the kernel tier serves"},
-	{"memory", T_SIZE, F(memory), "64M", 1 << 20, 1ULL << 40, false,
-	 "memory tier size (bytes, K, M, G)"},
-	{"item-size-max", T_SIZE, F(item_max), "1M", 1024, 128 << 20, false,
-	 "largest item, key + value (bytes, K, M)"},
-	{"data-dir", T_STR, F(data_dir), "/var/lib/kcache", 0, 0, false,
-	 "object store directory (used by the lower tiers)"},
-	{"threads", T_U32, F(threads), "0", 0, 256, false, "worker threads (0: one per CPU)"},
-	{"max-conns", T_U32, F(max_conns), "4096", 1, 1000000, false,
-	 "most client connections at once"},
-	{"pin-path", T_STR, F(pin_path), "/sys/fs/bpf/kcache", 0, 0, false,
-	 "bpffs folder for pinned maps"},
-	{"admin-socket", T_STR, F(admin_socket), "/run/kcache/admin.sock", 0, 0, false,
-	 "kcachectl's unix socket"},
-	{"log-level", T_LOGLEVEL, F(log_level), "info", 0, 0, true, "error, warn, info or debug"},
-	{"audit-policy", T_STR, F(audit_policy), "", 0, 0, false,
-	 "syscall audit policy (YAML); audit is off without it"},
-	{"audit-log", T_STR, F(audit_log), "", 0, 0, false, "audit stream file, or - for stdout"},
-	{"audit-key", T_STR, F(audit_key), "", 0, 0, false,
-	 "HMAC-SHA-256 key file for the audit chain (mode 0600, >= 32 bytes)"},
-	{"audit-log-max-size", T_SIZE, F(audit_log_max_size), "100M", 4096, 1ULL << 40, false,
-	 "rotate the audit log past this size"},
-	{"audit-log-max-files", T_U32, F(audit_log_max_files), "5", 2, 1000, false,
-	 "audit log files kept, the current one included"},
-	{"audit-redis-stream", T_STR, F(audit_redis_stream), "", 0, 0, false,
-	 "audit Redis stream, redis://host:port/key"},
-	{"audit-redis-maxlen", T_U32, F(audit_redis_maxlen), "100000", 1, 1000000000, false,
-	 "approximate length cap of the audit stream (XADD MAXLEN ~)"},
-	{"audit-ring-size", T_SIZE, F(audit_ring_size), "4M", 4096, 1 << 30, false,
-	 "audit BPF ring buffer (a power of two, at least a page)"},
-	{"audit-queue-size", T_SIZE, F(audit_queue_size), "16M", 4096, 1ULL << 32, false,
-	 "bound of each audit sink's queue"},
-	{"audit-checkpoint", T_U32, F(audit_checkpoint), "10", 1, 86400, false,
-	 "seconds between audit checkpoint records"},
+    {"listen", T_STR, F(listen), "127.0.0.1", 0, 0, false,
+     "address for memcached TCP and UDP (0.0.0.0 for all)"},
+    {"port", T_U32, F(port), "11211", 0, 65535, false, "memcached TCP and UDP port"},
+    {"udp", T_BOOL, F(udp), "true", 0, 0, false, "serve memcached over UDP as well as TCP"},
+    {"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, false,
+     "HTTP listener host:port (/metrics, /healthz)"},
+    {"iface", T_STR, F(iface), "", 0, 0, false, "interface for XDP (with --xdp-mode)"},
+    {"xdp-mode", T_XDP, F(xdp_mode), "off", 0, 0, false,
+     "kernel hot-key tier: native (driver XDP), skb (generic XDP) or off (no BPF)"},
+    {"kernel-entries", T_U32, F(kernel_entries), "8192", 1, 1 << 20, false,
+     "most keys resident in the kernel tier (sizes its maps once, at start)"},
+    {"kernel-max-value", T_U32, F(kernel_max_value), "1000", 1, KC_VALUE_MAX, false,
+     "largest value (bytes) the kernel tier serves"},
+    {"memory", T_SIZE, F(memory), "64M", 1 << 20, 1ULL << 40, false,
+     "memory tier size (bytes, K, M, G)"},
+    {"item-size-max", T_SIZE, F(item_max), "1M", 1024, 128 << 20, false,
+     "largest item, key + value (bytes, K, M)"},
+    {"data-dir", T_STR, F(data_dir), "/var/lib/kcache", 0, 0, false,
+     "object store directory (used by the lower tiers)"},
+    {"threads", T_U32, F(threads), "0", 0, 256, false, "worker threads (0: one per CPU)"},
+    {"max-conns", T_U32, F(max_conns), "4096", 1, 1000000, false,
+     "most client connections at once"},
+    {"pin-path", T_STR, F(pin_path), "/sys/fs/bpf/kcache", 0, 0, false,
+     "bpffs folder for pinned maps"},
+    {"admin-socket", T_STR, F(admin_socket), "/run/kcache/admin.sock", 0, 0, false,
+     "kcachectl's unix socket"},
+    {"log-level", T_LOGLEVEL, F(log_level), "info", 0, 0, true, "error, warn, info or debug"},
+    {"audit-policy", T_STR, F(audit_policy), "", 0, 0, false,
+     "syscall audit policy (YAML); audit is off without it"},
+    {"audit-log", T_STR, F(audit_log), "", 0, 0, false, "audit stream file, or - for stdout"},
+    {"audit-key", T_STR, F(audit_key), "", 0, 0, false,
+     "HMAC-SHA-256 key file for the audit chain (mode 0600, >= 32 bytes)"},
+    {"audit-log-max-size", T_SIZE, F(audit_log_max_size), "100M", 4096, 1ULL << 40, false,
+     "rotate the audit log past this size"},
+    {"audit-log-max-files", T_U32, F(audit_log_max_files), "5", 2, 1000, false,
+     "audit log files kept, the current one included"},
+    {"audit-redis-stream", T_STR, F(audit_redis_stream), "", 0, 0, false,
+     "audit Redis stream, redis://host:port/key"},
+    {"audit-redis-maxlen", T_U32, F(audit_redis_maxlen), "100000", 1, 1000000000, false,
+     "approximate length cap of the audit stream (XADD MAXLEN ~)"},
+    {"audit-ring-size", T_SIZE, F(audit_ring_size), "4M", 4096, 1 << 30, false,
+     "audit BPF ring buffer (a power of two, at least a page)"},
+    {"audit-queue-size", T_SIZE, F(audit_queue_size), "16M", 4096, 1ULL << 32, false,
+     "bound of each audit sink's queue"},
+    {"audit-checkpoint", T_U32, F(audit_checkpoint), "10", 1, 86400, false,
+     "seconds between audit checkpoint records"},
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -117,13 +118,22 @@ int kc_parse_size(const char *s, uint64_t *out)
 	if (n == 0 || n >= sizeof(num))
 		return -EINVAL;
 	memcpy(num, s, n + 1);
-	if (n > 1 && (num[n - 1] == 'B' || num[n - 1] == 'b') && !isdigit((unsigned char)num[n - 2]))
+	if (n > 1 && (num[n - 1] == 'B' || num[n - 1] == 'b') &&
+	    !isdigit((unsigned char)num[n - 2]))
 		num[--n] = 0; /* "64MB" */
 	switch (toupper((unsigned char)num[n - 1])) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
 	}
 	if (shift)
 		num[--n] = 0;
@@ -161,7 +171,8 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			const char *colon = strrchr(v, ':');
 			uint64_t port;
 
-			if (!colon || colon == v || kc_parse_u64(colon + 1, &port) || port > 65535) {
+			if (!colon || colon == v || kc_parse_u64(colon + 1, &port) ||
+			    port > 65535) {
 				errf(err, errlen, "%s: expected host:port, got '%s'", d->name, v);
 				return -EINVAL;
 			}
@@ -170,8 +181,8 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		return 0;
 	case T_U32:
 		if (kc_parse_u64(v, &n) || n < d->min || n > d->max) {
-			errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'", d->name,
-			     (unsigned long long)d->min, (unsigned long long)d->max, v);
+			errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'",
+			     d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;
 		}
 		*(uint32_t *)field = (uint32_t)n;
@@ -179,14 +190,16 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 	case T_SIZE:
 		if (kc_parse_size(v, &n) || n < d->min || n > d->max) {
 			errf(err, errlen,
-			     "%s: expected a size from %llu to %llu bytes (suffixes K, M, G), got '%s'",
+			     "%s: expected a size from %llu to %llu bytes (suffixes K, M, G), got "
+			     "'%s'",
 			     d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;
 		}
 		*(uint64_t *)field = n;
 		return 0;
 	case T_BOOL:
-		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) {
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") ||
+		    !strcmp(v, "1")) {
 			*(bool *)field = true;
 		} else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") ||
 			   !strcmp(v, "0")) {
@@ -206,8 +219,8 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		return -EINVAL;
 	case T_LOGLEVEL:
 		if (kc_log_parse_level(v, (enum kc_log_level *)field)) {
-			errf(err, errlen, "%s: expected error, warn, info or debug, got '%s'", d->name,
-			     v);
+			errf(err, errlen, "%s: expected error, warn, info or debug, got '%s'",
+			     d->name, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -271,8 +284,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (++depth > 1) {
-				errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a mapping",
-				     path, line, have_key ? key : "?");
+				errf(err, errlen,
+				     "%s:%zu: %s: expected a scalar value, got a mapping", path,
+				     line, have_key ? key : "?");
 				rc = -EINVAL;
 			}
 			break;
@@ -280,8 +294,8 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			depth--;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list", path, line,
-			     have_key ? key : "top level");
+			errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list", path,
+			     line, have_key ? key : "top level");
 			rc = -EINVAL;
 			break;
 		case YAML_ALIAS_EVENT:
@@ -292,12 +306,13 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			const char *val = (const char *)ev.data.scalar.value;
 
 			if (depth != 1) {
-				errf(err, errlen, "%s:%zu: expected a mapping of directive: value", path,
-				     line);
+				errf(err, errlen, "%s:%zu: expected a mapping of directive: value",
+				     path, line);
 				rc = -EINVAL;
 			} else if (!have_key) {
 				if (strlen(val) >= sizeof(key) || !find(val)) {
-					errf(err, errlen, "%s:%zu: unknown key '%.63s'", path, line, val);
+					errf(err, errlen, "%s:%zu: unknown key '%.63s'", path, line,
+					     val);
 					rc = -EINVAL;
 				} else {
 					strcpy(key, val);

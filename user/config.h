@@ -17,17 +17,17 @@
 enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
 
 struct kc_config {
-	char listen[64];   /* address for memcached TCP and UDP */
-	uint32_t port;	   /* memcached TCP and UDP port */
-	bool udp;	   /* serve memcached over UDP too */
-	char http[80];	   /* host:port of the HTTP listener (/metrics, /healthz) */
+	char listen[64]; /* address for memcached TCP and UDP */
+	uint32_t port;	 /* memcached TCP and UDP port */
+	bool udp;	 /* serve memcached over UDP too */
+	char http[80];	 /* host:port of the HTTP listener (/metrics, /healthz) */
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode xdp_mode;
 	uint64_t memory;   /* memory tier bytes */
 	uint64_t item_max; /* largest item (key + value) */
 	char data_dir[256];
-	uint32_t threads;   /* worker threads; 0 = one per CPU */
-	uint32_t max_conns; /* per daemon */
+	uint32_t threads;	   /* worker threads; 0 = one per CPU */
+	uint32_t max_conns;	   /* per daemon */
 	uint32_t kernel_entries;   /* kernel tier: most resident keys */
 	uint32_t kernel_max_value; /* kernel tier: largest value served */
 	char pin_path[128];

@@ -22,11 +22,11 @@
 #include "log.h"
 
 #define READ_CHUNK (16 << 10)
-#define KEEP_BUF (64 << 10) /* buffers above this are freed once empty */
+#define KEEP_BUF   (64 << 10) /* buffers above this are freed once empty */
 /* Closing with unread input makes the kernel send a reset, which can destroy the error reply
  * the client has not read yet: after an error we shut down our side and discard input until
  * the client's EOF, for at most this long and this much. */
-#define LINGER_SECS 2
+#define LINGER_SECS  2
 #define LINGER_BYTES (64u << 20)
 
 struct kc_conn {
@@ -36,7 +36,7 @@ struct kc_conn {
 	struct kc_buf in, out;
 	struct kc_proto_conn pc;
 	bool eof;
-	bool draining;	      /* replies sent, our side shut down, discarding input */
+	bool draining; /* replies sent, our side shut down, discarding input */
 	size_t drained;
 	struct kc_conn *prev, *next;
 };
@@ -265,14 +265,18 @@ static void udp_reply(struct kc_worker *w, int fd, const uint8_t *req_hdr,
 		return;
 	}
 	for (size_t seq = 0; seq < total; seq++) {
-		uint8_t hdr[KC_UDP_HDR] = {req_hdr[0], req_hdr[1], (uint8_t)(seq >> 8), (uint8_t)seq,
-					   (uint8_t)(total >> 8), (uint8_t)total, 0, 0};
+		uint8_t hdr[KC_UDP_HDR] = {req_hdr[0],
+					   req_hdr[1],
+					   (uint8_t)(seq >> 8),
+					   (uint8_t)seq,
+					   (uint8_t)(total >> 8),
+					   (uint8_t)total,
+					   0,
+					   0};
 		size_t off = seq * chunk, n = len - off < chunk ? len - off : chunk;
 		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {out->data + off, n}};
-		struct msghdr msg = {.msg_name = (void *)peer,
-				     .msg_namelen = plen,
-				     .msg_iov = iov,
-				     .msg_iovlen = 2};
+		struct msghdr msg = {
+		    .msg_name = (void *)peer, .msg_namelen = plen, .msg_iov = iov, .msg_iovlen = 2};
 
 		if (sendmsg(fd, &msg, MSG_DONTWAIT) > 0)
 			atomic_fetch_add_explicit(&w->stats->bytes_written, KC_UDP_HDR + n,
@@ -308,7 +312,7 @@ void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
 			kc_buf_append(&w->udp_out, multi, sizeof(multi) - 1);
 		} else {
 			struct kc_proto_conn pc = {
-				.env = w->env, .stats = w->stats, .proto = KC_PROTO_UDP};
+			    .env = w->env, .stats = w->stats, .proto = KC_PROTO_UDP};
 			size_t body = (size_t)n - KC_UDP_HDR;
 			size_t used = kc_proto_process(&pc, (char *)pkt + KC_UDP_HDR, body,
 						       &w->udp_out, SIZE_MAX);

@@ -19,8 +19,8 @@ void kc_log(enum kc_log_level level, const char *fmt, ...) __attribute__((format
 void kc_log_hook_libbpf(void);
 
 #define log_error(...) kc_log(KC_LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) kc_log(KC_LOG_WARN, __VA_ARGS__)
-#define log_info(...) kc_log(KC_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  kc_log(KC_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  kc_log(KC_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) kc_log(KC_LOG_DEBUG, __VA_ARGS__)
 
 #endif

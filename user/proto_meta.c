@@ -46,8 +46,12 @@ static bool parse_flags(struct kc_cmd *cmd, struct kc_tok *t, size_t n, const ch
 			return false;
 		}
 		switch (f) {
-		case 'q': m->q = true; break;
-		case 'v': m->v = true; break;
+		case 'q':
+			m->q = true;
+			break;
+		case 'v':
+			m->v = true;
+			break;
 		case 'T':
 		case 'N':
 			ok = kc_tok_i32(&val, &i32);
@@ -63,8 +67,12 @@ static bool parse_flags(struct kc_cmd *cmd, struct kc_tok *t, size_t n, const ch
 			ok = kc_tok_u64(&val, &m->C);
 			m->has_C = true;
 			break;
-		case 'D': ok = kc_tok_u64(&val, &m->D); break;
-		case 'J': ok = kc_tok_u64(&val, &m->J); break;
+		case 'D':
+			ok = kc_tok_u64(&val, &m->D);
+			break;
+		case 'J':
+			ok = kc_tok_u64(&val, &m->J);
+			break;
 		case 'F':
 			ok = kc_tok_u32(&val, &m->F);
 			m->has_F = true;
@@ -73,8 +81,12 @@ static bool parse_flags(struct kc_cmd *cmd, struct kc_tok *t, size_t n, const ch
 			ok = val.n == 1;
 			m->M = val.n ? val.p[0] : 0;
 			break;
-		case 'O': ok = val.n <= 32; break;
-		default: ok = val.n == 0; break; /* c f k s t: no value */
+		case 'O':
+			ok = val.n <= 32;
+			break;
+		default:
+			ok = val.n == 0;
+			break; /* c f k s t: no value */
 		}
 		if (!ok) {
 			kc_reply_error(cmd, KC_RES_CLIENT_ERROR, bad_format);
@@ -104,9 +116,15 @@ static void echo_flags(struct kc_buf *out, const struct meta *m, const struct kc
 			kc_buf_append(out, " k", 2);
 			kc_buf_append(out, key->p, key->n);
 			continue;
-		case 'c': v = cas; break;
-		case 'f': v = it ? it->flags : 0; break;
-		case 's': v = it ? it->nval : 0; break;
+		case 'c':
+			v = cas;
+			break;
+		case 'f':
+			v = it ? it->flags : 0;
+			break;
+		case 's':
+			v = it ? it->nval : 0;
+			break;
 		case 't':
 			ttl = it ? atomic_load(&it->exptime) : 0;
 			if (ttl == 0) {
@@ -116,7 +134,8 @@ static void echo_flags(struct kc_buf *out, const struct meta *m, const struct kc
 			ttl -= kc_mem_now();
 			v = ttl > 0 ? (uint64_t)ttl : 0;
 			break;
-		default: continue;
+		default:
+			continue;
 		}
 		num[0] = ' ';
 		num[1] = f->p[0];
@@ -198,16 +217,28 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 	}
 	switch (m.M ? m.M : 'S') {
 	case 'S':
-	case 's': mode = m.has_C ? KC_CAS : KC_SET; break;
+	case 's':
+		mode = m.has_C ? KC_CAS : KC_SET;
+		break;
 	case 'E':
-	case 'e': mode = KC_ADD; break;
+	case 'e':
+		mode = KC_ADD;
+		break;
 	case 'A':
-	case 'a': mode = KC_APPEND; break;
+	case 'a':
+		mode = KC_APPEND;
+		break;
 	case 'P':
-	case 'p': mode = KC_PREPEND; break;
+	case 'p':
+		mode = KC_PREPEND;
+		break;
 	case 'R':
-	case 'r': mode = KC_REPLACE; break;
-	default: mode = (enum kc_store_mode)-1; break;
+	case 'r':
+		mode = KC_REPLACE;
+		break;
+	default:
+		mode = (enum kc_store_mode) - 1;
+		break;
 	}
 	if ((int)mode < 0 || (m.has_C && mode != KC_CAS)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid mode for ms\r\n");
@@ -216,9 +247,9 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 		cmd->conn->swallow = need - now;
 		return (ssize_t)now;
 	}
-	ssize_t used = kc_store_value(cmd, &t[1], m.F,
-				      m.has_T ? kc_proto_exptime(m.T, kc_mem_now()) : 0, vlen,
-				      data, avail, &it);
+	ssize_t used =
+	    kc_store_value(cmd, &t[1], m.F, m.has_T ? kc_proto_exptime(m.T, kc_mem_now()) : 0, vlen,
+			   data, avail, &it);
 	if (used < 0 || !it)
 		return used;
 	enum kc_mem_result r = kc_mem_store(cmd->conn->env->mem, mode, it, m.C, &cas);
@@ -230,9 +261,15 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 		if (!m.q)
 			reply_code(cmd, "HD", &m, &t[1], NULL, cas);
 		break;
-	case KC_NOT_STORED: reply_code(cmd, "NS", &m, &t[1], NULL, 0); break;
-	case KC_EXISTS: reply_code(cmd, "EX", &m, &t[1], NULL, 0); break;
-	case KC_NOT_FOUND: reply_code(cmd, "NF", &m, &t[1], NULL, 0); break;
+	case KC_NOT_STORED:
+		reply_code(cmd, "NS", &m, &t[1], NULL, 0);
+		break;
+	case KC_EXISTS:
+		reply_code(cmd, "EX", &m, &t[1], NULL, 0);
+		break;
+	case KC_NOT_FOUND:
+		reply_code(cmd, "NF", &m, &t[1], NULL, 0);
+		break;
 	default:
 		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
 			       "SERVER_ERROR out of memory storing object\r\n");
@@ -268,11 +305,17 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	switch (m.M ? m.M : 'I') {
 	case 'I':
 	case 'i':
-	case '+': incr = 1; break;
+	case '+':
+		incr = 1;
+		break;
 	case 'D':
 	case 'd':
-	case '-': incr = 0; break;
-	default: kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid mode for ma\r\n"); return;
+	case '-':
+		incr = 0;
+		break;
+	default:
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid mode for ma\r\n");
+		return;
 	}
 	enum kc_mem_result r = kc_mem_arith(mem, t[1].p, t[1].n, incr, m.D, &result, &cas);
 
@@ -280,8 +323,8 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		/* Auto-vivify: store the initial value; a racing creator wins and we retry. */
 		char num[24];
 		size_t n = (size_t)(kc_u64toa(m.J, num) - num);
-		struct kc_item *it = kc_item_new(t[1].p, t[1].n, 0,
-						 kc_proto_exptime(m.N, kc_mem_now()), n);
+		struct kc_item *it =
+		    kc_item_new(t[1].p, t[1].n, 0, kc_proto_exptime(m.N, kc_mem_now()), n);
 
 		if (!it) {
 			kc_reply_error(cmd, KC_RES_SERVER_ERROR, "SERVER_ERROR out of memory\r\n");
@@ -311,13 +354,19 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			reply_code(cmd, "HD", &m, &t[1], NULL, cas);
 		}
 		break;
-	case KC_NOT_FOUND: reply_code(cmd, "NF", &m, &t[1], NULL, 0); break;
-	case KC_NOT_STORED: reply_code(cmd, "NS", &m, &t[1], NULL, 0); break;
+	case KC_NOT_FOUND:
+		reply_code(cmd, "NF", &m, &t[1], NULL, 0);
+		break;
+	case KC_NOT_STORED:
+		reply_code(cmd, "NS", &m, &t[1], NULL, 0);
+		break;
 	case KC_NON_NUMERIC:
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
 		break;
-	default: kc_reply_error(cmd, KC_RES_SERVER_ERROR, "SERVER_ERROR out of memory\r\n"); break;
+	default:
+		kc_reply_error(cmd, KC_RES_SERVER_ERROR, "SERVER_ERROR out of memory\r\n");
+		break;
 	}
 }
 
@@ -325,10 +374,17 @@ ssize_t kc_proto_meta(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const cha
 		      size_t avail)
 {
 	switch (cmd->op) {
-	case KC_OP_MG: meta_get(cmd, t, nt); return 0;
-	case KC_OP_MS: return meta_set(cmd, t, nt, data, avail);
-	case KC_OP_MD: meta_delete(cmd, t, nt); return 0;
-	case KC_OP_MA: meta_arith(cmd, t, nt); return 0;
+	case KC_OP_MG:
+		meta_get(cmd, t, nt);
+		return 0;
+	case KC_OP_MS:
+		return meta_set(cmd, t, nt, data, avail);
+	case KC_OP_MD:
+		meta_delete(cmd, t, nt);
+		return 0;
+	case KC_OP_MA:
+		meta_arith(cmd, t, nt);
+		return 0;
 	case KC_OP_MN:
 		cmd->res = KC_RES_OK;
 		kc_buf_append(cmd->out, "MN\r\n", 4);

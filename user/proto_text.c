@@ -2,7 +2,6 @@
  * The meta commands (mg ms md mn ma) live in proto_meta.c; both share proto_int.h. */
 #include "proto_int.h"
 
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -221,15 +220,23 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 enum kc_res kc_mem_res(enum kc_mem_result r)
 {
 	switch (r) {
-	case KC_STORED: return KC_RES_STORED;
-	case KC_NOT_STORED: return KC_RES_NOT_STORED;
-	case KC_EXISTS: return KC_RES_EXISTS;
-	case KC_NOT_FOUND: return KC_RES_NOT_FOUND;
-	case KC_DELETED: return KC_RES_DELETED;
-	case KC_TOUCHED: return KC_RES_TOUCHED;
-	case KC_NON_NUMERIC: return KC_RES_CLIENT_ERROR;
+	case KC_STORED:
+		return KC_RES_STORED;
+	case KC_NOT_STORED:
+		return KC_RES_NOT_STORED;
+	case KC_EXISTS:
+		return KC_RES_EXISTS;
+	case KC_NOT_FOUND:
+		return KC_RES_NOT_FOUND;
+	case KC_DELETED:
+		return KC_RES_DELETED;
+	case KC_TOUCHED:
+		return KC_RES_TOUCHED;
+	case KC_NON_NUMERIC:
+		return KC_RES_CLIENT_ERROR;
 	case KC_TOO_LARGE:
-	case KC_NO_MEMORY: return KC_RES_SERVER_ERROR;
+	case KC_NO_MEMORY:
+		return KC_RES_SERVER_ERROR;
 	}
 	return KC_RES_SERVER_ERROR;
 }
@@ -277,9 +284,8 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 			 size_t avail)
 {
 	static const enum kc_store_mode modes[] = {
-		[KC_OP_SET] = KC_SET,	      [KC_OP_ADD] = KC_ADD,
-		[KC_OP_REPLACE] = KC_REPLACE, [KC_OP_APPEND] = KC_APPEND,
-		[KC_OP_PREPEND] = KC_PREPEND, [KC_OP_CAS] = KC_CAS,
+	    [KC_OP_SET] = KC_SET,	[KC_OP_ADD] = KC_ADD,	      [KC_OP_REPLACE] = KC_REPLACE,
+	    [KC_OP_APPEND] = KC_APPEND, [KC_OP_PREPEND] = KC_PREPEND, [KC_OP_CAS] = KC_CAS,
 	};
 	bool is_cas = cmd->op == KC_OP_CAS;
 	size_t base = is_cas ? 6 : 5;
@@ -297,7 +303,8 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 	cmd->noreply = nt == base + 1 && kc_tok_is(&t[base], "noreply");
 	if (t[1].n > KC_KEY_MAX || !kc_tok_u32(&t[2], &flags) || !kc_tok_i32(&t[3], &exptime) ||
 	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
 	}
 	used = kc_store_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen,
@@ -308,10 +315,18 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 	kc_item_put(it);
 	cmd->res = kc_mem_res(r);
 	switch (r) {
-	case KC_STORED: kc_reply(cmd, "STORED\r\n"); break;
-	case KC_NOT_STORED: kc_reply(cmd, "NOT_STORED\r\n"); break;
-	case KC_EXISTS: kc_reply(cmd, "EXISTS\r\n"); break;
-	case KC_NOT_FOUND: kc_reply(cmd, "NOT_FOUND\r\n"); break;
+	case KC_STORED:
+		kc_reply(cmd, "STORED\r\n");
+		break;
+	case KC_NOT_STORED:
+		kc_reply(cmd, "NOT_STORED\r\n");
+		break;
+	case KC_EXISTS:
+		kc_reply(cmd, "EXISTS\r\n");
+		break;
+	case KC_NOT_FOUND:
+		kc_reply(cmd, "NOT_FOUND\r\n");
+		break;
 	default: /* too large after append/prepend, or no memory */
 		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
 			       "SERVER_ERROR out of memory storing object\r\n");
@@ -338,7 +353,8 @@ static void cmd_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		return;
 	}
 	if (t[1].n > KC_KEY_MAX) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
 	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, 0);
@@ -359,7 +375,8 @@ static void cmd_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	}
 	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
 	if (t[1].n > KC_KEY_MAX) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
 	if (!kc_tok_u64(&t[2], &delta)) {
@@ -401,15 +418,17 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	}
 	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
 	if (t[1].n > KC_KEY_MAX) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
 	if (!kc_tok_i32(&t[2], &e)) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid exptime argument\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR invalid exptime argument\r\n");
 		return;
 	}
-	enum kc_mem_result r = kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n,
-					    kc_proto_exptime(e, kc_mem_now()));
+	enum kc_mem_result r =
+	    kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n, kc_proto_exptime(e, kc_mem_now()));
 	cmd->res = kc_mem_res(r);
 	kc_reply(cmd, r == KC_TOUCHED ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
 }
@@ -426,7 +445,8 @@ static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		n--;
 	}
 	if (n > 2 || (n == 2 && (!kc_tok_i32(&t[1], &delay) || delay < 0))) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
 	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
@@ -445,7 +465,8 @@ static void cmd_verbosity(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	}
 	cmd->noreply = kc_tok_is(&t[nt - 1], "noreply");
 	if ((!cmd->noreply || nt == 3) && !kc_tok_u32(&t[1], &level)) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
 	/* memcached's -v, -vv, -vvv map onto info, debug, debug. */
@@ -530,14 +551,14 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{"get", KC_OP_GET},	    {"gets", KC_OP_GETS},	  {"gat", KC_OP_GAT},
-	{"gats", KC_OP_GATS},	    {"set", KC_OP_SET},		  {"add", KC_OP_ADD},
-	{"replace", KC_OP_REPLACE}, {"append", KC_OP_APPEND},	  {"prepend", KC_OP_PREPEND},
-	{"cas", KC_OP_CAS},	    {"delete", KC_OP_DELETE},	  {"incr", KC_OP_INCR},
-	{"decr", KC_OP_DECR},	    {"touch", KC_OP_TOUCH},	  {"flush_all", KC_OP_FLUSH_ALL},
-	{"stats", KC_OP_STATS},	    {"version", KC_OP_VERSION},	  {"verbosity", KC_OP_VERBOSITY},
-	{"quit", KC_OP_QUIT},	    {"mg", KC_OP_MG},		  {"ms", KC_OP_MS},
-	{"md", KC_OP_MD},	    {"mn", KC_OP_MN},		  {"ma", KC_OP_MA},
+    {"get", KC_OP_GET},		{"gets", KC_OP_GETS},	    {"gat", KC_OP_GAT},
+    {"gats", KC_OP_GATS},	{"set", KC_OP_SET},	    {"add", KC_OP_ADD},
+    {"replace", KC_OP_REPLACE}, {"append", KC_OP_APPEND},   {"prepend", KC_OP_PREPEND},
+    {"cas", KC_OP_CAS},		{"delete", KC_OP_DELETE},   {"incr", KC_OP_INCR},
+    {"decr", KC_OP_DECR},	{"touch", KC_OP_TOUCH},	    {"flush_all", KC_OP_FLUSH_ALL},
+    {"stats", KC_OP_STATS},	{"version", KC_OP_VERSION}, {"verbosity", KC_OP_VERBOSITY},
+    {"quit", KC_OP_QUIT},	{"mg", KC_OP_MG},	    {"ms", KC_OP_MS},
+    {"md", KC_OP_MD},		{"mn", KC_OP_MN},	    {"ma", KC_OP_MA},
 };
 
 static enum kc_op lookup_verb(const struct kc_tok *t)
@@ -578,7 +599,8 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	}
 	nt = kc_tokenize(line, n, t, KC_MAX_TOKENS);
 	if (nt > KC_MAX_TOKENS) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad command line format\r\n");
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
 	}
 	switch (cmd->op) {
@@ -589,13 +611,25 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	case KC_OP_PREPEND:
 	case KC_OP_CAS:
 		return cmd_store(cmd, t, nt, data, avail);
-	case KC_OP_DELETE: cmd_delete(cmd, t, nt); return 0;
+	case KC_OP_DELETE:
+		cmd_delete(cmd, t, nt);
+		return 0;
 	case KC_OP_INCR:
-	case KC_OP_DECR: cmd_arith(cmd, t, nt); return 0;
-	case KC_OP_TOUCH: cmd_touch(cmd, t, nt); return 0;
-	case KC_OP_FLUSH_ALL: cmd_flush(cmd, t, nt); return 0;
-	case KC_OP_STATS: cmd_stats(cmd, t, nt); return 0;
-	case KC_OP_VERBOSITY: cmd_verbosity(cmd, t, nt); return 0;
+	case KC_OP_DECR:
+		cmd_arith(cmd, t, nt);
+		return 0;
+	case KC_OP_TOUCH:
+		cmd_touch(cmd, t, nt);
+		return 0;
+	case KC_OP_FLUSH_ALL:
+		cmd_flush(cmd, t, nt);
+		return 0;
+	case KC_OP_STATS:
+		cmd_stats(cmd, t, nt);
+		return 0;
+	case KC_OP_VERBOSITY:
+		cmd_verbosity(cmd, t, nt);
+		return 0;
 	case KC_OP_VERSION:
 		cmd->res = KC_RES_OK;
 		kc_reply(cmd, "VERSION " KC_VERSION_STRING "\r\n");

@@ -30,9 +30,9 @@
 struct kc_proto_env {
 	struct kc_mem *mem;
 	size_t item_max;
-	int64_t started;		   /* Unix seconds, for stats uptime */
-	_Atomic uint64_t *curr_conns;	   /* may be NULL */
-	_Atomic uint64_t *total_conns;	   /* may be NULL */
+	int64_t started;	       /* Unix seconds, for stats uptime */
+	_Atomic uint64_t *curr_conns;  /* may be NULL */
+	_Atomic uint64_t *total_conns; /* may be NULL */
 	unsigned threads;
 	uint64_t memory_limit;
 	/* Told about every key a get, gets, gat, gats or mg asks for, with the item found or NULL

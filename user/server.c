@@ -37,14 +37,15 @@ struct kc_server {
 	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
 	struct kc_audit *audit; /* syscall audit, NULL without --audit-policy */
 	struct event *sighup;	/* reloads the audit policy */
-	unsigned port; /* the bound memcached port */
+	unsigned port;		/* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
 	pthread_t *threads;
 	unsigned started; /* workers whose thread runs */
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -60,7 +61,8 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 static int bind_socket(const char *host, unsigned *port, int type, bool probe, char *err,
 		       size_t errlen)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = type,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *ai;
 	char portstr[8];
@@ -110,8 +112,7 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 		return bind_socket(host, port, type, false, err, errlen);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) ||
-	    (type == SOCK_STREAM && listen(fd, 1024))) {
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || (type == SOCK_STREAM && listen(fd, 1024))) {
 		rc = -errno;
 		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
 		close(fd);
@@ -200,8 +201,7 @@ static void mem_collector(void *ctx, struct kc_buf *out)
 	kc_metric_u64(out, "kcache_memory_expired_total", NULL, ms.expired);
 	kc_metric_header(out, "kcache_memory_admissions_rejected_total", "counter",
 			 "New items TinyLFU admission kept out of the main segment.");
-	kc_metric_u64(out, "kcache_memory_admissions_rejected_total", NULL,
-		      ms.admissions_rejected);
+	kc_metric_u64(out, "kcache_memory_admissions_rejected_total", NULL, ms.admissions_rejected);
 	kc_metric_header(out, "kcache_tier_hits_total", "counter", "Lookups answered by a tier.");
 	kc_metric_u64(out, "kcache_tier_hits_total", "tier=\"memory\"", ms.hits);
 	kc_metric_header(out, "kcache_tier_misses_total", "counter", "Lookups a tier missed.");
@@ -221,7 +221,8 @@ static int admin_status(void *ctx, int argc, char **argv, struct kc_buf *out)
 		      KC_VERSION, KC_VERSION_STRING, (int)getpid(),
 		      (long long)(kc_mem_now() - s->env.started), s->cfg.listen, s->port,
 		      s->cfg.udp ? "+udp" : "", s->cfg.http, s->nworkers,
-		      kc_xdp_mode_name(s->cfg.xdp_mode), s->cfg.iface[0] ? " on " : "", s->cfg.iface);
+		      kc_xdp_mode_name(s->cfg.xdp_mode), s->cfg.iface[0] ? " on " : "",
+		      s->cfg.iface);
 	return 0;
 }
 
@@ -243,7 +244,8 @@ static int admin_stats(void *ctx, int argc, char **argv, struct kc_buf *out)
 		      (unsigned long long)ms.items, (unsigned long long)ms.bytes,
 		      (unsigned long long)ms.capacity, (unsigned long long)ms.hits,
 		      (unsigned long long)ms.misses, (unsigned long long)ms.evictions,
-		      (unsigned long long)ms.expired, (unsigned long long)atomic_load(&s->curr_conns),
+		      (unsigned long long)ms.expired,
+		      (unsigned long long)atomic_load(&s->curr_conns),
 		      (unsigned long long)atomic_load(&s->total_conns));
 	kc_stats_sum(sum);
 	for (int p = 0; p < KC_PROTO__COUNT; p++)

@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!mem) {
 		mem = kc_mem_new(1 << 20, 64 << 10);
 		stats = kc_stats_new();
-		env = (struct kc_proto_env){.mem = mem, .item_max = 64 << 10, .threads = 1,
-					    .memory_limit = 1 << 20};
+		env = (struct kc_proto_env){
+		    .mem = mem, .item_max = 64 << 10, .threads = 1, .memory_limit = 1 << 20};
 	}
 	if (size == 0)
 		return 0;

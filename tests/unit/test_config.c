@@ -170,9 +170,9 @@ static void test_missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_sizes_and_numbers),
-		cmocka_unit_test(test_flags),	     cmocka_unit_test(test_yaml_and_precedence),
-		cmocka_unit_test(test_yaml_errors),  cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_defaults),	cmocka_unit_test(test_sizes_and_numbers),
+	    cmocka_unit_test(test_flags),	cmocka_unit_test(test_yaml_and_precedence),
+	    cmocka_unit_test(test_yaml_errors), cmocka_unit_test(test_missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,7 +93,8 @@ static void test_set_get_gets(void **state)
 	assert_string_equal(run(f, req), "STORED\r\n");
 	assert_string_equal(run(f, req), "EXISTS\r\n");
 	assert_string_equal(run(f, "cas gone 0 0 1 1\r\nz\r\n"), "NOT_FOUND\r\n");
-	assert_string_equal(run(f, "get k\nget k\n"), "VALUE k 1 1\r\nz\r\nEND\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
+	assert_string_equal(run(f, "get k\nget k\n"),
+			    "VALUE k 1 1\r\nz\r\nEND\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
 }
 
 static void test_storage_modes_and_noreply(void **state)
@@ -108,10 +109,12 @@ static void test_storage_modes_and_noreply(void **state)
 	assert_string_equal(run(f, "get a\r\n"), "VALUE a 0 4\r\n0123\r\nEND\r\n");
 	assert_string_equal(run(f, "set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\n"), "");
 	assert_string_equal(run(f, "delete a noreply\r\ndelete a\r\n"), "NOT_FOUND\r\n");
-	assert_string_equal(run(f, "delete a 5\r\n"),
-			    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
+	assert_string_equal(
+	    run(f, "delete a 5\r\n"),
+	    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
 	/* Errors are sent even with noreply. */
-	assert_string_equal(run(f, "set a x 0 1 noreply\r\n"), "CLIENT_ERROR bad command line format\r\n");
+	assert_string_equal(run(f, "set a x 0 1 noreply\r\n"),
+			    "CLIENT_ERROR bad command line format\r\n");
 }
 
 static void test_arith(void **state)
@@ -125,7 +128,8 @@ static void test_arith(void **state)
 	assert_string_equal(run(f, "decr n 3\r\n"), "7\r\n");
 	assert_string_equal(run(f, "decr n 100\r\n"), "0\r\n"); /* floor at 0 */
 	assert_string_equal(run(f, "get n\r\n"), "VALUE n 0 1\r\n0\r\nEND\r\n");
-	assert_string_equal(run(f, "incr n -1\r\n"), "CLIENT_ERROR invalid numeric delta argument\r\n");
+	assert_string_equal(run(f, "incr n -1\r\n"),
+			    "CLIENT_ERROR invalid numeric delta argument\r\n");
 	run(f, "set s 0 0 3\r\nabc\r\n");
 	assert_string_equal(run(f, "incr s 1\r\n"),
 			    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
@@ -183,7 +187,8 @@ static void test_meta(void **state)
 			    "VA 1\r\n5\r\nVA 2\r\n15\r\nVA 2\r\n12\r\n");
 	assert_string_equal(run(f, "mg k Z\r\n"), "CLIENT_ERROR invalid flag\r\n");
 	/* A refused ms swallows its value instead of running it as commands. */
-	assert_string_equal(run(f, "ms k 3 Z\r\nget\r\nmn\r\n"), "CLIENT_ERROR invalid flag\r\nMN\r\n");
+	assert_string_equal(run(f, "ms k 3 Z\r\nget\r\nmn\r\n"),
+			    "CLIENT_ERROR invalid flag\r\nMN\r\n");
 }
 
 static void test_errors(void **state)
@@ -203,7 +208,8 @@ static void test_errors(void **state)
 	assert_string_equal(run(f, "\r\n"), "ERROR\r\n");
 	assert_string_equal(run(f, "get\r\n"), "ERROR\r\n");
 	assert_string_equal(run(f, "set k 0 0 -1\r\n"), "CLIENT_ERROR bad command line format\r\n");
-	assert_string_equal(run(f, "set k 0 0 1\r\nabc\r\n"), "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+	assert_string_equal(run(f, "set k 0 0 1\r\nabc\r\n"),
+			    "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
 	assert_string_equal(run(f, "stats nope\r\n"), "ERROR\r\n");
 	assert_string_equal(run(f, "verbosity\r\n"), "ERROR\r\n");
 }
@@ -307,20 +313,20 @@ static void test_stats(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exptime_rules),
-		cmocka_unit_test_setup_teardown(test_set_get_gets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_storage_modes_and_noreply, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_arith, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_and_touch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_value_is_swallowed_across_reads, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_byte_by_byte_equals_one_piece, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_line_too_long_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quit_and_udp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+	    cmocka_unit_test(test_exptime_rules),
+	    cmocka_unit_test_setup_teardown(test_set_get_gets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_modes_and_noreply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_arith, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_and_touch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized_value_is_swallowed_across_reads, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_byte_by_byte_equals_one_piece, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_line_too_long_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quit_and_udp, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
