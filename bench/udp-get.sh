@@ -34,6 +34,8 @@
 #   bench/udp-get.sh      ROUNDS=3 SECS=5 WARMUP=1 LAT_RATE=50000 PAD=640 NICE=-10 by default
 #   BPF_STATS=1 bench/udp-get.sh   also turn on kernel.bpf_stats_enabled for the runs (it is
 #                         restored at exit) and print the XDP programs' nanoseconds per packet
+#   PERF=1 bench/udp-get.sh   also perf record (all CPUs) the last round's closed-loop runs of
+#                         kc-kernel and ceiling into $BUILD/perf-udp-<column>.data
 # sanitizers: no
 source "$(dirname "$0")/../tests/lib/common.sh"
 need memcached nc taskset ip
@@ -44,6 +46,7 @@ WARMUP=${WARMUP:-1}
 LAT_RATE=${LAT_RATE:-50000}
 PAD=${PAD:-640}
 NICE=${NICE:--10}
+DEPTH=${DEPTH:-16} # closed loop: requests in flight per socket (4 sockets per client thread)
 BPF_STATS=${BPF_STATS:-0}
 THREADS=2
 CPUS=0,1
@@ -207,8 +210,14 @@ run_col() { # COL ROUND
 		--duration "$SECS" --warmup "$WARMUP" "${PADOPT[@]}" -q)
 	[ "$col" = kc-kernel ] && k0=$(kstats)
 	x0=$(xdpstat "$col")
-	out=$(inc "$BENCH" "${common[@]}" --conns 4 --depth 16 --timeout-ms 20) ||
+	perf_pid=
+	if [ "${PERF:-0}" = 1 ] && [ "$2" = "$ROUNDS" ] && { [ "$col" = kc-kernel ] || [ "$col" = ceiling ]; }; then
+		perf record -a -g -o "$BUILD/perf-udp-$col.data" -- sleep $((WARMUP + SECS)) >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
+	out=$(inc "$BENCH" "${common[@]}" --conns 4 --depth "$DEPTH" --timeout-ms 20) ||
 		fail "$col: kcache-bench failed: $out"
+	[ -n "$perf_pid" ] && wait "$perf_pid"
 	x1=$(xdpstat "$col")
 	[ "$col" = kc-kernel ] && k1=$(kstats)
 	lat=$(inc "$BENCH" "${common[@]}" --conns 4 --depth 256 --timeout-ms 100 --rate "$LAT_RATE") ||

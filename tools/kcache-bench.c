@@ -772,6 +772,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	kb_keyspace_cache(&o->cfg.ks); /* best effort: without it keys are rendered each time */
 
 	if (o->prefill && prefill(o))
 		goto out;
@@ -790,6 +791,8 @@ int main(int argc, char **argv)
 		status = EXIT_FAIL;
 	}
 out:
+	if (o)
+		kb_keyspace_free(&o->cfg.ks);
 	free(o);
 	free(st);
 	return status;

@@ -61,11 +61,17 @@ struct kb_keyspace {
 	uint32_t vmin, vmax; /* value length range, bytes */
 	char prefix[16];     /* keys are prefix + decimal index + letters up to the length */
 	unsigned prefix_len;
+	char *cache; /* kb_keyspace_cache(): every key rendered, kmax bytes apart */
+	uint8_t *cache_len;
 };
 
 /* Checks the ranges against n (the longest index must fit in kmax). Returns 0 or -EINVAL with
  * a message in err. */
 int kb_keyspace_check(const struct kb_keyspace *ks, char *err, size_t errlen);
+/* Renders every key once, so that kb_key() is a copy (when they take at most 256 MiB).
+ * Returns 0, or -ENOMEM (kb_key() then renders each time). Call before threads start. */
+int kb_keyspace_cache(struct kb_keyspace *ks);
+void kb_keyspace_free(struct kb_keyspace *ks);
 /* Writes key i (no NUL) into out (KB_KEY_MAX bytes); returns its length. */
 unsigned kb_key(const struct kb_keyspace *ks, uint64_t i, char *out);
 uint32_t kb_value_len(const struct kb_keyspace *ks, uint64_t i);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* --- random numbers ---------------------------------------------------------------------- */
@@ -165,9 +166,50 @@ int kb_keyspace_check(const struct kb_keyspace *ks, char *err, size_t errlen)
 	return 0;
 }
 
+#define KEY_CACHE_MAX (256ULL << 20)
+
+static unsigned key_render(const struct kb_keyspace *ks, uint64_t i, char *out);
+
+int kb_keyspace_cache(struct kb_keyspace *ks)
+{
+	if (ks->n * ks->kmax > KEY_CACHE_MAX)
+		return -ENOMEM;
+	ks->cache = malloc(ks->n * ks->kmax);
+	ks->cache_len = malloc(ks->n);
+	if (!ks->cache || !ks->cache_len) {
+		kb_keyspace_free(ks);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; i < ks->n; i++) {
+		char k[KB_KEY_MAX];
+		unsigned n = key_render(ks, i, k);
+
+		memcpy(ks->cache + i * ks->kmax, k, n);
+		ks->cache_len[i] = (uint8_t)n;
+	}
+	return 0;
+}
+
+void kb_keyspace_free(struct kb_keyspace *ks)
+{
+	free(ks->cache);
+	free(ks->cache_len);
+	ks->cache = NULL;
+	ks->cache_len = NULL;
+}
+
+unsigned kb_key(const struct kb_keyspace *ks, uint64_t i, char *out)
+{
+	if (ks->cache && i < ks->n) {
+		memcpy(out, ks->cache + i * ks->kmax, ks->cache_len[i]);
+		return ks->cache_len[i];
+	}
+	return key_render(ks, i, out);
+}
+
 /* prefix, the index in decimal, then letters (never digits, so the index part is unambiguous
  * and keys are distinct) up to a length drawn from [kmin, kmax]. */
-unsigned kb_key(const struct kb_keyspace *ks, uint64_t i, char *out)
+static unsigned key_render(const struct kb_keyspace *ks, uint64_t i, char *out)
 {
 	unsigned span = ks->kmax - ks->kmin + 1;
 	unsigned len = ks->kmin + (unsigned)(kb_mix64(i ^ (SALT_KLEN << 32)) % span);
