@@ -70,25 +70,32 @@ bg_busy() {
 		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
 }
 
-# round NAME PORT: empties the server, runs memcaslap, prints the round and stores its ops/s
-# in $tps.
+# cpu_ticks PID: user + system clock ticks the process has used (all its threads).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# round NAME PORT PID: empties the server, runs memcaslap, prints the round; stores its ops/s
+# in $tps and the server's CPU microseconds per operation in $cpu.
 round() {
-	local name=$1 port=$2 out misses bg
+	local name=$1 port=$2 pid=$3 out misses bg t0 t1
 	bg=$(bg_busy)
 	printf 'flush_all\r\n' | nc -N -w2 127.0.0.1 "$port" | grep -q '^OK' ||
 		fail "$name: flush_all was not answered"
+	t0=$(cpu_ticks "$pid")
 	out=$(nice -n "$NICE" memcaslap -s "127.0.0.1:$port" -F "$TMP/slap.cnf" -T "$THREADS" -c "$CONC" \
 		-w "$WIN" -t "${SECS}s" 2>&1) || { echo "$out" >&2; fail "memcaslap against $name failed"; }
+	t1=$(cpu_ticks "$pid")
 	tps=$(sed -n 's/^Run time: .* TPS: *\([0-9]*\).*/\1/p' <<<"$out")
 	misses=$(sed -n 's/^get_misses: *//p' <<<"$out")
 	[ -n "$tps" ] || { echo "$out" >&2; fail "$name: no TPS in memcaslap's output"; }
-	printf '  %-9s round %d: %8d ops/s  (get misses %s; host busy before: %s%%)\n' "$name" "$r" \
-		"$tps" "${misses:-?}" "$bg"
+	cpu=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v ops="$tps" -v s="$SECS" \
+		'BEGIN { printf "%.2f", ops ? t / hz * 1e6 / (ops * s) : 0 }')
+	printf '  %-9s round %d: %8d ops/s  server CPU %5s us/op  (get misses %s; host busy before: %s%%)\n' \
+		"$name" "$r" "$tps" "$cpu" "${misses:-?}" "$bg"
 	[ "$bg" -le 10 ] || busy=1
 }
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {
-	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
+	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 start_kcached tcp --threads "$THREADS" --memory 1G
 taskset -apc "$CPUS" "$KC_PID" >/dev/null
@@ -100,23 +107,26 @@ echo "memcached-tcp: memcaslap over TCP, 90% get / 10% set, keys 32 B, values 10
 echo "  $THREADS client threads x $CONC connections (window $WIN per connection), $ROUNDS rounds"
 echo "  of ${SECS}s each; servers: $("$KCACHED" --version 2>&1 | head -1) and $(memcached -V),"
 echo "  both with $THREADS worker threads, on CPUs $CPUS shared with the client"
-kc_all="" mc_all="" busy=0
+kc_all="" mc_all="" kc_cpu="" mc_cpu="" busy=0
 for r in $(seq "$ROUNDS"); do
 	if [ "${PERF:-0}" = 1 ] && [ "$r" = "$ROUNDS" ] && command -v perf >/dev/null; then
 		perf record -g -o "$BUILD/perf-kcached-tcp.data" -p "$KC_PID" -- sleep "$SECS" \
 			>/dev/null 2>&1 &
 		perf_pid=$!
 	fi
-	round kcached "$KC_PORT"; kc_all+=" $tps"
+	round kcached "$KC_PORT" "$KC_PID"; kc_all+=" $tps" kc_cpu+=" $cpu"
 	[ -n "${perf_pid:-}" ] && wait "$perf_pid" && echo "  (perf data: $BUILD/perf-kcached-tcp.data)"
-	round memcached "$MC_PORT"; mc_all+=" $tps"
+	round memcached "$MC_PORT" "$MC_PID"; mc_all+=" $tps" mc_cpu+=" $cpu"
 done
 kc=$(median <<<"$kc_all")
 mc=$(median <<<"$mc_all")
 ratio=$(awk -v a="$kc" -v b="$mc" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo "median: kcached $kc ops/s, memcached $mc ops/s"
+kcc=$(median <<<"$kc_cpu")
+mcc=$(median <<<"$mc_cpu")
+echo "median: kcached $kc ops/s ($kcc us CPU/op), memcached $mc ops/s ($mcc us CPU/op)"
 echo "ratio kcached/memcached: $ratio (goal >= 1.00: $(awk -v r="$ratio" 'BEGIN { print (r >= 1 ? "met" : "NOT met") }'))"
 [ $busy = 0 ] || echo "warning: other work kept the host over 10% busy before some rounds: the figures are noisy"
-echo "result: bench=memcached-tcp kcached_ops=$kc memcached_ops=$mc ratio=$ratio"
+echo "server CPU per operation, kcached/memcached: $(awk -v a="$kcc" -v b="$mcc" 'BEGIN { printf "%.2f", b ? a / b : 0 }') (below 1: kcached does the same work with less CPU)"
+echo "result: bench=memcached-tcp kcached_ops=$kc memcached_ops=$mc ratio=$ratio kcached_cpu_us=$kcc memcached_cpu_us=$mcc"
 alive
 stop_kcached
