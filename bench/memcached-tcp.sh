@@ -115,7 +115,11 @@ for r in $(seq "$ROUNDS"); do
 		perf_pid=$!
 	fi
 	round kcached "$KC_PORT" "$KC_PID"; kc_all+=" $tps" kc_cpu+=" $cpu"
-	[ -n "${perf_pid:-}" ] && wait "$perf_pid" && echo "  (perf data: $BUILD/perf-kcached-tcp.data)"
+	if [ -n "${perf_pid:-}" ]; then
+		wait "$perf_pid"
+		echo "  (perf data: $BUILD/perf-kcached-tcp.data)"
+		perf_pid=
+	fi
 	round memcached "$MC_PORT" "$MC_PID"; mc_all+=" $tps" mc_cpu+=" $cpu"
 done
 kc=$(median <<<"$kc_all")

@@ -67,7 +67,8 @@ COLS=(memcached kc-off kc-kernel ceiling)
 declare -A ADDR=([memcached]=198.18.1.1 [kc-off]=198.18.2.1 [kc-kernel]=198.18.3.1 [ceiling]=198.18.4.1)
 declare -A DEV=([memcached]=kb1s$$ [kc-off]=kb2s$$ [kc-kernel]=kb3s$$ [ceiling]=kb4s$$)
 declare -A HTTP=([kc-off]=127.0.0.1:18082 [kc-kernel]=127.0.0.1:18083)
-declare -A NA=() # column -> why it does not run
+declare -A NA=()   # column -> why it does not run
+declare -A SPID=() # column -> server process
 
 # --- the network: two namespaces, one veth pair per column ---------------------------------
 stop_servers() {
@@ -121,6 +122,7 @@ NSENTER_S=(nsenter --net="/run/netns/$NS_S" -- nice -n "$NICE") # not a function
 "${NSENTER_S[@]}" taskset -c $CPUS memcached -u nobody -l "${ADDR[memcached]}" -p $PORT -U $PORT -t $THREADS \
 	-m 1024 -c 4096 >"$TMP/memcached.log" 2>&1 &
 KC_PIDS+=($!)
+SPID[memcached]=$!
 wait_up memcached $! || { cat "$TMP/memcached.log" >&2; fail "memcached did not start"; }
 
 # start_kcached_ns COL FLAGS...: kcached in the server namespace; sets PID.
@@ -131,6 +133,7 @@ start_kcached_ns() {
 		--admin-socket "$TMP/$col.sock" "$@" >"$TMP/$col.log" 2>&1 &
 	PID=$!
 	KC_PIDS+=("$PID")
+	SPID[$col]=$PID
 	wait_up "$col" "$PID"
 }
 start_kcached_ns kc-off --xdp-mode off || { cat "$TMP/kc-off.log" >&2; fail "kcached did not start"; }
@@ -192,6 +195,8 @@ kstats() {
 		$1 == "kcache_kernel_passes_total{reason=\"no_room\"}" { n = $2 }
 		END { print h + 0, m + 0, n + 0 }'
 }
+# cpu_ticks COL: user + system clock ticks of COL's server process (0 for the ceiling).
+cpu_ticks() { if [ -n "${SPID[$1]:-}" ]; then awk '{ print $14 + $15 }' "/proc/${SPID[$1]}/stat"; else echo 0; fi; }
 fld() { sed -n "s/^result:.* $1=\([0-9.]*\).*/\1/p"; }
 # xdpstat COL: "run_time_ns run_cnt" of the XDP program on COL's server-side veth.
 xdpstat() {
@@ -201,7 +206,7 @@ xdpstat() {
 	bpftool prog show id "$id" 2>/dev/null |
 		sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p' | grep . || echo "0 0"
 }
-declare -A RPS P50 P99 LOST OP50 OP99 OLOST
+declare -A RPS P50 P99 LOST OP50 OP99 OLOST CPU
 run_col() { # COL ROUND
 	local col=$1 out lat common bg
 	bg=$(bg_busy)
@@ -210,6 +215,7 @@ run_col() { # COL ROUND
 		--duration "$SECS" --warmup "$WARMUP" "${PADOPT[@]}" -q)
 	[ "$col" = kc-kernel ] && k0=$(kstats)
 	x0=$(xdpstat "$col")
+	c0=$(cpu_ticks "$col")
 	perf_pid=
 	if [ "${PERF:-0}" = 1 ] && [ "$2" = "$ROUNDS" ] && { [ "$col" = kc-kernel ] || [ "$col" = ceiling ]; }; then
 		perf record -a -g -o "$BUILD/perf-udp-$col.data" -- sleep $((WARMUP + SECS)) >/dev/null 2>&1 &
@@ -219,6 +225,10 @@ run_col() { # COL ROUND
 		fail "$col: kcache-bench failed: $out"
 	[ -n "$perf_pid" ] && wait "$perf_pid"
 	x1=$(xdpstat "$col")
+	c1=$(cpu_ticks "$col")
+	cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$(fld replies <<<"$out")" \
+		'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }')
+	CPU[$col]+=" $cpu"
 	[ "$col" = kc-kernel ] && k1=$(kstats)
 	lat=$(inc "$BENCH" "${common[@]}" --conns 4 --depth 256 --timeout-ms 100 --rate "$LAT_RATE") ||
 		fail "$col: kcache-bench failed: $lat"
@@ -233,14 +243,19 @@ run_col() { # COL ROUND
 	if [ "$BPF_STATS" = 1 ] && { [ "$col" = kc-kernel ] || [ "$col" = ceiling ]; }; then
 		read -r t0 c0 <<<"$x0"
 		read -r t1 c1 <<<"$x1"
-		[ $((c1 - c0)) -gt 0 ] && printf '          %s: XDP program %d ns per packet over %d packets\n' \
-			"$col" $(((t1 - t0) / (c1 - c0))) $((c1 - c0))
+		if [ $((c1 - c0)) -gt 0 ]; then
+			printf '          %s: XDP program %d ns per packet over %d packets\n' \
+				"$col" $(((t1 - t0) / (c1 - c0))) $((c1 - c0))
+		fi
 	fi
 	if [ "$col" = kc-kernel ]; then
 		read -r h0 m0 n0 <<<"$k0"
 		read -r h1 m1 n1 <<<"$k1"
 		printf '          kc-kernel closed loop: XDP answered %d gets, passed %d misses and %d for lack of room\n' \
 			$((h1 - h0)) $((m1 - m0)) $((n1 - n0))
+	fi
+	if [ -n "${SPID[$col]:-}" ]; then
+		printf '          %s: server process CPU %s us per answered request (closed loop)\n' "$col" "$cpu"
 	fi
 }
 busy=0
@@ -257,8 +272,8 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 declare -A M
 echo "medians of $ROUNDS rounds:"
-printf '  %-9s %12s %9s %9s %8s | %9s %9s %8s\n' column "req/s" "p50 us" "p99 us" lost \
-	"p50@rate" "p99@rate" lost
+printf '  %-9s %12s %9s %9s %8s | %9s %9s %8s | %s\n' column "req/s" "p50 us" "p99 us" lost \
+	"p50@rate" "p99@rate" lost "server us/req"
 for col in "${COLS[@]}"; do
 	if [ -n "${NA[$col]:-}" ]; then
 		printf '  %-9s n/a: %s\n' "$col" "${NA[$col]}"
@@ -267,9 +282,10 @@ for col in "${COLS[@]}"; do
 	fi
 	M[$col]=$(median <<<"${RPS[$col]}")
 	M[$col.p99]=$(median <<<"${OP99[$col]}")
-	printf '  %-9s %12.0f %9.1f %9.1f %8s | %9.1f %9.1f %8s\n' "$col" "${M[$col]}" \
+	printf '  %-9s %12.0f %9.1f %9.1f %8s | %9.1f %9.1f %8s | %s\n' "$col" "${M[$col]}" \
 		"$(median <<<"${P50[$col]}")" "$(median <<<"${P99[$col]}")" "$(median <<<"${LOST[$col]}")" \
-		"$(median <<<"${OP50[$col]}")" "${M[$col.p99]}" "$(median <<<"${OLOST[$col]}")"
+		"$(median <<<"${OP50[$col]}")" "${M[$col.p99]}" "$(median <<<"${OLOST[$col]}")" \
+		"$(median <<<"${CPU[$col]}")"
 done
 k_m=$(ratio "${M[kc-kernel]}" "${M[memcached]}")
 k_c=$(ratio "${M[kc-kernel]}" "${M[ceiling]}")
