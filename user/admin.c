@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +43,6 @@ struct kc_admin {
 	int ncmds;
 	struct admin_conn *conns;
 };
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void conn_free(struct admin_conn *c, bool close_fd)
 {
@@ -245,20 +233,20 @@ struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char 
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errf(err, errlen, "admin socket %s: path longer than %zu bytes", path,
-		     sizeof(sun.sun_path) - 1);
+		kc_errf(err, errlen, "admin socket %s: path longer than %zu bytes", path,
+			sizeof(sun.sun_path) - 1);
 		return NULL;
 	}
 	strcpy(sun.sun_path, path);
 	rc = make_parent(path);
 	if (rc) {
-		errf(err, errlen, "admin socket %s: cannot create its folder: %s", path,
-		     strerror(-rc));
+		kc_errf(err, errlen, "admin socket %s: cannot create its folder: %s", path,
+			strerror(-rc));
 		return NULL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		errf(err, errlen, "admin socket: %s", strerror(errno));
+		kc_errf(err, errlen, "admin socket: %s", strerror(errno));
 		return NULL;
 	}
 	/* A socket file left by a dead daemon answers nobody: replace it. A live one: refuse. */
@@ -267,7 +255,7 @@ struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char 
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		close(probe);
 		close(fd);
-		errf(err, errlen, "admin socket %s: in use by a running kcached", path);
+		kc_errf(err, errlen, "admin socket %s: in use by a running kcached", path);
 		return NULL;
 	}
 	if (probe >= 0)
@@ -278,7 +266,7 @@ struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char 
 	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (rc || listen(fd, 16)) {
-		errf(err, errlen, "admin socket %s: %s", path, strerror(errno));
+		kc_errf(err, errlen, "admin socket %s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -299,7 +287,7 @@ nomem:
 	free(a);
 	close(fd);
 	unlink(path);
-	errf(err, errlen, "admin socket: out of memory");
+	kc_errf(err, errlen, "admin socket: out of memory");
 	return NULL;
 }
 

@@ -51,7 +51,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -146,17 +145,6 @@ struct kc_cache {
 
 	_Atomic uint64_t installs, rejected, install_errors, removed[RM__COUNT];
 };
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the resident table (c->lock held) -------------------------------------------------- */
 
@@ -736,7 +724,7 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 	int rc;
 
 	if (!c) {
-		errf(err, errlen, "out of memory");
+		kc_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
@@ -748,29 +736,30 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 	c->max_value = o->max_value;
 	c->ncpu = libbpf_num_possible_cpus();
 	if (c->ncpu <= 0 || o->entries == 0 || o->max_value > KC_VALUE_MAX) {
-		errf(err, errlen, "kernel tier: bad settings (cpus %d, entries %u, max value %u)",
-		     c->ncpu, o->entries, o->max_value);
+		kc_errf(err, errlen,
+			"kernel tier: bad settings (cpus %d, entries %u, max value %u)", c->ncpu,
+			o->entries, o->max_value);
 		goto fail;
 	}
 	if (alloc_state(c)) {
-		errf(err, errlen, "kernel tier: out of memory for %u entries", c->entries);
+		kc_errf(err, errlen, "kernel tier: out of memory for %u entries", c->entries);
 		goto fail;
 	}
 	/* The RCU barrier's two maps are also the cheapest test of BPF rights, before anything
 	 * else is looked at or changed. */
 	rc = kc_rcu_init(&c->rcu);
 	if (rc) {
-		errf(err, errlen, "kernel tier: create BPF maps: %s%s", strerror(-rc),
-		     rc == -EPERM ? " (xdp-mode skb and native need root, or CAP_BPF and "
-				    "CAP_NET_ADMIN; --xdp-mode off needs neither)"
-				  : "");
+		kc_errf(err, errlen, "kernel tier: create BPF maps: %s%s", strerror(-rc),
+			rc == -EPERM ? " (xdp-mode skb and native need root, or CAP_BPF and "
+				       "CAP_NET_ADMIN; --xdp-mode off needs neither)"
+				     : "");
 		goto fail;
 	}
 	if (kc_xdp_open(&c->x, o, err, errlen))
 		goto fail;
 	rc = kc_heartbeat_beat(c->x.hb_fd);
 	if (rc) {
-		errf(err, errlen, "kernel tier: heartbeat: %s", strerror(-rc));
+		kc_errf(err, errlen, "kernel tier: heartbeat: %s", strerror(-rc));
 		goto fail;
 	}
 	if (kc_xdp_attach(&c->x, err, errlen))
@@ -778,7 +767,7 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
 	c->tick = event_new(o->base, -1, EV_PERSIST, on_tick, c);
 	c->kick = event_new(o->base, -1, 0, on_kick, c);
 	if (!c->tick || !c->kick || event_add(c->tick, &tv)) {
-		errf(err, errlen, "kernel tier: cannot start its timer");
+		kc_errf(err, errlen, "kernel tier: cannot start its timer");
 		goto fail;
 	}
 	kc_mem_set_evict_hook(c->mem, on_evicted, c);

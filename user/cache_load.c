@@ -10,7 +10,6 @@
 #include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +25,6 @@
 
 #define KC_MTU_CAP   9000 /* larger replies would not fit an XDP frame anyway */
 #define KC_PROG_NAME "kc_cache"
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int prog_name(__u32 id, char *name, size_t len)
 {
@@ -68,7 +56,7 @@ static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 
 	rc = bpf_xdp_query(x->ifindex, 0, &q);
 	if (rc) {
-		errf(err, errlen, "xdp on %s: query: %s", x->iface, strerror(-rc));
+		kc_errf(err, errlen, "xdp on %s: query: %s", x->iface, strerror(-rc));
 		return rc;
 	}
 	if (q.attach_mode == XDP_ATTACHED_NONE)
@@ -80,10 +68,10 @@ static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 		     : q.drv_prog_id ? q.drv_prog_id
 		     : q.skb_prog_id ? q.skb_prog_id
 				     : q.hw_prog_id;
-		errf(err, errlen,
-		     "xdp on %s: another XDP program (id %u) is attached; detach it or use "
-		     "--xdp-mode off",
-		     x->iface, id);
+		kc_errf(err, errlen,
+			"xdp on %s: another XDP program (id %u) is attached; detach it or use "
+			"--xdp-mode off",
+			x->iface, id);
 		return -EBUSY;
 	}
 	flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
@@ -91,23 +79,24 @@ static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
 						    : XDP_FLAGS_HW_MODE;
 	fd = bpf_prog_get_fd_by_id(id);
 	if (fd < 0) {
-		errf(err, errlen, "xdp on %s: program %u: %s", x->iface, id, strerror(errno));
+		kc_errf(err, errlen, "xdp on %s: program %u: %s", x->iface, id, strerror(errno));
 		return -errno;
 	}
 	dopts.old_prog_fd = fd; /* detach only if it is still that program */
 	rc = bpf_xdp_detach(x->ifindex, flags, &dopts);
 	close(fd);
 	if (rc == -EBUSY) {
-		errf(err, errlen,
-		     "xdp on %s: a running kcached holds the kernel tier (program id %u); stop it "
-		     "or use --xdp-mode off",
-		     x->iface, id);
+		kc_errf(
+		    err, errlen,
+		    "xdp on %s: a running kcached holds the kernel tier (program id %u); stop it "
+		    "or use --xdp-mode off",
+		    x->iface, id);
 		return rc;
 	}
 	if (rc) {
-		errf(err, errlen,
-		     "xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
-		     x->iface, id, strerror(-rc));
+		kc_errf(err, errlen,
+			"xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
+			x->iface, id, strerror(-rc));
 		return rc;
 	}
 	log_warn("xdp on %s: replaced the kernel tier a previous kcached left attached (id %u)",
@@ -137,8 +126,8 @@ int kc_xdp_attach(struct kc_xdp *x, char *err, size_t errlen)
 		if (claim_iface(x, err, errlen))
 			return -EBUSY;
 	}
-	errf(err, errlen, "xdp on %s: attach in %s mode: %s", x->iface, kc_xdp_mode_name(x->mode),
-	     strerror(-fd));
+	kc_errf(err, errlen, "xdp on %s: attach in %s mode: %s", x->iface,
+		kc_xdp_mode_name(x->mode), strerror(-fd));
 	return fd;
 }
 
@@ -162,17 +151,17 @@ static int prepare_pins(struct kc_xdp *x, char *err, size_t errlen)
 
 	if (!strncmp(x->pin_path, "/sys/fs/bpf/", 12) && !is_bpffs("/sys/fs/bpf") &&
 	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-		errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", x->pin_path,
-		     strerror(errno));
+		kc_errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", x->pin_path,
+			strerror(errno));
 		return -errno;
 	}
 	if (mkdir(x->pin_path, 0700) && errno != EEXIST) {
-		errf(err, errlen, "pin-path %s: %s", x->pin_path, strerror(errno));
+		kc_errf(err, errlen, "pin-path %s: %s", x->pin_path, strerror(errno));
 		return -errno;
 	}
 	if (!is_bpffs(x->pin_path)) {
-		errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
-		     x->pin_path);
+		kc_errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
+			x->pin_path);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < N_PINNED; i++) {
@@ -261,7 +250,7 @@ static int set_listen(struct kc_kconfig *cfg, const char *listen, char *err, siz
 		memcpy(cfg->addr6, &a6, sizeof(cfg->addr6));
 		return 0;
 	}
-	errf(err, errlen, "kernel tier: listen address '%s' is not numeric", listen);
+	kc_errf(err, errlen, "kernel tier: listen address '%s' is not numeric", listen);
 	return -EINVAL;
 }
 
@@ -272,7 +261,7 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 
 	x->skel = cache_bpf__open();
 	if (!x->skel) {
-		errf(err, errlen, "open the kernel tier: %s", strerror(errno));
+		kc_errf(err, errlen, "open the kernel tier: %s", strerror(errno));
 		return -errno;
 	}
 	x->skel->rodata->kc_cfg.port = o->port;
@@ -285,7 +274,7 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	if (bpf_map__set_max_entries(x->skel->maps.kc_index, o->entries) ||
 	    bpf_map__set_max_entries(x->skel->maps.kc_slots, o->entries) ||
 	    bpf_map__set_max_entries(x->skel->maps.kc_hits, o->entries)) {
-		errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);
+		kc_errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);
 		return -EINVAL;
 	}
 	rc = prepare_pins(x, err, errlen);
@@ -293,9 +282,10 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 		return rc;
 	rc = cache_bpf__load(x->skel);
 	if (rc) {
-		errf(err, errlen, "load the kernel tier: %s%s", strerror(-rc),
-		     rc == -EPERM ? " (needs root, or CAP_BPF and CAP_NET_ADMIN; or --xdp-mode off)"
-				  : "");
+		kc_errf(err, errlen, "load the kernel tier: %s%s", strerror(-rc),
+			rc == -EPERM
+			    ? " (needs root, or CAP_BPF and CAP_NET_ADMIN; or --xdp-mode off)"
+			    : "");
 		return rc;
 	}
 	x->index_fd = bpf_map__fd(x->skel->maps.kc_index);
@@ -322,7 +312,7 @@ int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	snprintf(x->pin_path, sizeof(x->pin_path), "%s", o->pin_path);
 	x->ifindex = (int)if_nametoindex(x->iface);
 	if (!x->ifindex) {
-		errf(err, errlen, "iface %s: %s", x->iface, strerror(errno));
+		kc_errf(err, errlen, "iface %s: %s", x->iface, strerror(errno));
 		return -ENODEV;
 	}
 	x->mtu = iface_mtu(x->iface);

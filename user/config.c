@@ -1,11 +1,11 @@
 /* config.c: the directive table and its three sources (defaults, YAML, flags). See config.h. */
+#include "log.h"
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,17 +80,6 @@ static const struct kc_directive directives[] = {
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int kc_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -163,8 +152,8 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 	case T_STR:
 	case T_HOSTPORT:
 		if (strlen(v) >= d->size) {
-			errf(err, errlen, "%s: expected at most %zu bytes, got %zu", d->name,
-			     d->size - 1, strlen(v));
+			kc_errf(err, errlen, "%s: expected at most %zu bytes, got %zu", d->name,
+				d->size - 1, strlen(v));
 			return -EINVAL;
 		}
 		if (d->type == T_HOSTPORT) {
@@ -173,7 +162,8 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 
 			if (!colon || colon == v || kc_parse_u64(colon + 1, &port) ||
 			    port > 65535) {
-				errf(err, errlen, "%s: expected host:port, got '%s'", d->name, v);
+				kc_errf(err, errlen, "%s: expected host:port, got '%s'", d->name,
+					v);
 				return -EINVAL;
 			}
 		}
@@ -181,18 +171,19 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		return 0;
 	case T_U32:
 		if (kc_parse_u64(v, &n) || n < d->min || n > d->max) {
-			errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'",
-			     d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
+			kc_errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'",
+				d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;
 		}
 		*(uint32_t *)field = (uint32_t)n;
 		return 0;
 	case T_SIZE:
 		if (kc_parse_size(v, &n) || n < d->min || n > d->max) {
-			errf(err, errlen,
-			     "%s: expected a size from %llu to %llu bytes (suffixes K, M, G), got "
-			     "'%s'",
-			     d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
+			kc_errf(
+			    err, errlen,
+			    "%s: expected a size from %llu to %llu bytes (suffixes K, M, G), got "
+			    "'%s'",
+			    d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;
 		}
 		*(uint64_t *)field = n;
@@ -205,7 +196,7 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			   !strcmp(v, "0")) {
 			*(bool *)field = false;
 		} else {
-			errf(err, errlen, "%s: expected true or false, got '%s'", d->name, v);
+			kc_errf(err, errlen, "%s: expected true or false, got '%s'", d->name, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -215,12 +206,12 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 				*(enum kc_xdp_mode *)field = (enum kc_xdp_mode)i;
 				return 0;
 			}
-		errf(err, errlen, "%s: expected off, skb or native, got '%s'", d->name, v);
+		kc_errf(err, errlen, "%s: expected off, skb or native, got '%s'", d->name, v);
 		return -EINVAL;
 	case T_LOGLEVEL:
 		if (kc_log_parse_level(v, (enum kc_log_level *)field)) {
-			errf(err, errlen, "%s: expected error, warn, info or debug, got '%s'",
-			     d->name, v);
+			kc_errf(err, errlen, "%s: expected error, warn, info or debug, got '%s'",
+				d->name, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -261,19 +252,19 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 	f = fopen(path, "r");
 	if (!f) {
 		rc = -errno;
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		kc_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return rc;
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		fclose(f);
-		errf(err, errlen, "%s: cannot initialise the YAML parser", path);
+		kc_errf(err, errlen, "%s: cannot initialise the YAML parser", path);
 		return -ENOMEM;
 	}
 	yaml_parser_set_input_file(&parser, f);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
-			errf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-			     parser.problem ? parser.problem : "malformed YAML");
+			kc_errf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
+				parser.problem ? parser.problem : "malformed YAML");
 			rc = -EINVAL;
 			break;
 		}
@@ -284,9 +275,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (++depth > 1) {
-				errf(err, errlen,
-				     "%s:%zu: %s: expected a scalar value, got a mapping", path,
-				     line, have_key ? key : "?");
+				kc_errf(err, errlen,
+					"%s:%zu: %s: expected a scalar value, got a mapping", path,
+					line, have_key ? key : "?");
 				rc = -EINVAL;
 			}
 			break;
@@ -294,25 +285,26 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			depth--;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list", path,
-			     line, have_key ? key : "top level");
+			kc_errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list",
+				path, line, have_key ? key : "top level");
 			rc = -EINVAL;
 			break;
 		case YAML_ALIAS_EVENT:
-			errf(err, errlen, "%s:%zu: aliases are not supported", path, line);
+			kc_errf(err, errlen, "%s:%zu: aliases are not supported", path, line);
 			rc = -EINVAL;
 			break;
 		case YAML_SCALAR_EVENT: {
 			const char *val = (const char *)ev.data.scalar.value;
 
 			if (depth != 1) {
-				errf(err, errlen, "%s:%zu: expected a mapping of directive: value",
-				     path, line);
+				kc_errf(err, errlen,
+					"%s:%zu: expected a mapping of directive: value", path,
+					line);
 				rc = -EINVAL;
 			} else if (!have_key) {
 				if (strlen(val) >= sizeof(key) || !find(val)) {
-					errf(err, errlen, "%s:%zu: unknown key '%.63s'", path, line,
-					     val);
+					kc_errf(err, errlen, "%s:%zu: unknown key '%.63s'", path,
+						line, val);
 					rc = -EINVAL;
 				} else {
 					strcpy(key, val);
@@ -323,7 +315,7 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				char msg[200];
 
 				if (set_value(cfg, find(key), val, msg, sizeof(msg))) {
-					errf(err, errlen, "%s:%zu: %s", path, key_line, msg);
+					kc_errf(err, errlen, "%s:%zu: %s", path, key_line, msg);
 					rc = -EINVAL;
 				}
 				have_key = false;
@@ -384,9 +376,9 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 			const char *bad = argv[optind - 1];
 
 			if (c == ':')
-				errf(err, errlen, "%s: expected a value", bad);
+				kc_errf(err, errlen, "%s: expected a value", bad);
 			else
-				errf(err, errlen, "%s: unknown option (see --help)", bad);
+				kc_errf(err, errlen, "%s: unknown option (see --help)", bad);
 			return -EINVAL;
 		}
 		if (c == 0 && !strcmp(opts[idx].name, "config")) {
@@ -397,7 +389,7 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 		}
 	}
 	if (optind < argc) {
-		errf(err, errlen, "%s: unexpected argument", argv[optind]);
+		kc_errf(err, errlen, "%s: unexpected argument", argv[optind]);
 		return -EINVAL;
 	}
 	optind = 1;
@@ -407,7 +399,7 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 		char msg[200];
 
 		if (set_value(cfg, &directives[idx], optarg, msg, sizeof(msg))) {
-			errf(err, errlen, "--%s", msg);
+			kc_errf(err, errlen, "--%s", msg);
 			return -EINVAL;
 		}
 	}
@@ -417,17 +409,17 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->audit_ring_size & (cfg->audit_ring_size - 1)) {
-		errf(err, errlen, "audit-ring-size (%llu) must be a power of two",
-		     (unsigned long long)cfg->audit_ring_size);
+		kc_errf(err, errlen, "audit-ring-size (%llu) must be a power of two",
+			(unsigned long long)cfg->audit_ring_size);
 		return -EINVAL;
 	}
 	if (cfg->memory < 2 * cfg->item_max) {
-		errf(err, errlen, "memory (%llu) must be at least twice item-size-max (%llu)",
-		     (unsigned long long)cfg->memory, (unsigned long long)cfg->item_max);
+		kc_errf(err, errlen, "memory (%llu) must be at least twice item-size-max (%llu)",
+			(unsigned long long)cfg->memory, (unsigned long long)cfg->item_max);
 		return -EINVAL;
 	}
 	if (cfg->xdp_mode != KC_XDP_OFF && !cfg->iface[0]) {
-		errf(err, errlen, "xdp-mode %s needs iface", kc_xdp_mode_name(cfg->xdp_mode));
+		kc_errf(err, errlen, "xdp-mode %s needs iface", kc_xdp_mode_name(cfg->xdp_mode));
 		return -EINVAL;
 	}
 	return 0;

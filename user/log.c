@@ -69,6 +69,17 @@ void kc_log(enum kc_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void kc_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum kc_log_level l = level == LIBBPF_WARN ? KC_LOG_INFO : KC_LOG_DEBUG;

@@ -363,22 +363,30 @@ static void cmd_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	kc_reply(cmd, r == KC_DELETED ? "DELETED\r\n" : "NOT_FOUND\r\n");
 }
 
+/* Checks "<verb> <key> <arg> [noreply]" and the key; false after an error reply. */
+static bool check_key_arg(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
+{
+	if (nt != 3 && nt != 4) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return false;
+	}
+	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
+	if (t[1].n > KC_KEY_MAX) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR bad command line format\r\n");
+		return false;
+	}
+	return true;
+}
+
 /* incr|decr <key> <delta> [noreply] */
 static void cmd_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 {
 	uint64_t delta, result;
 	char num[24], *p;
 
-	if (nt != 3 && nt != 4) {
-		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+	if (!check_key_arg(cmd, t, nt))
 		return;
-	}
-	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
-	if (t[1].n > KC_KEY_MAX) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
-			       "CLIENT_ERROR bad command line format\r\n");
-		return;
-	}
 	if (!kc_tok_u64(&t[2], &delta)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR invalid numeric delta argument\r\n");
@@ -412,16 +420,8 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 {
 	int32_t e;
 
-	if (nt != 3 && nt != 4) {
-		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+	if (!check_key_arg(cmd, t, nt))
 		return;
-	}
-	cmd->noreply = nt == 4 && kc_tok_is(&t[3], "noreply");
-	if (t[1].n > KC_KEY_MAX) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
-			       "CLIENT_ERROR bad command line format\r\n");
-		return;
-	}
 	if (!kc_tok_i32(&t[2], &e)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR invalid exptime argument\r\n");

@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +43,6 @@ struct kc_server {
 	unsigned started; /* workers whose thread runs */
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Binds a non-blocking SO_REUSEPORT socket. With probe, first checks that nobody holds the port
  * (and resolves port 0 to a free one, written back so the other workers and UDP join it).
  * Returns the fd or -errno with a message in err. */
@@ -72,13 +60,13 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 	snprintf(portstr, sizeof(portstr), "%u", *port);
 	rc = getaddrinfo(host, portstr, &hints, &ai);
 	if (rc) {
-		errf(err, errlen, "listen address '%s': %s", host, gai_strerror(rc));
+		kc_errf(err, errlen, "listen address '%s': %s", host, gai_strerror(rc));
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		errf(err, errlen, "socket %s: %s", proto, strerror(errno));
+		kc_errf(err, errlen, "socket %s: %s", proto, strerror(errno));
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -87,7 +75,7 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 	 * with EADDRINUSE; then every worker joins the group with SO_REUSEPORT. */
 	if (probe && bind(fd, ai->ai_addr, ai->ai_addrlen)) {
 		rc = -errno;
-		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
+		kc_errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
 		close(fd);
 		goto out;
 	}
@@ -102,7 +90,7 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 		memset(&u, 0, sizeof(u));
 		if (getsockname(fd, &u.sa, &len)) {
 			rc = -errno;
-			errf(err, errlen, "getsockname: %s", strerror(errno));
+			kc_errf(err, errlen, "getsockname: %s", strerror(errno));
 			close(fd);
 			goto out;
 		}
@@ -114,7 +102,7 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || (type == SOCK_STREAM && listen(fd, 1024))) {
 		rc = -errno;
-		errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
+		kc_errf(err, errlen, "bind %s:%u/%s: %s", host, *port, proto, strerror(errno));
 		close(fd);
 		goto out;
 	}
@@ -143,7 +131,7 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 	w->stats = kc_stats_new();
 	w->base = event_base_new();
 	if (!w->stats || !w->base) {
-		errf(err, errlen, "worker %u: out of memory", id);
+		kc_errf(err, errlen, "worker %u: out of memory", id);
 		return -ENOMEM;
 	}
 	w->tcp_fd = bind_socket(s->cfg.listen, port, SOCK_STREAM, id == 0, err, errlen);
@@ -282,8 +270,8 @@ static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size
 	if (s->cfg.xdp_mode == KC_XDP_OFF)
 		return 0;
 	if (!s->cfg.udp) {
-		errf(err, errlen, "xdp-mode %s serves memcached UDP: it needs udp: true",
-		     kc_xdp_mode_name(s->cfg.xdp_mode));
+		kc_errf(err, errlen, "xdp-mode %s serves memcached UDP: it needs udp: true",
+			kc_xdp_mode_name(s->cfg.xdp_mode));
 		return -EINVAL;
 	}
 	s->cache = kc_cache_start(&o, err, errlen);
@@ -328,7 +316,7 @@ static int start_audit(struct kc_server *s, char *err, size_t errlen)
 	kc_audit_register_admin(s->audit, s->admin);
 	s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
 	if (!s->sighup || evsignal_add(s->sighup, NULL)) {
-		errf(err, errlen, "cannot install the SIGHUP handler");
+		kc_errf(err, errlen, "cannot install the SIGHUP handler");
 		return -ENOMEM;
 	}
 	return 0;
@@ -351,20 +339,20 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (evthread_use_pthreads()) {
-		errf(err, errlen, "libevent: no pthreads support");
+		kc_errf(err, errlen, "libevent: no pthreads support");
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		errf(err, errlen, "out of memory");
+		kc_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->cfg = *cfg;
 	s->nworkers = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
 	s->mem = kc_mem_new(cfg->memory, cfg->item_max);
 	if (!s->mem) {
-		errf(err, errlen, "memory tier of %llu bytes: %s", (unsigned long long)cfg->memory,
-		     strerror(errno));
+		kc_errf(err, errlen, "memory tier of %llu bytes: %s",
+			(unsigned long long)cfg->memory, strerror(errno));
 		goto fail;
 	}
 	s->env = (struct kc_proto_env){.mem = s->mem,
@@ -378,7 +366,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	s->threads = calloc(s->nworkers, sizeof(*s->threads));
 	s->base = event_base_new();
 	if (!s->workers || !s->threads || !s->base) {
-		errf(err, errlen, "out of memory");
+		kc_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	port = cfg->port;
@@ -409,7 +397,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
 	if (!s->sigs[0] || !s->sigs[1] || evsignal_add(s->sigs[0], NULL) ||
 	    evsignal_add(s->sigs[1], NULL)) {
-		errf(err, errlen, "cannot install signal handlers");
+		kc_errf(err, errlen, "cannot install signal handlers");
 		goto fail;
 	}
 	/* Workers block every signal: the main thread's loop handles them. */
@@ -420,7 +408,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 					&s->workers[s->started]);
 		if (rc) {
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			errf(err, errlen, "start worker: %s", strerror(rc));
+			kc_errf(err, errlen, "start worker: %s", strerror(rc));
 			goto fail;
 		}
 	}
