@@ -9,6 +9,10 @@
 # servers are prefilled over TCP). Every column has its own veth pair (198.18.N.0/24) so all
 # servers run at once and the rounds alternate between them; all share the same client.
 #
+# Fairness: while a column is measured, the other servers are stopped (SIGSTOP): an idle
+# kcached with a populated kernel tier still folds hit counters every 100 ms, and memcached
+# runs its LRU maintainer; neither may take CPU from another column's run.
+#
 # Per round and column: a closed-loop run (max requests/s; its latency is at saturation) and
 # an open-loop run at LAT_RATE requests/s (latency at the same offered load for all, measured
 # from the intended send time). Then the medians and the ratios; goals: kc-kernel >= 5x
@@ -72,6 +76,7 @@ declare -A SPID=() # column -> server process
 
 # --- the network: two namespaces, one veth pair per column ---------------------------------
 stop_servers() {
+	for p in "${KC_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done # a stopped one ignores TERM
 	for p in "${KC_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for _ in $(seq 50); do
 		local alive=0
@@ -207,8 +212,16 @@ xdpstat() {
 		sed -n 's/.*run_time_ns \([0-9]*\) run_cnt \([0-9]*\).*/\1 \2/p' | grep . || echo "0 0"
 }
 declare -A RPS P50 P99 LOST OP50 OP99 OLOST CPU
+# only COL: lets COL's server run and stops the others (the ceiling has none: all stop).
+only() {
+	local c
+	for c in "${!SPID[@]}"; do
+		if [ "$c" = "$1" ]; then kill -CONT "${SPID[$c]}"; else kill -STOP "${SPID[$c]}"; fi
+	done
+}
 run_col() { # COL ROUND
 	local col=$1 out lat common bg
+	only "$col"
 	bg=$(bg_busy)
 	[ "$bg" -le 10 ] || busy=1
 	common=(-s "${ADDR[$col]}:$PORT" --udp "${KS[@]}" --get-ratio 1 --threads $THREADS --cpus $CPUS
@@ -298,6 +311,7 @@ echo "ratios (req/s): kc-kernel/memcached $k_m (goal >= 5: $(goal "$k_m" 5)), kc
 echo "                kc-off/memcached $o_m, ceiling/memcached $c_m; kc-kernel p99 at $LAT_RATE/s below memcached's: $p99_lower"
 
 [ $busy = 0 ] || echo "warning: other work kept the host over 10% busy before some runs: the figures are noisy"
+for p in "${SPID[@]}"; do kill -CONT "$p"; done
 
 # --- a third-party client against kcached -------------------------------------------------
 slap_col=kc-kernel
