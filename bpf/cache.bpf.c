@@ -248,9 +248,8 @@ static long kc_walk_byte(__u32 i, void *arg)
 		w->verdict = w->nkeys ? KC_SERVE : KC_PASS_PARSE;
 		return 1;
 	}
-	/* Control bytes and DEL never occur in keys the daemon stores. */
-	if (c < 0x21 || c == 0x7f)
-		goto parse;
+	/* Any other byte is part of a key, as in the daemon's tokenizer (which splits on spaces
+	 * only): memcaslap's keys, for one, hold control bytes. */
 	k = w->klen;
 	if (k == 0) {
 		if (w->nkeys >= KC_MAX_KEYS) {
@@ -493,10 +492,14 @@ int kc_cache(struct xdp_md *ctx)
 		return kc_pass(KC_PASS_NOT_UNICAST);
 
 	/* Serve only while the daemon is alive: it stamps kc_heartbeat with CLOCK_MONOTONIC, the
-	 * clock bpf_ktime_get_ns() reads. A stamp from the future also counts as stale. */
+	 * clock bpf_ktime_get_ns() reads. A stamp slightly ahead is clock skew between the two
+	 * readers (KC_HB_SKEW_NS); one far in the future counts as stale. */
 	now = bpf_ktime_get_ns();
 	hb = bpf_map_lookup_elem(&kc_heartbeat, &zero);
-	if (!hb || !hb->mono_ns || now - hb->mono_ns >= kc_cfg.hb_window_ns)
+	if (!hb || !hb->mono_ns)
+		return kc_pass(KC_PASS_STALE);
+	if (hb->mono_ns > now ? hb->mono_ns - now > KC_HB_SKEW_NS
+			      : now - hb->mono_ns >= kc_cfg.hb_window_ns)
 		return kc_pass(KC_PASS_STALE);
 
 	if (p.udp_len < KC_UDP_HLEN + KC_FRAME_HLEN)

@@ -15,9 +15,11 @@
 #define KC_REL_EXPTIME_MAX (60 * 60 * 24 * 30)
 #define KC_NSEC		   1000000000ULL
 
+/* What the XDP parser takes as a key byte: everything the daemon's tokenizer keeps in one key
+ * except CR (which it strips only at the end of a line). */
 static int key_byte_ok(unsigned char c)
 {
-	return c > 0x20 && c != 0x7f;
+	return c != ' ' && c != '\r' && c != '\n';
 }
 
 int kc_key_init(struct kc_key *k, const void *key, size_t len)

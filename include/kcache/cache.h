@@ -153,5 +153,9 @@ enum kc_addr_mode {
 #define KC_MTU_DEFAULT		1500
 #define KC_MAX_VALUE_DEFAULT	1000
 #define KC_HB_WINDOW_NS_DEFAULT 1000000000ULL
+/* A heartbeat stamped up to this far ahead of the program's clock is fresh: the daemon's
+ * clock_gettime(CLOCK_MONOTONIC) and bpf_ktime_get_ns() differ by about a millisecond on
+ * this VM. Further ahead, the stamp is garbage and counts as stale. */
+#define KC_HB_SKEW_NS 50000000ULL
 
 #endif
