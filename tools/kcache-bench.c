@@ -668,7 +668,7 @@ static double us(uint64_t ns)
 static int prefill(const struct opts *o)
 {
 	struct kb_cfg cfg = o->cfg;
-	struct kb_stats st;
+	struct kb_stats st = {0};
 	uint64_t start = kb_now_ns(), deadline = start + (uint64_t)(o->pf_timeout * 1e9);
 	double secs;
 	int rc;

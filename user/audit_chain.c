@@ -102,15 +102,15 @@ int kc_audit_chain_seal(const struct kc_audit_chain *c, const char *members, siz
 
 	hex(h, c->prev, KC_AUDIT_MAC_LEN);
 	if (kc_buf_printf(out, "{\"v\":%d,\"seq\":%llu,\"prev\":\"%s\",", KC_AUDIT_SCHEMA,
-			  (unsigned long long)(c->seq + 1), h) ||
+			  (unsigned long long)c->seq + 1, h) ||
 	    kc_buf_append(out, members, len)) {
-		kc_buf_shrink(out, start);
+		out->len = start; /* roll the partial record back */
 		return -ENOMEM;
 	}
 	mac_of(c->key, c->prev, out->data + start, out->len - start, mac);
 	hex(h, mac, KC_AUDIT_MAC_LEN);
 	if (kc_buf_printf(out, MAC_TAG "%s\"}\n", h)) {
-		kc_buf_shrink(out, start);
+		out->len = start; /* roll the partial record back */
 		return -ENOMEM;
 	}
 	return 0;

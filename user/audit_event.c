@@ -543,7 +543,7 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 	else
 		rc |= kc_buf_puts(b, "null}");
 	if (rc) {
-		kc_buf_shrink(b, start);
+		b->len = start; /* roll the partial record back */
 		return -ENOMEM;
 	}
 	return 0;

@@ -350,7 +350,7 @@ static int parse_args(struct parse *ps, yaml_node_t *n, unsigned idx)
 	     pr++) {
 		yaml_node_t *k = node(ps, pr->key), *v = node(ps, pr->value);
 		const char *ks = scalar(k), *vs = scalar(v);
-		uint32_t i;
+		uint32_t i = 0;
 
 		if (ks && !strcmp(ks, "index")) {
 			if (vs && !strcmp(vs, "any")) {

@@ -131,7 +131,7 @@ static uint16_t fold(uint32_t sum)
 int kb_raw_open(struct kb_raw *r, int udp_fd, const struct kb_cfg *cfg, char *err, size_t errlen)
 {
 	const struct sockaddr_in *dst = (const struct sockaddr_in *)&cfg->addr;
-	struct sockaddr_in src;
+	struct sockaddr_in src = {0};
 	socklen_t slen = sizeof(src);
 	struct sockaddr_ll ll = {.sll_family = AF_PACKET};
 	struct ifreq ifr = {0};
