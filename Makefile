@@ -179,13 +179,17 @@ bench: all
 	$(Q)for b in bench/*.sh; do echo "== $$b"; BUILD=$(BUILD) $$b || exit 1; done
 
 # --- hygiene --------------------------------------------------------------------------------
+# clang-tidy gets the preprocessor flags only, one file per run (clang-tidy 14's va_list
+# checker misfires across files in one run); warnings inside generated skeletons are not ours.
+TIDY_FLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)/skel $(PKG_CFLAGS)
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
 check: all check-vmlinux
 	$(call msg,FORMAT,clang-format --dry-run)
 	$(Q)clang-format --dry-run --Werror $(C_FILES)
 	$(call msg,TIDY,clang-tidy)
-	$(Q)clang-tidy --quiet $(filter user/%.c tools/%.c,$(C_FILES)) -- $(CFLAGS) 2>&1 \
-		| grep -E 'warning:|error:' && exit 1 || true
+	$(Q)printf '%s\n' $(filter user/%.c tools/%.c,$(C_FILES)) \
+		| xargs -P2 -I{} clang-tidy --quiet {} -- $(TIDY_FLAGS) 2>&1 \
+		| grep -E 'warning:|error:' | grep -v '^$(BUILD)/skel/' && exit 1 || true
 	$(call msg,CPPCHECK,cppcheck)
 	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		-Iinclude -Iuser --suppress=missingIncludeSystem user tools
