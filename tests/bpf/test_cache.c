@@ -382,6 +382,11 @@ static void install_fixtures(struct env *env)
 	install(env, "over", 4, 0, over, sizeof(over), 9, 0);
 	memset(key250, 'k', 250);
 	install(env, key250, 250, 250, "v250", 4, 250, 0);
+	/* Keys ending just before, at and after the walk's 8-byte word boundaries. */
+	install_s(env, "k7abcde", 7, "w7", 7);
+	install_s(env, "k8abcdef", 8, "w8", 8);
+	install_s(env, "k9abcdefg", 9, "w9", 9);
+	install_s(env, "k16abcdefghijklm", 16, "w16", 16);
 
 	/* A recycled index element: "ghost" points at foo's slot and gen. */
 	assert_int_equal(kc_key_init(&k, "ghost", 5), 0);
@@ -488,6 +493,24 @@ static const struct row rows[] = {
     {"tab_in_key_not_resident", 0, T("get fo\to\r\n"), PASS(KC_PASS_MISS)},
     {"nul_after_line", 0, T("get foo\r\n\0"), PASS(KC_PASS_PARSE)},
     {"lf_cr", 0, T("get foo\n\r"), PASS(KC_PASS_PARSE)},
+    /* The word-at-a-time walk: line ends inside the line stop it before the key's lookup. */
+    {"cr_inside_after_missing_key", 0, T("get nope\rx\r\n"), PASS(KC_PASS_PARSE)},
+    {"lf_inside_after_missing_key", 0, T("get nope\nfoo\r\n"), PASS(KC_PASS_PARSE)},
+    {"word_boundary_keys", 0, T("get k7abcde k8abcdef k9abcdefg k16abcdefghijklm\r\n"),
+     TX("VALUE k7abcde 7 2\r\nw7\r\nVALUE k8abcdef 8 2\r\nw8\r\n"
+	"VALUE k9abcdefg 9 2\r\nw9\r\nVALUE k16abcdefghijklm 16 3\r\nw16\r\nEND\r\n")},
+    {"word_boundary_keys_lf", 0, T("get k8abcdef k16abcdefghijklm\n"),
+     TX("VALUE k8abcdef 8 2\r\nw8\r\nVALUE k16abcdefghijklm 16 3\r\nw16\r\nEND\r\n")},
+    {"key_prefix_not_resident", 0, T("get k8abcde\r\n"), PASS(KC_PASS_MISS)},
+    {"key_longer_not_resident", 0, T("get k8abcdefg\r\n"), PASS(KC_PASS_MISS)},
+    {"long_space_runs", 0,
+     T("get                                                                      foo"
+       "                                                                         alpha"
+       "                                                                         \r\n"),
+     TX("VALUE foo 5 3\r\nbar\r\nVALUE alpha 0 3\r\none\r\nEND\r\n")},
+    {"spaces_no_line_end", 0,
+     T("get foo                                                                         "),
+     PASS(KC_PASS_PARSE)},
 };
 
 static void test_table(void **state)
