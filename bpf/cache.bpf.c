@@ -47,11 +47,11 @@ const volatile struct kc_kconfig kc_cfg = {
     .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
 };
 
-/* Resident keys. The kernel hashes and compares the whole zero-padded struct kc_key. */
+/* Resident keys, by KC_HASH of the key (include/kcache/cache.h); the slot holds the full key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
-	__type(key, struct kc_key);
+	__type(key, __u64);
 	__type(value, struct kc_kref);
 } kc_index SEC(".maps");
 
@@ -93,9 +93,11 @@ struct {
  * large); values loaded from a map are unknown scalars, and each use is bounds-checked anyway. */
 struct kc_walk {
 	__u64 now;
-	__u32 pos;  /* request-line offset of the first key byte */
-	__u32 len;  /* request-line length */
-	__u32 klen; /* bytes of the key just found */
+	__u32 pos;   /* request-line offset of the next token */
+	__u32 len;   /* request-line length */
+	__u32 klen;  /* bytes of the key just found */
+	__u32 kpos;  /* its request-line offset */
+	__u64 khash; /* its KC_HASH */
 	__u32 nkeys;
 	__u32 gets;    /* 1 for gets: VALUE lines carry the cas */
 	__u32 blk_len; /* bytes of the VALUE blocks found so far */
@@ -111,11 +113,10 @@ struct kc_walk {
  * fixed bounds where packet memory would need a range check per access. XDP does not nest on a
  * CPU, so one copy per CPU is enough. */
 struct kc_scratch {
-	struct kc_key key; /* the key being read, zero-padded for the lookup */
-	__u64 key_spill;   /* word copies into key may run 4 bytes past it; never read */
 	struct kc_walk w;
 	__u32 slot[KC_MAX_KEYS]; /* slot of each key, in request order */
-	__u8 req[KC_REQ_MAX + 8]; /* the request line, copied out of the packet; +8 for word reads */
+	/* the request line, copied out of the packet; +8 so that a word read stays inside */
+	__u8 req[KC_REQ_MAX + 8];
 };
 
 struct {
@@ -147,17 +148,6 @@ static __always_inline int kc_pass(__u32 reason)
 	return XDP_PASS;
 }
 
-static __always_inline int kc_key_eq(const struct kc_key *a, const struct kc_key *b)
-{
-	const __u64 *x = (const void *)a, *y = (const void *)b;
-	__u64 d = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(struct kc_key) / 8); i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
-}
-
 /* A key just ended: look it up, validate its slot, account for its VALUE block.
  * Returns 0 to keep walking, 1 with w->verdict set to stop. */
 static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
@@ -165,19 +155,43 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 	struct kc_kentry *e;
 	struct kc_kref *ref;
 	__u32 slot, n;
-	__u64 gen, nk;
+	__u64 gen, nk, klen, kpos, h, d = 0;
 
-	s->key.len = w->klen;
-	w->klen = 0;
-	ref = bpf_map_lookup_elem(&kc_index, &s->key);
+	h = w->khash;
+	ref = bpf_map_lookup_elem(&kc_index, &h);
 	if (!ref)
 		goto miss;
 	/* The index element may be recycled under us (hash maps reuse memory at once), so slot and
-	 * gen may belong to another key: the slot's own key and gen below settle it. */
+	 * gen may belong to another key, and another key may share the hash: the slot's own key and
+	 * gen below settle it, and any mismatch is a miss. */
 	slot = ref->slot;
 	gen = ref->gen;
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
-	if (!e || !gen || e->gen != gen || !kc_key_eq(&e->key, &s->key))
+	if (!e || !gen || e->gen != gen)
+		goto miss;
+	/* The full key, a word at a time against the request line; the slot's key is zero-padded,
+	 * and both sides are masked to the key's bytes anyway. */
+	klen = w->klen;
+	kpos = w->kpos;
+	barrier_var(klen);
+	barrier_var(kpos);
+	if (e->key.len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
+		goto miss;
+#pragma unroll
+	for (int j = 0; j < (KC_KEY_MAX + 7) / 8; j++) {
+		__u64 off = kpos + j * 8, x;
+
+		if (j * 8 >= klen)
+			break;
+		barrier_var(off);
+		if (off >= KC_REQ_MAX)
+			goto miss;
+		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->key.data[j * 8];
+		if (klen - j * 8 < 8)
+			x &= ~0ULL >> (64 - 8 * (klen - j * 8));
+		d |= x;
+	}
+	if (d)
 		goto miss;
 	if (e->expire_ns && w->now >= e->expire_ns) {
 		w->expired = 1;
@@ -249,7 +263,7 @@ static __always_inline __u32 kc_first_byte(__u64 x)
 
 /* bpf_loop callback over the request line after "get "/"gets ": each call consumes one token at
  * w->pos, eight bytes at a time: a run of spaces (up to 64 bytes per call), one key (found,
- * copied and looked up in one call), or the line's end. Accepts what memcached's tokenizer
+ * hashed and looked up in one call), or the line's end. Accepts what memcached's tokenizer
  * accepts for a storable key: keys separated by runs of spaces, the line ended by "\n" or
  * "\r\n" as its last bytes. Anything else stops the walk with a pass reason. s->req holds 8
  * bytes past KC_REQ_MAX so that a word read at any offset below KC_REQ_MAX stays inside it;
@@ -258,7 +272,7 @@ static long kc_walk_tok(__u32 i, void *arg)
 {
 	struct kc_scratch *s = kc_get_scratch();
 	struct kc_walk *w;
-	__u64 at, off, word, m, d, e, len;
+	__u64 at, off, word, m, d, e, len, h;
 	__u8 c;
 
 	if (!s)
@@ -300,12 +314,12 @@ static long kc_walk_tok(__u32 i, void *arg)
 	}
 	/* Any other byte starts a key, as in the daemon's tokenizer (which splits on spaces only):
 	 * memcaslap's keys, for one, hold control bytes. Find its end (space, CR or LF) a word at a
-	 * time, copying the words into the zeroed lookup key as we go (the last one masked). */
+	 * time, hashing the words as we go (the last one masked to the key's bytes). */
 	if (w->nkeys >= KC_MAX_KEYS) {
 		w->verdict = KC_PASS_TOO_MANY_KEYS;
 		return 1;
 	}
-	__builtin_memset(&s->key, 0, sizeof(s->key));
+	h = KC_HASH_INIT;
 	d = KC_REQ_MAX; /* no end found */
 #pragma unroll
 	for (int j = 0; j < (KC_KEY_MAX + 8) / 8; j++) {
@@ -321,12 +335,10 @@ static long kc_walk_tok(__u32 i, void *arg)
 
 			d = j * 8 + b;
 			if (b)
-				*(__u64 *)((__u8 *)&s->key + 4 + j * 8) =
-				    word & (~0ULL >> (64 - 8 * b));
+				h = kc_hash_word(h, word & (~0ULL >> (64 - 8 * b)));
 			break;
 		}
-		/* a key ends by byte 250: the last word lands in the pad after s->key */
-		*(__u64 *)((__u8 *)&s->key + 4 + j * 8) = word;
+		h = kc_hash_word(h, word);
 	}
 	e = at + d;
 	if (d > KC_KEY_MAX || e >= len || e >= KC_REQ_MAX)
@@ -341,6 +353,8 @@ static long kc_walk_tok(__u32 i, void *arg)
 	}
 	w->pos = e;
 	w->klen = d;
+	w->kpos = at;
+	w->khash = kc_hash_final(h, d);
 	return kc_end_key(w, s);
 parse:
 	w->verdict = KC_PASS_PARSE;
