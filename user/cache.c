@@ -136,6 +136,7 @@ struct kc_cache {
 	struct cand *work;
 	int64_t wall_off; /* wall_offset() at the last tick */
 	struct served *served;
+	uint64_t folded_key_hits; /* kc_stats key_hits when the last fold began */
 
 	pthread_mutex_t cand_lock;
 	struct cand *cand;
@@ -423,9 +424,18 @@ static void fold_hits(struct kc_cache *c)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint32_t hi, done = 0, n, out, nserved = 0;
+	struct kc_kstats st = {0};
+	bool have_st;
 	uint64_t seq;
 	void *in = NULL;
 
+	/* Nothing served since the last fold: every kc_hits counter is as it was, skip reading
+	 * them all. The program adds to kc_hits before it adds to kc_stats' key_hits, and this
+	 * reads key_hits before kc_hits: a hit whose key_hits this read misses is in a later
+	 * fold's read of both. */
+	have_st = kc_kstats_read(c->x.stats_fd, &st) == 0;
+	if (have_st && st.key_hits == c->folded_key_hits)
+		return;
 	pthread_mutex_lock(&c->lock);
 	hi = c->slot_hi;
 	seq = c->install_seq;
@@ -444,6 +454,8 @@ static void fold_hits(struct kc_cache *c)
 		done += n;
 		in = &out;
 	}
+	if (have_st)
+		c->folded_key_hits = st.key_hits; /* read in full, up to slot_hi */
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t slot = 0; slot < done; slot++) {
 		struct resident *r = &c->res[slot];
