@@ -230,6 +230,11 @@ miss:
 	return 1;
 }
 
+/* The word-at-a-time walk takes the lowest byte of a loaded word as the first in memory. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "kc_walk_tok assumes a little-endian BPF target"
+#endif
+
 #define KC_ONES	  0x0101010101010101ULL
 #define KC_HIGHS  0x8080808080808080ULL
 #define KC_SPACES 0x2020202020202020ULL
