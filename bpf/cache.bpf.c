@@ -47,11 +47,11 @@ const volatile struct kc_kconfig kc_cfg = {
     .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
 };
 
-/* Resident keys. The kernel hashes and compares the whole zero-padded struct kc_key. */
+/* Resident keys, by KC_HASH of the key (include/kcache/cache.h); the slot holds the full key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
-	__type(key, struct kc_key);
+	__type(key, __u64);
 	__type(value, struct kc_kref);
 } kc_index SEC(".maps");
 
@@ -93,9 +93,11 @@ struct {
  * large); values loaded from a map are unknown scalars, and each use is bounds-checked anyway. */
 struct kc_walk {
 	__u64 now;
-	__u32 pos;  /* request-line offset of the first key byte */
-	__u32 len;  /* request-line length */
-	__u32 klen; /* bytes of the key being read; 0 between keys */
+	__u32 pos;   /* request-line offset of the next token */
+	__u32 len;   /* request-line length */
+	__u32 klen;  /* bytes of the key just found */
+	__u32 kpos;  /* its request-line offset */
+	__u64 khash; /* its KC_HASH */
 	__u32 nkeys;
 	__u32 gets;    /* 1 for gets: VALUE lines carry the cas */
 	__u32 blk_len; /* bytes of the VALUE blocks found so far */
@@ -111,10 +113,10 @@ struct kc_walk {
  * fixed bounds where packet memory would need a range check per access. XDP does not nest on a
  * CPU, so one copy per CPU is enough. */
 struct kc_scratch {
-	struct kc_key key; /* the key being read, zero-padded for the lookup */
 	struct kc_walk w;
 	__u32 slot[KC_MAX_KEYS]; /* slot of each key, in request order */
-	__u8 req[KC_REQ_MAX];	 /* the request line, copied out of the packet */
+	/* the request line, copied out of the packet; +8 so that a word read stays inside */
+	__u8 req[KC_REQ_MAX + 8];
 };
 
 struct {
@@ -146,17 +148,6 @@ static __always_inline int kc_pass(__u32 reason)
 	return XDP_PASS;
 }
 
-static __always_inline int kc_key_eq(const struct kc_key *a, const struct kc_key *b)
-{
-	const __u64 *x = (const void *)a, *y = (const void *)b;
-	__u64 d = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(struct kc_key) / 8); i++)
-		d |= x[i] ^ y[i];
-	return d == 0;
-}
-
 /* A key just ended: look it up, validate its slot, account for its VALUE block.
  * Returns 0 to keep walking, 1 with w->verdict set to stop. */
 static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
@@ -164,19 +155,43 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 	struct kc_kentry *e;
 	struct kc_kref *ref;
 	__u32 slot, n;
-	__u64 gen, nk;
+	__u64 gen, nk, klen, kpos, h, d = 0;
 
-	s->key.len = w->klen;
-	w->klen = 0;
-	ref = bpf_map_lookup_elem(&kc_index, &s->key);
+	h = w->khash;
+	ref = bpf_map_lookup_elem(&kc_index, &h);
 	if (!ref)
 		goto miss;
 	/* The index element may be recycled under us (hash maps reuse memory at once), so slot and
-	 * gen may belong to another key: the slot's own key and gen below settle it. */
+	 * gen may belong to another key, and another key may share the hash: the slot's own key and
+	 * gen below settle it, and any mismatch is a miss. */
 	slot = ref->slot;
 	gen = ref->gen;
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
-	if (!e || !gen || e->gen != gen || !kc_key_eq(&e->key, &s->key))
+	if (!e || !gen || e->gen != gen)
+		goto miss;
+	/* The full key, a word at a time against the request line; the slot's key is zero-padded,
+	 * and both sides are masked to the key's bytes anyway. */
+	klen = w->klen;
+	kpos = w->kpos;
+	barrier_var(klen);
+	barrier_var(kpos);
+	if (e->key.len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
+		goto miss;
+#pragma unroll
+	for (int j = 0; j < (KC_KEY_MAX + 7) / 8; j++) {
+		__u64 off = kpos + j * 8, x;
+
+		if (j * 8 >= klen)
+			break;
+		barrier_var(off);
+		if (off >= KC_REQ_MAX)
+			goto miss;
+		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->key.data[j * 8];
+		if (klen - j * 8 < 8)
+			x &= ~0ULL >> (64 - 8 * (klen - j * 8));
+		d |= x;
+	}
+	if (d)
 		goto miss;
 	if (e->expire_ns && w->now >= e->expire_ns) {
 		w->expired = 1;
@@ -215,54 +230,137 @@ miss:
 	return 1;
 }
 
-/* bpf_loop callback over the request line after "get "/"gets ". Accepts what memcached's
- * tokenizer accepts for a storable key: keys separated by runs of spaces, the line ended by
- * "\n" or "\r\n" as its last bytes. Anything else stops the walk with a pass reason. */
-static long kc_walk_byte(__u32 i, void *arg)
+/* The word-at-a-time walk takes the lowest byte of a loaded word as the first in memory. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "kc_walk_tok assumes a little-endian BPF target"
+#endif
+
+#define KC_ONES	  0x0101010101010101ULL
+#define KC_HIGHS  0x8080808080808080ULL
+#define KC_SPACES 0x2020202020202020ULL
+#define KC_CRS	  0x0d0d0d0d0d0d0d0dULL
+#define KC_LFS	  0x0a0a0a0a0a0a0a0aULL
+
+/* SWAR: the high bit of each zero byte of x. Exact up to the first zero byte (lowest address,
+ * little-endian); bytes after it may be flagged spuriously, so only the lowest flag counts. */
+static __always_inline __u64 kc_zero_bytes(__u64 x)
+{
+	return (x - KC_ONES) & ~x & KC_HIGHS;
+}
+
+/* Index (0..7) of the lowest non-zero byte of x, which must not be 0 (BPF has no ctz). */
+static __always_inline __u32 kc_first_byte(__u64 x)
+{
+	__u32 n = 0;
+
+	if (!(x & 0xffffffffULL)) {
+		n += 4;
+		x >>= 32;
+	}
+	if (!(x & 0xffffULL)) {
+		n += 2;
+		x >>= 16;
+	}
+	if (!(x & 0xffULL))
+		n += 1;
+	return n;
+}
+
+/* bpf_loop callback over the request line after "get "/"gets ": each call consumes one token at
+ * w->pos, eight bytes at a time: a run of spaces (up to 64 bytes per call), one key (found,
+ * hashed and looked up in one call), or the line's end. Accepts what memcached's tokenizer
+ * accepts for a storable key: keys separated by runs of spaces, the line ended by "\n" or
+ * "\r\n" as its last bytes. Anything else stops the walk with a pass reason. s->req holds 8
+ * bytes past KC_REQ_MAX so that a word read at any offset below KC_REQ_MAX stays inside it;
+ * bytes at or past w->len are stale and only ever compared against w->len. */
+static long kc_walk_tok(__u32 i, void *arg)
 {
 	struct kc_scratch *s = kc_get_scratch();
 	struct kc_walk *w;
-	__u64 at, k;
+	__u64 at, off, word, m, d, e, len, h;
 	__u8 c;
 
 	if (!s)
 		return 1;
 	w = &s->w;
-	/* 64-bit index: a 32-bit one is re-zero-extended after the check and loses its bounds */
-	at = (__u64)w->pos + i;
+	/* 64-bit offsets: a 32-bit one is re-zero-extended after the check and loses its bounds */
+	at = w->pos;
+	len = w->len;
 	barrier_var(at);
-	if (at >= KC_REQ_MAX || at >= w->len)
-		goto parse;
+	if (at >= KC_REQ_MAX || at >= len)
+		goto parse; /* the line never ended */
 	c = s->req[at];
-	if (c == ' ')
-		return w->klen ? kc_end_key(w, s) : 0;
+	if (c == ' ') {
+#pragma unroll
+		for (int j = 0; j < 8; j++) {
+			off = at;
+			barrier_var(off);
+			if (off >= KC_REQ_MAX)
+				break;
+			word = *(__u64 *)&s->req[off] ^ KC_SPACES;
+			if (word) {
+				at = off + kc_first_byte(word);
+				break;
+			}
+			at = off + 8;
+		}
+		w->pos = at; /* past len: the next call says parse */
+		return 0;
+	}
 	if (c == '\n' || c == '\r') {
-		if (c == '\n' && at + 1 != w->len)
+		if (c == '\n' && at + 1 != len)
 			goto parse;
 		if (c == '\r') {
-			if (at + 2 != w->len || at + 1 >= KC_REQ_MAX || s->req[at + 1] != '\n')
+			if (at + 2 != len || at + 1 >= KC_REQ_MAX || s->req[at + 1] != '\n')
 				goto parse;
 		}
-		if (w->klen && kc_end_key(w, s))
-			return 1;
 		w->verdict = w->nkeys ? KC_SERVE : KC_PASS_PARSE;
 		return 1;
 	}
-	/* Any other byte is part of a key, as in the daemon's tokenizer (which splits on spaces
-	 * only): memcaslap's keys, for one, hold control bytes. */
-	k = w->klen;
-	if (k == 0) {
-		if (w->nkeys >= KC_MAX_KEYS) {
-			w->verdict = KC_PASS_TOO_MANY_KEYS;
-			return 1;
-		}
-		__builtin_memset(&s->key, 0, sizeof(s->key));
+	/* Any other byte starts a key, as in the daemon's tokenizer (which splits on spaces only):
+	 * memcaslap's keys, for one, hold control bytes. Find its end (space, CR or LF) a word at a
+	 * time, hashing the words as we go (the last one masked to the key's bytes). */
+	if (w->nkeys >= KC_MAX_KEYS) {
+		w->verdict = KC_PASS_TOO_MANY_KEYS;
+		return 1;
 	}
-	if (k >= KC_KEY_MAX)
+	h = KC_HASH_INIT;
+	d = KC_REQ_MAX; /* no end found */
+#pragma unroll
+	for (int j = 0; j < (KC_KEY_MAX + 8) / 8; j++) {
+		off = at + j * 8;
+		barrier_var(off);
+		if (off >= KC_REQ_MAX)
+			break;
+		word = *(__u64 *)&s->req[off];
+		m = kc_zero_bytes(word ^ KC_SPACES) | kc_zero_bytes(word ^ KC_CRS) |
+		    kc_zero_bytes(word ^ KC_LFS);
+		if (m) {
+			__u32 b = kc_first_byte(m);
+
+			d = j * 8 + b;
+			if (b)
+				h = kc_hash_word(h, word & (~0ULL >> (64 - 8 * b)));
+			break;
+		}
+		h = kc_hash_word(h, word);
+	}
+	e = at + d;
+	if (d > KC_KEY_MAX || e >= len || e >= KC_REQ_MAX)
+		goto parse; /* a key too long, or a line that never ended */
+	c = s->req[e];
+	/* A line end inside the line is a parse error before any lookup, as byte by byte. */
+	if (c == '\n' && e + 1 != len)
 		goto parse;
-	s->key.data[k] = c;
-	w->klen = k + 1;
-	return 0;
+	if (c == '\r') {
+		if (e + 2 != len || e + 1 >= KC_REQ_MAX || s->req[e + 1] != '\n')
+			goto parse;
+	}
+	w->pos = e;
+	w->klen = d;
+	w->kpos = at;
+	w->khash = kc_hash_final(h, d);
+	return kc_end_key(w, s);
 parse:
 	w->verdict = KC_PASS_PARSE;
 	return 1;
@@ -547,7 +645,7 @@ int kc_cache(struct xdp_md *ctx)
 	w->pos = pos;
 	w->len = text_len;
 	w->verdict = KC_WALKING;
-	bpf_loop(text_len - pos, kc_walk_byte, NULL, 0);
+	bpf_loop(text_len - pos, kc_walk_tok, NULL, 0);
 	if (w->verdict != KC_SERVE) {
 		if (w->verdict == KC_PASS_MISS) {
 			st = bpf_map_lookup_elem(&kc_stats, &zero);

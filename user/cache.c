@@ -136,6 +136,7 @@ struct kc_cache {
 	struct cand *work;
 	int64_t wall_off; /* wall_offset() at the last tick */
 	struct served *served;
+	uint64_t folded_key_hits; /* kc_stats key_hits when the last fold began */
 
 	pthread_mutex_t cand_lock;
 	struct cand *cand;
@@ -143,7 +144,7 @@ struct kc_cache {
 	_Atomic uint64_t *offered; /* one bit per hash bucket: offered since the last tick */
 	_Atomic bool kick_pending;
 
-	_Atomic uint64_t installs, rejected, install_errors, removed[RM__COUNT];
+	_Atomic uint64_t installs, rejected, install_errors, collisions, removed[RM__COUNT];
 };
 
 /* ---- the resident table (c->lock held) -------------------------------------------------- */
@@ -186,10 +187,11 @@ static void do_fail_safe(struct kc_cache *c, const char *what, int err)
 static void do_remove(struct kc_cache *c, uint32_t slot, enum rm_reason why)
 {
 	struct resident *r = &c->res[slot];
-	struct kc_key k;
-	int err = kc_key_init(&k, r->key, r->nkey);
+	__u64 h = kc_key_hash(r->key, r->nkey);
+	int err = 0;
 
-	if (!err && bpf_map_delete_elem(c->x.index_fd, &k) && errno != ENOENT)
+	/* Only residents own their hash in kc_index: a key refused for a collision never did. */
+	if (bpf_map_delete_elem(c->x.index_fd, &h) && errno != ENOENT)
 		err = -errno;
 	if (err)
 		do_fail_safe(c, "delete from kc_index", -err);
@@ -248,7 +250,15 @@ static void on_changed(void *ctx, const char *key, size_t nkey)
 
 /* ---- install --------------------------------------------------------------------------- */
 
-enum install_result { INS_OK, INS_GONE, INS_INELIGIBLE, INS_RESIDENT, INS_NO_ROOM, INS_ERROR };
+enum install_result {
+	INS_OK,
+	INS_GONE,
+	INS_INELIGIBLE,
+	INS_RESIDENT,
+	INS_NO_ROOM,
+	INS_COLLISION,
+	INS_ERROR
+};
 
 struct install_ctx {
 	struct kc_cache *c;
@@ -285,6 +295,7 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 	struct kc_kref ref;
 	struct kc_key key;
 	uint32_t slot;
+	__u64 h;
 	int err;
 
 	if (!it) {
@@ -327,11 +338,20 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 		goto err_slot;
 	}
 	ref = (struct kc_kref){.slot = slot, .value_len = it->nval, .gen = c->gen};
-	if (bpf_map_update_elem(c->x.index_fd, &key, &ref, BPF_NOEXIST)) {
+	h = kc_key_hash(k->key, k->nkey);
+	if (bpf_map_update_elem(c->x.index_fd, &h, &ref, BPF_NOEXIST)) {
 		err = -errno;
-		/* EEXIST would mean kc_index and our table disagree: trust neither. */
-		if (err == -EEXIST)
-			do_fail_safe(c, "kc_index holds a key the daemon did not install", EEXIST);
+		if (err == -EEXIST) {
+			/* The key is not resident (do_find above), so another resident key has the
+			 * same 64-bit hash: it keeps it, this one stays with the daemon. Nothing
+			 * references the slot: it is free again at once. */
+			c->free_stack[c->nfree++] = slot;
+			atomic_fetch_add_explicit(&c->collisions, 1, memory_order_relaxed);
+			log_debug("kernel tier: install %.*s: another resident key has its hash",
+				  (int)k->nkey, k->key);
+			ic->res = INS_COLLISION;
+			goto out;
+		}
 		goto err_slot;
 	}
 	c->res[slot] = (struct resident){.hash = k->hash,
@@ -404,9 +424,18 @@ static void fold_hits(struct kc_cache *c)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint32_t hi, done = 0, n, out, nserved = 0;
+	struct kc_kstats st = {0};
+	bool have_st;
 	uint64_t seq;
 	void *in = NULL;
 
+	/* Nothing served since the last fold: every kc_hits counter is as it was, skip reading
+	 * them all. The program adds to kc_hits before it adds to kc_stats' key_hits, and this
+	 * reads key_hits before kc_hits: a hit whose key_hits this read misses is in a later
+	 * fold's read of both. */
+	have_st = kc_kstats_read(c->x.stats_fd, &st) == 0;
+	if (have_st && st.key_hits == c->folded_key_hits)
+		return;
 	pthread_mutex_lock(&c->lock);
 	hi = c->slot_hi;
 	seq = c->install_seq;
@@ -425,6 +454,8 @@ static void fold_hits(struct kc_cache *c)
 		done += n;
 		in = &out;
 	}
+	if (have_st)
+		c->folded_key_hits = st.key_hits; /* read in full, up to slot_hi */
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t slot = 0; slot < done; slot++) {
 		struct resident *r = &c->res[slot];
@@ -967,4 +998,9 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 			 "Installs that failed on a map update.");
 	kc_metric_u64(out, "kcache_kernel_install_errors_total", NULL,
 		      c ? atomic_load(&c->install_errors) : 0);
+	kc_metric_header(
+	    out, "kcache_kernel_hash_collisions_total", "counter",
+	    "Installs refused because a resident key has the same 64-bit kc_index hash.");
+	kc_metric_u64(out, "kcache_kernel_hash_collisions_total", NULL,
+		      c ? atomic_load(&c->collisions) : 0);
 }

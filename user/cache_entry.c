@@ -38,6 +38,21 @@ int kc_key_init(struct kc_key *k, const void *key, size_t len)
 	return 0;
 }
 
+__u64 kc_key_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	__u64 h = KC_HASH_INIT;
+
+	for (size_t i = 0; i < len; i += 8) {
+		__u64 w = 0;
+
+		/* the host's byte order, as the program loads the words */
+		memcpy(&w, p + i, len - i < 8 ? len - i : 8);
+		h = kc_hash_word(h, w);
+	}
+	return kc_hash_final(h, len);
+}
+
 __u16 kc_entry_csum(const void *p, size_t len)
 {
 	const unsigned char *b = p;

@@ -7,11 +7,12 @@
  *   1. take a free slot S: one that kc_index does not reference and that is not in quarantine;
  *   2. kc_entry_render(&e, K, ..., gen) with a fresh gen (a counter from 1, never reused), then
  *      bpf_map_update_elem(kc_slots_fd, &S, &e, BPF_ANY);
- *   3. kc_key_init(&k, K); ref = {.slot = S, .value_len = n, .gen = gen};
- *      bpf_map_update_elem(kc_index_fd, &k, &ref, BPF_ANY) (on failure S goes back to free);
+ *   3. h = kc_key_hash(K); ref = {.slot = S, .value_len = n, .gen = gen};
+ *      bpf_map_update_elem(kc_index_fd, &h, &ref, BPF_NOEXIST) (on failure S goes back to free;
+ *      EEXIST: another resident key has the same hash, K is refused);
  *   4. the slot K had before, if any, goes into quarantine.
  * Remove K, before acknowledging any write to it:
- *      bpf_map_delete_elem(kc_index_fd, &k) (ENOENT is fine); K's slot goes into quarantine.
+ *      bpf_map_delete_elem(kc_index_fd, &h) (ENOENT is fine); K's slot goes into quarantine.
  *   When the delete returns, no XDP run that starts afterwards can serve K.
  * Quarantine: a program that found S before step 3 or the delete may still be copying from it.
  *   A quarantined slot becomes free only after kc_rcu_sync() has returned once since it entered
@@ -33,6 +34,9 @@
 /* Fills k with key[0..len) zero-padded. Returns 0, or -EINVAL if len is 0 or above KC_KEY_MAX,
  * or the key holds a byte the program never accepts in a request (control bytes, space, DEL). */
 int kc_key_init(struct kc_key *k, const void *key, size_t len);
+
+/* KC_HASH of key[0..len) (include/kcache/cache.h): its kc_index key. */
+__u64 kc_key_hash(const void *key, size_t len);
 
 /* Renders e for one item: "VALUE <key> <flags> <bytes>", " <cas>", "\r\n<data>\r\n" and their
  * checksums; every other byte zero. expire_ns is a CLOCK_MONOTONIC deadline (0 = never, see

@@ -6,18 +6,20 @@
  *
  * Maps (all BTF-typed; the loader pins them under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_index):
  *
- *   kc_index      HASH   struct kc_key -> struct kc_kref     which keys are resident, and where
+ *   kc_index      HASH   __u64 kc_key_hash -> struct kc_kref which keys are resident, and where
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
  *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_kstats   counters, one copy per CPU
  *   kc_hits       PERCPU_ARRAY __u32 slot -> __u64          VALUE blocks served from each slot
  *
- * Why two maps: the kernel's hash map compares whole keys (so no collision can ever return another
- * key's value, and nothing is lost on collision), but it recycles an element's memory as soon as
- * it is deleted or replaced, while an XDP program on another CPU may still be copying from it.
- * Values are therefore written once into daemon-owned slots that are never rewritten while a
- * program could be reading them (see the protocol in user/cache_entry.h); the hash map only maps a
- * key to (slot, gen), and the program re-checks the key and gen in the slot before serving.
+ * Why two maps: the kernel's hash map recycles an element's memory as soon as it is deleted or
+ * replaced, while an XDP program on another CPU may still be copying from it. Values are therefore
+ * written once into daemon-owned slots that are never rewritten while a program could be reading
+ * them (see the protocol in user/cache_entry.h); the hash map only maps a key's 64-bit hash
+ * (KC_HASH below) to (slot, gen), and the program re-checks the full key and gen in the slot
+ * before serving: two keys with the same hash can never be served each other's value (the other
+ * one misses). The daemon installs at most one resident key per hash and counts the keys it
+ * refuses for that (kcache_kernel_hash_collisions_total).
  */
 #ifndef KCACHE_CACHE_H
 #define KCACHE_CACHE_H
@@ -41,14 +43,44 @@
  * overrides it with bpf_map__set_max_entries() on all three before load (--kernel-entries). */
 #define KC_ENTRIES_DEFAULT 65536
 
-/* A key as the hash map sees it: length plus bytes, zero-padded to the full array so that the
- * kernel's hash and memcmp over the whole struct are exact. `char` so bpftool prints it as text. */
+/* A key as a slot stores it: length plus bytes, zero-padded to the full array (the program
+ * compares it a word at a time). `char` so bpftool prints it as text. */
 struct kc_key {
 	__u32 len; /* 1..KC_KEY_MAX */
 	char data[KC_KEY_MAX];
 	__u8 pad[2]; /* zero */
 };
 _Static_assert(sizeof(struct kc_key) == 256, "kc_key layout");
+
+/* KC_HASH: the kc_index key of a key of len bytes. Over the bytes as native-order 64-bit words,
+ * the last one zero-padded: h = KC_HASH_INIT; h = kc_hash_word(h, w) for each word;
+ * kc_hash_final(h, len). The program computes it while it scans the request line; the daemon
+ * with kc_key_hash() (user/cache_entry.h). Not keyed: a client that crafts colliding keys only
+ * keeps the second one out of the kernel tier (it is served by the daemon). */
+#define KC_HASH_INIT 0x27d4eb2f165667c5ULL
+#define KC_HASH_P1   0x9e3779b185ebca87ULL /* xxHash64's primes: one word is mixed as in XXH64 */
+#define KC_HASH_P2   0xc2b2ae3d27d4eb4fULL
+#define KC_HASH_P4   0x85ebca77c2b2ae63ULL
+
+static inline __u64 kc_hash_word(__u64 h, __u64 w)
+{
+	w *= KC_HASH_P2;
+	w = (w << 31) | (w >> 33);
+	w *= KC_HASH_P1;
+	h ^= w;
+	return ((h << 27) | (h >> 37)) * KC_HASH_P1 + KC_HASH_P4;
+}
+
+static inline __u64 kc_hash_final(__u64 h, __u64 len)
+{
+	h ^= len;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
 
 /* kc_index value: where a resident key's reply fragment lives. */
 struct kc_kref {

@@ -112,13 +112,14 @@ static __u32 install(struct env *env, const void *key, size_t klen, __u32 flags,
 	struct kc_kref ref;
 	struct kc_key k;
 	__u32 slot = env->next_slot++;
-	__u64 gen = env->next_gen++;
+	__u64 gen = env->next_gen++, h;
 
 	assert_int_equal(kc_entry_render(&e, key, klen, flags, val, vlen, cas, expire_ns, gen), 0);
 	assert_int_equal(bpf_map_update_elem(env->slots_fd, &slot, &e, BPF_ANY), 0);
 	assert_int_equal(kc_key_init(&k, key, klen), 0);
+	h = kc_key_hash(key, klen);
 	ref = (struct kc_kref){.slot = slot, .value_len = (__u32)vlen, .gen = gen};
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &k, &ref, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
 	return slot;
 }
 
@@ -130,9 +131,10 @@ static void install_s(struct env *env, const char *key, __u32 flags, const char 
 static void uninstall(struct env *env, const void *key, size_t klen)
 {
 	struct kc_key k;
+	__u64 h = kc_key_hash(key, klen);
 
 	assert_int_equal(kc_key_init(&k, key, klen), 0);
-	assert_int_equal(bpf_map_delete_elem(env->index_fd, &k), 0);
+	assert_int_equal(bpf_map_delete_elem(env->index_fd, &h), 0);
 }
 
 static void heartbeat(struct env *env, __u64 ns)
@@ -358,12 +360,21 @@ static const char gamma_val[] = "g\r\n\0END\r\n"; /* values are opaque bytes */
 static char big1[1000], big2[1000], over[1001];
 static char key250[251];
 
+/* Points kc_index's entry for key's hash at slot/gen (installed for another key): what the
+ * program sees when two keys share a 64-bit hash, or when an index element was recycled. */
+static void alias(struct env *env, const char *key, __u32 slot, __u64 gen)
+{
+	struct kc_kref ref = {.slot = slot, .value_len = 1, .gen = gen};
+	__u64 h = kc_key_hash(key, strlen(key));
+
+	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
+}
+
 static void install_fixtures(struct env *env)
 {
-	__u64 now = kc_mono_ns();
+	__u64 now = kc_mono_ns(), h;
 	struct kc_kref ref;
-	struct kc_key k;
-	__u32 foo_slot;
+	__u32 foo_slot, slot;
 
 	foo_slot = install(env, "foo", 3, 5, "bar", 3, 42, 0);
 	install(env, "k\x01\ty", 4, 0, "ok", 2, 7, 0); /* memcaslap's keys hold such bytes */
@@ -382,17 +393,27 @@ static void install_fixtures(struct env *env)
 	install(env, "over", 4, 0, over, sizeof(over), 9, 0);
 	memset(key250, 'k', 250);
 	install(env, key250, 250, 250, "v250", 4, 250, 0);
+	/* Keys ending just before, at and after the walk's 8-byte word boundaries. */
+	install_s(env, "k7abcde", 7, "w7", 7);
+	install_s(env, "k8abcdef", 8, "w8", 8);
+	slot = install(env, "k9abcdefg", 9, 9, "w9", 2, 9, 0);
+	/* Keys whose hash leads to a slot holding another key of the same length, differing in
+	 * the partial last word or in a full word: must miss, never serve the slot's value. */
+	alias(env, "k9abcdefX", slot, env->next_gen - 1);
+	slot = install(env, "k16abcdefghijklm", 16, 16, "w16", 3, 16, 0);
+	alias(env, "k16abcdefghijklX", slot, env->next_gen - 1);
+	alias(env, "X16abcdefghijklm", slot, env->next_gen - 1);
+	alias(env, "k16abcde", slot, env->next_gen - 1); /* a prefix */
 
 	/* A recycled index element: "ghost" points at foo's slot and gen. */
-	assert_int_equal(kc_key_init(&k, "ghost", 5), 0);
-	ref = (struct kc_kref){.slot = foo_slot, .value_len = 3, .gen = 1};
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &k, &ref, BPF_ANY), 0);
+	alias(env, "ghost", foo_slot, 1);
+	alias(env, "fop", foo_slot, 1); /* same length, one byte off */
 	/* An index entry whose gen no longer matches its slot (the slot was re-rendered). */
 	install_s(env, "regen", 0, "x", 1);
-	assert_int_equal(kc_key_init(&k, "regen", 5), 0);
-	assert_int_equal(bpf_map_lookup_elem(env->index_fd, &k, &ref), 0);
+	h = kc_key_hash("regen", 5);
+	assert_int_equal(bpf_map_lookup_elem(env->index_fd, &h, &ref), 0);
 	ref.gen += 1000;
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &k, &ref, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
 }
 
 /* --- the table ----------------------------------------------------------------------------- */
@@ -450,6 +471,15 @@ static const struct row rows[] = {
     {"expired", 0, T("get old\r\n"), PASS(KC_PASS_MISS)},
     {"value_over_max_value", 0, T("get over\r\n"), PASS(KC_PASS_MISS)},
     {"recycled_index_element", 0, T("get ghost\r\n"), PASS(KC_PASS_MISS)},
+    /* Another key's 64-bit hash leading to a slot: the slot's key decides, a mismatch misses. */
+    {"hash64_collision_one_byte", 0, T("get fop\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_collision_last_word", 0, T("get k9abcdefX\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_collision_word2", 0, T("get k16abcdefghijklX\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_collision_word1", 0, T("get X16abcdefghijklm\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_collision_prefix", 0, T("get k16abcde\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_collision_then_hit", 0, T("get foo fop\r\n"), PASS(KC_PASS_MISS)},
+    {"hash64_slot_key_still_served", 0, T("get k16abcdefghijklm k9abcdefg\r\n"),
+     TX("VALUE k16abcdefghijklm 16 3\r\nw16\r\nVALUE k9abcdefg 9 2\r\nw9\r\nEND\r\n")},
     {"index_gen_mismatch", 0, T("get regen\r\n"), PASS(KC_PASS_MISS)},
     {"reply_over_mtu", 0, T("get big1 big2\r\n"), PASS(KC_PASS_TOO_BIG)},
 
@@ -488,6 +518,24 @@ static const struct row rows[] = {
     {"tab_in_key_not_resident", 0, T("get fo\to\r\n"), PASS(KC_PASS_MISS)},
     {"nul_after_line", 0, T("get foo\r\n\0"), PASS(KC_PASS_PARSE)},
     {"lf_cr", 0, T("get foo\n\r"), PASS(KC_PASS_PARSE)},
+    /* The word-at-a-time walk: line ends inside the line stop it before the key's lookup. */
+    {"cr_inside_after_missing_key", 0, T("get nope\rx\r\n"), PASS(KC_PASS_PARSE)},
+    {"lf_inside_after_missing_key", 0, T("get nope\nfoo\r\n"), PASS(KC_PASS_PARSE)},
+    {"word_boundary_keys", 0, T("get k7abcde k8abcdef k9abcdefg k16abcdefghijklm\r\n"),
+     TX("VALUE k7abcde 7 2\r\nw7\r\nVALUE k8abcdef 8 2\r\nw8\r\n"
+	"VALUE k9abcdefg 9 2\r\nw9\r\nVALUE k16abcdefghijklm 16 3\r\nw16\r\nEND\r\n")},
+    {"word_boundary_keys_lf", 0, T("get k8abcdef k16abcdefghijklm\n"),
+     TX("VALUE k8abcdef 8 2\r\nw8\r\nVALUE k16abcdefghijklm 16 3\r\nw16\r\nEND\r\n")},
+    {"key_prefix_not_resident", 0, T("get k8abcde\r\n"), PASS(KC_PASS_MISS)},
+    {"key_longer_not_resident", 0, T("get k8abcdefg\r\n"), PASS(KC_PASS_MISS)},
+    {"long_space_runs", 0,
+     T("get                                                                      foo"
+       "                                                                         alpha"
+       "                                                                         \r\n"),
+     TX("VALUE foo 5 3\r\nbar\r\nVALUE alpha 0 3\r\none\r\nEND\r\n")},
+    {"spaces_no_line_end", 0,
+     T("get foo                                                                         "),
+     PASS(KC_PASS_PARSE)},
 };
 
 static void test_table(void **state)
@@ -799,9 +847,15 @@ static uint32_t jhash2(const uint32_t *k, uint32_t length, uint32_t initval)
 	return c;
 }
 
-static uint32_t key_hash(const struct kc_key *k)
+/* The kernel's hash of a kc_index key (the key's 64-bit KC_HASH). */
+static uint32_t index_hash(__u64 h)
 {
-	return jhash2((const uint32_t *)(const void *)k, sizeof(*k) / 4, 0);
+	return jhash2((const uint32_t *)(const void *)&h, sizeof(h) / 4, 0);
+}
+
+static uint32_t key_hash(const char *key)
+{
+	return index_hash(kc_key_hash(key, strlen(key)));
 }
 
 struct hk {
@@ -818,19 +872,17 @@ static int hk_cmp(const void *a, const void *b)
 
 #define COLL_TRIES (1u << 19)
 
-/* Two distinct keys with the same full 32-bit hash: same bucket, same hash, different bytes. */
+/* Two distinct keys whose kc_index keys (64-bit hashes) have the same full 32-bit kernel hash:
+ * same bucket, same hash, different index keys. */
 static void find_collision(char *a, char *b, size_t cap)
 {
 	struct hk *v = calloc(COLL_TRIES, sizeof(*v));
-	struct kc_key k;
 	char buf[32];
 
 	assert_non_null(v);
 	for (uint32_t i = 0; i < COLL_TRIES; i++) {
-		int n = snprintf(buf, sizeof(buf), "coll-%07u", i);
-
-		assert_int_equal(kc_key_init(&k, buf, (size_t)n), 0);
-		v[i] = (struct hk){key_hash(&k), i};
+		snprintf(buf, sizeof(buf), "coll-%07u", i);
+		v[i] = (struct hk){key_hash(buf), i};
 	}
 	qsort(v, COLL_TRIES, sizeof(*v), hk_cmp);
 	for (uint32_t i = 1; i < COLL_TRIES; i++) {
@@ -849,16 +901,17 @@ static void find_collision(char *a, char *b, size_t cap)
  * out in non-decreasing bucket order. Proves the collision below is real, not assumed. */
 static void check_hash_model(struct env *env)
 {
-	struct kc_key cur, next;
+	__u64 cur, next;
 	uint32_t last = 0, n = 0;
 	void *prev = NULL;
 
 	while (bpf_map_get_next_key(env->index_fd, prev, &next) == 0) {
-		uint32_t bucket = key_hash(&next) & (TEST_ENTRIES - 1);
+		uint32_t bucket = index_hash(next) & (TEST_ENTRIES - 1);
 
 		if (bucket < last)
-			fail_msg("kernel bucket order disagrees with jhash2 model at key %.*s",
-				 (int)next.len, next.data);
+			fail_msg(
+			    "kernel bucket order disagrees with jhash2 model at key hash %016llx",
+			    (unsigned long long)next);
 		last = bucket;
 		cur = next;
 		prev = &cur;
@@ -871,15 +924,13 @@ static void check_hash_model(struct env *env)
 static void test_collision(void **state)
 {
 	char a[32], b[32], req[80], reply[160];
-	struct kc_key ka, kb;
 	int n, m;
 
 	(void)state;
 	find_collision(a, b, sizeof(a));
-	assert_int_equal(kc_key_init(&ka, a, strlen(a)), 0);
-	assert_int_equal(kc_key_init(&kb, b, strlen(b)), 0);
-	assert_int_equal(key_hash(&ka), key_hash(&kb));
-	print_message("    %s and %s share jhash2 0x%08x\n", a, b, key_hash(&ka));
+	assert_true(kc_key_hash(a, strlen(a)) != kc_key_hash(b, strlen(b)));
+	assert_int_equal(key_hash(a), key_hash(b));
+	print_message("    %s and %s share the kernel's jhash2 0x%08x\n", a, b, key_hash(a));
 
 	install_s(&E, a, 11, "value-of-a", 100);
 	check_hash_model(&E);
