@@ -26,25 +26,32 @@ add_suite() { # $1 suite, $2 build folder, $3 name prefix
 
 sel=("$@")
 [ ${#sel[@]} -eq 0 ] && sel=(unit bpf integration)
+suites=() words=()
 for s in "${sel[@]}"; do
-	case $s in unit|bpf|integration) add_suite "$s" "$BUILD" "" ;; esac
+	case $s in unit|bpf|integration) suites+=("$s") ;; *) words+=("$s") ;; esac
 done
+for s in "${suites[@]}"; do add_suite "$s" "$BUILD" ""; done
 for b in ${KC_SAN_BUILDS:-}; do
 	p="$(basename "$b" | sed 's/^san-//'):"
-	for s in "${sel[@]}"; do case $s in unit|integration) add_suite "$s" "$b" "$p" ;; esac; done
+	for s in "${suites[@]}"; do case $s in unit|integration) add_suite "$s" "$b" "$p" ;; esac; done
 done
-if [ ${#names[@]} -eq 0 ]; then # named tests
-	for s in "${sel[@]}"; do
-		add_suite unit "$BUILD" ""; add_suite bpf "$BUILD" ""; add_suite integration "$BUILD" ""
-		break
-	done
-	keep_n=() keep_c=() keep_b=()
+if [ ${#words[@]} -gt 0 ]; then # tests named by part of their name, from every suite
+	keep_n=("${names[@]}") keep_c=("${cmds[@]}") keep_b=("${builds[@]}")
+	names=() cmds=() builds=()
+	add_suite unit "$BUILD" ""; add_suite bpf "$BUILD" ""; add_suite integration "$BUILD" ""
 	for i in "${!names[@]}"; do
-		for s in "${sel[@]}"; do
-			if [[ ${names[$i]} == *"$s"* ]]; then keep_n+=("${names[$i]}"); keep_c+=("${cmds[$i]}"); keep_b+=("${builds[$i]}"); break; fi
+		for w in "${words[@]}"; do
+			if [[ ${names[$i]} == *"$w"* ]]; then
+				keep_n+=("${names[$i]}"); keep_c+=("${cmds[$i]}"); keep_b+=("${builds[$i]}"); break
+			fi
 		done
 	done
 	names=("${keep_n[@]}"); cmds=("${keep_c[@]}"); builds=("${keep_b[@]}")
+fi
+if [ ${#names[@]} -eq 0 ]; then
+	echo "tests/run.sh: nothing matches: ${sel[*]}" >&2
+	echo "tests: 0 passed, 1 failed, 0 skipped"
+	exit 1
 fi
 
 pass=0 fail=0 skip=0 failed=()
