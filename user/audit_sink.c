@@ -22,13 +22,19 @@
 #include "buf.h"
 #include "log.h"
 
+/* A sink's queue entry: the record is shared with other sinks, the link is this sink's. */
+struct qnode {
+	struct qnode *next;
+	struct kc_audit_rec *rec;
+};
+
 struct kc_audit_sink {
 	struct kc_audit_sink_cfg cfg;
 	char name[16];
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct kc_audit_rec *head, *tail;     /* queue, under lock */
+	struct qnode *head, *tail;	      /* queue, under lock */
 	uint64_t queued_bytes;		      /* under lock */
 	uint64_t dropped[KC_HOOK__COUNT];     /* under lock: total */
 	uint64_t gap_pending[KC_HOOK__COUNT]; /* under lock: not yet in a gap record */
@@ -51,7 +57,6 @@ struct kc_audit_rec *kc_audit_rec_new(const char *body, size_t len, unsigned hoo
 
 	if (!r)
 		return NULL;
-	r->next = NULL;
 	atomic_init(&r->refs, 1);
 	r->hook = hook < KC_HOOK__COUNT ? hook : KC_HOOK_NONE;
 	r->len = (uint32_t)len;
@@ -410,7 +415,7 @@ static void *sink_main(void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &last_ckpt);
 	while (!stopping) {
-		struct kc_audit_rec *batch, *r;
+		struct qnode *batch, *q;
 		struct timespec until;
 
 		pthread_mutex_lock(&s->lock);
@@ -426,8 +431,11 @@ static void *sink_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 
 		write_gaps(s);
-		while ((r = batch)) {
-			batch = r->next;
+		while ((q = batch)) {
+			struct kc_audit_rec *r = q->rec;
+
+			batch = q->next;
+			free(q);
 			if (write_members(s, r->body, r->len, r->hook, 1))
 				count_drop(s, r->hook, 1);
 			kc_audit_rec_put(r);
@@ -515,19 +523,23 @@ fail:
 
 void kc_audit_sink_push(struct kc_audit_sink *s, struct kc_audit_rec *r)
 {
+	struct qnode *q = malloc(sizeof(*q));
+
 	pthread_mutex_lock(&s->lock);
-	if (s->stop || s->queued_bytes + r->len > s->cfg.queue_bytes) {
+	if (!q || s->stop || s->queued_bytes + r->len > s->cfg.queue_bytes) {
 		count_drop_locked(s, r->hook, 1);
 		pthread_mutex_unlock(&s->lock);
+		free(q);
 		return;
 	}
 	atomic_fetch_add(&r->refs, 1);
-	r->next = NULL;
+	q->rec = r;
+	q->next = NULL;
 	if (s->tail)
-		s->tail->next = r;
+		s->tail->next = q;
 	else
-		s->head = r;
-	s->tail = r;
+		s->head = q;
+	s->tail = q;
 	s->queued_bytes += r->len;
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);

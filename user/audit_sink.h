@@ -21,8 +21,9 @@
 
 /* A record's own members (`"time":...,"node":...,...`, no braces), shared by every sink it
  * is pushed to. */
+/* One record, shared by every sink it is pushed to (reference counted, never modified): each
+ * sink queues it through a node of its own, since one link field cannot be in two queues. */
 struct kc_audit_rec {
-	struct kc_audit_rec *next; /* queue link, private to the sink holding it */
 	_Atomic int refs;
 	uint8_t hook; /* counted against this hook when dropped */
 	uint32_t len;

@@ -25,24 +25,6 @@ audit_start() {
 	fi
 }
 
-# Like start_kcached but returns 1 instead of failing when the daemon exits at start.
-start_kcached_try() {
-	local name=$1; shift
-	KC_PORT=$(free_port); KC_HTTP=127.0.0.1:$(free_port)
-	KC_LOG=$TMP/$name.log
-	"$KCACHED" --port "$KC_PORT" --http "$KC_HTTP" --data-dir "$TMP/data-$name" \
-		--admin-socket "$TMP/$name.sock" "$@" >"$KC_LOG" 2>&1 &
-	KC_PID=$!
-	KC_PIDS+=("$KC_PID")
-	for _ in $(seq 100); do
-		if printf 'version\r\n' | nc -N -w1 127.0.0.1 "$KC_PORT" 2>/dev/null | grep -q '^VERSION'; then
-			return 0
-		fi
-		kill -0 "$KC_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # events_where JQ_FILTER: the syscall events of the log that match, one JSON per line.
 events_where() { jq -c "select(.type == \"syscall\") | select($1)" "$ALOG"; }

@@ -3,7 +3,6 @@
 # files given in any order and across a daemon restart, and names the exact first bad seq
 # (exit 1) for a modified, a deleted, an inserted and two swapped records, and for a log cut
 # short (against the checkpoint kept beside it).
-# sanitizers: no   (kernel test)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 

@@ -12,6 +12,11 @@ declare -a KC_CLEANUP=()
 
 cleanup() {
 	local rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then # the daemons' own logs, for the test's log
+		for l in "$TMP"/*.log; do
+			[ -f "$l" ] && { echo "--- $(basename "$l") (last 60 lines)"; tail -n 60 "$l"; } >&2
+		done
+	fi
 	for ((i = ${#KC_CLEANUP[@]} - 1; i >= 0; i--)); do eval "${KC_CLEANUP[$i]}" >/dev/null 2>&1 || true; done
 	for p in "${KC_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	rm -rf "$TMP"
@@ -41,9 +46,10 @@ free_port() {
 	fail "no free port"
 }
 
-# start_kcached NAME [flags...]: runs kcached on free ports; sets KC_PORT, KC_HTTP, KC_PID
-# and KC_LOG. Waits until it answers `version`.
-start_kcached() {
+# start_kcached_try NAME [flags...]: runs kcached on free ports; sets KC_PORT, KC_HTTP, KC_PID
+# and KC_LOG, and waits until it answers `version`. Returns 0, 1 if kcached exited at start,
+# or 2 if it did not answer within 10 s.
+start_kcached_try() {
 	local name=$1; shift
 	KC_PORT=$(free_port); KC_HTTP=127.0.0.1:$(free_port)
 	KC_LOG=$TMP/$name.log
@@ -55,10 +61,19 @@ start_kcached() {
 		if printf 'version\r\n' | nc -N -w1 127.0.0.1 "$KC_PORT" 2>/dev/null | grep -q '^VERSION'; then
 			return 0
 		fi
-		kill -0 "$KC_PID" 2>/dev/null || { cat "$KC_LOG" >&2; fail "kcached exited at start"; }
+		kill -0 "$KC_PID" 2>/dev/null || return 1
 		sleep 0.1
 	done
+	return 2
+}
+
+# start_kcached NAME [flags...]: start_kcached_try, failing the test if kcached does not come up.
+start_kcached() {
+	local rc=0
+	start_kcached_try "$@" || rc=$?
+	[ $rc -eq 0 ] && return 0
 	cat "$KC_LOG" >&2
+	[ $rc -eq 1 ] && fail "kcached exited at start"
 	fail "kcached did not answer within 10 s"
 }
 
