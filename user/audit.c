@@ -499,8 +499,7 @@ static void collector(void *ctx, struct kc_buf *out)
 	kc_metric_u64(out, "kcache_audit_policy_reloads_total", "result=\"loaded\"", a->reloads_ok);
 	kc_metric_u64(out, "kcache_audit_policy_reloads_total", "result=\"refused\"",
 		      a->reloads_failed);
-	kc_metric_header(out, "kcache_audit_policy_rules", "gauge", "Rules in the active policy.");
-	kc_metric_u64(out, "kcache_audit_policy_rules", NULL,
+	kc_metric_one(out, "kcache_audit_policy_rules", "gauge", "Rules in the active policy.",
 		      a->pol[a->gen] ? a->pol[a->gen]->n_rules : 0);
 #undef HOOKS
 #undef HL

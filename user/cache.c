@@ -944,45 +944,36 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 		up = !c->broken && !c->stopped;
 		pthread_mutex_unlock(&c->lock);
 	}
-	kc_metric_header(out, "kcache_kernel_up", "gauge",
-			 "1 while the XDP kernel tier is attached and its heartbeat kept.");
-	kc_metric_u64(out, "kcache_kernel_up", NULL, up);
-	kc_metric_header(out, "kcache_kernel_hits_total", "counter",
-			 "UDP get requests answered by the kernel tier (XDP_TX).");
-	kc_metric_u64(out, "kcache_kernel_hits_total", NULL, st.hits);
-	kc_metric_header(out, "kcache_kernel_key_hits_total", "counter",
-			 "VALUE blocks in the kernel tier's replies.");
-	kc_metric_u64(out, "kcache_kernel_key_hits_total", NULL, st.key_hits);
-	kc_metric_header(out, "kcache_kernel_misses_total", "counter",
-			 "UDP get requests passed up because a key was not resident or expired.");
-	kc_metric_u64(out, "kcache_kernel_misses_total", NULL, st.misses);
-	kc_metric_header(out, "kcache_kernel_expired_total", "counter",
-			 "Kernel misses whose key was resident but expired.");
-	kc_metric_u64(out, "kcache_kernel_expired_total", NULL, st.expired);
-	kc_metric_header(out, "kcache_kernel_tx_bytes_total", "counter",
-			 "UDP payload bytes the kernel tier sent.");
-	kc_metric_u64(out, "kcache_kernel_tx_bytes_total", NULL, st.tx_bytes);
+	kc_metric_one(out, "kcache_kernel_up", "gauge",
+		      "1 while the XDP kernel tier is attached and its heartbeat kept.", up);
+	kc_metric_one(out, "kcache_kernel_hits_total", "counter",
+		      "UDP get requests answered by the kernel tier (XDP_TX).", st.hits);
+	kc_metric_one(out, "kcache_kernel_key_hits_total", "counter",
+		      "VALUE blocks in the kernel tier's replies.", st.key_hits);
+	kc_metric_one(out, "kcache_kernel_misses_total", "counter",
+		      "UDP get requests passed up because a key was not resident or expired.",
+		      st.misses);
+	kc_metric_one(out, "kcache_kernel_expired_total", "counter",
+		      "Kernel misses whose key was resident but expired.", st.expired);
+	kc_metric_one(out, "kcache_kernel_tx_bytes_total", "counter",
+		      "UDP payload bytes the kernel tier sent.", st.tx_bytes);
 	kc_metric_header(out, "kcache_kernel_passes_total", "counter",
 			 "Packets the XDP program passed up to the stack, by reason.");
 	for (unsigned r = 0; r < KC_PASS__MAX; r++) {
 		snprintf(label, sizeof(label), "reason=\"%s\"", kc_pass_reason_name(r));
 		kc_metric_u64(out, "kcache_kernel_passes_total", label, st.pass[r]);
 	}
-	kc_metric_header(out, "kcache_kernel_entries", "gauge",
-			 "Keys resident in the kernel tier.");
-	kc_metric_u64(out, "kcache_kernel_entries", NULL, live);
-	kc_metric_header(out, "kcache_kernel_entries_max", "gauge",
-			 "Most keys the kernel tier holds (--kernel-entries).");
-	kc_metric_u64(out, "kcache_kernel_entries_max", NULL, c ? c->entries : 0);
-	kc_metric_header(out, "kcache_kernel_quarantined_slots", "gauge",
-			 "Slots waiting for an RCU grace period before reuse.");
-	kc_metric_u64(out, "kcache_kernel_quarantined_slots", NULL, quar);
-	kc_metric_header(out, "kcache_kernel_map_bytes", "gauge",
-			 "Kernel memory of the tier's BPF maps, fixed when they are created.");
-	kc_metric_u64(out, "kcache_kernel_map_bytes", NULL, c ? c->x.map_bytes : 0);
-	kc_metric_header(out, "kcache_kernel_installs_total", "counter",
-			 "Keys installed into the kernel tier.");
-	kc_metric_u64(out, "kcache_kernel_installs_total", NULL, c ? atomic_load(&c->installs) : 0);
+	kc_metric_one(out, "kcache_kernel_entries", "gauge", "Keys resident in the kernel tier.",
+		      live);
+	kc_metric_one(out, "kcache_kernel_entries_max", "gauge",
+		      "Most keys the kernel tier holds (--kernel-entries).", c ? c->entries : 0);
+	kc_metric_one(out, "kcache_kernel_quarantined_slots", "gauge",
+		      "Slots waiting for an RCU grace period before reuse.", quar);
+	kc_metric_one(out, "kcache_kernel_map_bytes", "gauge",
+		      "Kernel memory of the tier's BPF maps, fixed when they are created.",
+		      c ? c->x.map_bytes : 0);
+	kc_metric_one(out, "kcache_kernel_installs_total", "counter",
+		      "Keys installed into the kernel tier.", c ? atomic_load(&c->installs) : 0);
 	kc_metric_header(out, "kcache_kernel_removals_total", "counter",
 			 "Keys removed from the kernel tier, by reason.");
 	for (int r = 0; r < RM__COUNT; r++) {
@@ -990,13 +981,11 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 		kc_metric_u64(out, "kcache_kernel_removals_total", label,
 			      c ? atomic_load(&c->removed[r]) : 0);
 	}
-	kc_metric_header(out, "kcache_kernel_admissions_rejected_total", "counter",
-			 "Candidates not installed because no resident was colder.");
-	kc_metric_u64(out, "kcache_kernel_admissions_rejected_total", NULL,
+	kc_metric_one(out, "kcache_kernel_admissions_rejected_total", "counter",
+		      "Candidates not installed because no resident was colder.",
 		      c ? atomic_load(&c->rejected) : 0);
-	kc_metric_header(out, "kcache_kernel_install_errors_total", "counter",
-			 "Installs that failed on a map update.");
-	kc_metric_u64(out, "kcache_kernel_install_errors_total", NULL,
+	kc_metric_one(out, "kcache_kernel_install_errors_total", "counter",
+		      "Installs that failed on a map update.",
 		      c ? atomic_load(&c->install_errors) : 0);
 	kc_metric_header(
 	    out, "kcache_kernel_hash_collisions_total", "counter",

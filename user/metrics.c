@@ -267,6 +267,14 @@ static int put_sample(struct kc_buf *out, const char *name, const char *labels, 
 	return kc_buf_printf(out, "%s %s\n", name, v);
 }
 
+int kc_metric_one(struct kc_buf *out, const char *name, const char *type, const char *help,
+		  uint64_t v)
+{
+	int rc = kc_metric_header(out, name, type, help);
+
+	return rc ? rc : kc_metric_u64(out, name, NULL, v);
+}
+
 int kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint64_t v)
 {
 	char s[24];

@@ -128,6 +128,10 @@ int kc_metrics_render(struct kc_buf *out);
  * (nothing appended on failure). */
 int kc_metric_header(struct kc_buf *out, const char *name, const char *type, const char *help);
 int kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint64_t v);
+/* A whole family with one unlabelled sample: header and value, the name written once.
+ * Returns 0 or -ENOMEM. */
+int kc_metric_one(struct kc_buf *out, const char *name, const char *type, const char *help,
+		  uint64_t v);
 int kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, double v);
 
 /* Monotonic nanoseconds, for request timing. */

@@ -173,29 +173,24 @@ static void mem_collector(void *ctx, struct kc_buf *out)
 	struct kc_mem_stats ms;
 
 	kc_mem_stats(s->mem, &ms);
-	kc_metric_header(out, "kcache_memory_items", "gauge", "Items in the memory tier.");
-	kc_metric_u64(out, "kcache_memory_items", NULL, ms.items);
-	kc_metric_header(out, "kcache_memory_bytes", "gauge",
-			 "Bytes the memory tier's items count against its capacity.");
-	kc_metric_u64(out, "kcache_memory_bytes", NULL, ms.bytes);
-	kc_metric_header(out, "kcache_memory_capacity_bytes", "gauge",
-			 "Capacity of the memory tier (--memory).");
-	kc_metric_u64(out, "kcache_memory_capacity_bytes", NULL, ms.capacity);
-	kc_metric_header(out, "kcache_memory_evictions_total", "counter",
-			 "Items evicted from the memory tier to make room.");
-	kc_metric_u64(out, "kcache_memory_evictions_total", NULL, ms.evictions);
-	kc_metric_header(out, "kcache_memory_expired_total", "counter",
-			 "Expired items removed from the memory tier.");
-	kc_metric_u64(out, "kcache_memory_expired_total", NULL, ms.expired);
-	kc_metric_header(out, "kcache_memory_admissions_rejected_total", "counter",
-			 "New items TinyLFU admission kept out of the main segment.");
-	kc_metric_u64(out, "kcache_memory_admissions_rejected_total", NULL, ms.admissions_rejected);
+	kc_metric_one(out, "kcache_memory_items", "gauge", "Items in the memory tier.", ms.items);
+	kc_metric_one(out, "kcache_memory_bytes", "gauge",
+		      "Bytes the memory tier's items count against its capacity.", ms.bytes);
+	kc_metric_one(out, "kcache_memory_capacity_bytes", "gauge",
+		      "Capacity of the memory tier (--memory).", ms.capacity);
+	kc_metric_one(out, "kcache_memory_evictions_total", "counter",
+		      "Items evicted from the memory tier to make room.", ms.evictions);
+	kc_metric_one(out, "kcache_memory_expired_total", "counter",
+		      "Expired items removed from the memory tier.", ms.expired);
+	kc_metric_one(out, "kcache_memory_admissions_rejected_total", "counter",
+		      "New items TinyLFU admission kept out of the main segment.",
+		      ms.admissions_rejected);
 	kc_metric_header(out, "kcache_tier_hits_total", "counter", "Lookups answered by a tier.");
 	kc_metric_u64(out, "kcache_tier_hits_total", "tier=\"memory\"", ms.hits);
 	kc_metric_header(out, "kcache_tier_misses_total", "counter", "Lookups a tier missed.");
 	kc_metric_u64(out, "kcache_tier_misses_total", "tier=\"memory\"", ms.misses);
-	kc_metric_header(out, "kcache_connections", "gauge", "Open memcached TCP connections.");
-	kc_metric_u64(out, "kcache_connections", NULL, atomic_load(&s->curr_conns));
+	kc_metric_one(out, "kcache_connections", "gauge", "Open memcached TCP connections.",
+		      atomic_load(&s->curr_conns));
 }
 
 /* admin: status: what runs where. */
