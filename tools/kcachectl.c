@@ -5,26 +5,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "admin_client.h"
 #include "audit_chain.h"
+#include "warm.h"
 
 #define DEFAULT_SOCKET "/run/kcache/admin.sock"
 
 /* Commands that run here, without the daemon: {first word, second word, handler}. */
 struct offline {
 	const char *word1, *word2;
-	int (*run)(int argc, char **argv); /* argv[0] = word1 */
+	int (*run)(const char *path, int argc, char **argv); /* argv[0] = word1 */
 };
 /* audit verify --key KEYFILE FILE...: checks audit chains offline (user/audit_verify.c). */
-static int audit_verify_cmd(int argc, char **argv)
+static int audit_verify_cmd(const char *path, int argc, char **argv)
 {
 	char out[512], err[512];
 	int rc;
 
+	(void)path;
 	if (argc < 5 || strcmp(argv[2], "--key")) {
 		fprintf(stderr, "usage: kcachectl audit verify --key KEYFILE FILE...\n");
 		return 2;
@@ -38,8 +39,25 @@ static int audit_verify_cmd(int argc, char **argv)
 	return rc;
 }
 
+/* warm FILE: preloads the keys listed in FILE into the upper tiers (user/warm.h). */
+static int warm_cmd(const char *path, int argc, char **argv)
+{
+	char err[512];
+	int rc;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: kcachectl warm FILE (one key per line)\n");
+		return 2;
+	}
+	rc = kc_warm(path, argv[1], stdout, stderr, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "kcachectl: %s\n", err);
+	return rc < 0 ? 2 : rc;
+}
+
 static const struct offline offline[] = {
     {"audit", "verify", audit_verify_cmd},
+    {"warm", NULL, warm_cmd},
     {NULL, NULL, NULL},
 };
 
@@ -52,39 +70,13 @@ static void usage(FILE *f)
 
 static int run_remote(const char *path, int argc, char **argv)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char line[KC_ADMIN_LINE + 2], buf[65536];
-	size_t len = 0;
-	int fd, status = -1;
+	char buf[65536], err[512];
+	int status = -1;
 	ssize_t n;
+	int fd = kc_admin_request(path, argc, argv, err, sizeof(err));
 
-	for (int i = 0; i < argc; i++) {
-		size_t l = strlen(argv[i]);
-
-		if (strpbrk(argv[i], " \t\n") || len + l + 2 > KC_ADMIN_LINE) {
-			fprintf(stderr,
-				"kcachectl: argument '%s' has a space or the line is too long\n",
-				argv[i]);
-			return 2;
-		}
-		memcpy(line + len, argv[i], l);
-		len += l;
-		line[len++] = i + 1 < argc ? ' ' : '\n';
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "kcachectl: admin socket path too long: %s\n", path);
-		return 2;
-	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		fprintf(stderr, "kcachectl: cannot reach kcached at %s: %s\n", path,
-			strerror(errno));
-		return 2;
-	}
-	if (write(fd, line, len) != (ssize_t)len) {
-		fprintf(stderr, "kcachectl: write to %s: %s\n", path, strerror(errno));
-		close(fd);
+	if (fd < 0) {
+		fprintf(stderr, "kcachectl: %s\n", err);
 		return 2;
 	}
 	/* The first line is OK or ERR <reason>; everything after it is the body. */
@@ -146,6 +138,6 @@ int main(int argc, char **argv)
 	for (const struct offline *o = offline; o->word1; o++)
 		if (!strcmp(argv[i], o->word1) &&
 		    (!o->word2 || (i + 1 < argc && !strcmp(argv[i + 1], o->word2))))
-			return o->run(argc - i, argv + i);
+			return o->run(path, argc - i, argv + i);
 	return run_remote(path, argc - i, argv + i);
 }

@@ -49,7 +49,38 @@ static const struct kc_directive directives[] = {
     {"item-size-max", T_SIZE, F(item_max), "1M", 1024, 128 << 20, false,
      "largest item, key + value (bytes, K, M)"},
     {"data-dir", T_STR, F(data_dir), "/var/lib/kcache", 0, 0, false,
-     "object store directory (used by the lower tiers)"},
+     "object store directory (data-dir/store) and write-behind journal; empty: none"},
+    {"redis", T_STR, F(redis), "", 0, 0, false,
+     "Redis tier: redis://[user:pass@]host:port[/db], rediss://..., "
+     "redis+sentinel://master@host:port,..."},
+    {"redis-prefix", T_STR, F(redis_prefix), "kcache:", 0, 0, false,
+     "prefix of kcache's Redis keys and channel"},
+    {"redis-timeout", T_U32, F(redis_timeout_ms), "200", 1, 60000, false,
+     "Redis command timeout (ms)"},
+    {"store", T_STR, F(store), "", 0, 0, false,
+     "object store: s3://bucket/prefix?endpoint=...&region=... (default: data-dir/store)"},
+    {"store-max-size", T_SIZE, F(store_max), "1G", 1 << 20, 1ULL << 50, false,
+     "directory store size limit; least recently used objects go first"},
+    {"store-timeout", T_U32, F(store_timeout_ms), "2000", 1, 600000, false,
+     "S3 request timeout (ms)"},
+    {"write-mode", T_STR, F(write_mode), "behind", 0, 0, false,
+     "through (ack once Redis and the store have it) or behind (ack once the journal has it)"},
+    {"negative-ttl", T_U32, F(negative_ttl_ms), "500", 0, 60000, false,
+     "ms a key found in no tier is remembered as absent (0: never)"},
+    {"compress-min", T_SIZE, F(compress_min), "4K", 0, 1ULL << 32, false,
+     "zstd-compress values of at least this size in the lower tiers (0: never)"},
+    {"write-behind-queue", T_U32, F(wb_queue), "100000", 1, 100000000, false,
+     "most writes waiting for the flusher; beyond, writes get SERVER_ERROR"},
+    {"write-behind-queue-size", T_SIZE, F(wb_queue_bytes), "256M", 1 << 20, 1ULL << 40, false,
+     "most bytes waiting for the flusher"},
+    {"write-behind-attempts", T_U32, F(wb_attempts), "8", 1, 1000, false,
+     "flush attempts before a write becomes a dead letter"},
+    {"breaker-failures", T_U32, F(breaker_failures), "5", 1, 1000, false,
+     "failures in a row that open a tier's circuit breaker"},
+    {"breaker-reset", T_U32, F(breaker_reset_ms), "1000", 10, 600000, false,
+     "ms an open breaker waits before it lets one probe through"},
+    {"node-id", T_U32, F(node_id), "256", 0, 256, false,
+     "this node's id in write versions, 0..255 (256: random)"},
     {"threads", T_U32, F(threads), "0", 0, 256, false, "worker threads (0: one per CPU)"},
     {"max-conns", T_U32, F(max_conns), "4096", 1, 1000000, false,
      "most client connections at once"},
@@ -416,6 +447,17 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 	if (cfg->memory < 2 * cfg->item_max) {
 		kc_errf(err, errlen, "memory (%llu) must be at least twice item-size-max (%llu)",
 			(unsigned long long)cfg->memory, (unsigned long long)cfg->item_max);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->write_mode, "through") && strcmp(cfg->write_mode, "behind")) {
+		kc_errf(err, errlen, "write-mode: expected through or behind, got '%s'",
+			cfg->write_mode);
+		return -EINVAL;
+	}
+	if (!strcmp(cfg->write_mode, "behind") && !cfg->data_dir[0] &&
+	    (cfg->redis[0] || cfg->store[0])) {
+		kc_errf(err, errlen, "write-mode behind keeps its journal in data-dir: set data-dir "
+				     "or use write-mode through");
 		return -EINVAL;
 	}
 	if (cfg->xdp_mode != KC_XDP_OFF && !cfg->iface[0]) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pend.h"
 
 #define READ_CHUNK (16 << 10)
 #define KEEP_BUF   (64 << 10) /* buffers above this are freed once empty */
@@ -37,6 +38,7 @@ struct kc_conn {
 	struct kc_proto_conn pc;
 	bool eof;
 	bool draining; /* replies sent, our side shut down, discarding input */
+	bool in_run, resumed; /* inside kc_pend_run; its callback came before it returned */
 	size_t drained;
 	struct kc_conn *prev, *next;
 };
@@ -54,6 +56,7 @@ static void conn_close(struct kc_conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->fd);
+	kc_pend_free(c->pc.pend);
 	kc_buf_free(&c->in);
 	kc_buf_free(&c->out);
 	atomic_fetch_sub(w->env->curr_conns, 1);
@@ -61,12 +64,44 @@ static void conn_close(struct kc_conn *c)
 	free(c);
 }
 
+static void udp_drop_all(struct kc_worker *w);
+
 void kc_conn_close_all(struct kc_worker *w)
 {
 	for (struct kc_conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		conn_close(c);
 	}
+	udp_drop_all(w);
+}
+
+static bool conn_drive(struct kc_conn *c);
+
+/* The lower tiers answered: go on where the protocol stopped. */
+static void conn_resume(void *arg)
+{
+	struct kc_conn *c = arg;
+
+	c->pc.wait = KC_WAIT_NONE;
+	if (c->in_run) {
+		c->resumed = true; /* kc_pend_run finished at once: conn_drive goes on */
+		return;
+	}
+	conn_drive(c);
+}
+
+/* Starts the wait the protocol asked for; true if it is still under way. */
+static bool conn_wait(struct kc_conn *c)
+{
+	c->in_run = true;
+	c->resumed = false;
+	kc_pend_run(c->pc.pend, c->pc.wait, &c->out, c->pc.reply_mark, conn_resume, c);
+	c->in_run = false;
+	if (c->resumed)
+		return false;
+	event_del(c->rev); /* nothing more is read or parsed until it is done */
+	event_del(c->wev);
+	return true;
 }
 
 /* Parses buffered input and writes replies until nothing more can be done now.
@@ -82,6 +117,11 @@ static bool conn_drive(struct kc_conn *c)
 
 			kc_buf_consume(&c->in, used);
 			progress = used > 0;
+			if (c->pc.wait) {
+				if (conn_wait(c))
+					return true;
+				progress = true;
+			}
 		}
 		while (kc_buf_avail(&c->out)) {
 			ssize_t n = write(c->fd, kc_buf_head(&c->out), kc_buf_avail(&c->out));
@@ -231,11 +271,17 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		c->pc.env = w->env;
 		c->pc.stats = w->stats;
 		c->pc.proto = KC_PROTO_TCP;
+		if (w->tiers && !(c->pc.pend = kc_pend_new(w->tiers, w->id))) {
+			close(fd);
+			free(c);
+			continue;
+		}
 		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 		c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
 		if (!c->rev || !c->wev) {
 			event_free(c->rev);
 			event_free(c->wev);
+			kc_pend_free(c->pc.pend);
 			close(fd);
 			free(c);
 			continue;
@@ -284,10 +330,128 @@ static void udp_reply(struct kc_worker *w, int fd, const uint8_t *req_hdr,
 	}
 }
 
+/* A datagram whose requests wait on the lower tiers: its input from the waiting command on,
+ * and the replies so far, until every request is answered. */
+struct kc_udp_wait {
+	struct kc_worker *w;
+	int fd;
+	uint8_t hdr[KC_UDP_HDR];
+	struct sockaddr_storage peer;
+	socklen_t plen;
+	struct kc_proto_conn pc;
+	struct kc_buf in, out;
+	bool in_run, resumed;
+	struct kc_udp_wait *prev, *next;
+};
+
+#define UDP_WAIT_MAX 4096 /* datagrams waiting at once, per worker */
+
+static const char udp_partial[] = "CLIENT_ERROR incomplete request in datagram\r\n";
+
+static void udp_wait_free(struct kc_udp_wait *u)
+{
+	struct kc_worker *w = u->w;
+
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		w->udp_waits = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	w->udp_waiting--;
+	kc_pend_free(u->pc.pend);
+	kc_buf_free(&u->in);
+	kc_buf_free(&u->out);
+	free(u);
+}
+
+static void udp_drop_all(struct kc_worker *w)
+{
+	while (w->udp_waits)
+		udp_wait_free(w->udp_waits);
+	kc_pend_free(w->udp_pend);
+	w->udp_pend = NULL;
+}
+
+static void udp_wait_resume(void *arg);
+
+/* Runs the waits and the rest of the datagram until it waits again or is answered. */
+static void udp_wait_step(struct kc_udp_wait *u)
+{
+	for (;;) {
+		if (u->pc.wait) {
+			u->in_run = true;
+			u->resumed = false;
+			kc_pend_run(u->pc.pend, u->pc.wait, &u->out, u->pc.reply_mark,
+				    udp_wait_resume, u);
+			u->in_run = false;
+			if (!u->resumed)
+				return; /* its callback goes on */
+		}
+		size_t used = kc_proto_process(&u->pc, kc_buf_head(&u->in), kc_buf_avail(&u->in),
+					       &u->out, SIZE_MAX);
+
+		kc_buf_consume(&u->in, used);
+		if (u->pc.wait)
+			continue;
+		if (kc_buf_avail(&u->in) && !u->pc.close && !u->pc.swallow)
+			kc_buf_append(&u->out, udp_partial, sizeof(udp_partial) - 1);
+		if (u->out.len)
+			udp_reply(u->w, u->fd, u->hdr, &u->peer, u->plen, &u->out);
+		udp_wait_free(u);
+		return;
+	}
+}
+
+static void udp_wait_resume(void *arg)
+{
+	struct kc_udp_wait *u = arg;
+
+	u->pc.wait = KC_WAIT_NONE;
+	if (u->in_run) {
+		u->resumed = true;
+		return;
+	}
+	udp_wait_step(u);
+}
+
+/* The protocol stopped for the lower tiers: keeps the datagram and waits. False if it cannot
+ * (too many waiting, no memory): the caller answers with an error. */
+static bool udp_wait_start(struct kc_worker *w, int fd, const uint8_t *pkt, size_t n, size_t used,
+			   const struct sockaddr_storage *peer, socklen_t plen,
+			   struct kc_proto_conn *pc)
+{
+	struct kc_udp_wait *u;
+
+	if (w->udp_waiting >= UDP_WAIT_MAX || !(u = calloc(1, sizeof(*u))))
+		return false;
+	if (kc_buf_append(&u->in, pkt + KC_UDP_HDR + used, n - KC_UDP_HDR - used) ||
+	    kc_buf_append(&u->out, w->udp_out.data, w->udp_out.len)) {
+		kc_buf_free(&u->in);
+		kc_buf_free(&u->out);
+		free(u);
+		return false;
+	}
+	u->w = w;
+	u->fd = fd;
+	memcpy(u->hdr, pkt, KC_UDP_HDR);
+	u->peer = *peer;
+	u->plen = plen;
+	u->pc = *pc;
+	w->udp_pend = NULL; /* the datagram owns it now */
+	u->next = w->udp_waits;
+	if (w->udp_waits)
+		w->udp_waits->prev = u;
+	w->udp_waits = u;
+	w->udp_waiting++;
+	udp_wait_step(u);
+	return true;
+}
+
 void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	static const char multi[] = "SERVER_ERROR multi-packet request not supported\r\n";
-	static const char partial[] = "CLIENT_ERROR incomplete request in datagram\r\n";
+	static const char busy[] = "SERVER_ERROR too many requests waiting on lower tiers\r\n";
 	struct kc_worker *w = arg;
 	uint8_t pkt[65536];
 
@@ -314,11 +478,23 @@ void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
 			struct kc_proto_conn pc = {
 			    .env = w->env, .stats = w->stats, .proto = KC_PROTO_UDP};
 			size_t body = (size_t)n - KC_UDP_HDR;
+
+			if (w->tiers && !w->udp_pend)
+				w->udp_pend = kc_pend_new(w->tiers, w->id);
+			pc.pend = w->udp_pend;
 			size_t used = kc_proto_process(&pc, (char *)pkt + KC_UDP_HDR, body,
 						       &w->udp_out, SIZE_MAX);
 
-			if (used < body && !pc.close && !pc.swallow)
-				kc_buf_append(&w->udp_out, partial, sizeof(partial) - 1);
+			if (pc.wait) {
+				if (udp_wait_start(w, fd, pkt, (size_t)n, used, &peer, plen, &pc))
+					continue;
+				kc_pend_free(w->udp_pend); /* with what it recorded */
+				w->udp_pend = NULL;
+				w->udp_out.len = 0;
+				kc_buf_append(&w->udp_out, busy, sizeof(busy) - 1);
+			} else if (used < body && !pc.close && !pc.swallow) {
+				kc_buf_append(&w->udp_out, udp_partial, sizeof(udp_partial) - 1);
+			}
 		}
 		if (w->udp_out.len)
 			udp_reply(w, fd, pkt, &peer, plen, &w->udp_out);

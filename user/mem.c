@@ -26,6 +26,7 @@
 
 #include <xxhash.h>
 
+#include "hlc.h"
 #include "mem.h"
 
 #define SHARDS_MAX	   64
@@ -517,9 +518,11 @@ static bool fits(struct kc_mem *m, size_t nkey, size_t nval)
 /* Makes it the stored version of its key in place of old (which may be NULL). The caller keeps
  * its own reference. An item that is already expired replaces old but is never linked. */
 static void do_store(struct kc_mem *m, struct kc_shard *s, struct kc_item *it, struct kc_item *old,
-		     int64_t now, uint64_t *cas_out)
+		     int64_t now, bool keep_ver, uint64_t *cas_out)
 {
 	it->time = now;
+	if (!keep_ver)
+		atomic_store_explicit(&it->ver, kc_hlc_next(), memory_order_relaxed);
 	it->cas = ++s->cas_seq << SHARD_BITS | s->idx;
 	if (cas_out)
 		*cas_out = it->cas;
@@ -581,6 +584,11 @@ enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struc
 	switch (mode) {
 	case KC_SET:
 		break;
+	case KC_FILL:
+		if (old && atomic_load_explicit(&old->ver, memory_order_relaxed) >=
+			       atomic_load_explicit(&it->ver, memory_order_relaxed))
+			res = KC_NOT_STORED;
+		break;
 	case KC_ADD:
 		if (old) {
 			do_access(s, old);
@@ -612,7 +620,7 @@ enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struc
 	}
 	if (res != KC_STORED)
 		goto out;
-	do_store(m, s, made ? made : it, old, now, cas_out);
+	do_store(m, s, made ? made : it, old, now, mode == KC_FILL && !made, cas_out);
 out:
 	shard_unlock(s);
 	kc_item_put(made);
@@ -625,6 +633,7 @@ out:
 static void do_set_exptime(struct kc_mem *m, struct kc_item *it, int64_t exptime)
 {
 	atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+	atomic_store_explicit(&it->ver, kc_hlc_next(), memory_order_relaxed);
 	if (m->change_hook)
 		m->change_hook(m->change_ctx, kc_item_key(it), it->nkey);
 }
@@ -730,6 +739,37 @@ enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey,
 	return res;
 }
 
+enum kc_mem_result kc_mem_delete_older(struct kc_mem *m, const char *key, size_t nkey,
+				       uint64_t ver)
+{
+	uint64_t hash = XXH3_64bits(key, nkey);
+	struct kc_shard *s = shard_of(m, hash);
+	enum kc_mem_result res = KC_DELETED;
+	struct kc_item *it;
+	int64_t now = shard_lock(m, s);
+
+	it = do_find(m, s, key, nkey, hash, now);
+	if (!it)
+		res = KC_NOT_FOUND;
+	else if (atomic_load_explicit(&it->ver, memory_order_relaxed) >= ver)
+		res = KC_EXISTS;
+	else
+		do_unlink(m, s, it, GONE_REMOVED);
+	shard_unlock(s);
+	return res;
+}
+
+bool kc_mem_has(struct kc_mem *m, const char *key, size_t nkey)
+{
+	uint64_t hash = XXH3_64bits(key, nkey);
+	struct kc_shard *s = shard_of(m, hash);
+	int64_t now = shard_lock(m, s);
+	bool found = do_find(m, s, key, nkey, hash, now) != NULL;
+
+	shard_unlock(s);
+	return found;
+}
+
 /* ---- incr/decr ----------------------------------------------------------------------------- */
 
 /* memcached's rule: decimal digits (at most 20, at most UINT64_MAX), then only spaces (decr pads
@@ -808,7 +848,7 @@ enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, 
 	}
 	memcpy(kc_item_value(n), buf, len);
 	n->hash = hash;
-	do_store(m, s, n, old, now, cas_out);
+	do_store(m, s, n, old, now, false, cas_out);
 	if (result)
 		*result = v;
 out:

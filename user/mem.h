@@ -17,6 +17,7 @@
 #define KC_MEM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,8 @@ struct kc_item {
 	uint32_t nval;		 /* value length */
 	_Atomic int64_t exptime; /* absolute Unix seconds, 0 = never; changed by touch */
 	uint64_t cas;		 /* unique per stored version, assigned by the tier */
+	_Atomic uint64_t ver;	 /* write version (hlc.h): minted when stored, kept by KC_FILL;
+				  * a touch mints a new one */
 	int64_t time;		 /* when stored (Unix seconds) */
 	/* private to mem.c */
 	_Atomic uint32_t refs;
@@ -62,7 +65,10 @@ void kc_item_put(struct kc_item *it);
  * chunk header, rounded up to 16 (what the allocation really costs). */
 size_t kc_item_size(size_t nkey, size_t nval);
 
-enum kc_store_mode { KC_SET, KC_ADD, KC_REPLACE, KC_APPEND, KC_PREPEND, KC_CAS };
+/* KC_FILL stores a copy read from a lower tier: only if the key is absent or holds an older
+ * version (it->ver, which the caller set and the tier keeps); KC_NOT_STORED otherwise. Every
+ * other mode mints a new version for what it stores. */
+enum kc_store_mode { KC_SET, KC_ADD, KC_REPLACE, KC_APPEND, KC_PREPEND, KC_CAS, KC_FILL };
 
 /* Protocol outcomes (memcached's words). */
 enum kc_mem_result {
@@ -130,6 +136,14 @@ enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struc
 
 /* Deletes key; cas_in != 0 deletes only that version. KC_DELETED, KC_NOT_FOUND or KC_EXISTS. */
 enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey, uint64_t cas_in);
+
+/* Deletes key only if its stored version is older than ver (a late invalidation from another
+ * node must never remove a newer value). KC_DELETED, KC_NOT_FOUND, or KC_EXISTS (kept). */
+enum kc_mem_result kc_mem_delete_older(struct kc_mem *m, const char *key, size_t nkey,
+				       uint64_t ver);
+
+/* True if key has a live item; counts no hit or miss and changes no recency. */
+bool kc_mem_has(struct kc_mem *m, const char *key, size_t nkey);
 
 /* Sets a new exptime. KC_TOUCHED or KC_NOT_FOUND. */
 enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);

@@ -127,7 +127,11 @@ struct kc_stats *kc_stats_new(void)
 
 void kc_stats_observe(struct kc_stats *s, enum kc_proto p, enum kc_op op, uint64_t ns)
 {
-	struct kc_hist *h = &s->duration[p][op];
+	kc_hist_observe(&s->duration[p][op], ns);
+}
+
+void kc_hist_observe(struct kc_hist *h, uint64_t ns)
+{
 	unsigned i = 0;
 
 	/* Most requests land in the first few buckets, so a linear scan beats a search. */
@@ -212,6 +216,23 @@ int kc_metrics_add_collector(kc_collector_fn fn, void *ctx)
 out_unlock:
 	pthread_mutex_unlock(&collector_lock);
 	return err;
+}
+
+void kc_metrics_remove_collector(kc_collector_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&collector_lock);
+	for (struct collector **pp = &collectors; *pp; pp = &(*pp)->next) {
+		struct collector *c = *pp;
+
+		if (c->fn != fn || c->ctx != ctx)
+			continue;
+		*pp = c->next;
+		if (collectors_tail == &c->next)
+			collectors_tail = pp;
+		free(c);
+		break;
+	}
+	pthread_mutex_unlock(&collector_lock);
 }
 
 /* --- exposition helpers ----------------------------------------------------------------- */
@@ -342,6 +363,30 @@ static int render_hist(struct kc_buf *out, const char *name, const char *labels,
 	if (!err)
 		err = kc_buf_printf(out, "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
 	return err;
+}
+
+int kc_metric_hist(struct kc_buf *out, const char *name, const char *labels, struct kc_hist *h)
+{
+	return render_hist(out, name, labels, h);
+}
+
+uint64_t kc_hist_quantile_ns(struct kc_hist *h, double q)
+{
+	uint64_t n = 0, cum = 0, rank;
+
+	for (int b = 0; b <= KC_HIST_BUCKETS; b++)
+		n += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+	if (!n)
+		return 0;
+	rank = (uint64_t)(q * (double)n);
+	if (rank < 1)
+		rank = 1;
+	for (int b = 0; b < KC_HIST_BUCKETS; b++) {
+		cum += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+		if (cum >= rank)
+			return kc_hist_bounds_ns[b];
+	}
+	return UINT64_MAX;
 }
 
 static int render_durations(struct kc_buf *out, struct kc_stats *s)

@@ -102,6 +102,12 @@ static inline void kc_stats_count(struct kc_stats *s, enum kc_proto p, enum kc_o
 /* Records one request's duration into the histogram for (proto, op). Owner thread only. */
 void kc_stats_observe(struct kc_stats *s, enum kc_proto p, enum kc_op op, uint64_t ns);
 
+/* Records ns into a histogram (thread-safe: relaxed atomics). */
+void kc_hist_observe(struct kc_hist *h, uint64_t ns);
+/* The upper bound of the bucket holding quantile q (0..1) of h, in ns: 0 when empty,
+ * UINT64_MAX when it falls in +Inf. Coarse by design: the bucket bounds above. */
+uint64_t kc_hist_quantile_ns(struct kc_hist *h, double q);
+
 /* Adds every registered block into out (which the caller zeroed; out itself must not be a
  * registered block). A relaxed snapshot: counters written meanwhile may or may not be in it.
  * Takes the registry lock. */
@@ -116,6 +122,8 @@ typedef void (*kc_collector_fn)(void *ctx, struct kc_buf *out);
 /* Registers a collector, normally once at start-up; collectors run in registration order.
  * Returns 0, -EEXIST if (fn, ctx) is already registered, or -ENOMEM. Thread-safe. */
 int kc_metrics_add_collector(kc_collector_fn fn, void *ctx);
+/* Unregisters (fn, ctx) if registered; after it returns no render calls fn. Thread-safe. */
+void kc_metrics_remove_collector(kc_collector_fn fn, void *ctx);
 
 /* Appends every metric in the Prometheus text format 0.0.4 to out: the request families from
  * the per-thread blocks, then each collector's output. Renders are serialized (the collector
@@ -133,6 +141,9 @@ int kc_metric_u64(struct kc_buf *out, const char *name, const char *labels, uint
 int kc_metric_one(struct kc_buf *out, const char *name, const char *type, const char *help,
 		  uint64_t v);
 int kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, double v);
+/* The _bucket, _sum and _count samples of one histogram series (labels not empty); the caller
+ * wrote the family's header. */
+int kc_metric_hist(struct kc_buf *out, const char *name, const char *labels, struct kc_hist *h);
 
 /* Monotonic nanoseconds, for request timing. */
 uint64_t kc_now_ns(void);

@@ -27,6 +27,8 @@ struct kc_cmd {
 	enum kc_op op;
 	enum kc_res res;
 	bool noreply;
+	bool suspend; /* needs keys from the lower tiers: drop the reply, run again later */
+	bool wrote;   /* changed keys the lower tiers must be told about */
 };
 
 /* Reads the next space-separated token from *cur (advanced). False at the end of the line. */
@@ -40,6 +42,14 @@ bool kc_tok_u32(const struct kc_tok *t, uint32_t *out);
 bool kc_tok_i32(const struct kc_tok *t, int32_t *out);
 /* Writes v in decimal at p (no NUL); returns the end. */
 char *kc_u64toa(uint64_t v, char *p);
+
+/* Lower tiers (no-ops without c->pend). kc_cmd_need: the command needs key's value and it is
+ * not in memory: true (cmd->suspend set) when the command must stop and run again after a
+ * fetch. kc_cmd_below: after a memory miss on a read, the item fetched for this command, or
+ * NULL (and maybe cmd->suspend). kc_cmd_wrote: the command changed key. */
+bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey);
+struct kc_item *kc_cmd_below(struct kc_cmd *cmd, const char *key, size_t nkey);
+void kc_cmd_wrote(struct kc_cmd *cmd, const char *key, size_t nkey);
 
 /* Appends s unless the command is noreply. */
 void kc_reply(struct kc_cmd *cmd, const char *s);

@@ -170,6 +170,13 @@ static void meta_get(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		return;
 	it = m.has_T ? kc_mem_get_touch(mem, t[1].p, t[1].n, kc_proto_exptime(m.T, kc_mem_now()))
 		     : kc_mem_get(mem, t[1].p, t[1].n);
+	if (it && m.has_T)
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
+	if (!it) {
+		it = kc_cmd_below(cmd, t[1].p, t[1].n);
+		if (cmd->suspend)
+			return;
+	}
 	if (cmd->conn->env->on_get)
 		cmd->conn->env->on_get(cmd->conn->env->on_get_ctx, t[1].p, t[1].n, it);
 	if (!it) {
@@ -247,6 +254,8 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 		cmd->conn->swallow = need - now;
 		return (ssize_t)now;
 	}
+	if (mode != KC_SET && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return 0;
 	ssize_t used =
 	    kc_store_value(cmd, &t[1], m.F, m.has_T ? kc_proto_exptime(m.T, kc_mem_now()) : 0, vlen,
 			   data, avail, &it);
@@ -258,6 +267,7 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 		if (!m.q)
 			reply_code(cmd, "HD", &m, &t[1], NULL, cas);
 		break;
@@ -284,9 +294,13 @@ static void meta_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 
 	if (!check_key(cmd, nt, &t[1]) || !parse_flags(cmd, t + 2, nt - 2, "CkOq", &m))
 		return;
+	if (kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, m.C);
 
 	cmd->res = kc_mem_res(r);
+	if (r == KC_DELETED)
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 	if (r == KC_EXISTS)
 		reply_code(cmd, "EX", &m, &t[1], NULL, 0);
 	else if (!m.q)
@@ -317,6 +331,8 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid mode for ma\r\n");
 		return;
 	}
+	if (kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	enum kc_mem_result r = kc_mem_arith(mem, t[1].p, t[1].n, incr, m.D, &result, &cas);
 
 	if (r == KC_NOT_FOUND && m.has_N) {
@@ -340,6 +356,7 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 		cmd->res = KC_RES_OK;
 		if (m.v) {
 			char num[24], hdr[24] = "VA ";

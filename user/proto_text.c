@@ -115,6 +115,31 @@ char *kc_u64toa(uint64_t v, char *p)
 	return p;
 }
 
+bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey)
+{
+	struct kc_proto_conn *c = cmd->conn;
+
+	if (!c->pend || !kc_pend_need(c->pend, c->env->mem, key, nkey))
+		return false;
+	cmd->suspend = true;
+	return true;
+}
+
+struct kc_item *kc_cmd_below(struct kc_cmd *cmd, const char *key, size_t nkey)
+{
+	struct kc_proto_conn *c = cmd->conn;
+
+	return c->pend ? kc_pend_lookup(c->pend, key, nkey, &cmd->suspend) : NULL;
+}
+
+void kc_cmd_wrote(struct kc_cmd *cmd, const char *key, size_t nkey)
+{
+	if (cmd->conn->pend) {
+		kc_pend_wrote(cmd->conn->pend, key, nkey);
+		cmd->wrote = true;
+	}
+}
+
 void kc_reply(struct kc_cmd *cmd, const char *s)
 {
 	if (!cmd->noreply)
@@ -190,6 +215,14 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		nkeys++;
 		it = touch ? kc_mem_get_touch(c->env->mem, t.p, t.n, exptime)
 			   : kc_mem_get(c->env->mem, t.p, t.n);
+		if (it && touch)
+			kc_cmd_wrote(cmd, t.p, t.n);
+		if (!it)
+			it = kc_cmd_below(cmd, t.p, t.n);
+		if (cmd->suspend) {
+			kc_item_put(it);
+			continue; /* collect every key to fetch; the reply is dropped */
+		}
 		if (c->env->on_get)
 			c->env->on_get(c->env->on_get_ctx, t.p, t.n, it);
 		if (!it)
@@ -208,6 +241,8 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return;
 	}
+	if (cmd->suspend)
+		return;
 	kc_buf_append(cmd->out, "END\r\n", 5);
 	/* One hit or miss per key; the caller counts the last one from cmd->res. */
 	for (unsigned i = 0; i + 1 < nkeys; i++)
@@ -254,8 +289,10 @@ ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t fl
 		/* memcached: reply, swallow the value, and drop any stale copy for a set. */
 		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
 			       "SERVER_ERROR object too large for cache\r\n");
-		if (cmd->op == KC_OP_SET || cmd->op == KC_OP_MS)
+		if (cmd->op == KC_OP_SET || cmd->op == KC_OP_MS) {
 			kc_mem_delete(c->env->mem, key->p, key->n, 0);
+			kc_cmd_wrote(cmd, key->p, key->n);
+		}
 		size_t now = avail < need ? avail : need;
 
 		c->swallow = need - now;
@@ -307,6 +344,9 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
 	}
+	/* Every mode but set depends on the current value, which may be below. */
+	if (cmd->op != KC_OP_SET && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return 0;
 	used = kc_store_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen,
 			      data, avail, &it);
 	if (used < 0 || !it)
@@ -316,6 +356,7 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 		kc_reply(cmd, "STORED\r\n");
 		break;
 	case KC_NOT_STORED:
@@ -357,9 +398,13 @@ static void cmd_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
+	if (kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, 0);
 
 	cmd->res = kc_mem_res(r);
+	if (r == KC_DELETED)
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 	kc_reply(cmd, r == KC_DELETED ? "DELETED\r\n" : "NOT_FOUND\r\n");
 }
 
@@ -392,11 +437,14 @@ static void cmd_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR invalid numeric delta argument\r\n");
 		return;
 	}
+	if (kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	enum kc_mem_result r = kc_mem_arith(cmd->conn->env->mem, t[1].p, t[1].n,
 					    cmd->op == KC_OP_INCR, delta, &result, NULL);
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 		cmd->res = KC_RES_OK;
 		p = kc_u64toa(result, num);
 		memcpy(p, "\r\n", 3);
@@ -427,9 +475,13 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR invalid exptime argument\r\n");
 		return;
 	}
+	if (kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	enum kc_mem_result r =
 	    kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n, kc_proto_exptime(e, kc_mem_now()));
 	cmd->res = kc_mem_res(r);
+	if (r == KC_TOUCHED)
+		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 	kc_reply(cmd, r == KC_TOUCHED ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
 }
 
@@ -450,6 +502,10 @@ static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		return;
 	}
 	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
+	if (cmd->conn->pend) {
+		kc_pend_flush(cmd->conn->pend, delay ? kc_proto_exptime(delay, now) - 1 : now);
+		cmd->wrote = true;
+	}
 	cmd->res = KC_RES_OK;
 	kc_reply(cmd, "OK\r\n");
 }
@@ -686,9 +742,22 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			out->len = cmd.out_mark;
 			break; /* the value has not fully arrived */
 		}
+		if (cmd.suspend) {
+			out->len = cmd.out_mark;
+			c->wait = KC_WAIT_FETCH; /* the same line runs again after the fetch */
+			break;
+		}
 		pos += linelen + 1 + (size_t)used;
 		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
 		kc_stats_observe(c->stats, c->proto, cmd.op, kc_now_ns() - t0);
+		if (c->pend) {
+			kc_pend_command_done(c->pend);
+			if (cmd.wrote && kc_pend_has_writes(c->pend)) {
+				c->wait = KC_WAIT_WRITE; /* the reply waits for durability */
+				c->reply_mark = cmd.out_mark;
+				break;
+			}
+		}
 	}
 	return pos;
 }

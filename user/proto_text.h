@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "mem.h"
 #include "metrics.h"
+#include "pend.h"
 
 #define KC_LINE_MAX 65536 /* room for a get of ~250 keys of 250 bytes */
 /* One get's reply is copied into the connection's output; past this it is refused with
@@ -42,17 +43,24 @@ struct kc_proto_env {
 	void *on_get_ctx;
 };
 
-/* Per-connection parser state. Zero it, then set env, stats and proto. */
+/* Per-connection parser state. Zero it, then set env, stats and proto, and pend when lower
+ * tiers are configured (pend.h). */
 struct kc_proto_conn {
 	const struct kc_proto_env *env;
 	struct kc_stats *stats;
 	enum kc_proto proto;
 	uint64_t swallow; /* bytes of a rejected value still to discard */
 	bool close;	  /* set when the connection must close after the output is sent */
+	struct kc_pend *pend; /* NULL: memory tier only */
+	/* Set by kc_proto_process when it stopped for the lower tiers: the caller runs
+	 * kc_pend_run(pend, wait, out, reply_mark, ...) and calls again once it is done. */
+	enum kc_wait wait;
+	size_t reply_mark;
 };
 
 /* Processes requests from in[0..len). Appends replies to out, and stops early once out holds
- * more than out_soft_limit bytes (the caller sends them, then calls again with the rest).
+ * more than out_soft_limit bytes (the caller sends them, then calls again with the rest), or
+ * when c->wait is set (a command needs the lower tiers: see pend.h).
  * Returns the number of input bytes consumed; bytes not consumed form an incomplete request
  * that needs more input (or, if c->close is set, are to be dropped). */
 size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, struct kc_buf *out,

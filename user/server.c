@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "tier.h"
 #include "version.h"
 
 struct kc_server {
@@ -35,6 +36,7 @@ struct kc_server {
 	struct kc_admin *admin;
 	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
 	struct kc_audit *audit; /* syscall audit, NULL without --audit-policy */
+	struct kc_tiers *tiers; /* Redis and the object store, NULL when none is configured */
 	struct event *sighup;	/* reloads the audit policy */
 	unsigned port;		/* the bound memcached port */
 	unsigned nworkers;
@@ -126,6 +128,7 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 {
 	w->id = id;
 	w->env = &s->env;
+	w->tiers = s->tiers;
 	w->max_conns = s->cfg.max_conns;
 	w->tcp_fd = w->udp_fd = -1;
 	w->stats = kc_stats_new();
@@ -185,10 +188,7 @@ static void mem_collector(void *ctx, struct kc_buf *out)
 	kc_metric_one(out, "kcache_memory_admissions_rejected_total", "counter",
 		      "New items TinyLFU admission kept out of the main segment.",
 		      ms.admissions_rejected);
-	kc_metric_header(out, "kcache_tier_hits_total", "counter", "Lookups answered by a tier.");
-	kc_metric_u64(out, "kcache_tier_hits_total", "tier=\"memory\"", ms.hits);
-	kc_metric_header(out, "kcache_tier_misses_total", "counter", "Lookups a tier missed.");
-	kc_metric_u64(out, "kcache_tier_misses_total", "tier=\"memory\"", ms.misses);
+	kc_tiers_collect_hits(s->tiers, &ms, out);
 	kc_metric_one(out, "kcache_connections", "gauge", "Open memcached TCP connections.",
 		      atomic_load(&s->curr_conns));
 }
@@ -230,6 +230,7 @@ static int admin_stats(void *ctx, int argc, char **argv, struct kc_buf *out)
 		      (unsigned long long)ms.expired,
 		      (unsigned long long)atomic_load(&s->curr_conns),
 		      (unsigned long long)atomic_load(&s->total_conns));
+	kc_tiers_stats_text(s->tiers, out);
 	kc_stats_sum(sum);
 	for (int p = 0; p < KC_PROTO__COUNT; p++)
 		for (int op = 0; op < KC_OP__COUNT; op++)
@@ -317,6 +318,22 @@ static int start_audit(struct kc_server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static int start_tiers(struct kc_server *s, char *err, size_t errlen)
+{
+	struct event_base **bases = calloc(s->nworkers, sizeof(*bases));
+	int rc;
+
+	if (!bases) {
+		kc_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		bases[i] = s->workers[i].base;
+	rc = kc_tiers_start(s->tiers, s->base, bases, s->nworkers, s->admin, err, errlen);
+	free(bases);
+	return rc;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct kc_server *s = arg;
@@ -357,6 +374,9 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 				       .total_conns = &s->total_conns,
 				       .threads = s->nworkers,
 				       .memory_limit = cfg->memory};
+	s->tiers = kc_tiers_new(cfg, s->mem, err, errlen);
+	if (!s->tiers && err[0])
+		goto fail;
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	s->threads = calloc(s->nworkers, sizeof(*s->threads));
 	s->base = event_base_new();
@@ -387,6 +407,8 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
 			  s);
 	if (start_audit(s, err, errlen))
+		goto fail;
+	if (s->tiers && start_tiers(s, err, errlen))
 		goto fail;
 	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
@@ -434,8 +456,16 @@ void kc_server_free(struct kc_server *s)
 		event_base_loopbreak(s->workers[i].base);
 	for (unsigned i = 0; s->threads && i < s->started; i++)
 		pthread_join(s->threads[i], NULL);
-	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
+	/* The lower tiers answer what they still owe onto the workers' loops, which run once more
+	 * (on this thread: the workers are gone) so that every waiting request is freed. */
+	kc_tiers_stop(s->tiers);
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++) {
+		for (int k = 0; s->workers[i].base && k < 4; k++)
+			event_base_loop(s->workers[i].base, EVLOOP_NONBLOCK);
+		kc_conn_close_all(&s->workers[i]);
 		worker_fini(&s->workers[i]);
+	}
+	kc_tiers_free(s->tiers);
 	kc_cache_free(s->cache); /* its timer lives on s->base */
 	kc_admin_stop(s->admin);
 	if (s->http)

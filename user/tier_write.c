@@ -1,0 +1,547 @@
+/* tier_write.c: the write path below the memory tier (see tier.h): write-through and
+ * write-behind, the flusher thread, flush_all, and applying other nodes' invalidations. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hlc.h"
+#include "log.h"
+#include "tier_blob.h"
+#include "tier_int.h"
+
+/* Keeps the newest version of a key and tells every node. KEYS[1] the data key; ARGV: version
+ * (20 digits, so that string order is numeric order), blob, ttl in ms (0 = none), channel,
+ * invalidation message. Returns 1 if written, 0 if Redis already had a newer version. */
+static const char set_script[] =
+    "local v = redis.call('HGET', KEYS[1], 'v')\n"
+    "if v and v >= ARGV[1] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'b', ARGV[2])\n"
+    "local ttl = tonumber(ARGV[3])\n"
+    "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end\n"
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+    "return 1\n";
+
+/* flush_all: KEYS[1] the flush key; ARGV: version (20 digits), at, channel, message. */
+static const char flush_script[] =
+    "local v = redis.call('HGET', KEYS[1], 'v')\n"
+    "if (not v) or v < ARGV[1] then redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2]) end\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "return 1\n";
+
+size_t kc_tier_redis_key(const struct kc_tiers *t, const char *key, size_t nkey, char *buf)
+{
+	size_t np = strlen(t->prefix);
+
+	memcpy(buf, t->prefix, np);
+	memcpy(buf + np, "k:", 2);
+	memcpy(buf + np + 2, key, nkey);
+	return np + 2 + nkey;
+}
+
+/* --- one write to Redis and the store -------------------------------------------------- */
+
+struct apply {
+	struct kc_tctx *x;
+	int pending;
+	bool failed;
+	char err[200];
+	kc_apply_fn done;
+	void *ctx;
+};
+
+static void apply_fail(struct apply *a, const char *fmt, const char *what)
+{
+	if (!a->failed)
+		snprintf(a->err, sizeof(a->err), fmt, what);
+	a->failed = true;
+}
+
+static void apply_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct apply *a = arg;
+
+	(void)fd, (void)what;
+	a->done(a->ctx, a->failed ? a->err : NULL);
+	free(a);
+}
+
+static void apply_step(struct apply *a)
+{
+	if (--a->pending > 0)
+		return;
+	a->done(a->ctx, a->failed ? a->err : NULL);
+	free(a);
+}
+
+static void on_redis_set(void *ctx, const redisReply *r, const char *err)
+{
+	struct apply *a = ctx;
+	struct kc_tiers *t = a->x->t;
+	bool ok = r && r->type == REDIS_REPLY_INTEGER;
+
+	kc_breaker_result(&t->br[KC_TIER_REDIS], ok);
+	if (ok) {
+		atomic_fetch_add(&t->st[KC_TIER_REDIS].writes, 1);
+		atomic_fetch_add(&t->inval_sent, (uint64_t)r->integer);
+	} else {
+		atomic_fetch_add(&t->st[KC_TIER_REDIS].write_errors, 1);
+		apply_fail(a, "redis: %s",
+			   r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "bad reply");
+	}
+	apply_step(a);
+}
+
+static void on_store_put(struct kc_tio_job *j)
+{
+	struct apply *a = j->ctx;
+	struct kc_tiers *t = a->x->t;
+	bool ok = j->res == KC_STORE_OK || (j->op == KC_TIO_DEL && j->res == KC_STORE_MISS);
+
+	/* A full store is the store's answer, not a failing store: the breaker stays closed. */
+	kc_breaker_result(&t->br[KC_TIER_STORE], ok || j->res == KC_STORE_FULL);
+	if (ok) {
+		atomic_fetch_add(&t->st[KC_TIER_STORE].writes, 1);
+	} else {
+		atomic_fetch_add(&t->st[KC_TIER_STORE].write_errors, 1);
+		apply_fail(a, "store: %s", j->err[0] ? j->err : "write failed");
+	}
+	kc_tio_job_free(j);
+	apply_step(a);
+}
+
+void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver,
+		   const void *blob, size_t nblob, bool tomb, int64_t exptime, bool redis_only,
+		   kc_apply_fn done, void *ctx)
+{
+	struct kc_tiers *t = x->t;
+	struct apply *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		done(ctx, "out of memory");
+		return;
+	}
+	a->x = x;
+	a->done = done;
+	a->ctx = ctx;
+	a->pending = 1; /* ours, dropped at the end: no callback before every request is out */
+	if (x->redis) {
+		if (!kc_breaker_allow(&t->br[KC_TIER_REDIS])) {
+			apply_fail(a, "redis: %s", "unavailable (circuit open)");
+		} else {
+			char rkey[sizeof(t->prefix) + 8 + KC_JKEY_MAX], v[24], ttl[24];
+			char msg[48 + KC_JKEY_MAX];
+			size_t nr = kc_tier_redis_key(t, key, nkey, rkey);
+			int64_t ttl_ms = 0;
+
+			if (tomb)
+				ttl_ms = (int64_t)t->tomb_ttl_s * 1000;
+			else if (exptime)
+				ttl_ms = (exptime - kc_mem_now()) * 1000 > 0
+					     ? (exptime - kc_mem_now()) * 1000
+					     : 1;
+			snprintf(v, sizeof(v), "%020" PRIu64, ver);
+			snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+			int nm = snprintf(msg, sizeof(msg), "V %s %u ", v, kc_hlc_node());
+
+			memcpy(msg + nm, key, nkey);
+			const char *argv[] = {"EVAL", set_script, "1", rkey, v, blob, ttl, t->chan,
+					      msg};
+			size_t lens[] = {4,	    sizeof(set_script) - 1,
+					 1,	    nr,
+					 strlen(v), nblob,
+					 strlen(ttl), strlen(t->chan),
+					 (size_t)nm + nkey};
+
+			a->pending++;
+			kc_redis_cmd(x->redis, on_redis_set, a, 9, argv, lens);
+		}
+	}
+	if (t->store && !redis_only) {
+		if (!kc_breaker_allow(&t->br[KC_TIER_STORE])) {
+			apply_fail(a, "store: %s", "unavailable (circuit open)");
+		} else {
+			struct kc_tio_job *j = kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key,
+							      nkey, blob, nblob);
+
+			if (!j) {
+				apply_fail(a, "store: %s", "out of memory");
+			} else {
+				j->base = x->base;
+				j->done = on_store_put;
+				j->ctx = a;
+				a->pending++;
+				kc_tio_submit(t->io, j);
+			}
+		}
+	}
+	if (--a->pending > 0)
+		return;
+	/* Nothing went out (every tier skipped): still answer later, never inside the call. */
+	if (event_base_once(x->base, -1, EV_TIMEOUT, apply_deliver, a, NULL))
+		apply_deliver(-1, 0, a);
+}
+
+/* --- the write modes ------------------------------------------------------------------- */
+
+struct wop {
+	struct kc_tctx *x;
+	kc_tier_write_fn fn;
+	void *ctx;
+	int status;
+	char err[200];
+};
+
+static void wop_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct wop *w = arg;
+
+	(void)fd, (void)what;
+	w->fn(w->ctx, w->err[0] ? w->err : NULL);
+	free(w);
+}
+
+static void wop_finish(struct wop *w, const char *err)
+{
+	if (err)
+		snprintf(w->err, sizeof(w->err), "%s", err);
+	if (event_base_once(w->x->base, -1, EV_TIMEOUT, wop_deliver, w, NULL))
+		wop_deliver(-1, 0, w);
+}
+
+static void through_done(void *ctx, const char *err)
+{
+	struct wop *w = ctx;
+
+	if (err)
+		snprintf(w->err, sizeof(w->err), "%s", err);
+	wop_deliver(-1, 0, w);
+}
+
+/* On the journal's sync thread: hop back to the worker's loop. */
+static void journal_done(void *ctx, int status)
+{
+	struct wop *w = ctx;
+
+	if (status)
+		snprintf(w->err, sizeof(w->err), "write-behind journal: %s", strerror(-status));
+	else
+		kc_tier_flusher_kick(w->x->t);
+	if (event_base_once(w->x->base, -1, EV_TIMEOUT, wop_deliver, w, NULL))
+		wop_deliver(-1, 0, w); /* shutting down: the worker's loop is gone */
+}
+
+struct capture {
+	struct kc_item *it;
+};
+
+static void capture_item(void *ctx, struct kc_item *it, int64_t deadline)
+{
+	struct capture *c = ctx;
+
+	(void)deadline;
+	if (it)
+		kc_item_get(it);
+	c->it = it;
+}
+
+void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t nkey,
+		    kc_tier_write_fn fn, void *ctx)
+{
+	struct kc_tctx *x = &t->workers[worker];
+	struct wop *w = calloc(1, sizeof(*w));
+	struct capture c = {0};
+	struct kc_buf blob = {0};
+	uint64_t ver;
+	int64_t exptime = 0;
+	bool tomb;
+
+	if (!w) {
+		fn(ctx, "out of memory");
+		return;
+	}
+	w->x = x;
+	w->fn = fn;
+	w->ctx = ctx;
+	kc_mem_with_item(t->mem, key, nkey, capture_item, &c);
+	tomb = !c.it;
+	if (c.it) {
+		exptime = atomic_load(&c.it->exptime);
+		ver = atomic_load(&c.it->ver);
+		if (kc_blob_encode(c.it, t->compress_min, &blob))
+			goto nomem;
+		kc_item_put(c.it);
+	} else {
+		ver = kc_hlc_next();
+		if (kc_blob_tomb(ver, &blob))
+			goto nomem;
+	}
+	kc_tier_note_write(t, key, nkey, ver);
+	if (t->mode == KC_WRITE_THROUGH) {
+		kc_tier_apply(x, key, nkey, ver, blob.data, blob.len, tomb, exptime, false,
+			      through_done, w);
+	} else if (kc_journal_append(t->journal, tomb ? KC_JDEL : KC_JSET, ver, key, nkey,
+				     blob.data, blob.len, journal_done, w)) {
+		if (errno == EAGAIN) {
+			atomic_fetch_add(&t->wb_full, 1);
+			wop_finish(w, "write-behind queue full");
+		} else {
+			char e[120];
+
+			snprintf(e, sizeof(e), "write-behind journal: %s", strerror(errno));
+			wop_finish(w, e);
+		}
+	}
+	kc_buf_free(&blob);
+	return;
+nomem:
+	kc_item_put(c.it);
+	kc_buf_free(&blob);
+	wop_finish(w, "out of memory");
+}
+
+/* --- flush_all ------------------------------------------------------------------------- */
+
+bool kc_tier_flushed(struct kc_tiers *t, uint64_t ver)
+{
+	uint64_t f = atomic_load(&t->flush_ver);
+
+	return f && ver < f && kc_mem_now() >= atomic_load(&t->flush_at);
+}
+
+/* Adopts a flush (from this node or another); false if an equal or newer one was known. */
+static bool flush_adopt(struct kc_tiers *t, uint64_t ver, int64_t at)
+{
+	uint64_t old = atomic_load(&t->flush_ver);
+
+	do {
+		if (old >= ver)
+			return false;
+	} while (!atomic_compare_exchange_weak(&t->flush_ver, &old, ver));
+	atomic_store(&t->flush_at, at);
+	return true;
+}
+
+/* Keeps the latest flush in data-dir/flush so that a restart does not resurrect the store. */
+static void flush_save(struct kc_tiers *t)
+{
+	char path[300], tmp[310];
+	FILE *f;
+
+	if (!t->data_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/flush", t->data_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f) {
+		log_warn("flush_all: %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "%" PRIu64 " %" PRId64 "\n", atomic_load(&t->flush_ver),
+		atomic_load(&t->flush_at));
+	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
+		log_warn("flush_all: %s: %s", path, strerror(errno));
+}
+
+void kc_tier_flush_load(struct kc_tiers *t)
+{
+	char path[300];
+	uint64_t ver;
+	int64_t at;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/flush", t->data_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%" SCNu64 " %" SCNd64, &ver, &at) == 2)
+		flush_adopt(t, ver, at);
+	fclose(f);
+}
+
+struct flush_op {
+	struct wop *w;
+};
+
+static void on_redis_flush(void *ctx, const redisReply *r, const char *err)
+{
+	struct wop *w = ctx;
+
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		snprintf(w->err, sizeof(w->err), "redis: %s",
+			 r ? r->str : err ? err : "bad reply");
+	wop_deliver(-1, 0, w);
+}
+
+void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_write_fn fn,
+		    void *ctx)
+{
+	struct kc_tctx *x = &t->workers[worker];
+	struct wop *w = calloc(1, sizeof(*w));
+	int64_t now = kc_mem_now();
+	uint64_t ver = when <= now ? kc_hlc_next() : ((uint64_t)(when + 1) * 1000) << 20;
+
+	if (!w) {
+		fn(ctx, "out of memory");
+		return;
+	}
+	w->x = x;
+	w->fn = fn;
+	w->ctx = ctx;
+	flush_adopt(t, ver, when <= now ? 0 : when);
+	flush_save(t);
+	for (unsigned i = 0; i < KC_NEG_SLOTS; i++)
+		atomic_store(&t->neg[i].hash, 0);
+	if (!x->redis) {
+		wop_finish(w, NULL);
+		return;
+	}
+	char v[24], at[24], msg[64];
+
+	snprintf(v, sizeof(v), "%020" PRIu64, ver);
+	snprintf(at, sizeof(at), "%" PRId64, when <= now ? (int64_t)0 : when);
+	snprintf(msg, sizeof(msg), "F %s %s %u", v, at, kc_hlc_node());
+	const char *argv[] = {"EVAL", flush_script, "1", t->flush_key, v, at, t->chan, msg};
+	size_t lens[] = {4, sizeof(flush_script) - 1, 1, strlen(t->flush_key), strlen(v),
+			 strlen(at), strlen(t->chan), strlen(msg)};
+
+	kc_redis_cmd(x->redis, on_redis_flush, w, 8, argv, lens);
+}
+
+/* --- invalidations from other nodes ---------------------------------------------------- */
+
+void kc_tier_on_inval(void *ctx, const char *chan, size_t nchan, const char *msg, size_t n)
+{
+	struct kc_tiers *t = ctx;
+	char head[64];
+	const char *p;
+	unsigned long long ver;
+	unsigned node;
+	long long at = 0;
+	int used = 0;
+
+	(void)chan, (void)nchan;
+	if (n < 4 || n - 2 >= 64 + KC_JKEY_MAX)
+		goto bad;
+	memcpy(head, msg, n < sizeof(head) - 1 ? n : sizeof(head) - 1);
+	head[n < sizeof(head) - 1 ? n : sizeof(head) - 1] = 0;
+	if (msg[0] == 'F') {
+		if (sscanf(head, "F %20llu %lld %u", &ver, &at, &node) != 3)
+			goto bad;
+		kc_hlc_observe(ver);
+		if (node != kc_hlc_node() && flush_adopt(t, ver, at)) {
+			flush_save(t);
+			kc_mem_flush(t->mem, at ? at : kc_mem_now());
+			for (unsigned i = 0; i < KC_NEG_SLOTS; i++)
+				atomic_store(&t->neg[i].hash, 0);
+		}
+		return;
+	}
+	if (sscanf(head, "V %20llu %u %n", &ver, &node, &used) != 2 || used <= 0 ||
+	    (size_t)used >= n || n - (size_t)used > KC_KEY_MAX + 0u)
+		goto bad;
+	p = msg + used;
+	kc_hlc_observe(ver);
+	if (node == kc_hlc_node()) {
+		atomic_fetch_add(&t->inval_ignored, 1);
+		return;
+	}
+	kc_tier_note_write(t, p, n - (size_t)used, ver);
+	if (kc_mem_delete_older(t->mem, p, n - (size_t)used, ver) == KC_DELETED)
+		atomic_fetch_add(&t->inval_applied, 1);
+	else
+		atomic_fetch_add(&t->inval_ignored, 1);
+	return;
+bad:
+	log_warn("redis tier: ignoring a malformed invalidation of %zu bytes", n);
+}
+
+/* --- the write-behind flusher ---------------------------------------------------------- */
+
+#define FLUSH_BATCH    64
+#define FLUSH_INFLIGHT 512
+
+static void flusher_pump(struct kc_tiers *t);
+
+struct flushing {
+	struct kc_tiers *t;
+	struct kc_jrec *r;
+};
+
+static void on_flushed(void *ctx, const char *err)
+{
+	struct flushing *fl = ctx;
+	struct kc_tiers *t = fl->t;
+
+	if (err) {
+		atomic_fetch_add(&t->wb_retries, 1);
+		kc_journal_fail(t->journal, fl->r, kc_tier_now_ms(), err);
+	} else {
+		atomic_fetch_add(&t->wb_flushed, 1);
+		kc_journal_ack(t->journal, fl->r);
+	}
+	free(fl);
+	atomic_fetch_sub(&t->flusher_inflight, 1);
+	if (!atomic_load(&t->stopping))
+		flusher_pump(t);
+}
+
+static void flusher_pump(struct kc_tiers *t)
+{
+	struct kc_jrec *recs[FLUSH_BATCH];
+	uint64_t next_due;
+
+	while (atomic_load(&t->flusher_inflight) + FLUSH_BATCH <= FLUSH_INFLIGHT) {
+		size_t n = kc_journal_take(t->journal, kc_tier_now_ms(), recs, FLUSH_BATCH,
+					   &next_due);
+
+		if (!n)
+			return;
+		for (size_t i = 0; i < n; i++) {
+			struct kc_jrec *r = recs[i];
+			struct flushing *fl = malloc(sizeof(*fl));
+			struct kc_blob_meta m = {0};
+			char err[120];
+
+			if (!fl) {
+				kc_journal_fail(t->journal, r, kc_tier_now_ms(), "out of memory");
+				continue;
+			}
+			fl->t = t;
+			fl->r = r;
+			if (kc_blob_meta(r->blob, r->nblob, &m, err, sizeof(err))) {
+				log_error("write-behind: entry %" PRIu64 ": %s", r->id, err);
+				kc_journal_fail(t->journal, r, kc_tier_now_ms(), err);
+				free(fl);
+				continue;
+			}
+			atomic_fetch_add(&t->flusher_inflight, 1);
+			kc_tier_apply(&t->flusher, r->key, r->nkey, r->ver, r->blob, r->nblob,
+				      m.kind == KC_BLOB_TOMB, m.exptime, false, on_flushed, fl);
+		}
+	}
+}
+
+void kc_tier_flusher_event(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	if (!atomic_load(&((struct kc_tiers *)arg)->stopping))
+		flusher_pump(arg);
+}
+
+void kc_tier_flusher_kick(struct kc_tiers *t)
+{
+	if (t->flusher_wake)
+		event_active(t->flusher_wake, EV_READ, 0);
+}
+
+void *kc_tier_flusher_main(void *arg)
+{
+	struct kc_tiers *t = arg;
+
+	flusher_pump(t); /* what the journal replayed */
+	event_base_loop(t->flusher.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
