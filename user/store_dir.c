@@ -401,12 +401,15 @@ static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nke
 	}
 	/* Another key's valid header at this address (a collision) is not ours to delete; a
 	 * damaged one is removed like ours. */
-	got = pread(fd, head, KC_STORE_OBJ_HDR + nkey, 0);
-	if (got == (ssize_t)(KC_STORE_OBJ_HDR + nkey) && memcmp(head, KC_STORE_OBJ_MAGIC, 4) == 0 &&
-	    (size_t)(head[6] | head[7] << 8) == nkey &&
-	    memcmp(head + KC_STORE_OBJ_HDR, key, nkey) != 0) {
-		close(fd);
-		return KC_STORE_MISS;
+	got = pread(fd, head, sizeof(head), 0);
+	if (got >= KC_STORE_OBJ_HDR && memcmp(head, KC_STORE_OBJ_MAGIC, 4) == 0) {
+		size_t klen = (size_t)(head[6] | head[7] << 8);
+
+		if (klen >= 1 && klen <= KC_STORE_KEY_MAX && (size_t)got >= KC_STORE_OBJ_HDR + klen &&
+		    (klen != nkey || memcmp(head + KC_STORE_OBJ_HDR, key, nkey) != 0)) {
+			close(fd);
+			return KC_STORE_MISS;
+		}
 	}
 	snprintf(sub, sizeof(sub), "%.2s/%.2s", addr, addr + 2);
 	sfd = openat(d->objfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
