@@ -44,7 +44,7 @@ int64_t kc_store_dir_now(void)
 int kc_store_unhex(const char *h, uint8_t *out, size_t n)
 {
 	for (size_t i = 0; i < 2 * n; i++) {
-		int c = h[i], v;
+		int c = (unsigned char)h[i], v;
 
 		if (c >= '0' && c <= '9')
 			v = c - '0';
@@ -180,7 +180,7 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	struct dir_store *d = D(s);
 	unsigned char hdr[KC_STORE_OBJ_HDR];
 	uint64_t size = KC_STORE_OBJ_HDR + nkey + (uint64_t)n;
-	uint8_t bin[KC_ADDR_LEN];
+	uint8_t bin[KC_ADDR_LEN] = {0};
 	char tmp[128], rel[72];
 	struct iovec iov[3];
 	enum kc_store_res r;
@@ -314,7 +314,7 @@ static enum kc_store_res dir_get(struct kc_store *s, const char *key, size_t nke
 				 void **val, size_t *n, char *err, size_t errlen)
 {
 	struct dir_store *d = D(s);
-	uint8_t bin[KC_ADDR_LEN];
+	uint8_t bin[KC_ADDR_LEN] = {0};
 	char rel[72], why[160];
 	const void *v;
 	enum kc_store_obj_res pr;
@@ -382,7 +382,7 @@ static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nke
 {
 	struct dir_store *d = D(s);
 	unsigned char head[KC_STORE_OBJ_HDR + KC_STORE_KEY_MAX];
-	uint8_t bin[KC_ADDR_LEN];
+	uint8_t bin[KC_ADDR_LEN] = {0};
 	char rel[72], sub[8];
 	struct stat a, b;
 	ssize_t got;
@@ -405,7 +405,8 @@ static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nke
 	if (got >= KC_STORE_OBJ_HDR && memcmp(head, KC_STORE_OBJ_MAGIC, 4) == 0) {
 		size_t klen = (size_t)(head[6] | head[7] << 8);
 
-		if (klen >= 1 && klen <= KC_STORE_KEY_MAX && (size_t)got >= KC_STORE_OBJ_HDR + klen &&
+		if (klen >= 1 && klen <= KC_STORE_KEY_MAX &&
+		    (size_t)got >= KC_STORE_OBJ_HDR + klen &&
 		    (klen != nkey || memcmp(head + KC_STORE_OBJ_HDR, key, nkey) != 0)) {
 			close(fd);
 			return KC_STORE_MISS;

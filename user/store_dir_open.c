@@ -106,7 +106,7 @@ static int scan_leaf(struct dir_store *d, int fd, const char *ab, const char *cd
 	DIR *dir = fdopendir(fd);
 	struct dirent *de;
 	struct stat st;
-	uint8_t bin[KC_ADDR_LEN];
+	uint8_t bin[KC_ADDR_LEN] = {0};
 
 	if (!dir) {
 		kc_errf(err, errlen, "store: %s/objects/%s/%s: %s", d->path, ab, cd,

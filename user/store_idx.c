@@ -188,13 +188,16 @@ bool kc_sidx_touch(struct kc_sidx *x, const uint8_t *addr, int64_t now, int64_t 
 
 bool kc_sidx_pop_lru(struct kc_sidx *x, uint8_t *addr, uint64_t *size)
 {
-	struct ent *e = x->head;
+	struct ent **pp;
 
-	if (!e)
+	if (!x->head)
 		return false;
-	memcpy(addr, e->addr, KC_ADDR_LEN);
-	*size = e->size;
-	drop(x, find(x, e->addr));
+	pp = find(x, x->head->addr);
+	if (!*pp) /* every listed entry is hashed: cannot happen */
+		return false;
+	memcpy(addr, (*pp)->addr, KC_ADDR_LEN);
+	*size = (*pp)->size;
+	drop(x, pp);
 	return true;
 }
 

@@ -277,7 +277,12 @@ static enum kc_store_res s3_get(struct kc_store *st, const char *key, size_t nke
 	res = request(s, "GET", path, NULL, 0, EMPTY_SHA256, &r, err, errlen);
 	if (res != KC_STORE_OK)
 		goto out;
-	switch (kc_store_obj_parse(r.p ? r.p : "", r.n, key, nkey, &v, &vlen, why, sizeof(why))) {
+	if (!r.p && !(r.p = calloc(1, 1))) { /* an empty body: parsed, and refused, as any */
+		kc_errf(err, errlen, "s3: out of memory");
+		res = KC_STORE_ERR;
+		goto out;
+	}
+	switch (kc_store_obj_parse(r.p, r.n, key, nkey, &v, &vlen, why, sizeof(why))) {
 	case KC_STORE_OBJ_OK:
 		memmove(r.p, v, vlen);
 		*val = r.p;
