@@ -242,8 +242,11 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	e = fsync(sfd) ? errno : 0;
 	close(sfd);
 	if (e) {
+		/* The new object is in place and readable, only its durability is in doubt: an
+		 * error, never FULL (which promises that nothing changed). */
 		kc_dir_rel(rel, addr);
-		return fail_errno(d, "fsync directory of", rel, e, err, errlen);
+		fail_errno(d, "fsync directory of", rel, e, err, errlen);
+		return KC_STORE_ERR;
 	}
 	return KC_STORE_OK;
 

@@ -232,6 +232,10 @@ static enum kc_store_res request(struct s3_store *s, const char *method, const c
 	} else if (status >= 200 && status < 300) {
 		res = KC_STORE_OK;
 	} else if (status == 404) {
+		/* a miss for GET and HEAD; the callers for which it is an error have the reason */
+		error_code(r, code, sizeof(code));
+		kc_errf(err, errlen, "s3: 404 %s (%s %s)", code[0] ? code : "Not Found", method,
+			path);
 		res = KC_STORE_MISS;
 	} else {
 		error_code(r, code, sizeof(code));

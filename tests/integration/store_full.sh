@@ -67,5 +67,13 @@ ok "limit holds: $bytes bytes"
 st -m 700000 get "$S" fresh "$TMP/out"
 expect_rc "the newest object survives eviction" 0
 cmp -s "$TMP/out" "$TMP/v3" || fail "fresh read back differs"
+# 4 threads racing puts, gets and dels of shared keys under the limit: never a torn or wrong
+# value, and no failure but FULL (puts in flight may hold the room another put needs).
+out=$("$STORE_TOOL" -m 700000 stress "$S" 4 200 2>"$TMP/st.err") || true
+echo "$out"
+check_sanitizers "$TMP/st.err"
+[[ $out == *", 0 torn or wrong values,"* ]] || fail "stress: $out $(cat "$TMP/st.err")"
+grep -E "stress: (error|corrupt)" "$TMP/st.err" && fail "stress: errors other than FULL"
+ok "4 threads under the limit: $out"
 [ -z "$(ls -A "$S/tmp")" ] || fail "temp files left at the end"
 ok "no temp file left at the end"
