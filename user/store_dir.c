@@ -181,7 +181,7 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	unsigned char hdr[KC_STORE_OBJ_HDR];
 	uint64_t size = KC_STORE_OBJ_HDR + nkey + (uint64_t)n;
 	uint8_t bin[KC_ADDR_LEN] = {0};
-	char tmp[128], rel[72];
+	char tmp[128], tmprel[136], rel[72];
 	struct iovec iov[3];
 	enum kc_store_res r;
 	int fd, sfd, e;
@@ -202,9 +202,10 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	kc_store_obj_header(hdr, key, nkey, val, n);
 	snprintf(tmp, sizeof(tmp), "%s.%d.%llu", addr, (int)getpid(),
 		 (unsigned long long)atomic_fetch_add(&d->tmpseq, 1));
+	snprintf(tmprel, sizeof(tmprel), "tmp/%s", tmp);
 	fd = openat(d->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		r = fail_errno(d, "create", "tmp", errno, err, errlen);
+		r = fail_errno(d, "create", tmprel, errno, err, errlen);
 		goto unreserve;
 	}
 	iov[0] = (struct iovec){hdr, sizeof(hdr)};
@@ -216,7 +217,7 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	if (close(fd) && !e)
 		e = -errno;
 	if (e) {
-		r = fail_errno(d, "write", "tmp", -e, err, errlen);
+		r = fail_errno(d, "write", tmprel, -e, err, errlen);
 		goto unlink_tmp;
 	}
 	sfd = shard_dir(d, addr);
