@@ -36,7 +36,7 @@ Q :=
 msg =
 endif
 
-PKGS := libbpf libelf zlib libevent libevent_pthreads yaml-0.1 libcrypto libxxhash libzstd
+PKGS := libbpf libelf zlib libevent libevent_pthreads yaml-0.1 libcrypto libxxhash libzstd libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
