@@ -253,7 +253,9 @@ static void tmo_cb(evutil_socket_t fd, short what, void *arg)
 			       r->port, r->timeout_ms);
 		return;
 	}
-	kc_redis_drop(r, r->tmo_err, r->tmo_err, false);
+	char why[400];
+	snprintf(why, sizeof(why), "no reply from %s:%u: %s", r->host, r->port, r->tmo_err);
+	kc_redis_drop(r, r->tmo_err, why, false);
 }
 
 /* Sends the handshake, or the SENTINEL query on a discovery connection. Every step has the

@@ -127,8 +127,8 @@ static void describe(struct kc_redis *r, struct bufferevent *bev, short what, in
 		snprintf(out, n, "%s:%u closed the connection%s", r->host, r->port,
 			 r->state == KC_RS_CONNECTING ? " during the TLS handshake" : "");
 	else
-		snprintf(out, n, "%s:%u: %s", r->host, r->port,
-			 e ? evutil_socket_error_to_string(e) : "connection error");
+		snprintf(out, n, "%s%s:%u: %s", r->state == KC_RS_CONNECTING ? "connect to " : "",
+			 r->host, r->port, e ? evutil_socket_error_to_string(e) : "connection error");
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)

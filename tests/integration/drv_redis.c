@@ -10,7 +10,9 @@
  *   pipe N                   N pipelined SETs of binary values (one of 1 MiB) then N GETs
  *   burst N                  N pipelined GETs; prints "burst ok=A fail=B err=FIRST"
  *   sub CH                   subscribes a second client (same URL) to CH: "msg CH PAYLOAD"
- *   stats | quit N           stats line; N commands then kc_redis_free, then exit */
+ *   limit N                  kc_redis_set_limits(N in flight)
+ *   stats | quit N           stats line; N commands then kc_redis_free (which must call every
+ *                            callback before it returns: "quit called=N of N"), then exit */
 #include <ctype.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -148,7 +150,7 @@ static int burst_left, burst_ok, burst_fail;
 static char burst_err[128];
 static int pipe_left, pipe_bad;
 static char pipe_why[160];
-static int quit_closed;
+static int quit_called;
 
 /* The value of pipe key i: binary (every byte value), sizes from 0 up, one of 1 MiB. */
 static size_t pipe_val(size_t i, char *v)
@@ -187,14 +189,14 @@ static void cmd_cb(void *ctx, const redisReply *x, const char *err)
 		break;
 	case 2:
 	case 5:
+		if (c->kind == 5)
+			quit_called++;
 		if (x) {
 			burst_ok++;
 		} else {
 			burst_fail++;
 			if (!burst_err[0])
 				snprintf(burst_err, sizeof(burst_err), "%s", err);
-			if (c->kind == 5 && strcmp(err, "client closed") == 0)
-				quit_closed++;
 		}
 		if (c->kind == 2 && --burst_left == 0) {
 			out("burst ok=%d fail=%d err=%s", burst_ok, burst_fail,
@@ -364,13 +366,17 @@ static void line_cmd(char *line)
 			kc_redis_free(sub);
 			kc_redis_free(cli);
 			cli = sub = NULL;
-			out("quit closed=%d of %d", quit_closed, n);
+			out("quit called=%d of %d", quit_called, n);
 			event_base_loopbreak(base);
 		}
 	} else if (!strcmp(line, "sub")) {
 		if (!sub)
 			sub = make("kc-test-sub", "sub");
 		out("sub %d", kc_redis_subscribe(sub, rest, on_msg, NULL));
+		busy = false;
+	} else if (!strcmp(line, "limit")) {
+		kc_redis_set_limits(cli, (uint32_t)atoi(rest), 0);
+		out("limit %s", rest);
 		busy = false;
 	} else if (!strcmp(line, "stats")) {
 		busy = false;
