@@ -198,6 +198,21 @@ static void fail_all(struct kc_redis *r, const char *err)
 	r->hs_left = 0;
 }
 
+/* Whether why was logged since the client was last up (and remembers it): a server that keeps
+ * failing, even in turns between two reasons, is logged once per reason, not per retry. */
+static bool seen(struct kc_redis *r, const char *why)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = why; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (unsigned i = 0; i < r->nseen && i < KC_REDIS_SEEN; i++)
+		if (r->seen[i] == h)
+			return true;
+	r->seen[r->nseen++ % KC_REDIS_SEEN] = h;
+	return false;
+}
+
 void kc_redis_drop(struct kc_redis *r, const char *err, const char *why, bool now)
 {
 	bool was_up = r->state == KC_RS_UP, was_query = r->to_sentinel;
@@ -205,10 +220,12 @@ void kc_redis_drop(struct kc_redis *r, const char *err, const char *why, bool no
 	kc_redis_close(r);
 	if (was_up) {
 		log_warn("%s: down (%s): %s", r->tag, r->url_str, why);
-		snprintf(r->last_err, sizeof(r->last_err), "%s", why);
-	} else if (strcmp(r->last_err, why) != 0) {
+		r->nseen = 0;
+		seen(r, why);
+	} else if (!seen(r, why)) {
 		log_warn("%s: cannot connect (%s): %s", r->tag, r->url_str, why);
-		snprintf(r->last_err, sizeof(r->last_err), "%s", why);
+	} else {
+		log_debug("%s: cannot connect (%s): %s", r->tag, r->url_str, why);
 	}
 	if (was_up && r->on_state)
 		r->on_state(r->state_ctx, false);
@@ -308,7 +325,7 @@ static void became_up(struct kc_redis *r)
 {
 	r->state = KC_RS_UP;
 	r->attempt = 0;
-	r->last_err[0] = '\0';
+	r->nseen = 0;
 	if (r->ever_up)
 		r->st.reconnects++;
 	if (r->url.sentinel && r->ever_up &&

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -44,6 +45,15 @@ int kc_redis_tls_init(struct kc_redis *r, char *err, size_t errlen)
 		return -1;
 	}
 	r->ssl_ctx = ctx;
+	/* OpenSSL says "system lib" for a file it cannot open: say which and why first. */
+	const char *files[] = {u->ca, u->cert, u->key},
+		   *what[] = {"CA file", "client certificate", "client key"};
+	for (int i = 0; i < 3; i++)
+		if (files[i] && access(files[i], R_OK) != 0) {
+			kc_errf(err, errlen, "redis TLS: %s %s: %s", what[i], files[i],
+				strerror(errno));
+			return -1;
+		}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, u->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
 	if (u->ca && SSL_CTX_load_verify_locations(ctx, u->ca, NULL) != 1) {
@@ -109,8 +119,11 @@ static void describe(struct kc_redis *r, struct bufferevent *bev, short what, in
 		unsigned long oe, last = 0;
 		long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 
+		/* libevent stacks SSL_get_error()'s code under the library's own errors and pops
+		 * the newest first: keep the first one OpenSSL has words for. */
 		while ((oe = bufferevent_get_openssl_error(bev)))
-			last = oe;
+			if (!last && ERR_reason_error_string(oe))
+				last = oe;
 		if (r->state == KC_RS_CONNECTING && vr != X509_V_OK) {
 			snprintf(out, n, "TLS with %s:%u: certificate verify failed: %s", r->host,
 				 r->port, X509_verify_cert_error_string(vr));
@@ -128,7 +141,8 @@ static void describe(struct kc_redis *r, struct bufferevent *bev, short what, in
 			 r->state == KC_RS_CONNECTING ? " during the TLS handshake" : "");
 	else
 		snprintf(out, n, "%s%s:%u: %s", r->state == KC_RS_CONNECTING ? "connect to " : "",
-			 r->host, r->port, e ? evutil_socket_error_to_string(e) : "connection error");
+			 r->host, r->port,
+			 e ? evutil_socket_error_to_string(e) : "connection error");
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)

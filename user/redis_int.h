@@ -16,6 +16,7 @@
 #define KC_REDIS_DEF_MAX_OUT	   (64u << 20)
 #define KC_REDIS_PING_MS	   1000 /* subscriber health check */
 #define KC_REDIS_WATCH_MS	   2000 /* how often the sentinel watcher is checked */
+#define KC_REDIS_SEEN		   8	/* failure reasons remembered, to log each once */
 
 /* The connection state machine:
  *   DOWN --retry timer--> CONNECTING (DNS, TCP, TLS) --connected--> HANDSHAKE (AUTH, SELECT,
@@ -102,7 +103,8 @@ struct kc_redis {
 	struct kc_redis_deferred *dhead, *dtail;
 	uint32_t attempt;
 	uint64_t rng;
-	char last_err[256]; /* the last failure logged: the same one is not logged again */
+	uint32_t seen[KC_REDIS_SEEN]; /* hashes of the failures logged since the last up */
+	unsigned nseen;
 	bool closing;
 	bool ever_up;
 

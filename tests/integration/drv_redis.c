@@ -425,7 +425,8 @@ int main(int argc, char **argv)
 	char err[512], printed[600];
 
 	signal(SIGPIPE, SIG_IGN);
-	kc_log_set_level(KC_LOG_DEBUG);
+	if (getenv("KC_DRV_DEBUG"))
+		kc_log_set_level(KC_LOG_DEBUG);
 	if (argc < 2) {
 		fprintf(stderr, "usage: drv_redis URL [--timeout MS] [--name NAME]\n");
 		return 2;
