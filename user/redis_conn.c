@@ -140,8 +140,8 @@ static void describe(struct kc_redis *r, struct bufferevent *bev, short what, in
 		snprintf(out, n, "%s:%u closed the connection%s", r->host, r->port,
 			 r->state == KC_RS_CONNECTING ? " during the TLS handshake" : "");
 	else
-		snprintf(out, n, "%s%s:%u: %s", r->state == KC_RS_CONNECTING ? "connect to " : "",
-			 r->host, r->port,
+		snprintf(out, n, "%s%s%s:%u: %s", r->state == KC_RS_CONNECTING ? "connect to " : "",
+			 r->to_sentinel ? "sentinel " : "", r->host, r->port,
 			 e ? evutil_socket_error_to_string(e) : "connection error");
 }
 
