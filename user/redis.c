@@ -1,6 +1,6 @@
 /* redis.c: kcache's Redis client (see redis.h): the command queue and its timeouts, reply
- * dispatch, the handshake, up/down transitions and pub/sub. Sockets, TLS and backoff live in
- * redis_conn.c, Sentinel discovery and failover in redis_sentinel.c. */
+ * dispatch, up/down transitions, creation and teardown. Sockets, TLS and backoff live in
+ * redis_conn.c, the handshake and pub/sub in redis_pubsub.c, Sentinel in redis_sentinel.c. */
 #include "redis.h"
 
 #include <errno.h>
@@ -275,52 +275,6 @@ static void tmo_cb(evutil_socket_t fd, short what, void *arg)
 	kc_redis_drop(r, r->tmo_err, why, false);
 }
 
-/* Sends the handshake, or the SENTINEL query on a discovery connection. Every step has the
- * connect deadline, so that connect + TLS + handshake share one timeout. */
-void kc_redis_handshake(struct kc_redis *r)
-{
-	uint64_t dl = r->conn_deadline;
-	char db[16];
-	int rc = 0;
-
-	r->state = KC_RS_HANDSHAKE;
-	if (r->to_sentinel) {
-		const char *a[] = {"SENTINEL", "get-master-addr-by-name", r->url.master};
-		rc = kc_redis_push(r, KC_OP_QUERY, "SENTINEL", true, dl, 3, a, NULL);
-		goto out;
-	}
-	if (r->url.pass && !r->sentinel_peer) {
-		const char *a[] = {"AUTH", r->url.user, r->url.pass};
-		if (r->url.user)
-			rc |= kc_redis_push(r, KC_OP_STEP, "AUTH", true, dl, 3, a, NULL);
-		else
-			rc |= kc_redis_push(r, KC_OP_STEP, "AUTH", true, dl, 2,
-					    (const char *[]){"AUTH", r->url.pass}, NULL);
-	}
-	if (r->url.db && !r->sentinel_peer) {
-		snprintf(db, sizeof(db), "%u", r->url.db);
-		rc |= kc_redis_push(r, KC_OP_STEP, "SELECT", true, dl, 2,
-				    (const char *[]){"SELECT", db}, NULL);
-	}
-	if (r->name && !r->sentinel_peer)
-		rc |= kc_redis_push(r, KC_OP_STEP, "CLIENT SETNAME", true, dl, 3,
-				    (const char *[]){"CLIENT", "SETNAME", r->name}, NULL);
-	if (r->url.sentinel)
-		rc |= kc_redis_push(r, KC_OP_ROLE, "ROLE", true, dl, 1, (const char *[]){"ROLE"},
-				    NULL);
-	if (!r->hs_left) /* something must answer before we call the server up */
-		rc |= kc_redis_push(r, KC_OP_STEP, "PING", true, dl, 1, (const char *[]){"PING"},
-				    NULL);
-	for (unsigned i = 0; i < r->nchans; i++) {
-		const char *a[] = {"SUBSCRIBE", r->chans[i].name};
-		size_t l[] = {9, r->chans[i].len};
-		rc |= kc_redis_push(r, KC_OP_SUBSCRIBE, "SUBSCRIBE", true, dl, 2, a, l);
-	}
-out:
-	if (rc)
-		kc_redis_failf(r, "out of memory for the handshake");
-}
-
 static void became_up(struct kc_redis *r)
 {
 	r->state = KC_RS_UP;
@@ -342,31 +296,6 @@ static void became_up(struct kc_redis *r)
 		kc_redis_sentinel_up(r);
 	if (r->on_state)
 		r->on_state(r->state_ctx, true);
-}
-
-static bool is_str(const redisReply *x, const char *s)
-{
-	size_t n = strlen(s);
-
-	return x && (x->type == REDIS_REPLY_STRING || x->type == REDIS_REPLY_STATUS) &&
-	       x->len == n && strncasecmp(x->str, s, n) == 0;
-}
-
-/* A published message: ["message", channel, payload]. */
-static bool deliver(struct kc_redis *r, const redisReply *x)
-{
-	const redisReply *ch, *msg;
-
-	if (x->type != REDIS_REPLY_ARRAY || x->elements != 3 || !is_str(x->element[0], "message"))
-		return false;
-	ch = x->element[1];
-	msg = x->element[2];
-	if (ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING)
-		return false;
-	for (unsigned i = 0; i < r->nchans; i++)
-		if (r->chans[i].len == ch->len && memcmp(r->chans[i].name, ch->str, ch->len) == 0)
-			r->chans[i].fn(r->chans[i].ctx, ch->str, ch->len, msg->str, msg->len);
-	return true;
 }
 
 static void step_reply(struct kc_redis *r, const struct kc_redis_pending *e, const redisReply *x)
@@ -395,7 +324,7 @@ void kc_redis_on_reply(struct kc_redis *r, void *reply)
 	redisReply *x = reply;
 	struct kc_redis_pending e;
 
-	if (r->subscriber && deliver(r, x))
+	if (r->subscriber && kc_redis_deliver(r, x))
 		goto out;
 	if (!pop(r, &e)) {
 		kc_redis_drop(r, "protocol error", "protocol error: a reply nobody asked for",
@@ -419,17 +348,6 @@ out:
 	freeReplyObject(x);
 }
 
-static void ping_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct kc_redis *r = arg;
-
-	if (r->state != KC_RS_UP || r->ping_out)
-		return;
-	if (kc_redis_push(r, KC_OP_PING, "PING", false, kc_redis_now_ms() + r->timeout_ms, 1,
-			  (const char *[]){"PING"}, NULL) == 0)
-		r->ping_out = true;
-}
-
 static int copy_opts(struct kc_redis *r, const struct kc_redis_opts *o, char *err, size_t errlen)
 {
 	if (!o || !o->url || !o->url->naddrs) {
@@ -447,8 +365,12 @@ static int copy_opts(struct kc_redis *r, const struct kc_redis_opts *o, char *er
 					"redis: client name '%s': printable, no spaces", o->name);
 				return -EINVAL;
 			}
-		if (!*o->name || !(r->name = strdup(o->name)))
-			return *o->name ? -ENOMEM : -EINVAL;
+		if (!*o->name) {
+			kc_errf(err, errlen, "redis: empty client name");
+			return -EINVAL;
+		}
+		if (!(r->name = strdup(o->name)))
+			return -ENOMEM;
 	}
 	if (kc_redis_url_dup(&r->url, o->url))
 		return -ENOMEM;
@@ -490,7 +412,7 @@ struct kc_redis *kc_redis_new(struct event_base *base, const struct kc_redis_opt
 		goto fail;
 	r->tmo = evtimer_new(base, tmo_cb, r);
 	r->defer = event_new(base, -1, 0, defer_cb, r);
-	r->ping = event_new(base, -1, EV_PERSIST, ping_cb, r);
+	r->ping = event_new(base, -1, EV_PERSIST, kc_redis_ping_cb, r);
 	if (!r->tmo || !r->defer || !r->ping) {
 		kc_errf(err, errlen, "redis: out of memory for events");
 		goto fail;
@@ -544,39 +466,6 @@ void kc_redis_set_limits(struct kc_redis *r, uint32_t max_in_flight, size_t max_
 		r->max_in_flight = max_in_flight;
 	if (max_out_bytes)
 		r->max_out = max_out_bytes;
-}
-
-int kc_redis_subscribe(struct kc_redis *r, const char *channel, kc_redis_msg_fn fn, void *ctx)
-{
-	struct kc_redis_chan *nc, *c;
-	size_t n = channel ? strlen(channel) : 0;
-
-	if (!n || !fn || r->n_user)
-		return -EINVAL;
-	for (unsigned i = 0; i < r->nchans; i++)
-		if (r->chans[i].len == n && memcmp(r->chans[i].name, channel, n) == 0)
-			return -EINVAL;
-	nc = realloc(r->chans, (r->nchans + 1) * sizeof(*nc));
-	if (!nc)
-		return -ENOMEM;
-	r->chans = nc;
-	c = &nc[r->nchans];
-	*c = (struct kc_redis_chan){.name = strdup(channel), .len = n, .fn = fn, .ctx = ctx};
-	if (!c->name)
-		return -ENOMEM;
-	r->nchans++;
-	if (!r->subscriber) {
-		struct timeval tv = {.tv_sec = KC_REDIS_PING_MS / 1000,
-				     .tv_usec = (KC_REDIS_PING_MS % 1000) * 1000};
-		r->subscriber = true;
-		evtimer_add(r->ping, &tv);
-	}
-	/* Connected: subscribe now; otherwise the handshake will. */
-	if ((r->state == KC_RS_UP || r->state == KC_RS_HANDSHAKE) && !r->to_sentinel &&
-	    kc_redis_push(r, KC_OP_SUBSCRIBE, "SUBSCRIBE", false, kc_redis_now_ms() + r->timeout_ms,
-			  2, (const char *[]){"SUBSCRIBE", c->name}, (const size_t[]){9, n}))
-		return -ENOMEM;
-	return 0;
 }
 
 void kc_redis_get_stats(const struct kc_redis *r, struct kc_redis_stats *out)

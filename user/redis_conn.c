@@ -337,7 +337,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 /* Arms the reconnect: at once, or after min + rand(0 .. min(max, min * 2^attempt) - min). */
 void kc_redis_schedule(struct kc_redis *r, bool now)
 {
-	uint64_t cap = r->backoff_min, ms = 0;
+	uint64_t cap, ms = 0;
 	struct timeval tv;
 
 	if (!r->retry && !(r->retry = evtimer_new(r->base, retry_cb, r))) {

@@ -1,6 +1,6 @@
 /* redis_int.h: the inside of struct kc_redis, shared by redis.c (commands, replies, state),
- * redis_conn.c (sockets, TLS, DNS, backoff) and redis_sentinel.c (discovery, failover).
- * Not a public header: the tier code uses redis.h only. */
+ * redis_conn.c (sockets, TLS, DNS, backoff), redis_sentinel.c (discovery, failover) and
+ * redis_pubsub.c (handshake, subscriber mode). Not a public header: the tier code uses redis.h. */
 #ifndef KC_REDIS_INT_H
 #define KC_REDIS_INT_H
 
@@ -133,13 +133,18 @@ uint64_t kc_redis_now_ms(void);
 /* redis.c */
 int kc_redis_push(struct kc_redis *r, enum kc_redis_op op, const char *what, bool step,
 		  uint64_t deadline, int argc, const char *const *argv, const size_t *argvlen);
-void kc_redis_handshake(struct kc_redis *r);
 void kc_redis_on_reply(struct kc_redis *r, void *reply);
 /* Closes the connection, logs why (once per kind of failure), reports down, fails in flight
  * commands with err, and arms the retry timer: at once if now, else after a backoff. */
 void kc_redis_drop(struct kc_redis *r, const char *err, const char *why, bool now);
 /* A handshake or discovery step failed: drop with "not connected" for the log message why. */
 void kc_redis_failf(struct kc_redis *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* redis_pubsub.c */
+void kc_redis_handshake(struct kc_redis *r);
+/* A published message (["message", channel, payload]) goes to its channel's fn: true. */
+bool kc_redis_deliver(struct kc_redis *r, const redisReply *x);
+void kc_redis_ping_cb(evutil_socket_t fd, short what, void *arg);
 
 /* redis_conn.c */
 int kc_redis_tls_init(struct kc_redis *r, char *err, size_t errlen);

@@ -36,16 +36,13 @@ n=$(log_count 'AUTH failed on 127.0.0.1:[0-9]+: WRONGPASS invalid username-passw
 expect_eq "the WRONGPASS error is logged once, not per retry" "$n" 1
 alive_drv=$(kill -0 "$DRV_PID" 2>/dev/null && echo alive)
 expect_eq "and the client did not crash" "$alive_drv" alive
-drv "quit 5"
-expect '^quit ' >/dev/null
-check_sanitizers "$TMP/wrong.log"
+drv_end
 
 drv_start none "redis://127.0.0.1:$P" --timeout 500
 ask_eq "no password: never up" "up 1000" "still down"
 [ "$(log_count 'NOAUTH Authentication required')" -eq 1 ] || fail "NOAUTH not logged once"
 ok "NOAUTH is logged once"
-drv "quit 1"
-expect '^quit ' >/dev/null
+drv_end
 
 # A peer that answers the handshake, then sends garbage in place of a reply.
 F=$(free_port)
@@ -65,6 +62,4 @@ expect_eq "garbage fails the in-flight command" "$(expect '^(reply|fail) ')" "fa
 [ "$(log_count 'protocol error from 127.0.0.1:[0-9]+: Protocol error, got "\?" as reply type byte')" -eq 1 ] ||
 	fail "the protocol error is not logged"
 ok "the protocol error is logged with the parser's reason"
-drv "quit 1"
-expect '^quit ' >/dev/null
-check_sanitizers "$TMP/bad.log"
+drv_end

@@ -106,5 +106,17 @@ drv_quit() {
 	[ $rc -eq 0 ] || fail "driver $DRV_NAME exited with $rc"
 }
 
+# drv_end: frees a client that may be down (its callbacks then carry other errors than
+# "client closed"), checks a clean exit and a log free of sanitizer reports.
+drv_end() {
+	drv "quit 1"
+	expect '^quit ' >/dev/null
+	exec {DRV_FD}>&-
+	local rc=0
+	wait "$DRV_PID" || rc=$?
+	check_sanitizers "$TMP/$DRV_NAME.log"
+	[ $rc -eq 0 ] || fail "driver $DRV_NAME exited with $rc"
+}
+
 # log_count REGEX: how many lines of the driver's log match.
 log_count() { grep -cE "$1" "$TMP/$DRV_NAME.log" || true; }

@@ -58,17 +58,14 @@ ask_eq "a wrong CA: never up" "up 1500" "still down"
 ask_eq "commands fail fast" "cmd PING" "fail not connected"
 n=$(log_count 'TLS with 127.0.0.1:[0-9]+: certificate verify failed: (unable to get local issuer certificate|self-signed certificate in certificate chain)')
 expect_eq "the verification error is logged once" "$n" 1
-drv "quit 1"
-expect '^quit ' >/dev/null
-check_sanitizers "$TMP/wrongca.log"
+drv_end
 
 drv_start wrongname "rediss://127.0.0.2:$T?ca=$D/ca.crt" --timeout 1000
 ask_eq "an address the certificate does not name: never up" "up 1500" "still down"
 [ "$(log_count 'certificate verify failed: IP address mismatch')" -eq 1 ] ||
 	fail "no 'IP address mismatch' in the log"
 ok "the mismatch is logged"
-drv "quit 1"
-expect '^quit ' >/dev/null
+drv_end
 
 drv_start insecure "rediss://127.0.0.2:$T?ca=$D/other.crt&insecure=1" --timeout 1000
 ask_eq "insecure=1 skips verification" "up 5000" "up"
@@ -81,8 +78,7 @@ ask_eq "mutual TLS without a client certificate: never up" "up 1500" "still down
 [ "$(log_count 'cannot connect .*: TLS with 127.0.0.1:[0-9]+: .*certificate required')" -eq 1 ] ||
 	fail "the missing client certificate is not logged"
 ok "the server's refusal is logged"
-drv "quit 1"
-expect '^quit ' >/dev/null
+drv_end
 drv_start mtls "rediss://127.0.0.1:$M?ca=$D/ca.crt&cert=$D/client.crt&key=$D/client.key" \
 	--timeout 1000
 ask_eq "mutual TLS with a client certificate" "up 5000" "up"
