@@ -75,6 +75,15 @@ ok "the watcher saw +switch-master"
 st=$(ask stats)
 [[ $st =~ failovers=2 ]] || fail "second failover not counted: $st"
 ok "counted: $st"
+
+# The master turned into a replica behind the sentinel's back: the next write gets READONLY, the
+# client runs discovery again (ROLE refuses the node while it is a replica), and writes succeed
+# once the sentinel has made it a master again.
+redis-cli -p "$MP" REPLICAOF 127.0.0.1 "$RP" >/dev/null
+ask_eq "writes succeed again after a READONLY" "retry 60000 SET f five" "reply status OK"
+[ "$(log_count "down .*READONLY: the node is no longer the master")" -ge 1 ] ||
+	fail "no READONLY drop in the log"
+ok "READONLY dropped the connection and sent the client back to discovery"
 drv_quit
 echo "--- the client's log"
 cat "$TMP/sent.log"
