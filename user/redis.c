@@ -411,9 +411,10 @@ struct kc_redis *kc_redis_new(struct event_base *base, const struct kc_redis_opt
 	if (r->url.tls && kc_redis_tls_init(r, err, errlen))
 		goto fail;
 	r->tmo = evtimer_new(base, tmo_cb, r);
+	r->retry = evtimer_new(base, kc_redis_retry_cb, r);
 	r->defer = event_new(base, -1, 0, defer_cb, r);
 	r->ping = event_new(base, -1, EV_PERSIST, kc_redis_ping_cb, r);
-	if (!r->tmo || !r->defer || !r->ping) {
+	if (!r->tmo || !r->retry || !r->defer || !r->ping) {
 		kc_errf(err, errlen, "redis: out of memory for events");
 		goto fail;
 	}

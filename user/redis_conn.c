@@ -329,9 +329,12 @@ static uint64_t next_rand(struct kc_redis *r)
 	return r->rng;
 }
 
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
+void kc_redis_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-	kc_redis_connect(arg);
+	struct kc_redis *r = arg;
+
+	if (r->state == KC_RS_DOWN)
+		kc_redis_connect(r);
 }
 
 /* Arms the reconnect: at once, or after min + rand(0 .. min(max, min * 2^attempt) - min). */
@@ -340,10 +343,6 @@ void kc_redis_schedule(struct kc_redis *r, bool now)
 	uint64_t cap, ms = 0;
 	struct timeval tv;
 
-	if (!r->retry && !(r->retry = evtimer_new(r->base, retry_cb, r))) {
-		log_error("%s: out of memory for the reconnect timer", r->tag);
-		return;
-	}
 	if (!now) {
 		cap = (uint64_t)r->backoff_min << (r->attempt < 20 ? r->attempt : 20);
 		if (cap > r->backoff_max)

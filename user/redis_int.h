@@ -152,6 +152,7 @@ void kc_redis_connect(struct kc_redis *r);
 /* Frees the connection's bufferevent, reader, DNS request; bumps gen; state DOWN. */
 void kc_redis_close(struct kc_redis *r);
 void kc_redis_schedule(struct kc_redis *r, bool now);
+void kc_redis_retry_cb(evutil_socket_t fd, short what, void *arg);
 
 /* redis_sentinel.c */
 void kc_redis_sentinel_target(struct kc_redis *r);
