@@ -8,7 +8,7 @@ source "$(dirname "$0")/redis_lib.bash"
 
 P=$(free_port)
 start_redis a "$P"
-drv_start c1 "redis://127.0.0.1:$P/5" --timeout 300
+drv_start c1 "redis://127.0.0.1:$P/5" --timeout 1000
 ask_eq "connects" "up 5000" "up"
 ask_eq "SET" "cmd SET k\x00\r\n v\x00\xff\x20" "reply status OK"
 ask_eq "GET is binary-safe" "cmd GET k\x00\r\n" 'reply string v\x00\xff\x20'
@@ -36,9 +36,9 @@ mark
 kill -STOP "$RPID_a"
 on_exit "kill -CONT $RPID_a"
 ask_eq "SIGSTOP: every in-flight command fails with the timeout" "burst 50" \
-	"burst ok=0 fail=50 err=timeout after 300 ms"
+	"burst ok=0 fail=50 err=timeout after 1000 ms"
 r=$(ask "burst 5")
-[[ $r =~ ^burst\ ok=0\ fail=5\ err=(not\ connected|timeout\ after\ 300\ ms)$ ]] ||
+[[ $r =~ ^burst\ ok=0\ fail=5\ err=(not\ connected|timeout\ after\ 1000\ ms)$ ]] ||
 	fail "stopped server: got '$r'"
 ok "the next ones fail fast or time out: $r"
 saw '^state main down'

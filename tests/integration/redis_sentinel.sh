@@ -37,7 +37,7 @@ done
 port_is() { # PORT: the client is connected to the node listening on PORT
 	ask "cmd CONFIG GET port" | grep -qx "reply array 2 \[string port, string $1\]"
 }
-drv_start sent "redis+sentinel://m@127.0.0.1:$DEAD,127.0.0.1:$SP/2" --timeout 500
+drv_start sent "redis+sentinel://m@127.0.0.1:$DEAD,127.0.0.1:$SP/2" --timeout 1000
 ask_eq "discovers the master past a dead sentinel" "up 10000" "up"
 port_is "$MP" || fail "not connected to the master"
 ok "connected to the master, port $MP"
