@@ -92,8 +92,9 @@ void kc_redis_free(struct kc_redis *r);
 typedef void (*kc_redis_cb)(void *ctx, const redisReply *reply, const char *err);
 
 /* Queues one command (binary-safe arguments, copied before it returns; argvlen NULL: they are C
- * strings). Pipelined: many may be in flight. Fails fast ("not connected") while disconnected, connecting, or waiting out the
- * reconnect backoff, and with "too many in flight" over the in-flight or output-buffer cap. */
+ * strings). Pipelined: many may be in flight. Fails fast ("not connected") while disconnected,
+ * connecting, or waiting out the reconnect backoff, and with "too many in flight" over the
+ * in-flight or output-buffer cap. */
 void kc_redis_cmd(struct kc_redis *r, kc_redis_cb cb, void *ctx, int argc, const char *const *argv,
 		  const size_t *argvlen);
 /* True when connected and through the handshake (AUTH, SELECT, SETNAME, ROLE, SUBSCRIBE). */
