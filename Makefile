@@ -1,6 +1,7 @@
 # kcache: one strict Makefile for the daemon, the tools, the BPF programs and the tests.
 # Sources are found by wildcard: a new user/x.c, tools/x.c, bpf/x.bpf.c, tests/unit/test_x.c,
-# tests/bpf/test_x.c or tests/fuzz/fuzz_x.c is built without editing this file.
+# tests/bpf/test_x.c, tests/fuzz/fuzz_x.c or tests/integration/drv_x.c (a test driver that links
+# the library) is built without editing this file.
 #
 #   make            build everything into $(BUILD)       make V=1   show full commands
 #   make SANITIZER=address|undefined   sanitized build into build/san-<name>
@@ -36,7 +37,8 @@ Q :=
 msg =
 endif
 
-PKGS := libbpf libelf zlib libevent libevent_pthreads yaml-0.1 libcrypto libxxhash libzstd libcurl
+PKGS := libbpf libelf zlib libevent libevent_pthreads libevent_openssl yaml-0.1 libcrypto libssl \
+	hiredis libxxhash libzstd libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -67,12 +69,15 @@ BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS := $(patsubst tests/bpf/test_%.c,$(BUILD)/tests/bpf_%,$(BPFT_SRCS))
 TLIB_SRCS := $(wildcard tests/lib/*.c)
 TLIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TLIB_SRCS))
+# Drivers of integration tests that link the library (built for sanitized builds too).
+DRV_SRCS := $(wildcard tests/integration/drv_*.c)
+DRVS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(DRV_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-unit test-bpf test-integration bench check format fuzz clean help \
 	vmlinux check-vmlinux
-all: $(BUILD)/kcached $(TOOLS) $(UNITS) $(BPFTS)
+all: $(BUILD)/kcached $(TOOLS) $(UNITS) $(BPFTS) $(DRVS)
 
 help:
 	@echo "kcache make targets:"
@@ -124,6 +129,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
 	$(call msg,LD,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/drv_%: $(BUILD)/obj/tests/integration/drv_%.o $(BUILD)/libkcache.a
+	$(call msg,LD,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/bpf_%: $(BUILD)/obj/tests/bpf/test_%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
 	$(call msg,LD,$@)

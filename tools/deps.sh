@@ -13,6 +13,7 @@ build=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 # Tests: real peers and real clients, plus the network tools for namespaces.
 tests=(libmemcached-tools memcached redis-server redis-tools prometheus
 	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq
+	openssl # tests/integration/redis_tls.sh makes a throwaway CA
 	auditd) # auditd: bench/audit-overhead.sh compares against it
 # Static analysis for `make check`.
 check=(clang-format clang-tidy cppcheck)

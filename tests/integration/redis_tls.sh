@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The Redis client over TLS (rediss://) against a real redis-server with a throwaway CA made here:
+# by name (SNI + hostname check, resolved without blocking) and by IP, a wrong CA and a name the
+# certificate does not hold (clear verification errors), insecure=1, mutual TLS with a client
+# certificate, and a CA file that cannot be read (kc_redis_new refuses it).
+source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/redis_lib.bash"
+need openssl
+
+D=$TMP/pki
+mkdir -p "$D"
+cert() { # NAME CN [SAN]: a key and a certificate signed by the test CA
+	openssl req -newkey rsa:2048 -nodes -keyout "$D/$1.key" -out "$D/$1.csr" -subj "/CN=$2" \
+		2>/dev/null || fail "openssl req $1"
+	printf '%s\n' "${3:+subjectAltName=$3}" >"$D/$1.ext"
+	openssl x509 -req -in "$D/$1.csr" -CA "$D/ca.crt" -CAkey "$D/ca.key" -CAcreateserial \
+		-days 2 -out "$D/$1.crt" -extfile "$D/$1.ext" 2>/dev/null || fail "openssl x509 $1"
+}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/ca.key" -out "$D/ca.crt" -days 2 \
+	-subj "/CN=kcache test CA" 2>/dev/null || fail "openssl: test CA"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/other.key" -out "$D/other.crt" -days 2 \
+	-subj "/CN=another CA" 2>/dev/null || fail "openssl: other CA"
+cert server localhost "DNS:localhost,IP:127.0.0.1"
+cert client kcache-client
+
+# start_tls NAME PORT AUTH_CLIENTS: TLS only, on 127.0.0.1 and 127.0.0.2 (not in the cert).
+start_tls() {
+	redis-server --port 0 --tls-port "$2" --bind "127.0.0.1 127.0.0.2" --save '' \
+		--appendonly no --dir "$TMP" --tls-cert-file "$D/server.crt" \
+		--tls-key-file "$D/server.key" --tls-ca-cert-file "$D/ca.crt" \
+		--tls-auth-clients "$3" >"$TMP/redis-$1.log" 2>&1 &
+	KC_PIDS+=($!)
+	for _ in $(seq 100); do
+		redis-cli --tls --cacert "$D/ca.crt" --cert "$D/client.crt" --key "$D/client.key" \
+			-p "$2" ping 2>/dev/null | grep -q PONG && return
+		sleep 0.1
+	done
+	fail "TLS redis-server did not start"
+}
+T=$(free_port)
+start_tls tls "$T" no
+
+drv_start byname "rediss://localhost:$T/1?ca=$D/ca.crt" --timeout 2000
+ask_eq "rediss:// by name: SNI, hostname verified" "up 5000" "up"
+ask_eq "SET over TLS" "cmd SET tls:k \xff\x00v" "reply status OK"
+ask_eq "GET over TLS" "cmd GET tls:k" 'reply string \xff\x00v'
+ask_eq "pipelined over TLS, one value of 1 MiB" "pipe 100" "pipe ok"
+ask_eq "a burst over TLS" "burst 3000" "burst ok=3000 fail=0 err=-"
+drv_quit
+
+drv_start byip "rediss://127.0.0.1:$T?ca=$D/ca.crt" --timeout 2000
+ask_eq "rediss:// by IP: the IP SAN verified" "up 5000" "up"
+ask_eq "GET in db 0" "cmd DBSIZE" "reply int 0"
+drv_quit
+
+drv_start wrongca "rediss://127.0.0.1:$T?ca=$D/other.crt" --timeout 2000
+ask_eq "a wrong CA: never up" "up 1500" "still down"
+ask_eq "commands fail fast" "cmd PING" "fail not connected"
+n=$(log_count 'TLS with 127.0.0.1:[0-9]+: certificate verify failed: (unable to get local issuer certificate|self-signed certificate in certificate chain)')
+expect_eq "the verification error is logged once" "$n" 1
+drv_end
+
+drv_start wrongname "rediss://127.0.0.2:$T?ca=$D/ca.crt" --timeout 2000
+ask_eq "an address the certificate does not name: never up" "up 1500" "still down"
+[ "$(log_count 'certificate verify failed: IP address mismatch')" -eq 1 ] ||
+	fail "no 'IP address mismatch' in the log"
+ok "the mismatch is logged"
+drv_end
+
+drv_start insecure "rediss://127.0.0.2:$T?ca=$D/other.crt&insecure=1" --timeout 2000
+ask_eq "insecure=1 skips verification" "up 5000" "up"
+drv_quit
+
+M=$(free_port)
+start_tls mtls "$M" yes
+drv_start nocert "rediss://127.0.0.1:$M?ca=$D/ca.crt" --timeout 2000
+ask_eq "mutual TLS without a client certificate: never up" "up 1500" "still down"
+[ "$(log_count 'cannot connect .*: TLS with 127.0.0.1:[0-9]+: .*certificate required')" -eq 1 ] ||
+	fail "the missing client certificate is not logged"
+ok "the server's refusal is logged"
+drv_end
+drv_start mtls "rediss://127.0.0.1:$M?ca=$D/ca.crt&cert=$D/client.crt&key=$D/client.key" \
+	--timeout 2000
+ask_eq "mutual TLS with a client certificate" "up 5000" "up"
+ask_eq "and commands" "cmd ECHO hi" "reply string hi"
+drv_quit
+
+out=$("$DRV" "rediss://127.0.0.1:$T?ca=$D/missing.crt" 2>&1 </dev/null || true)
+[ "$out" == "new failed: redis TLS: CA file $D/missing.crt: No such file or directory" ] ||
+	fail "missing CA: got '$out'"
+ok "a CA file that cannot be read is refused: ${out#new failed: }"
