@@ -77,11 +77,14 @@ struct kc_journal *kc_journal_open(const struct kc_journal_opts *o, uint64_t *re
  * flight are freed (they stay pending on disk and are replayed at the next open). */
 void kc_journal_close(struct kc_journal *j);
 
-/* Appends a write; key is 1..KC_JKEY_MAX bytes. Returns 0 if accepted: done(ctx, 0) is called
- * once the record is durable (fsync'd), or done(ctx, -errno) if the write or fsync failed (then
- * the entry is not pending). Group commit: the sync thread writes every append that arrived while
- * the previous fsync ran with one write and one fsync. done runs on the sync thread, without the
- * journal's lock held; it may call any kc_journal_* function but kc_journal_close.
+/* Appends a write; key is 1..KC_JKEY_MAX bytes; done may be NULL. Returns 0 if accepted:
+ * done(ctx, 0) is called once the record is durable (fsync'd) and the entry can be taken, or
+ * done(ctx, -errno) if the write or fsync failed (then the entry is not pending). Group commit:
+ * the sync thread writes every append that arrived while the previous fsync ran with one write
+ * and one fsync. done runs on the sync thread, without the journal's lock held; it must not
+ * block on the journal (kc_journal_sync, _dead_replay, _wait_drained, _close): the others are
+ * fine. Acks and fails made before an append are written (not fsynced) by the time its done
+ * runs.
  * Returns -1 with errno EAGAIN when the queue is full (max_entries or max_bytes; dead letters count
  * too): backpressure, nothing queued; EINVAL for a bad op or key length, EMSGSIZE for an entry
  * that could never fit, ENOMEM, ESHUTDOWN once close began. Thread-safe. */
