@@ -1,0 +1,417 @@
+/* test_journal_recovery.c: the journal after crashes, on real files in temporary directories:
+ * a child process appending is SIGKILLed mid-stream (or _exits without closing) and nothing it
+ * saw acknowledged durable is lost while nothing it saw acked comes back; torn tails are cut
+ * and logged; corruption in the middle keeps the valid prefix; hand-made segments and dead.log
+ * exercise the replay rules (newest write of a key wins, dead letters, copies, REPLAY).
+ */
+#include <sys/resource.h>
+
+#include "journal_test.h"
+
+/* ---- crash recovery ------------------------------------------------------------------------ */
+
+#define CRASH_MAX 100000
+
+/* The child: one thread appends k0, k1, ... as fast as the journal takes them (group commit
+ * with many appends in flight), and each done(0) reports "A i"; the main thread meanwhile takes
+ * up to 16 entries at a time, reports "T i" for each, acks them, syncs, and reports "K i". */
+static int child_fd;
+static atomic_int child_done_n;
+
+static void child_say(char what, int i)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%c %d\n", what, i);
+
+	if (write(child_fd, line, (size_t)n) != n) /* at most PIPE_BUF: one piece */
+		_exit(5);
+}
+
+static void child_done(void *ctx, int status)
+{
+	if (status)
+		_exit(4);
+	child_say('A', (int)(intptr_t)ctx);
+	atomic_fetch_add(&child_done_n, 1);
+}
+
+static void *child_appender(void *arg)
+{
+	struct kc_journal *j = arg;
+	char key[32];
+
+	for (int i = 0; i < CRASH_MAX; i++) {
+		int n = snprintf(key, sizeof(key), "k%d", i);
+
+		while (kc_journal_append(j, KC_JSET, (uint64_t)i, key, (size_t)n, "blob", 4,
+					 child_done, (void *)(intptr_t)i))
+			if (errno == EAGAIN)
+				sched_yield();
+			else
+				_exit(3);
+	}
+	return NULL;
+}
+
+static void crash_child(int wfd, int stop_after)
+{
+	struct kc_journal_opts o = {.dir = dir, .segment_bytes = 16384, .max_entries = 400};
+	struct kc_journal *j = kc_journal_open(&o, NULL, err, sizeof(err));
+	pthread_t t;
+
+	child_fd = wfd;
+	if (!j || pthread_create(&t, NULL, child_appender, j))
+		_exit(2);
+	while (stop_after < 0 || atomic_load(&child_done_n) < stop_after) {
+		struct kc_jrec *out[16];
+		size_t got = kc_journal_take(j, 0, out, 16, NULL);
+		int ids[16];
+
+		for (size_t k = 0; k < got; k++) {
+			ids[k] = atoi(out[k]->key + 1);
+			child_say('T', ids[k]);
+			kc_journal_ack(j, out[k]);
+		}
+		if (got && kc_journal_sync(j))
+			_exit(6);
+		for (size_t k = 0; k < got; k++)
+			child_say('K', ids[k]);
+		usleep(300);
+	}
+	_exit(0); /* no close: whatever is not on disk is lost */
+}
+
+static void crash_run(int kill_after, int stop_after)
+{
+	/* 1: done(0) seen, 2: being acked (either outcome is right), 3: acked and synced */
+	static unsigned char seen[CRASH_MAX];
+	struct kc_journal_opts o = {.segment_bytes = 16384};
+	struct kc_journal *j;
+	struct kc_jrec *out[256];
+	int fds[2], status, nA = 0, i, must = 0, lost = 0;
+	uint64_t replayed, got = 0;
+	char line[64];
+	pid_t pid;
+	FILE *f;
+
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(pipe(fds), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		crash_child(fds[1], stop_after);
+	}
+	close(fds[1]);
+	f = fdopen(fds[0], "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		i = atoi(line + 2);
+		assert_true(i >= 0 && i < CRASH_MAX);
+		if (line[0] == 'A') {
+			seen[i] = 1;
+			if (++nA == kill_after)
+				kill(pid, SIGKILL);
+		} else {
+			seen[i] = line[0] == 'T' ? 2 : 3;
+		}
+	}
+	fclose(f);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (kill_after)
+		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	else
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	j = jopen(&o, &replayed);
+	for (i = 0; i < CRASH_MAX; i++)
+		must += seen[i] == 1;
+	for (;;) {
+		size_t n = kc_journal_take(j, 0, out, 256, NULL);
+
+		if (!n)
+			break;
+		for (size_t k = 0; k < n; k++) {
+			i = atoi(out[k]->key + 1);
+			assert_int_not_equal(seen[i], 3); /* acked ones are not replayed */
+			if (seen[i] == 1)
+				seen[i] = 4;
+			got++;
+			kc_journal_ack(j, out[k]);
+		}
+	}
+	for (i = 0; i < CRASH_MAX; i++)
+		if (seen[i] == 1) {
+			printf("entry k%d was acknowledged durable and is lost\n", i);
+			lost++;
+		}
+	assert_int_equal(lost, 0);
+	assert_int_equal(got, replayed);
+	assert_true(replayed >= (uint64_t)must);
+	printf("journal crash: %d appends confirmed, %d pending of them, %" PRIu64
+	       " replayed, child %s\n",
+	       nA, must, replayed, kill_after ? "SIGKILLed" : "_exit()ed");
+	kc_journal_close(j);
+}
+
+static void test_crash_kill(void **state)
+{
+	(void)state;
+	crash_run(3000, -1);
+}
+
+static void test_crash_exit(void **state)
+{
+	(void)state;
+	crash_run(0, 2000);
+}
+
+/* ---- torn tails and corruption --------------------------------------------------------------- */
+
+static void ten_and_close(void)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_journal *j = jopen(&o, NULL);
+	char key[8];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		append_wait(j, key, (uint64_t)i, "0123456789");
+	}
+	kc_journal_close(j);
+}
+
+static void test_torn_tail(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_journal *j;
+	char last[64] = "", path[160], *log;
+	size_t rec = kc_journal_append_size(2, 10);
+	struct stat st;
+	uint64_t replayed;
+	int fd;
+
+	(void)state;
+	ten_and_close();
+	assert_int_equal(count_segments(last, sizeof(last)), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, last);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 10 * rec);
+	assert_int_equal(truncate(path, st.st_size - 7), 0);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\xde\xad\xbe\xef garbage", 13), 13);
+	close(fd);
+
+	log = jopen_logged(&o, &j, &replayed);
+	assert_non_null(strstr(log, "torn record at offset"));
+	free(log);
+	assert_int_equal(replayed, 9);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 9 * rec);
+	kc_journal_close(j);
+	log = jopen_logged(&o, &j, &replayed);
+	assert_null(strstr(log, "torn"));
+	free(log);
+	assert_int_equal(replayed, 9);
+	kc_journal_close(j);
+}
+
+static void test_corrupt_middle(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_journal *j;
+	char last[64] = "", path[160], *log;
+	size_t rec = kc_journal_append_size(2, 10);
+	struct kc_jrec *out[16];
+	uint64_t replayed;
+	int fd;
+
+	(void)state;
+	ten_and_close();
+	assert_int_equal(count_segments(last, sizeof(last)), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, last);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "X", 1, (off_t)(4 * rec + rec - 3)), 1); /* 5th record's blob */
+	close(fd);
+
+	log = jopen_logged(&o, &j, &replayed);
+	assert_non_null(strstr(log, "corrupt record at offset"));
+	assert_non_null(strstr(log, "payload checksum"));
+	free(log);
+	assert_int_equal(replayed, 4);
+	assert_int_equal(kc_journal_take(j, 0, out, 16, NULL), 4);
+	assert_string_equal(out[3]->key, "k3");
+	snprintf(path, sizeof(path), "%s/%s.corrupt", dir, last);
+	assert_int_equal(access(path, F_OK), 0);
+	kc_journal_close(j);
+}
+/* ---- replay rules, on hand-made files ------------------------------------------------------ */
+
+static void put(struct kc_buf *b, uint8_t type, uint64_t id, const char *key, uint64_t ver,
+		uint32_t attempts)
+{
+	struct kc_jview v = {.type = type,
+			     .id = id,
+			     .op = KC_JSET,
+			     .ver = ver,
+			     .attempts = attempts,
+			     .key = key,
+			     .nkey = key ? (uint32_t)strlen(key) : 0,
+			     .blob = "blob",
+			     .nblob = 4,
+			     .when = 1700000000,
+			     .why = "down",
+			     .nwhy = 4};
+
+	assert_int_equal(kc_journal_put_record(b, &v), 0);
+}
+
+static void write_file(const char *name, struct kc_buf *b)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b->data, b->len), (ssize_t)b->len);
+	close(fd);
+	b->len = 0;
+}
+
+static void check_replayed(struct kc_journal *j)
+{
+	static const uint64_t ids[] = {2, 3, 4, 11};
+	static const char *keys[] = {"b", "a", "c", "h"};
+	struct kc_jrec *out[8];
+	struct kc_jdead dl[4];
+
+	assert_int_equal(kc_journal_take(j, 0, out, 8, NULL), 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(out[i]->id, ids[i]);
+		assert_string_equal(out[i]->key, keys[i]);
+	}
+	assert_int_equal(out[1]->ver, 2);      /* a: the newer write */
+	assert_int_equal(out[2]->attempts, 3); /* c: its copy's count */
+	assert_int_equal(kc_journal_dead_list(j, dl, 4), 2);
+	assert_int_equal(dl[0].id, 5);
+	assert_string_equal(dl[0].key, "d");
+	assert_string_equal(dl[0].why, "down");
+	assert_int_equal(dl[0].when, 1700000000);
+	assert_int_equal(dl[1].id, 8);
+	assert_string_equal(dl[1].key, "f");
+}
+
+static void test_replay_rules(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_buf b = {0};
+	struct kc_journal *j;
+	struct kc_journal_stats s;
+	struct kc_jrec *r;
+	uint64_t replayed;
+
+	(void)state;
+	put(&b, KC_JR_APPEND, 1, "a", 1, 0); /* superseded by 3 */
+	put(&b, KC_JR_APPEND, 2, "b", 1, 0);
+	put(&b, KC_JR_APPEND, 3, "a", 2, 0);
+	put(&b, KC_JR_APPEND, 4, "c", 1, 0);
+	put(&b, KC_JR_FAIL, 4, NULL, 0, 2);
+	put(&b, KC_JR_APPEND, 5, "d", 1, 0); /* its LETTER made it, its DEAD marker did not */
+	put(&b, KC_JR_APPEND, 6, "e", 1, 0);
+	put(&b, KC_JR_ACK, 6, NULL, 0, 0);
+	put(&b, KC_JR_APPEND, 7, "f", 1, 0); /* older than dead letter 8 of its key */
+	write_file("journal-00000000000000000001.log", &b);
+	put(&b, KC_JR_APPEND, 8, "f", 2, 0);
+	put(&b, KC_JR_DEAD, 8, NULL, 0, 0);
+	put(&b, KC_JR_APPEND, 4, "c", 1, 3); /* 4 copied forward */
+	put(&b, KC_JR_APPEND, 11, "h", 2, 0);
+	write_file("journal-00000000000000000008.log", &b);
+	put(&b, KC_JR_LETTER, 5, "d", 1, 8);
+	put(&b, KC_JR_LETTER, 8, "f", 2, 8);
+	put(&b, KC_JR_LETTER, 9, "g", 1, 8);
+	put(&b, KC_JR_REPLAY, 9, NULL, 0, 0); /* replayed (or superseded) before */
+	put(&b, KC_JR_LETTER, 10, "h", 1, 8); /* older than pending 11 of its key */
+	write_file("dead.log", &b);
+	kc_buf_free(&b);
+
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 4);
+	kc_journal_get_stats(j, &s);
+	assert_int_equal(s.dead, 2);
+	assert_int_equal(s.superseded, 3); /* a1, f7, dead h10 */
+	check_replayed(j);
+	kc_journal_close(j); /* the four were in flight: they stay pending */
+
+	/* the same again, from what the first open wrote down; ids go on from 12 */
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 4);
+	check_replayed(j);
+	append_wait(j, "new", 1, "x");
+	r = take_one(j, 0);
+	assert_int_equal(r->id, 12);
+	kc_journal_close(j);
+}
+/* ---- a failed write -------------------------------------------------------------------------- */
+
+/* RLIMIT_FSIZE makes a write past 4096 bytes fail (EFBIG) as a full disk would (ENOSPC). */
+static void test_write_error(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct rlimit lim = {4096, RLIM_INFINITY}, old;
+	struct kc_journal *j;
+	struct done d = {0};
+	struct kc_jrec *out[8];
+	char blob[1001], first[64] = "", path[160];
+	size_t rec = kc_journal_append_size(2, 1000);
+	uint64_t replayed;
+	struct stat st;
+
+	(void)state;
+	memset(blob, 'x', 1000);
+	blob[1000] = 0;
+	j = jopen(&o, NULL);
+	assert_int_equal(count_segments(first, sizeof(first)), 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	append_wait(j, "k0", 0, blob);
+	append_wait(j, "k1", 1, blob);
+	append_wait(j, "k2", 2, blob);
+	assert_int_equal(kc_journal_append(j, KC_JSET, 3, "k3", 2, blob, 1000, on_done, &d), 0);
+	wait_calls(&d, 1);
+	assert_int_equal(atomic_load(&d.status), -EFBIG);
+	assert_int_equal(stats(j).pending, 3);
+	snprintf(path, sizeof(path), "%s/%s", dir, first);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 3 * rec); /* the part written was cut away */
+	append_wait(j, "k4", 4, blob);	       /* into a new segment */
+	assert_int_equal(count_segments(NULL, 0), 2);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(stats(j).appended, 4);
+	kc_journal_close(j);
+
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 4);
+	assert_int_equal(kc_journal_take(j, 0, out, 8, NULL), 4);
+	assert_string_equal(out[3]->key, "k4");
+	kc_journal_close(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_crash_kill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_exit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_rules, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
