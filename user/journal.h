@@ -62,6 +62,7 @@ struct kc_journal_opts {
 };
 
 struct kc_journal;
+struct kc_buf;
 
 /* Opens (creating o->dir if missing) and replays the journal: every entry appended and not acked
  * before, in any segment, becomes pending again, in id order, attempts preserved when a FAIL
@@ -155,5 +156,10 @@ int kc_journal_wait_drained(struct kc_journal *j, uint32_t timeout_ms);
  * needed; blocks until done. Returns 0 or the -errno of a failed write or fsync. For shutdown,
  * admin commands and tests; the sync thread does the same on its own every second. */
 int kc_journal_sync(struct kc_journal *j);
+
+/* The newest write of key the journal holds (pending, in flight, or a dead letter): appends
+ * its blob to blob and returns 1; 0 if the journal holds none; -1 when out of memory. For the
+ * read path: a write not flushed yet is newer than anything Redis or the store has. */
+int kc_journal_lookup(struct kc_journal *j, const char *key, size_t nkey, struct kc_buf *blob);
 
 #endif

@@ -52,10 +52,11 @@ struct apply {
 	void *ctx;
 };
 
-static void apply_fail(struct apply *a, const char *fmt, const char *what)
+/* Keeps the first failure: "<tier>: <why>". */
+static void apply_fail(struct apply *a, const char *tier, const char *why)
 {
 	if (!a->failed)
-		snprintf(a->err, sizeof(a->err), fmt, what);
+		snprintf(a->err, sizeof(a->err), "%s: %s", tier, why);
 	a->failed = true;
 }
 
@@ -88,7 +89,7 @@ static void on_redis_set(void *ctx, const redisReply *r, const char *err)
 		atomic_fetch_add(&t->inval_sent, (uint64_t)r->integer);
 	} else {
 		atomic_fetch_add(&t->st[KC_TIER_REDIS].write_errors, 1);
-		apply_fail(a, "redis: %s",
+		apply_fail(a, "redis",
 			   r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "bad reply");
 	}
 	apply_step(a);
@@ -106,7 +107,9 @@ static void on_store_put(struct kc_tio_job *j)
 		atomic_fetch_add(&t->st[KC_TIER_STORE].writes, 1);
 	} else {
 		atomic_fetch_add(&t->st[KC_TIER_STORE].write_errors, 1);
-		apply_fail(a, "store: %s", j->err[0] ? j->err : "write failed");
+		const char *e = j->err[0] ? j->err : "write failed";
+
+		apply_fail(a, "store", strncmp(e, "store: ", 7) ? e : e + 7);
 	}
 	kc_tio_job_free(j);
 	apply_step(a);
@@ -129,7 +132,7 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 	a->pending = 1; /* ours, dropped at the end: no callback before every request is out */
 	if (x->redis) {
 		if (!kc_breaker_allow(&t->br[KC_TIER_REDIS])) {
-			apply_fail(a, "redis: %s", "unavailable (circuit open)");
+			apply_fail(a, "redis", "unavailable (circuit open)");
 		} else {
 			char rkey[sizeof(t->prefix) + 8 + KC_JKEY_MAX], v[24], ttl[24];
 			char msg[48 + KC_JKEY_MAX];
@@ -161,13 +164,13 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 	}
 	if (t->store && !redis_only) {
 		if (!kc_breaker_allow(&t->br[KC_TIER_STORE])) {
-			apply_fail(a, "store: %s", "unavailable (circuit open)");
+			apply_fail(a, "store", "unavailable (circuit open)");
 		} else {
 			struct kc_tio_job *j = kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key,
 							      nkey, blob, nblob);
 
 			if (!j) {
-				apply_fail(a, "store: %s", "out of memory");
+				apply_fail(a, "store", "out of memory");
 			} else {
 				j->base = x->base;
 				j->done = on_store_put;

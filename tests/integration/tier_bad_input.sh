@@ -22,8 +22,8 @@ refused "redis URL with no host" 'host' --redis 'redis://:6379'
 refused "redis URL with a bad db" 'db|database' --redis 'redis://127.0.0.1:6379/x'
 refused "sentinel URL with no master" 'master' --redis 'redis+sentinel://@127.0.0.1:26379'
 refused "S3 URL with no bucket" 'bucket' --store 's3://'
-refused "S3 URL with a bad endpoint" 'endpoint' --store 's3://b/p?endpoint=ftp://x'
-refused "S3 URL with an unknown option" 'option|unknown' --store 's3://b/p?colour=blue'
+refused "S3 URL with a bad endpoint" 'endpoint' --store 's3://bkt/p?endpoint=ftp://x'
+refused "S3 URL with an unknown option" 'option|unknown' --store 's3://bkt/p?colour=blue'
 refused "write mode" 'write-mode' --write-mode sometimes
 
 # Unreachable Redis at start: kcached serves, the set is journaled (write-behind), reported.

@@ -13,7 +13,7 @@ redis_start() {
 	RPID=$!
 	KC_PIDS+=("$RPID")
 	for _ in $(seq 100); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+		redis-cli -p "$port" ping 2>/dev/null | grep -Eq 'PONG|NOAUTH' && return 0
 		kill -0 "$RPID" 2>/dev/null || break
 		sleep 0.1
 	done
