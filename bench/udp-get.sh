@@ -130,11 +130,12 @@ KC_PIDS+=($!)
 SPID[memcached]=$!
 wait_up memcached $! || { cat "$TMP/memcached.log" >&2; fail "memcached did not start"; }
 
-# start_kcached_ns COL FLAGS...: kcached in the server namespace; sets PID.
+# start_kcached_ns COL FLAGS...: kcached in the server namespace; sets PID. No lower tiers
+# (--data-dir ''): memcached, the peer, keeps nothing on disk either.
 start_kcached_ns() {
 	local col=$1; shift
 	"${NSENTER_S[@]}" taskset -c $CPUS "$KCACHED" --listen "${ADDR[$col]}" --port $PORT --http "${HTTP[$col]}" \
-		--threads $THREADS --memory 1G --data-dir "$TMP/data-$col" \
+		--threads $THREADS --memory 1G --data-dir '' \
 		--admin-socket "$TMP/$col.sock" "$@" >"$TMP/$col.log" 2>&1 &
 	PID=$!
 	KC_PIDS+=("$PID")

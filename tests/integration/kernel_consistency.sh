@@ -49,8 +49,10 @@ check_write() {
 	expect_eq "$what" "$(kc show "$key")" "$want"
 }
 
+# Memory tier only (--data-dir ''): the eviction check below needs an evicted key to be gone,
+# not fetched back from the store (tier_*.sh test the tiers below).
 ns_start_kcached "$S" consist --iface "$DS" --xdp-mode native --pin-path "$PIN" \
-	--memory 2M --item-size-max 512K --kernel-entries 256
+	--memory 2M --item-size-max 512K --kernel-entries 256 --data-dir ''
 
 ns_mc "$S" 'set k 0 0 2\r\nv1\r\n' >/dev/null
 check_write "set" k 'set k 0 0 2\r\nv2\r\n' v2
