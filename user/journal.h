@@ -128,8 +128,10 @@ struct kc_jdead {
 size_t kc_journal_dead_list(struct kc_journal *j, struct kc_jdead *out, size_t max);
 /* Puts dead letters back into the pending queue as new entries (new ids, attempts 0): the one with
  * this id, or all of them when id is 0. Blocks until the new entries are durable. *count (may be
- * NULL) gets how many were replayed. Returns 0, -ENOENT for an id that is no dead letter, or the
- * -errno of a failed write. Dead letters count against the bounds already: no EAGAIN here. */
+ * NULL) gets how many were replayed. A letter whose key has a newer write on its way (or a replay
+ * of it already) is left alone: that write drops it once durable. Returns 0, -ENOENT for an id
+ * that is no dead letter, -ESTALE for one left alone, or the -errno of a failed write. Dead
+ * letters count against the bounds already: no EAGAIN here. */
 int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count);
 
 struct kc_journal_stats {

@@ -181,16 +181,24 @@ static void replay_done(void *ctx, int status)
 int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 {
 	struct replay_wait w = {.j = j};
+	uint64_t stale = 0;
 	int e = 0;
 
 	pthread_mutex_lock(&j->mu);
 	if (j->stop)
 		e = -ESHUTDOWN;
 	for (struct kc_jrec *d = j->dead_head; d && !e; d = d->dnext) {
+		struct kc_jkey *kn = d->kn;
 		struct kc_jrec *r;
 
 		if (id && d->id != id)
 			continue;
+		/* Any other entry of the key is newer (or a replay of this one already): it drops
+		 * this letter once durable, and a replay now would be the newest, wrongly. */
+		if (kn->newest || kn->inflight || kn->incoming) {
+			stale++;
+			continue;
+		}
 		/* A new entry: the old one is dropped once this one is durable (the newer write of
 		 * its key), and a crash in between leaves one of the two, never neither. */
 		if (kc_jheap_reserve(&j->ready, j->pending + 1) ||
@@ -199,8 +207,9 @@ int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 			e = -ENOMEM;
 			break;
 		}
-		r->kn = d->kn;
-		r->kn->refs++;
+		r->kn = kn;
+		kn->refs++;
+		kn->incoming++;
 		r->id = j->next_id++;
 		r->state = KC_JS_INCOMING;
 		r->done = replay_done;
@@ -212,7 +221,7 @@ int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 		w.left++;
 	}
 	if (id && !w.left && !e)
-		e = -ENOENT;
+		e = stale ? -ESTALE : -ENOENT;
 	pthread_cond_signal(&j->work);
 	while (w.left)
 		pthread_cond_wait(&j->changed, &j->mu);
