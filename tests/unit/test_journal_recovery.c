@@ -14,7 +14,8 @@
 
 /* The child: one thread appends k0, k1, ... as fast as the journal takes them (group commit
  * with many appends in flight), and each done(0) reports "A i"; the main thread meanwhile takes
- * up to 16 entries at a time, reports "T i" for each, acks them, syncs, and reports "K i". */
+ * up to 16 entries at a time, reports "T i" for each, acks them, syncs, and reports "K i"; one
+ * in 50 it fails instead ("F i", then "D i": max_attempts is 1, so a dead letter). */
 static int child_fd;
 static atomic_int child_done_n;
 
@@ -55,7 +56,8 @@ static void *child_appender(void *arg)
 
 static void crash_child(int wfd, int stop_after)
 {
-	struct kc_journal_opts o = {.dir = dir, .segment_bytes = 16384, .max_entries = 400};
+	struct kc_journal_opts o = {
+	    .dir = dir, .segment_bytes = 16384, .max_entries = 400, .max_attempts = 1};
 	struct kc_journal *j = kc_journal_open(&o, NULL, err, sizeof(err));
 	pthread_t t;
 
@@ -69,31 +71,41 @@ static void crash_child(int wfd, int stop_after)
 
 		for (size_t k = 0; k < got; k++) {
 			ids[k] = atoi(out[k]->key + 1);
-			child_say('T', ids[k]);
-			kc_journal_ack(j, out[k]);
+			if (ids[k] % 50 == 0) { /* one in 50 fails: a dead letter at once */
+				child_say('F', ids[k]);
+				kc_journal_fail(j, out[k], 0, "crash test");
+			} else {
+				child_say('T', ids[k]);
+				kc_journal_ack(j, out[k]);
+			}
 		}
 		if (got && kc_journal_sync(j))
 			_exit(6);
 		for (size_t k = 0; k < got; k++)
-			child_say('K', ids[k]);
+			child_say(ids[k] % 50 == 0 ? 'D' : 'K', ids[k]);
 		usleep(300);
 	}
 	_exit(0); /* no close: whatever is not on disk is lost */
 }
 
+/* What the parent saw of each entry. */
+enum { NONE, DURABLE, ACKING, ACKED, FAILING, DEAD, FOUND };
+
 static void crash_run(int kill_after, int stop_after)
 {
-	/* 1: done(0) seen, 2: being acked (either outcome is right), 3: acked and synced */
 	static unsigned char seen[CRASH_MAX];
-	struct kc_journal_opts o = {.segment_bytes = 16384};
+	struct kc_journal_opts o = {.segment_bytes = 16384, .max_attempts = 1};
+	struct kc_jdead *dl = calloc(1000, sizeof(*dl));
 	struct kc_journal *j;
 	struct kc_jrec *out[256];
-	int fds[2], status, nA = 0, i, must = 0, lost = 0;
+	int fds[2], status, nA = 0, i, must = 0, ndead = 0, lost = 0;
 	uint64_t replayed, got = 0;
+	size_t nd;
 	char line[64];
 	pid_t pid;
 	FILE *f;
 
+	assert_non_null(dl);
 	memset(seen, 0, sizeof(seen));
 	assert_int_equal(pipe(fds), 0);
 	fflush(NULL);
@@ -107,15 +119,14 @@ static void crash_run(int kill_after, int stop_after)
 	f = fdopen(fds[0], "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
+		static const char codes[] = "?ATKFD";
+
 		i = atoi(line + 2);
 		assert_true(i >= 0 && i < CRASH_MAX);
-		if (line[0] == 'A') {
-			seen[i] = 1;
-			if (++nA == kill_after)
-				kill(pid, SIGKILL);
-		} else {
-			seen[i] = line[0] == 'T' ? 2 : 3;
-		}
+		assert_non_null(strchr(codes + 1, line[0]));
+		seen[i] = (unsigned char)(strchr(codes, line[0]) - codes);
+		if (line[0] == 'A' && ++nA == kill_after)
+			kill(pid, SIGKILL);
 	}
 	fclose(f);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -126,33 +137,39 @@ static void crash_run(int kill_after, int stop_after)
 
 	j = jopen(&o, &replayed);
 	for (i = 0; i < CRASH_MAX; i++)
-		must += seen[i] == 1;
-	for (;;) {
-		size_t n = kc_journal_take(j, 0, out, 256, NULL);
-
-		if (!n)
-			break;
-		for (size_t k = 0; k < n; k++) {
+		must += seen[i] == DURABLE;
+	nd = kc_journal_dead_list(j, dl, 1000);
+	assert_true(nd <= 1000);
+	for (size_t k = 0; k < nd; k++) {
+		i = atoi(dl[k].key + 1);
+		assert_true(seen[i] == FAILING || seen[i] == DEAD);
+		assert_string_equal(dl[k].why, "crash test");
+		seen[i] = FOUND;
+		ndead++;
+	}
+	while ((nd = kc_journal_take(j, 0, out, 256, NULL)))
+		for (size_t k = 0; k < nd; k++) {
 			i = atoi(out[k]->key + 1);
-			assert_int_not_equal(seen[i], 3); /* acked ones are not replayed */
-			if (seen[i] == 1)
-				seen[i] = 4;
+			/* acked ones are not replayed, dead ones are dead */
+			assert_true(seen[i] == NONE || seen[i] == DURABLE || seen[i] == ACKING ||
+				    seen[i] == FAILING);
+			seen[i] = FOUND;
 			got++;
 			kc_journal_ack(j, out[k]);
 		}
-	}
 	for (i = 0; i < CRASH_MAX; i++)
-		if (seen[i] == 1) {
-			printf("entry k%d was acknowledged durable and is lost\n", i);
+		if (seen[i] == DURABLE || seen[i] == FAILING || seen[i] == DEAD) {
+			printf("entry k%d (%d) was acknowledged durable and is lost\n", i, seen[i]);
 			lost++;
 		}
 	assert_int_equal(lost, 0);
 	assert_int_equal(got, replayed);
 	assert_true(replayed >= (uint64_t)must);
 	printf("journal crash: %d appends confirmed, %d pending of them, %" PRIu64
-	       " replayed, child %s\n",
-	       nA, must, replayed, kill_after ? "SIGKILLed" : "_exit()ed");
+	       " replayed, %d dead letters, child %s\n",
+	       nA, must, replayed, ndead, kill_after ? "SIGKILLed" : "_exit()ed");
 	kc_journal_close(j);
+	free(dl);
 }
 
 static void test_crash_kill(void **state)
