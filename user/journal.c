@@ -340,6 +340,8 @@ static void compact(struct kc_journal *j, struct round *rd)
 
 static void run_round(struct kc_journal *j, struct round *rd)
 {
+	void (*ready_fn)(void *ctx);
+	void *ready_ctx;
 	size_t n = 0;
 
 	grab(j, rd);
@@ -359,12 +361,16 @@ static void run_round(struct kc_journal *j, struct round *rd)
 	}
 	pthread_mutex_lock(&j->mu);
 	settle(j, rd);
+	ready_fn = j->ready_fn;
+	ready_ctx = j->ready_ctx;
 	pthread_mutex_unlock(&j->mu);
 	for (size_t i = 0; i < rd->ncb; i++) {
 		struct cb *cb = (struct cb *)rd->cbs.data + i;
 
 		cb->fn(cb->ctx, rd->seg_err);
 	}
+	if (n && !rd->seg_err && ready_fn)
+		ready_fn(ready_ctx);
 	compact(j, rd);
 	pthread_mutex_lock(&j->mu);
 	if (rd->want_fsync && rd->sync_req > j->sync_done) {
@@ -463,24 +469,6 @@ int kc_journal_append(struct kc_journal *j, enum kc_jop op, uint64_t ver, const 
 	pthread_cond_signal(&j->work);
 	pthread_mutex_unlock(&j->mu);
 	return 0;
-}
-
-int kc_journal_sync(struct kc_journal *j)
-{
-	uint64_t req;
-	int e = 0;
-
-	/* Two rounds: segments that the first one's markers and copies free go in the second. */
-	pthread_mutex_lock(&j->mu);
-	for (int round = 0; round < 2 && !e; round++) {
-		req = ++j->sync_req;
-		pthread_cond_signal(&j->work);
-		while (j->sync_done < req)
-			pthread_cond_wait(&j->changed, &j->mu);
-		e = j->sync_err;
-	}
-	pthread_mutex_unlock(&j->mu);
-	return e;
 }
 
 static void free_all(struct kc_journal *j)

@@ -94,6 +94,11 @@ int kc_journal_append(struct kc_journal *j, enum kc_jop op, uint64_t ver, const 
 
 /* Flusher side. Thread-safe; meant for one flusher thread. */
 
+/* Sets fn(ctx) to be called on the sync thread, without the lock, after a round made new entries
+ * takeable (replayed dead letters included), so that a flusher can sleep until then or until
+ * take's next_due_ms; fn must not block. NULL clears it. Set it before appends start. */
+void kc_journal_on_ready(struct kc_journal *j, void (*fn)(void *ctx), void *ctx);
+
 /* Takes up to max durable pending entries whose retry time has come (now_ms: a monotonic clock in
  * ms), oldest (lowest id) first. An entry superseded by a newer durable entry for the same key is
  * acked automatically (counted in superseded) and never handed out; an entry whose key has an

@@ -65,6 +65,8 @@ struct kc_journal {
 	pthread_cond_t changed; /* entries resolved, appends durable, sync rounds done */
 	pthread_t thr;
 	bool started, stop;
+	void (*ready_fn)(void *ctx); /* kc_journal_on_ready */
+	void *ready_ctx;
 
 	uint64_t next_id;
 	struct kc_jrec *in_head, **in_tail;   /* incoming appends, id order */

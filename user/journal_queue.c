@@ -1,5 +1,5 @@
 /* journal_queue.c: the flusher's side of the journal (take, ack, fail with backoff and dead
- * letters), dead-letter listing and replay, stats and waiting. Every function takes j->mu.
+ * letters), dead-letter listing and replay, stats, sync and waiting. Every function takes j->mu.
  */
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +11,33 @@
 
 #include "journal_int.h"
 #include "log.h"
+
+void kc_journal_on_ready(struct kc_journal *j, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&j->mu);
+	j->ready_fn = fn;
+	j->ready_ctx = ctx;
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* The sync thread takes the request; see journal.c for what a round does. */
+int kc_journal_sync(struct kc_journal *j)
+{
+	uint64_t req;
+	int e = 0;
+
+	/* Two rounds: segments that the first one's markers and copies free go in the second. */
+	pthread_mutex_lock(&j->mu);
+	for (int round = 0; round < 2 && !e; round++) {
+		req = ++j->sync_req;
+		pthread_cond_signal(&j->work);
+		while (j->sync_done < req)
+			pthread_cond_wait(&j->changed, &j->mu);
+		e = j->sync_err;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return e;
+}
 
 size_t kc_journal_take(struct kc_journal *j, uint64_t now_ms, struct kc_jrec **out, size_t max,
 		       uint64_t *next_due_ms)
