@@ -8,7 +8,6 @@
 #include <sys/resource.h>
 
 #include "journal_test.h"
-#include "log.h"
 
 /* ---- crash recovery ------------------------------------------------------------------------ */
 
@@ -170,7 +169,7 @@ static void crash_run(int kill_after, int stop_after)
 	printf("journal crash: %d appends confirmed, %d pending of them, %" PRIu64
 	       " replayed, %d dead letters, child %s\n",
 	       nA, must, replayed, ndead, kill_after ? "SIGKILLed" : "_exit()ed");
-	kc_journal_close(j);
+	jclose(j);
 	free(dl);
 }
 
@@ -198,7 +197,7 @@ static void ten_and_close(void)
 		snprintf(key, sizeof(key), "k%d", i);
 		append_wait(j, key, (uint64_t)i, "0123456789");
 	}
-	kc_journal_close(j);
+	jclose(j);
 }
 
 static void test_torn_tail(void **state)
@@ -229,12 +228,12 @@ static void test_torn_tail(void **state)
 	assert_int_equal(replayed, 9);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 9 * rec);
-	kc_journal_close(j);
+	jclose(j);
 	log = jopen_logged(&o, &j, &replayed);
 	assert_null(strstr(log, "torn"));
 	free(log);
 	assert_int_equal(replayed, 9);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 static void test_corrupt_middle(void **state)
@@ -265,7 +264,7 @@ static void test_corrupt_middle(void **state)
 	assert_string_equal(out[3]->key, "k3");
 	snprintf(path, sizeof(path), "%s/%s.corrupt", dir, last);
 	assert_int_equal(access(path, F_OK), 0);
-	kc_journal_close(j);
+	jclose(j);
 }
 /* ---- replay rules, on hand-made files ------------------------------------------------------ */
 
@@ -363,7 +362,7 @@ static void test_replay_rules(void **state)
 	assert_int_equal(s.dead, 2);
 	assert_int_equal(s.superseded, 3); /* a1, f7, dead h10 */
 	check_replayed(j);
-	kc_journal_close(j); /* the four were in flight: they stay pending */
+	jclose(j); /* the four were in flight: they stay pending */
 
 	/* the same again, from what the first open wrote down; ids go on from 12 */
 	j = jopen(&o, &replayed);
@@ -372,7 +371,7 @@ static void test_replay_rules(void **state)
 	append_wait(j, "new", 1, "x");
 	r = take_one(j, 0);
 	assert_int_equal(r->id, 12);
-	kc_journal_close(j);
+	jclose(j);
 }
 /* ---- a failed write -------------------------------------------------------------------------- */
 
@@ -412,13 +411,13 @@ static void test_write_error(void **state)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, SIG_DFL);
 	assert_int_equal(stats(j).appended, 4);
-	kc_journal_close(j);
+	jclose(j);
 
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 4);
 	assert_int_equal(kc_journal_take(j, 0, out, 8, NULL), 4);
 	assert_string_equal(out[3]->key, "k4");
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* ---- random operations against a model ---------------------------------------------------- */
@@ -503,7 +502,7 @@ static void model_run(unsigned seed)
 		} else if (x < 99) {
 			assert_int_equal(kc_journal_sync(j), 0);
 		} else {
-			kc_journal_close(j); /* entries in flight go back to pending */
+			jclose(j); /* entries in flight go back to pending */
 			nfl = 0;
 			j = jopen(&o, NULL);
 		}
@@ -526,7 +525,7 @@ static void model_run(unsigned seed)
 	printf("journal model, seed %u: %" PRIu64 " writes, %" PRIu64 " superseded, %d segments "
 	       "left\n",
 	       seed0, gver, stats(j).superseded, count_segments(NULL, 0));
-	kc_journal_close(j);
+	jclose(j);
 	assert_true(count_segments(NULL, 0) <= 2);
 }
 
