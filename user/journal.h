@@ -35,7 +35,7 @@ struct kc_jrec {
 	char *key;  /* nkey bytes, NUL-terminated */
 	char *blob; /* nblob bytes, NUL-terminated (may be 0 bytes for DEL) */
 
-	/* Private to the journal (journal.c), guarded by its mutex. */
+	/* Private to the journal (user/journal*.c), guarded by its mutex. */
 	uint8_t state, flags;
 	uint32_t hidx;		       /* position in the ready or the retry heap */
 	uint64_t due_ms;	       /* retry: due at this monotonic time */
@@ -51,12 +51,11 @@ struct kc_jrec {
 };
 
 struct kc_journal_opts {
-	const char *dir;       /* created if missing (mode 0700) */
-	uint64_t max_entries;  /* bound on pending (not yet acked) entries; default 100000 */
-	uint64_t max_bytes;    /* bound on pending bytes (keys + blobs); default 256 MiB */
-	uint32_t max_attempts; /* then dead letter; default 8 */
-	uint32_t
-	    backoff_min_ms; /* retry delay: exponential with full jitter above this floor; 100 */
+	const char *dir;	 /* created if missing (mode 0700) */
+	uint64_t max_entries;	 /* bound on pending (not yet acked) entries; default 100000 */
+	uint64_t max_bytes;	 /* bound on pending bytes (keys + blobs); default 256 MiB */
+	uint32_t max_attempts;	 /* then dead letter; default 8 */
+	uint32_t backoff_min_ms; /* retry delay: exponential, full jitter above it; 100 */
 	uint32_t backoff_max_ms; /* ... and never above this; default 30000 */
 	uint32_t segment_bytes;	 /* rotate segment files at this size; default 64 MiB */
 };
