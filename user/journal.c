@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +33,9 @@ struct round {
 	uint64_t first_id, sync_req;
 	int seg_err, dead_err;
 	unsigned nfsync;
-	bool cb_ok; /* cbs has room for every append's callback */
+	size_t ndel;   /* oldest segments with nothing live when the round began */
+	size_t nmarks; /* bytes of markers at the start of seg */
+	bool cb_ok;    /* cbs has room for every append's callback */
 	size_t ncb;
 	struct kc_buf cbs;	 /* struct cb per append, called once they are in the queue */
 	struct kc_buf seg;	 /* markers, copies, then appends: one write to the segment */
@@ -54,26 +55,6 @@ struct cb {
 	void *ctx;
 };
 
-/* The record of r: an APPEND (a copy carries its attempts) or its LETTER. */
-static void view_of(const struct kc_jrec *r, uint8_t type, struct kc_jview *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->type = type;
-	v->id = r->id;
-	v->op = r->op;
-	v->attempts = r->attempts;
-	v->ver = r->ver;
-	v->key = r->key;
-	v->nkey = r->nkey;
-	v->blob = r->blob;
-	v->nblob = r->nblob;
-	if (type == KC_JR_LETTER) {
-		v->when = r->when;
-		v->why = r->why;
-		v->nwhy = r->why ? (uint32_t)strlen(r->why) : 0;
-	}
-}
-
 /* Phase A: takes the round's work out of j (locked). */
 static void grab(struct kc_journal *j, struct round *rd)
 {
@@ -90,10 +71,11 @@ static void grab(struct kc_journal *j, struct round *rd)
 	t = rd->seg;
 	rd->seg = j->marks;
 	j->marks = t;
+	rd->nmarks = rd->seg.len;
 	for (struct kc_jrec *r = rd->lets; r; r = r->lnext) {
 		struct kc_jview v, m = {.type = KC_JR_DEAD, .id = r->id};
 
-		view_of(r, KC_JR_LETTER, &v);
+		kc_jrec_view(r, KC_JR_LETTER, &v);
 		if (kc_journal_put_record(&rd->dead, &v) ||
 		    kc_journal_put_record(&rd->deadmarks, &m))
 			rd->dead_err = -ENOMEM;
@@ -105,7 +87,7 @@ static void grab(struct kc_journal *j, struct round *rd)
 		for (struct kc_jrec *r = j->dead_head; r; r = r->dnext) {
 			struct kc_jview v;
 
-			view_of(r, KC_JR_LETTER, &v);
+			kc_jrec_view(r, KC_JR_LETTER, &v);
 			if (r->state == KC_JS_DEAD && kc_journal_put_record(&rd->rewrite, &v))
 				rd->dead_err = -ENOMEM;
 		}
@@ -121,14 +103,21 @@ static void grab(struct kc_journal *j, struct round *rd)
 	if (first && first != j->cur && j->nsegs >= 3 && first->live &&
 	    first->live_bytes * 2 <= first->size) {
 		rd->copy_from = first;
+		log_debug("journal %s: copying the %" PRIu64 " live entries of segment %" PRIu64
+			  " forward",
+			  j->dir, first->live, first->num);
 		for (struct kc_jrec *r = first->live_head; r; r = r->snext) {
 			struct kc_jview v;
 
-			view_of(r, KC_JR_APPEND, &v);
+			kc_jrec_view(r, KC_JR_APPEND, &v);
 			if (r->state != KC_JS_DEADQ && !kc_journal_put_record(&rd->seg, &v))
 				r->flags |= KC_JF_COPY;
 		}
 	}
+	/* Segments done with by now may go this round: the markers that resolved their entries
+	 * were all queued before this point, so they are in this round's write. */
+	for (struct kc_jseg *g = j->segs; g && g != j->cur && !g->live; g = g->next)
+		rd->ndel++;
 	rd->sync_req = j->sync_req;
 	rd->want_fsync = rd->ins || rd->lets || j->sync_req > j->sync_done || j->stop ||
 			 (j->seg_dirty && kc_jnow_ms() - j->last_fsync_ms >= MARK_FSYNC_MS);
@@ -165,7 +154,7 @@ static void write_segment(struct kc_journal *j, struct round *rd)
 	for (struct kc_jrec *r = rd->ins; r && !rd->seg_err; r = r->lnext) {
 		struct kc_jview v;
 
-		view_of(r, KC_JR_APPEND, &v);
+		kc_jrec_view(r, KC_JR_APPEND, &v);
 		rd->seg_err = kc_journal_put_record(&rd->seg, &v);
 	}
 	if (rd->seg_err)
@@ -226,6 +215,19 @@ static void settle(struct kc_journal *j, struct round *rd)
 	struct kc_jrec *r, *next;
 
 	j->st.fsyncs += rd->nfsync;
+	if (rd->seg_err && rd->nmarks) { /* the markers go again, ahead of newer ones */
+		struct kc_buf t = {0};
+
+		if (kc_buf_append(&t, rd->seg.data, rd->nmarks) ||
+		    kc_buf_append(&t, j->marks.data, j->marks.len)) {
+			log_warn("journal %s: no memory to keep markers: entries may replay",
+				 j->dir);
+			kc_buf_free(&t);
+		} else {
+			kc_buf_free(&j->marks);
+			j->marks = t;
+		}
+	}
 	/* Drops were lost with a failed write: rewrite dead.log from memory next round. */
 	j->dead_stale = rd->dead_err && (rd->dead.len || rd->do_rewrite);
 	j->dead_failing = rd->dead_err != 0;
@@ -258,6 +260,7 @@ static void settle(struct kc_journal *j, struct round *rd)
 
 		next = r->lnext;
 		r->lnext = NULL;
+		r->kn->incoming--;
 		if (rd->cb_ok && r->done)
 			cb[rd->ncb++] = (struct cb){r->done, r->done_ctx};
 		if (rd->seg_err) {
@@ -279,29 +282,44 @@ static void settle(struct kc_journal *j, struct round *rd)
 	pthread_cond_broadcast(&j->changed);
 }
 
-/* Phase D: deletes the oldest segments with nothing live, oldest first only: markers always lie
- * in the segment of the APPEND they resolve or a later one, so no marker goes while the APPEND
- * it resolves stays. Not while drops wait to be written: a newer write's APPEND could go before
- * the drop of the older dead letter it superseded is durable. */
-static void compact(struct kc_journal *j)
+/* Phase D: deletes the oldest segments that had nothing live when the round began, oldest
+ * first only. A marker always lies in the segment of the APPEND it resolves or a later one, so no
+ * marker goes while the APPEND it resolves stays; and the markers that resolved the deleted
+ * entries are in this round's write, fsynced before any unlink. Together these keep a crash from
+ * bringing back a write older than one already flushed and deleted (docs/journal.md). */
+static void compact(struct kc_journal *j, struct round *rd)
 {
 	struct kc_jseg *gone = NULL, **tail = &gone, *s;
 	char name[64];
+	size_t n = 0;
 
+	if (j->seg_broken || j->dead_stale) /* markers or drops may be lost: not now */
+		return;
 	pthread_mutex_lock(&j->mu);
-	while (!j->drops.len && !j->dead_stale && j->segs != j->cur && !j->segs->live) {
+	for (; rd->ndel && j->segs != j->cur && !j->segs->live; rd->ndel--, n++) {
 		s = j->segs;
 		j->segs = s->next;
-		j->nsegs--;
 		s->next = NULL;
 		*tail = s;
 		tail = &s->next;
 	}
+	j->nsegs -= n;
 	pthread_mutex_unlock(&j->mu);
 	if (!gone)
 		return;
 	/* The markers that resolved those entries must not be lost should the unlinks be. */
-	if (j->seg_dirty && !j->seg_broken && fdatasync(j->cur->fd) == 0) {
+	if (j->seg_dirty) {
+		if (fdatasync(j->cur->fd)) {
+			log_error("journal %s: fsync before deleting segments: %s", j->dir,
+				  strerror(errno));
+			j->seg_broken = true;
+			pthread_mutex_lock(&j->mu); /* put them back: another time */
+			*tail = j->segs;
+			j->segs = gone;
+			j->nsegs += n;
+			pthread_mutex_unlock(&j->mu);
+			return;
+		}
 		j->seg_dirty = false;
 		pthread_mutex_lock(&j->mu);
 		j->st.fsyncs++;
@@ -322,6 +340,8 @@ static void compact(struct kc_journal *j)
 
 static void run_round(struct kc_journal *j, struct round *rd)
 {
+	void (*ready_fn)(void *ctx);
+	void *ready_ctx;
 	size_t n = 0;
 
 	grab(j, rd);
@@ -341,13 +361,17 @@ static void run_round(struct kc_journal *j, struct round *rd)
 	}
 	pthread_mutex_lock(&j->mu);
 	settle(j, rd);
+	ready_fn = j->ready_fn;
+	ready_ctx = j->ready_ctx;
 	pthread_mutex_unlock(&j->mu);
 	for (size_t i = 0; i < rd->ncb; i++) {
 		struct cb *cb = (struct cb *)rd->cbs.data + i;
 
 		cb->fn(cb->ctx, rd->seg_err);
 	}
-	compact(j);
+	if (n && !rd->seg_err && ready_fn)
+		ready_fn(ready_ctx);
+	compact(j, rd);
 	pthread_mutex_lock(&j->mu);
 	if (rd->want_fsync && rd->sync_req > j->sync_done) {
 		j->sync_done = rd->sync_req;
@@ -437,6 +461,7 @@ int kc_journal_append(struct kc_journal *j, enum kc_jop op, uint64_t ver, const 
 		return -1;
 	}
 	r->id = j->next_id++;
+	r->kn->incoming++;
 	*j->in_tail = r;
 	j->in_tail = &r->lnext;
 	j->pending++;
@@ -444,46 +469,6 @@ int kc_journal_append(struct kc_journal *j, enum kc_jop op, uint64_t ver, const 
 	pthread_cond_signal(&j->work);
 	pthread_mutex_unlock(&j->mu);
 	return 0;
-}
-
-int kc_journal_sync(struct kc_journal *j)
-{
-	uint64_t req;
-	int e;
-
-	pthread_mutex_lock(&j->mu);
-	req = ++j->sync_req;
-	pthread_cond_signal(&j->work);
-	while (j->sync_done < req)
-		pthread_cond_wait(&j->changed, &j->mu);
-	e = j->sync_err;
-	pthread_mutex_unlock(&j->mu);
-	return e;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char *p = strdup(dir), *s;
-	int e = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (s = p + 1;; s++) {
-		if (*s != '/' && *s)
-			continue;
-		char c = *s;
-
-		*s = 0;
-		if (mkdir(p, 0700) && errno != EEXIST) {
-			e = -errno;
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return e;
 }
 
 static void free_all(struct kc_journal *j)
@@ -565,7 +550,7 @@ struct kc_journal *kc_journal_open(const struct kc_journal_opts *o, uint64_t *re
 	pthread_cond_init(&j->work, &ca);
 	pthread_cond_init(&j->changed, &ca);
 	pthread_condattr_destroy(&ca);
-	if ((e = mkdir_p(j->dir)) ||
+	if ((e = kc_jmkdir(j->dir)) ||
 	    (j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		e = e ? e : -errno;
 		kc_errf(err, errlen, "journal %s: %s", j->dir, strerror(-e));

@@ -35,7 +35,7 @@ struct kc_jrec {
 	char *key;  /* nkey bytes, NUL-terminated */
 	char *blob; /* nblob bytes, NUL-terminated (may be 0 bytes for DEL) */
 
-	/* Private to the journal (journal.c), guarded by its mutex. */
+	/* Private to the journal (user/journal*.c), guarded by its mutex. */
 	uint8_t state, flags;
 	uint32_t hidx;		       /* position in the ready or the retry heap */
 	uint64_t due_ms;	       /* retry: due at this monotonic time */
@@ -51,12 +51,11 @@ struct kc_jrec {
 };
 
 struct kc_journal_opts {
-	const char *dir;       /* created if missing (mode 0700) */
-	uint64_t max_entries;  /* bound on pending (not yet acked) entries; default 100000 */
-	uint64_t max_bytes;    /* bound on pending bytes (keys + blobs); default 256 MiB */
-	uint32_t max_attempts; /* then dead letter; default 8 */
-	uint32_t
-	    backoff_min_ms; /* retry delay: exponential with full jitter above this floor; 100 */
+	const char *dir;	 /* created if missing (mode 0700) */
+	uint64_t max_entries;	 /* bound on pending (not yet acked) entries; default 100000 */
+	uint64_t max_bytes;	 /* bound on pending bytes (keys + blobs); default 256 MiB */
+	uint32_t max_attempts;	 /* then dead letter; default 8 */
+	uint32_t backoff_min_ms; /* retry delay: exponential, full jitter above it; 100 */
 	uint32_t backoff_max_ms; /* ... and never above this; default 30000 */
 	uint32_t segment_bytes;	 /* rotate segment files at this size; default 64 MiB */
 };
@@ -95,6 +94,11 @@ int kc_journal_append(struct kc_journal *j, enum kc_jop op, uint64_t ver, const 
 
 /* Flusher side. Thread-safe; meant for one flusher thread. */
 
+/* Sets fn(ctx) to be called on the sync thread, without the lock, after a round made new entries
+ * takeable (replayed dead letters included), so that a flusher can sleep until then or until
+ * take's next_due_ms; fn must not block. NULL clears it. Set it before appends start. */
+void kc_journal_on_ready(struct kc_journal *j, void (*fn)(void *ctx), void *ctx);
+
 /* Takes up to max durable pending entries whose retry time has come (now_ms: a monotonic clock in
  * ms), oldest (lowest id) first. An entry superseded by a newer durable entry for the same key is
  * acked automatically (counted in superseded) and never handed out; an entry whose key has an
@@ -129,8 +133,10 @@ struct kc_jdead {
 size_t kc_journal_dead_list(struct kc_journal *j, struct kc_jdead *out, size_t max);
 /* Puts dead letters back into the pending queue as new entries (new ids, attempts 0): the one with
  * this id, or all of them when id is 0. Blocks until the new entries are durable. *count (may be
- * NULL) gets how many were replayed. Returns 0, -ENOENT for an id that is no dead letter, or the
- * -errno of a failed write. Dead letters count against the bounds already: no EAGAIN here. */
+ * NULL) gets how many were replayed. A letter whose key has a newer write on its way (or a replay
+ * of it already) is left alone: that write drops it once durable. Returns 0, -ENOENT for an id
+ * that is no dead letter, -ESTALE for one left alone, or the -errno of a failed write. Dead
+ * letters count against the bounds already: no EAGAIN here. */
 int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count);
 
 struct kc_journal_stats {

@@ -30,6 +30,25 @@ struct kc_jrec *kc_jrec_alloc(uint8_t op, uint64_t ver, const char *key, size_t 
 	return r;
 }
 
+void kc_jrec_view(const struct kc_jrec *r, uint8_t type, struct kc_jview *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->type = type;
+	v->id = r->id;
+	v->op = r->op;
+	v->attempts = r->attempts;
+	v->ver = r->ver;
+	v->key = r->key;
+	v->nkey = r->nkey;
+	v->blob = r->blob;
+	v->nblob = r->nblob;
+	if (type == KC_JR_LETTER) {
+		v->when = r->when;
+		v->why = r->why;
+		v->nwhy = r->why ? (uint32_t)strlen(r->why) : 0;
+	}
+}
+
 void kc_jrec_free(struct kc_journal *j, struct kc_jrec *r)
 {
 	if (r->kn)

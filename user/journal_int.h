@@ -42,6 +42,7 @@ struct kc_jkey {
 	struct kc_jkey *hnext;
 	uint64_t hash;
 	uint64_t refs;
+	uint64_t incoming; /* entries appended and not yet durable */
 	struct kc_jrec *newest, *inflight, *dead;
 	uint32_t nkey;
 	char key[];
@@ -64,6 +65,8 @@ struct kc_journal {
 	pthread_cond_t changed; /* entries resolved, appends durable, sync rounds done */
 	pthread_t thr;
 	bool started, stop;
+	void (*ready_fn)(void *ctx); /* kc_journal_on_ready */
+	void *ready_ctx;
 
 	uint64_t next_id;
 	struct kc_jrec *in_head, **in_tail;   /* incoming appends, id order */
@@ -98,6 +101,8 @@ struct kc_jrec *kc_jrec_alloc(uint8_t op, uint64_t ver, const char *key, size_t 
 			      const void *blob, size_t nblob);
 /* Frees r and drops its reference on its key's node, if it has one. */
 void kc_jrec_free(struct kc_journal *j, struct kc_jrec *r);
+/* Fills v with r's record of this type: an APPEND (a copy carries its attempts) or its LETTER. */
+void kc_jrec_view(const struct kc_jrec *r, uint8_t type, struct kc_jview *v);
 static inline uint64_t kc_jrec_bytes(const struct kc_jrec *r)
 {
 	return (uint64_t)r->nkey + r->nblob;
@@ -145,6 +150,8 @@ int kc_jwrite(int fd, uint64_t size, const void *p, size_t n);
 /* Rewrites dead.log atomically from the dead letters in b. Returns 0 or -errno. */
 int kc_jdead_rewrite(struct kc_journal *j, const struct kc_buf *b);
 void kc_jseg_name(char *out, size_t outlen, uint64_t num);
+/* mkdir -p with mode 0700. Returns 0 or -errno. */
+int kc_jmkdir(const char *dir);
 uint64_t kc_jnow_ms(void);
 
 #endif

@@ -44,6 +44,31 @@ static bool parse_seg_name(const char *name, uint64_t *num)
 	return !errno && end == name + 28;
 }
 
+int kc_jmkdir(const char *dir)
+{
+	char *p = strdup(dir), *s;
+	int e = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+
+		*s = 0;
+		if (mkdir(p, 0700) && errno != EEXIST) {
+			e = -errno;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return e;
+}
+
 int kc_jwrite(int fd, uint64_t size, const void *p, size_t n)
 {
 	const char *c = p;

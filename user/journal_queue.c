@@ -1,5 +1,5 @@
 /* journal_queue.c: the flusher's side of the journal (take, ack, fail with backoff and dead
- * letters), dead-letter listing and replay, stats and waiting. Every function takes j->mu.
+ * letters), dead-letter listing and replay, stats, sync and waiting. Every function takes j->mu.
  */
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +11,33 @@
 
 #include "journal_int.h"
 #include "log.h"
+
+void kc_journal_on_ready(struct kc_journal *j, void (*fn)(void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&j->mu);
+	j->ready_fn = fn;
+	j->ready_ctx = ctx;
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* The sync thread takes the request; see journal.c for what a round does. */
+int kc_journal_sync(struct kc_journal *j)
+{
+	uint64_t req;
+	int e = 0;
+
+	/* Two rounds: segments that the first one's markers and copies free go in the second. */
+	pthread_mutex_lock(&j->mu);
+	for (int round = 0; round < 2 && !e; round++) {
+		req = ++j->sync_req;
+		pthread_cond_signal(&j->work);
+		while (j->sync_done < req)
+			pthread_cond_wait(&j->changed, &j->mu);
+		e = j->sync_err;
+	}
+	pthread_mutex_unlock(&j->mu);
+	return e;
+}
 
 size_t kc_journal_take(struct kc_journal *j, uint64_t now_ms, struct kc_jrec **out, size_t max,
 		       uint64_t *next_due_ms)
@@ -181,16 +208,24 @@ static void replay_done(void *ctx, int status)
 int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 {
 	struct replay_wait w = {.j = j};
+	uint64_t stale = 0;
 	int e = 0;
 
 	pthread_mutex_lock(&j->mu);
 	if (j->stop)
 		e = -ESHUTDOWN;
 	for (struct kc_jrec *d = j->dead_head; d && !e; d = d->dnext) {
+		struct kc_jkey *kn = d->kn;
 		struct kc_jrec *r;
 
 		if (id && d->id != id)
 			continue;
+		/* Any other entry of the key is newer (or a replay of this one already): it drops
+		 * this letter once durable, and a replay now would be the newest, wrongly. */
+		if (kn->newest || kn->inflight || kn->incoming) {
+			stale++;
+			continue;
+		}
 		/* A new entry: the old one is dropped once this one is durable (the newer write of
 		 * its key), and a crash in between leaves one of the two, never neither. */
 		if (kc_jheap_reserve(&j->ready, j->pending + 1) ||
@@ -199,8 +234,9 @@ int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 			e = -ENOMEM;
 			break;
 		}
-		r->kn = d->kn;
-		r->kn->refs++;
+		r->kn = kn;
+		kn->refs++;
+		kn->incoming++;
 		r->id = j->next_id++;
 		r->state = KC_JS_INCOMING;
 		r->done = replay_done;
@@ -212,7 +248,7 @@ int kc_journal_dead_replay(struct kc_journal *j, uint64_t id, uint64_t *count)
 		w.left++;
 	}
 	if (id && !w.left && !e)
-		e = -ENOENT;
+		e = stale ? -ESTALE : -ENOENT;
 	pthread_cond_signal(&j->work);
 	while (w.left)
 		pthread_cond_wait(&j->changed, &j->mu);

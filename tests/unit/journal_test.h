@@ -29,6 +29,7 @@
 
 #include "journal.h"
 #include "journal_format.h"
+#include "log.h"
 
 static char dir[64]; /* this test's temporary directory */
 static char err[256];
@@ -69,9 +70,22 @@ static inline int setup(void **state)
 	return mkdtemp(dir) ? 0 : -1;
 }
 
+static struct kc_journal *open_j; /* the journal jopen() opened and jclose() did not close */
+
+static inline void jclose(struct kc_journal *j)
+{
+	if (j == open_j)
+		open_j = NULL;
+	kc_journal_close(j);
+}
+
+/* Also after a failed assertion: the journal left open is closed (its thread stopped) first. */
 static inline int teardown(void **state)
 {
 	(void)state;
+	if (open_j)
+		jclose(open_j);
+	kc_log_set_level(KC_LOG_INFO);
 	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -84,6 +98,7 @@ static inline struct kc_journal *jopen(struct kc_journal_opts *o, uint64_t *repl
 	if (!j)
 		fprintf(stderr, "open: %s\n", err);
 	assert_non_null(j);
+	open_j = j;
 	return j;
 }
 

@@ -1,8 +1,8 @@
 /* test_journal.c: the write-behind journal (user/journal*.c) on real files in temporary
  * directories: the record format, append/take/ack, superseding and per-key order,
  * backpressure, backoff and dead letters, segment rotation and compaction, and four appending
- * threads against a flusher thread. Recovery (crashes, torn tails, corruption, replay rules) is
- * test_journal_recovery.c.
+ * threads against a flusher thread. Recovery (crashes, torn tails, corruption, replay rules, a
+ * model of random operations with reopens) is test_journal_recovery.c.
  */
 #include "journal_test.h"
 
@@ -59,10 +59,10 @@ static void test_round_trip(void **state)
 	assert_int_equal(stats(j).pending, 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(atomic_load(&d[i].calls), 1); /* once, never again */
-	kc_journal_close(j);
+	jclose(j);
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 0);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* Only a key's newest write is flushed, and never an older one after a newer one. */
@@ -100,14 +100,14 @@ static void test_supersede(void **state)
 	assert_int_equal(out[0]->ver, 4);
 	assert_int_equal(out[0]->attempts, 0);
 	assert_int_equal(stats(j).pending, 1);
-	kc_journal_close(j); /* a4 still in flight: pending on disk */
+	jclose(j); /* a4 still in flight: pending on disk */
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 1);
 	assert_int_equal(kc_journal_take(j, 0, out, 10, NULL), 1);
 	assert_int_equal(out[0]->ver, 4);
 	assert_memory_equal(out[0]->blob, "a4", 2);
 	kc_journal_ack(j, out[0]);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* ---- backpressure -------------------------------------------------------------------------- */
@@ -145,7 +145,7 @@ static void test_backpressure(void **state)
 	assert_int_equal(errno, EINVAL);
 	while (kc_journal_take(j, 0, out, 1, NULL))
 		kc_journal_ack(j, out[0]);
-	kc_journal_close(j);
+	jclose(j);
 
 	o = (struct kc_journal_opts){.max_bytes = 100};
 	j = jopen(&o, NULL);
@@ -166,7 +166,7 @@ static void test_backpressure(void **state)
 	errno = 0;
 	assert_int_equal(kc_journal_append(j, KC_JSET, 1, "b4", 2, big, 99, NULL, NULL), -1);
 	assert_int_equal(errno, EMSGSIZE);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* ---- retries, backoff, dead letters ---------------------------------------------------------- */
@@ -211,7 +211,7 @@ static void test_fail_and_dead(void **state)
 
 	/* persisted: a reopened journal has it as a dead letter, and only so */
 	assert_int_equal(kc_journal_sync(j), 0);
-	kc_journal_close(j);
+	jclose(j);
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 0);
 	assert_int_equal(kc_journal_dead_list(j, dl, 4), 1);
@@ -261,11 +261,11 @@ static void test_fail_and_dead(void **state)
 	assert_int_equal(r->ver, 2);
 	kc_journal_ack(j, r);
 	assert_int_equal(kc_journal_sync(j), 0);
-	kc_journal_close(j);
+	jclose(j);
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 0);
 	assert_int_equal(kc_journal_dead_list(j, dl, 4), 0);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* ---- rotation and compaction ----------------------------------------------------------------- */
@@ -297,7 +297,7 @@ static void test_rotation_compaction(void **state)
 	assert_int_equal(kc_journal_sync(j), 0);
 	assert_int_equal(count_segments(NULL, 0), 1);
 	printf("journal rotation: %d segments of 4096 bytes, 1 after compaction\n", nseg);
-	kc_journal_close(j);
+	jclose(j);
 
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 1);
@@ -307,10 +307,10 @@ static void test_rotation_compaction(void **state)
 	kc_journal_ack(j, first);
 	assert_int_equal(kc_journal_sync(j), 0);
 	assert_int_equal(count_segments(NULL, 0), 1); /* the old one went, the new one stays */
-	kc_journal_close(j);
+	jclose(j);
 	j = jopen(&o, &replayed);
 	assert_int_equal(replayed, 0);
-	kc_journal_close(j);
+	jclose(j);
 }
 
 /* ---- threads ------------------------------------------------------------------------------- */
@@ -346,6 +346,20 @@ static void *appender(void *arg)
 	return NULL;
 }
 
+static pthread_mutex_t t_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t t_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int t_ready_calls;
+
+static void on_ready(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&t_ready_calls, 1);
+	pthread_mutex_lock(&t_mu);
+	pthread_cond_signal(&t_cv);
+	pthread_mutex_unlock(&t_mu);
+}
+
+/* Sleeps until on_ready (or 10 ms, for the stop flag) when nothing is there to take. */
 static void *flusher(void *arg)
 {
 	struct kc_jrec *out[64];
@@ -363,8 +377,19 @@ static void *flusher(void *arg)
 			last_ver[t][i] = out[k]->ver;
 			kc_journal_ack(tj, out[k]);
 		}
-		if (!n)
-			usleep(100);
+		if (!n) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 10000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_mutex_lock(&t_mu);
+			pthread_cond_timedwait(&t_cv, &t_mu, &ts);
+			pthread_mutex_unlock(&t_mu);
+		}
 	}
 	return NULL;
 }
@@ -379,6 +404,7 @@ static void test_threads(void **state)
 
 	(void)state;
 	tj = jopen(&o, NULL);
+	kc_journal_on_ready(tj, on_ready, NULL);
 	assert_int_equal(pthread_create(&tf, NULL, flusher, NULL), 0);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (int t = 0; t < THREADS; t++)
@@ -407,11 +433,12 @@ static void test_threads(void **state)
 	assert_int_equal(s.in_flight, 0);
 	assert_int_equal(s.dead, 0);
 	assert_int_equal(atomic_load(&t_order_bad), 0);
+	assert_true(atomic_load(&t_ready_calls) > 0);
 	for (int t = 0; t < THREADS; t++)
 		for (int i = 0; i < KEYS; i++)
 			assert_int_equal(last_ver[t][i],
 					 PER - KEYS + i + 1); /* the last write won */
-	kc_journal_close(tj);
+	jclose(tj);
 }
 
 /* ---- the record format ---------------------------------------------------------------------- */
