@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "audit_event.h" /* kc_json_str */
@@ -271,6 +272,17 @@ struct kc_policy *kc_policy_start(const struct kc_policy_opts *o, char *err, siz
 	if (parse_allow(o->allow, p->allow, &p->n_allow, err, errlen) ||
 	    read_spec(&s, p->file, p->port, p->allow, p->n_allow, p->max_rules, err, errlen))
 		goto fail;
+	/* The cheapest test of BPF rights, before anything is looked at or changed. */
+	rc = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kc_probe", 4, 4, 1, NULL);
+	if (rc < 0) {
+		rc = -errno;
+		kc_errf(err, errlen, "network policy: create BPF maps: %s%s", strerror(-rc),
+			rc == -EPERM ? " (xdp-mode skb and native need root, or CAP_BPF and "
+				       "CAP_NET_ADMIN; --xdp-mode off needs neither)"
+				     : "");
+		goto fail;
+	}
+	close(rc);
 	if (kc_pol_obj_open(&p->obj, &lo, err, errlen))
 		goto fail;
 	rc = kc_pol_state_init(&p->st, &p->obj.maps, !p->obj.reused);
