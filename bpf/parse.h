@@ -16,6 +16,7 @@
 #define KC_BPF_PARSE_H
 
 #include <kcache/cache.h>
+#include <kcache/policy.h> /* KC_POL_V6_EXT_MAX */
 
 #define KC_ETH_P_IP	0x0800
 #define KC_ETH_P_IPV6	0x86DD
@@ -186,8 +187,6 @@ enum kc_l4_result {
 	KC_L4_INVALID = 1, /* IPv6 extension headers longer or deeper than the program walks */
 };
 
-/* IPv6 extension headers walked before giving up (KC_L4_INVALID). */
-#define KC_V6_EXT_MAX 4
 /* Furthest L4 header offset walked: Ethernet, VLAN, IPv6 and 256 bytes of extension headers
  * (IPv4 with options ends by 78). */
 #define KC_L4_OFF_MAX (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + 256)
@@ -233,7 +232,7 @@ static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 		end = off + KC_IP6_HLEN + bpf_ntohs(ip6->payload_len);
 		off += KC_IP6_HLEN;
 #pragma unroll
-		for (int i = 0; i < KC_V6_EXT_MAX; i++) {
+		for (int i = 0; i < KC_POL_V6_EXT_MAX; i++) {
 			__u8 *h;
 
 			if (nh == KC_IPPROTO_UDP || nh == KC_IPPROTO_TCP)
@@ -257,7 +256,7 @@ static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 			}
 			nh = h[0];
 		}
-		/* still inside the chain after KC_V6_EXT_MAX headers */
+		/* still inside the chain after KC_POL_V6_EXT_MAX headers */
 		if (nh == 0 || nh == 43 || nh == 60 || nh == 44 || nh == 51)
 			return KC_L4_INVALID;
 	} else {

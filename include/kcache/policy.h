@@ -48,6 +48,9 @@
 #define KC_POL_SOURCES_DEFAULT 65536
 /* At most one deny event per (source, rule) this often. */
 #define KC_POL_REPORT_NS 5000000000ULL
+/* IPv6 extension headers the program walks to find the ports; a longer chain is dropped as
+ * KC_POL_V_INVALID (docs/network-policy.md). */
+#define KC_POL_V6_EXT_MAX 4
 /* Rate-limit bounds: packets per second and burst. */
 #define KC_POL_RATE_MAX	 100000000U
 #define KC_POL_BURST_MAX 1000000U
