@@ -206,8 +206,8 @@ static int parse_proto(const char *v, bool any_ok, uint8_t *out, char *err, size
 	else if (any_ok && !strcmp(v, "any"))
 		*out = KC_POL_PROTO_ANY;
 	else {
-		kc_errf(err, errlen, "proto: expected udp, tcp%s, got '%s'",
-			any_ok ? " or any" : "", v);
+		kc_errf(err, errlen, "proto: expected %s, got '%s'",
+			any_ok ? "udp, tcp or any" : "udp or tcp", v);
 		return -EINVAL;
 	}
 	return 0;
