@@ -747,6 +747,7 @@ static void unpin_maps(struct kc_audit *a)
 	bpf_object__for_each_map(m, a->skel->obj) if (!strncmp(bpf_map__name(m), "kc_", 3))
 	    bpf_map__unpin(m, NULL);
 	rmdir(a->pin_dir);
+	rmdir(a->o.pin_path); /* it made the folder too: gone when the other families' are */
 }
 
 struct kc_audit *kc_audit_start(const struct kc_audit_opts *o, char *err, size_t errlen)
