@@ -370,10 +370,15 @@ int kc_policy_reload(struct kc_policy *p, const char *file, char *err, size_t er
 static int admin_list(struct kc_policy *p, struct kc_buf *out)
 {
 	const struct kc_pol_spec *s = &p->st.spec;
-	struct kc_pol_cnt c;
+	struct kc_pol_cnt *all = calloc(p->st.m.max_ids, sizeof(*all));
 	char t[KC_POL_TEXT_MAX];
 	uint32_t v4, v6, ports;
 
+	if (!all || kc_pol_read_all_cnt(&p->st, all)) {
+		free(all);
+		kc_buf_puts(out, "cannot read the rule counters");
+		return -1;
+	}
 	kc_pol_sizes(&p->st, &v4, &v6, &ports);
 	kc_buf_printf(out,
 		      "network policy on %s (%s)%s: %u rules, %u IPv4 and %u IPv6 prefixes, %u "
@@ -381,20 +386,21 @@ static int admin_list(struct kc_policy *p, struct kc_buf *out)
 		      p->iface, p->file[0] ? p->file : "default protection",
 		      s->audit ? ", AUDIT MODE" : "", s->n_rules, v4, v6, ports, p->st.swaps, "ID",
 		      "PACKETS", "BYTES", "DROPS", "RULE");
+	/* Port defaults, then the rules in file order, then the loopback allows. */
 	for (uint32_t i = 0; i < s->n_protect + s->n_rules + 2; i++) {
 		uint32_t id = i < s->n_protect ? p->st.ids.prot[i]
 			      : i < s->n_protect + s->n_rules
 				  ? p->st.ids.rule[i - s->n_protect]
 				  : p->st.ids.loopback[i - s->n_protect - s->n_rules];
 
-		if (!id)
+		if (!id || id >= p->st.m.max_ids)
 			continue;
-		kc_pol_read_cnt(&p->st, id, &c);
 		id_text(p, id, t, sizeof(t));
-		kc_buf_printf(out, "%6u %12llu %14llu %12llu  %s\n", id,
-			      (unsigned long long)c.packets, (unsigned long long)c.bytes,
-			      (unsigned long long)c.drops, t);
+		kc_buf_printf(
+		    out, "%6u %12llu %14llu %12llu  %s\n", id, (unsigned long long)all[id].packets,
+		    (unsigned long long)all[id].bytes, (unsigned long long)all[id].drops, t);
 	}
+	free(all);
 	return 0;
 }
 
