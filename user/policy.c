@@ -180,10 +180,9 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct kc_policy *p = ctx;
 	const struct kc_pol_event *ev = data;
-	char rule[KC_POL_TEXT_MAX], src[INET6_ADDRSTRLEN], members[512];
+	char rule[KC_POL_TEXT_MAX], src[INET6_ADDRSTRLEN];
 	struct kc_buf b = {0};
 	const char *verdict;
-	int n;
 
 	if (size < sizeof(*ev))
 		return 0;
@@ -217,10 +216,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		p->log_suppressed++;
 		return 0;
 	}
-	n = snprintf(members, sizeof(members), "%s %s %s port %u: %u packets by '%s'", verdict, src,
-		     kc_pol_proto_name(ev->proto), ev->dport, ev->count, rule);
-	(void)n;
-	log_info("network policy: %s", members);
+	log_info("network policy: %s %s %s port %u: %u packets by '%s'", verdict, src,
+		 kc_pol_proto_name(ev->proto), ev->dport, ev->count, rule);
 	return 0;
 }
 
