@@ -146,7 +146,9 @@ start_kcached_ns kc-off --xdp-mode off || { cat "$TMP/kc-off.log" >&2; fail "kca
 
 # The kernel tier runs once kcached accepts --xdp-mode native: try it, and say why not if not.
 mkdir -p "$PIN"
-kernel_flags=(--xdp-mode native --iface "${DEV[kc-kernel]}" --pin-path "$PIN" --kernel-entries $KEYS)
+# The network policy in front of the kernel tier answers only loopback unless told otherwise.
+kernel_flags=(--xdp-mode native --iface "${DEV[kc-kernel]}" --pin-path "$PIN" --kernel-entries $KEYS
+	--allow 198.18.0.0/15)
 if ! start_kcached_ns kc-kernel "${kernel_flags[@]}"; then
 	if grep -q 'kernel-entries' "$TMP/kc-kernel.log"; then # accepted mode, older flag set
 		kernel_flags=(--xdp-mode native --iface "${DEV[kc-kernel]}" --pin-path "$PIN")

@@ -11,8 +11,10 @@
 #include "admin_client.h"
 #include "audit_chain.h"
 #include "warm.h"
+#include "policy_load.h"
 
 #define DEFAULT_SOCKET "/run/kcache/admin.sock"
+#define DEFAULT_PIN    "/sys/fs/bpf/kcache"
 
 /* Commands that run here, without the daemon: {first word, second word, handler}. */
 struct offline {
@@ -55,9 +57,40 @@ static int warm_cmd(const char *path, int argc, char **argv)
 	return rc < 0 ? 2 : rc;
 }
 
+/* policy uninstall [--pin-path PATH] (also: uninstall): removes a persisting network policy
+ * and every pin, with no kcached running (user/policy_load.c). */
+static int uninstall_cmd(const char *path, int argc, char **argv)
+{
+	const char *pin = DEFAULT_PIN;
+	char out[8192], err[512];
+	int i = strcmp(argv[0], "uninstall") ? 2 : 1, rc;
+
+	(void)path;
+	for (; i < argc; i++) {
+		if (!strcmp(argv[i], "--pin-path") && i + 1 < argc) {
+			pin = argv[++i];
+		} else if (!strncmp(argv[i], "--pin-path=", 11)) {
+			pin = argv[i] + 11;
+		} else {
+			fprintf(stderr, "usage: kcachectl policy uninstall [--pin-path PATH]  "
+					"(default " DEFAULT_PIN ")\n");
+			return 2;
+		}
+	}
+	rc = kc_pol_uninstall(pin, out, sizeof(out), err, sizeof(err));
+	fputs(out, stdout);
+	if (rc) {
+		fprintf(stderr, "kcachectl: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static const struct offline offline[] = {
     {"audit", "verify", audit_verify_cmd},
     {"warm", NULL, warm_cmd},
+    {"policy", "uninstall", uninstall_cmd},
+    {"uninstall", NULL, uninstall_cmd},
     {NULL, NULL, NULL},
 };
 
@@ -65,7 +98,9 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: kcachectl [--admin-socket PATH] COMMAND [ARG]...\n"
 		   "Commands are answered by kcached; 'kcachectl help' lists what this daemon "
-		   "offers.\nThe admin socket defaults to " DEFAULT_SOCKET ".\n");
+		   "offers.\nThe admin socket defaults to " DEFAULT_SOCKET ".\n"
+		   "Without a daemon: audit verify --key KEYFILE FILE..., policy uninstall "
+		   "[--pin-path PATH].\n");
 }
 
 static int run_remote(const char *path, int argc, char **argv)

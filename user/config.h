@@ -2,7 +2,8 @@
  * then a YAML file (--config), then command-line flags, each later source overriding.
  *
  * Every directive is both a flag (--name) and a YAML key (name). Unknown keys and bad values
- * are rejected with the source (file:line or the flag) and what was expected.
+ * are rejected with the source (file:line or the flag) and what was expected. A list directive
+ * (allow) takes a YAML list, and its flag may be repeated; every value adds to the list.
  */
 #ifndef KC_CONFIG_H
 #define KC_CONFIG_H
@@ -60,6 +61,11 @@ struct kc_config {
 	uint32_t breaker_failures;   /* failures in a row that open a tier's breaker */
 	uint32_t breaker_reset_ms;   /* how long an open breaker waits before probing */
 	uint32_t node_id;	     /* 0..255, in write versions; 256 = random */
+	/* In-kernel network policy (user/policy.h); on whenever xdp_mode is not off. */
+	char net_policy[256];	       /* policy file; "" for the default protection */
+	char allow[2048];	       /* --allow prefixes, comma-separated */
+	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
+	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
 };
 
 /* Fills cfg with the embedded defaults. Cannot fail. */

@@ -11,6 +11,9 @@ sed -n '/kcached.yaml: |/,/^---/p' deploy/kubernetes/kcache.yaml | sed '1d;$d' |
 [ -s "$TMP/cm.yaml" ] || fail "no kcached.yaml in the ConfigMap"
 out=$("$KCACHED" --check-config --config "$TMP/cm.yaml") || fail "ConfigMap kcached.yaml: $out"
 ok "ConfigMap kcached.yaml: $out"
+out=$("$KCACHED" --check-config --xdp-mode native --iface lo --net-policy deploy/policies/net-policy.yaml) ||
+	fail "deploy/policies/net-policy.yaml: $out"
+ok "deploy/policies/net-policy.yaml: $out"
 for b in kcached kcachectl; do grep -q "/usr/local/bin/$b\|build/$b" deploy/systemd/kcached.service deploy/Dockerfile || fail "$b not installed by deploy files"; done
 ok "deploy files name the binaries"
 rc=0; "$KCACHED" --check-config --memory nope >/dev/null 2>&1 || rc=$?
