@@ -491,14 +491,42 @@ static void on_flushed(void *ctx, const char *err)
 		flusher_pump(t);
 }
 
+/* What the flusher may do now: -1 nothing (a tier it writes to is down: its connection is, its
+ * breaker is open and not due for a probe, or a probe is out), 1 one entry (a breaker is due
+ * for its probe), 0 a full batch. Entries wait in the journal while a tier is down instead of
+ * spending their attempts, which count failures of a reachable tier. */
+static int flusher_room(struct kc_tiers *t)
+{
+	int room = 0;
+
+	if (t->flusher.redis && !kc_redis_up(t->flusher.redis))
+		return -1;
+	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
+		struct kc_breaker *b = &t->br[i];
+		int st = atomic_load(&b->state);
+
+		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store) ||
+		    st == KC_BREAKER_CLOSED)
+			continue;
+		if (st == KC_BREAKER_HALF_OPEN || kc_tier_now_ms() < atomic_load(&b->open_until_ms))
+			return -1;
+		room = 1;
+	}
+	return room;
+}
+
 static void flusher_pump(struct kc_tiers *t)
 {
 	struct kc_jrec *recs[FLUSH_BATCH];
 	uint64_t next_due;
 
 	while (atomic_load(&t->flusher_inflight) + FLUSH_BATCH <= FLUSH_INFLIGHT) {
-		size_t n = kc_journal_take(t->journal, kc_tier_now_ms(), recs, FLUSH_BATCH,
-					   &next_due);
+		int room = flusher_room(t);
+
+		if (room < 0 || (room > 0 && atomic_load(&t->flusher_inflight)))
+			return; /* the tick tries again */
+		size_t n = kc_journal_take(t->journal, kc_tier_now_ms(), recs,
+					   room ? 1 : FLUSH_BATCH, &next_due);
 
 		if (!n)
 			return;

@@ -40,7 +40,7 @@ done <"$TMP/stored"
 ok "all $stored acknowledged values intact after the filesystem filled"
 
 # Flip one bit in one object file.
-obj=$(find "$MNT/data/store" -type f -path '*objects*' | head -1)
+obj=$(find "$MNT/data/store" -type f -path '*objects*' -print -quit)
 [ -n "$obj" ] || fail "no object file found"
 stop_kcached
 python3 - "$obj" <<'PY'
