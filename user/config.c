@@ -497,8 +497,9 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 	}
 	if (!strcmp(cfg->write_mode, "behind") && !cfg->data_dir[0] &&
 	    (cfg->redis[0] || cfg->store[0])) {
-		kc_errf(err, errlen, "write-mode behind keeps its journal in data-dir: set data-dir "
-				     "or use write-mode through");
+		kc_errf(err, errlen,
+			"write-mode behind keeps its journal in data-dir: set data-dir "
+			"or use write-mode through");
 		return -EINVAL;
 	}
 	if (cfg->xdp_mode != KC_XDP_OFF && !cfg->iface[0]) {

@@ -46,21 +46,21 @@ struct kc_config {
 	uint64_t audit_queue_size;    /* each sink's queue bound */
 	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
 	/* Lower tiers (user/tier.h): Redis and the object store; off when neither is set. */
-	char redis[512];	     /* redis://, rediss://, redis+sentinel:// URL */
-	char redis_prefix[48];	     /* prefix of every Redis key and channel */
-	uint32_t redis_timeout_ms;   /* per command */
-	char store[512];	     /* s3://bucket/prefix?...; default: data-dir/store */
-	uint64_t store_max;	     /* directory store size limit */
-	uint32_t store_timeout_ms;   /* per S3 request */
-	char write_mode[16];	     /* through | behind */
-	uint32_t negative_ttl_ms;    /* how long "found nowhere" is remembered */
-	uint64_t compress_min;	     /* compress values from this size (0 = never) */
-	uint32_t wb_queue;	     /* write-behind: most pending writes */
-	uint64_t wb_queue_bytes;     /* write-behind: most pending bytes */
-	uint32_t wb_attempts;	     /* write-behind: attempts before a dead letter */
-	uint32_t breaker_failures;   /* failures in a row that open a tier's breaker */
-	uint32_t breaker_reset_ms;   /* how long an open breaker waits before probing */
-	uint32_t node_id;	     /* 0..255, in write versions; 256 = random */
+	char redis[512];	   /* redis://, rediss://, redis+sentinel:// URL */
+	char redis_prefix[48];	   /* prefix of every Redis key and channel */
+	uint32_t redis_timeout_ms; /* per command */
+	char store[512];	   /* s3://bucket/prefix?...; default: data-dir/store */
+	uint64_t store_max;	   /* directory store size limit */
+	uint32_t store_timeout_ms; /* per S3 request */
+	char write_mode[16];	   /* through | behind */
+	uint32_t negative_ttl_ms;  /* how long "found nowhere" is remembered */
+	uint64_t compress_min;	   /* compress values from this size (0 = never) */
+	uint32_t wb_queue;	   /* write-behind: most pending writes */
+	uint64_t wb_queue_bytes;   /* write-behind: most pending bytes */
+	uint32_t wb_attempts;	   /* write-behind: attempts before a dead letter */
+	uint32_t breaker_failures; /* failures in a row that open a tier's breaker */
+	uint32_t breaker_reset_ms; /* how long an open breaker waits before probing */
+	uint32_t node_id;	   /* 0..255, in write versions; 256 = random */
 	/* In-kernel network policy (user/policy.h); on whenever xdp_mode is not off. */
 	char net_policy[256];	       /* policy file; "" for the default protection */
 	char allow[2048];	       /* --allow prefixes, comma-separated */

@@ -37,7 +37,7 @@ struct kc_conn {
 	struct kc_buf in, out;
 	struct kc_proto_conn pc;
 	bool eof;
-	bool draining; /* replies sent, our side shut down, discarding input */
+	bool draining;	      /* replies sent, our side shut down, discarding input */
 	bool in_run, resumed; /* inside kc_pend_run; its callback came before it returned */
 	size_t drained;
 	struct kc_conn *prev, *next;
@@ -348,6 +348,14 @@ struct kc_udp_wait {
 
 static const char udp_partial[] = "CLIENT_ERROR incomplete request in datagram\r\n";
 
+static void udp_wait_release(struct kc_udp_wait *u)
+{
+	kc_pend_free(u->pc.pend);
+	kc_buf_free(&u->in);
+	kc_buf_free(&u->out);
+	free(u);
+}
+
 static void udp_wait_free(struct kc_udp_wait *u)
 {
 	struct kc_worker *w = u->w;
@@ -359,16 +367,19 @@ static void udp_wait_free(struct kc_udp_wait *u)
 	if (u->next)
 		u->next->prev = u->prev;
 	w->udp_waiting--;
-	kc_pend_free(u->pc.pend);
-	kc_buf_free(&u->in);
-	kc_buf_free(&u->out);
-	free(u);
+	udp_wait_release(u);
 }
 
 static void udp_drop_all(struct kc_worker *w)
 {
-	while (w->udp_waits)
-		udp_wait_free(w->udp_waits);
+	struct kc_udp_wait *u = w->udp_waits, *next;
+
+	w->udp_waits = NULL;
+	w->udp_waiting = 0;
+	for (; u; u = next) {
+		next = u->next;
+		udp_wait_release(u);
+	}
 	kc_pend_free(w->udp_pend);
 	w->udp_pend = NULL;
 }

@@ -27,10 +27,10 @@ struct kc_worker {
 	uint32_t max_conns;
 	struct kc_conn *conns; /* list of open connections, for shutdown */
 	struct kc_buf udp_out;
-	struct kc_tiers *tiers; /* lower tiers, or NULL (memory only) */
-	unsigned udp_waiting;	/* datagrams waiting on the lower tiers */
+	struct kc_tiers *tiers;	       /* lower tiers, or NULL (memory only) */
+	unsigned udp_waiting;	       /* datagrams waiting on the lower tiers */
 	struct kc_udp_wait *udp_waits; /* their list, for shutdown */
-	struct kc_pend *udp_pend;	/* reused by datagrams that do not wait */
+	struct kc_pend *udp_pend;      /* reused by datagrams that do not wait */
 };
 
 /* Event callbacks, registered by server.c on the worker's base. */

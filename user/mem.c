@@ -720,7 +720,10 @@ enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, 
 	return it ? KC_TOUCHED : KC_NOT_FOUND;
 }
 
-enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey, uint64_t cas_in)
+/* Deletes key if cas_in (when not 0) is its cas and ver (when not 0) is newer than its version;
+ * KC_EXISTS when a condition keeps it. */
+static enum kc_mem_result delete_if(struct kc_mem *m, const char *key, size_t nkey, uint64_t cas_in,
+				    uint64_t ver)
 {
 	uint64_t hash = XXH3_64bits(key, nkey);
 	struct kc_shard *s = shard_of(m, hash);
@@ -731,7 +734,8 @@ enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey,
 	it = do_find(m, s, key, nkey, hash, now);
 	if (!it)
 		res = KC_NOT_FOUND;
-	else if (cas_in && it->cas != cas_in)
+	else if ((cas_in && it->cas != cas_in) ||
+		 (ver && atomic_load_explicit(&it->ver, memory_order_relaxed) >= ver))
 		res = KC_EXISTS;
 	else
 		do_unlink(m, s, it, GONE_REMOVED);
@@ -739,24 +743,14 @@ enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey,
 	return res;
 }
 
-enum kc_mem_result kc_mem_delete_older(struct kc_mem *m, const char *key, size_t nkey,
-				       uint64_t ver)
+enum kc_mem_result kc_mem_delete(struct kc_mem *m, const char *key, size_t nkey, uint64_t cas_in)
 {
-	uint64_t hash = XXH3_64bits(key, nkey);
-	struct kc_shard *s = shard_of(m, hash);
-	enum kc_mem_result res = KC_DELETED;
-	struct kc_item *it;
-	int64_t now = shard_lock(m, s);
+	return delete_if(m, key, nkey, cas_in, 0);
+}
 
-	it = do_find(m, s, key, nkey, hash, now);
-	if (!it)
-		res = KC_NOT_FOUND;
-	else if (atomic_load_explicit(&it->ver, memory_order_relaxed) >= ver)
-		res = KC_EXISTS;
-	else
-		do_unlink(m, s, it, GONE_REMOVED);
-	shard_unlock(s);
-	return res;
+enum kc_mem_result kc_mem_delete_older(struct kc_mem *m, const char *key, size_t nkey, uint64_t ver)
+{
+	return delete_if(m, key, nkey, 0, ver ? ver : 1);
 }
 
 bool kc_mem_has(struct kc_mem *m, const char *key, size_t nkey)

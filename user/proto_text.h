@@ -49,8 +49,8 @@ struct kc_proto_conn {
 	const struct kc_proto_env *env;
 	struct kc_stats *stats;
 	enum kc_proto proto;
-	uint64_t swallow; /* bytes of a rejected value still to discard */
-	bool close;	  /* set when the connection must close after the output is sent */
+	uint64_t swallow;     /* bytes of a rejected value still to discard */
+	bool close;	      /* set when the connection must close after the output is sent */
 	struct kc_pend *pend; /* NULL: memory tier only */
 	/* Set by kc_proto_process when it stopped for the lower tiers: the caller runs
 	 * kc_pend_run(pend, wait, out, reply_mark, ...) and calls again once it is done. */

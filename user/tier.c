@@ -260,7 +260,8 @@ int kc_tiers_start(struct kc_tiers *t, struct event_base *main, struct event_bas
 	if (t->has_redis) {
 		t->main.redis = redis_client(t, main, "kcached-main", NULL, err, errlen);
 		t->sub = redis_client(t, main, "kcached-sub", on_sub_state, err, errlen);
-		if (!t->main.redis || !t->sub || kc_redis_subscribe(t->sub, t->chan, kc_tier_on_inval, t)) {
+		if (!t->main.redis || !t->sub ||
+		    kc_redis_subscribe(t->sub, t->chan, kc_tier_on_inval, t)) {
 			if (!err[0])
 				kc_errf(err, errlen, "redis tier: cannot subscribe to %s", t->chan);
 			return -EINVAL;
@@ -274,12 +275,14 @@ int kc_tiers_start(struct kc_tiers *t, struct event_base *main, struct event_bas
 			kc_errf(err, errlen, "write-behind flusher: out of memory");
 			return -ENOMEM;
 		}
-		if (t->has_redis && !(t->flusher.redis = redis_client(t, t->flusher.base,
-								      "kcached-flusher", NULL, err,
-								      errlen)))
+		if (t->has_redis &&
+		    !(t->flusher.redis =
+			  redis_client(t, t->flusher.base, "kcached-flusher", NULL, err, errlen)))
 			return -EINVAL;
-		t->flusher_wake = event_new(t->flusher.base, -1, EV_PERSIST, kc_tier_flusher_event, t);
-		t->flusher_tick = event_new(t->flusher.base, -1, EV_PERSIST, kc_tier_flusher_event, t);
+		t->flusher_wake =
+		    event_new(t->flusher.base, -1, EV_PERSIST, kc_tier_flusher_event, t);
+		t->flusher_tick =
+		    event_new(t->flusher.base, -1, EV_PERSIST, kc_tier_flusher_event, t);
 		if (!t->flusher_wake || !t->flusher_tick || event_add(t->flusher_tick, &tick)) {
 			kc_errf(err, errlen, "write-behind flusher: out of memory");
 			return -ENOMEM;
@@ -366,23 +369,50 @@ void kc_tiers_free(struct kc_tiers *t)
 
 /* --- statistics --------------------------------------------------------------------------- */
 
-static void tier_u64(struct kc_buf *out, const char *name, const char *type, const char *help,
-		     struct kc_tiers *t, size_t off)
+bool kc_tier_on(const struct kc_tiers *t, int i)
+{
+	return i == KC_TIER_REDIS ? t->has_redis : i == KC_TIER_STORE ? t->store != NULL : false;
+}
+
+typedef uint64_t (*tier_get_fn)(struct kc_tiers *t, int i, size_t off);
+
+static uint64_t get_stat(struct kc_tiers *t, int i, size_t off)
+{
+	return atomic_load((_Atomic uint64_t *)((char *)&t->st[i] + off));
+}
+
+static uint64_t get_breaker_state(struct kc_tiers *t, int i, size_t off)
+{
+	(void)off;
+	return (uint64_t)atomic_load(&t->br[i].state);
+}
+
+static uint64_t get_breaker_opens(struct kc_tiers *t, int i, size_t off)
+{
+	(void)off;
+	return atomic_load(&t->br[i].opened);
+}
+
+/* One family with a sample per configured lower tier. */
+static void tier_family(struct kc_buf *out, const char *name, const char *type, const char *help,
+			struct kc_tiers *t, tier_get_fn get, size_t off)
 {
 	char labels[32];
 
 	kc_metric_header(out, name, type, help);
 	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store))
+		if (!kc_tier_on(t, i))
 			continue;
 		snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
-		kc_metric_u64(out, name, labels,
-			      atomic_load((_Atomic uint64_t *)((char *)&t->st[i] + off)));
+		if (get)
+			kc_metric_u64(out, name, labels, get(t, i, off));
+		else
+			kc_metric_hist(out, name, labels, &t->st[i].lat);
 	}
 }
 
-#define TIER_U64(name, type, help, field)                                                       \
-	tier_u64(out, name, type, help, t, offsetof(struct kc_tier_stats, field))
+#define TIER_U64(name, type, help, field)                                                          \
+	tier_family(out, name, type, help, t, get_stat, offsetof(struct kc_tier_stats, field))
 
 /* Families that the memory tier also has a sample in are rendered by kc_tiers_collect_hits(). */
 void kc_tiers_collect_hits(struct kc_tiers *t, const struct kc_mem_stats *ms, struct kc_buf *out)
@@ -397,8 +427,7 @@ void kc_tiers_collect_hits(struct kc_tiers *t, const struct kc_mem_stats *ms, st
 		for (int i = KC_TIER_REDIS; t && i < KC_TIER__COUNT; i++) {
 			char labels[32];
 
-			if ((i == KC_TIER_REDIS && !t->has_redis) ||
-			    (i == KC_TIER_STORE && !t->store))
+			if (!kc_tier_on(t, i))
 				continue;
 			snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
 			kc_metric_u64(out, names[k], labels,
@@ -411,7 +440,6 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 {
 	struct kc_tiers *t = ctx;
 	struct kc_store_stats ss = {0};
-	char labels[32];
 
 	if (t->store)
 		kc_store_get_stats(t->store, &ss);
@@ -423,37 +451,18 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 	TIER_U64("kcache_tier_writes_total", "counter", "Writes a tier acknowledged.", writes);
 	TIER_U64("kcache_tier_write_errors_total", "counter", "Writes a tier failed.",
 		 write_errors);
-	kc_metric_header(out, "kcache_tier_latency_seconds", "histogram",
-			 "Read latency of a lower tier, in seconds.");
-	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store))
-			continue;
-		snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
-		kc_metric_hist(out, "kcache_tier_latency_seconds", labels, &t->st[i].lat);
-	}
-	kc_metric_header(out, "kcache_tier_breaker_state", "gauge",
-			 "Circuit breaker of a tier: 0 closed, 1 open, 2 half-open (probing).");
-	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store))
-			continue;
-		snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
-		kc_metric_u64(out, "kcache_tier_breaker_state", labels,
-			      (uint64_t)atomic_load(&t->br[i].state));
-	}
-	kc_metric_header(out, "kcache_tier_breaker_opens_total", "counter",
-			 "Times a tier's circuit breaker opened.");
-	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store))
-			continue;
-		snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
-		kc_metric_u64(out, "kcache_tier_breaker_opens_total", labels,
-			      atomic_load(&t->br[i].opened));
-	}
+	tier_family(out, "kcache_tier_latency_seconds", "histogram",
+		    "Read latency of a lower tier, in seconds.", t, NULL, 0);
+	tier_family(out, "kcache_tier_breaker_state", "gauge",
+		    "Circuit breaker of a tier: 0 closed, 1 open, 2 half-open (probing).", t,
+		    get_breaker_state, 0);
+	tier_family(out, "kcache_tier_breaker_opens_total", "counter",
+		    "Times a tier's circuit breaker opened.", t, get_breaker_opens, 0);
 	if (t->store) {
 		kc_metric_one(out, "kcache_store_bytes", "gauge",
 			      "Bytes of the objects in the object store.", ss.bytes);
-		kc_metric_one(out, "kcache_store_objects", "gauge",
-			      "Objects in the object store.", ss.objects);
+		kc_metric_one(out, "kcache_store_objects", "gauge", "Objects in the object store.",
+			      ss.objects);
 		kc_metric_one(out, "kcache_store_evictions_total", "counter",
 			      "Objects the store's LRU removed to stay under its size limit.",
 			      ss.evictions);
@@ -474,7 +483,8 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 			      "was down.",
 			      atomic_load(&t->resyncs));
 		kc_metric_one(out, "kcache_redis_up", "gauge", "1 while workers reach Redis.",
-			      t->workers && t->workers[0].redis && kc_redis_up(t->workers[0].redis));
+			      t->workers && t->workers[0].redis &&
+				  kc_redis_up(t->workers[0].redis));
 	}
 	kc_metric_one(out, "kcache_tier_singleflight_coalesced_total", "counter",
 		      "Lower-tier lookups that joined a fetch already in flight.",
@@ -515,7 +525,7 @@ void kc_tiers_stats_text(struct kc_tiers *t, struct kc_buf *out)
 	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
 		struct kc_tier_stats *s = &t->st[i];
 
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store))
+		if (!kc_tier_on(t, i))
 			continue;
 		kc_buf_printf(out,
 			      "tier %s: hits %" PRIu64 ", misses %" PRIu64 ", errors %" PRIu64
@@ -544,18 +554,18 @@ void kc_tiers_stats_text(struct kc_tiers *t, struct kc_buf *out)
 		struct kc_journal_stats js;
 
 		kc_journal_get_stats(t->journal, &js);
-		kc_buf_printf(out,
-			      "write-behind: queue %" PRIu64 " (%" PRIu64 " bytes), flushed %" PRIu64
-			      ", retries %" PRIu64 ", dead letters %" PRIu64 ", rejected %" PRIu64
-			      ", replayed %" PRIu64 "\n",
-			      js.pending, js.pending_bytes, atomic_load(&t->wb_flushed),
-			      atomic_load(&t->wb_retries), js.dead, atomic_load(&t->wb_full),
-			      t->replayed);
+		kc_buf_printf(
+		    out,
+		    "write-behind: queue %" PRIu64 " (%" PRIu64 " bytes), flushed %" PRIu64
+		    ", retries %" PRIu64 ", dead letters %" PRIu64 ", rejected %" PRIu64
+		    ", replayed %" PRIu64 "\n",
+		    js.pending, js.pending_bytes, atomic_load(&t->wb_flushed),
+		    atomic_load(&t->wb_retries), js.dead, atomic_load(&t->wb_full), t->replayed);
 	}
 	if (t->has_redis)
 		kc_buf_printf(out,
-			      "invalidations: sent %" PRIu64 ", applied %" PRIu64 ", ignored %" PRIu64
-			      ", resyncs %" PRIu64 "\n",
+			      "invalidations: sent %" PRIu64 ", applied %" PRIu64
+			      ", ignored %" PRIu64 ", resyncs %" PRIu64 "\n",
 			      atomic_load(&t->inval_sent), atomic_load(&t->inval_applied),
 			      atomic_load(&t->inval_ignored), atomic_load(&t->resyncs));
 }
@@ -575,8 +585,8 @@ static int admin_dead(void *ctx, int argc, char **argv, struct kc_buf *out)
 		uint64_t id = 0, count = 0;
 		char *end = NULL;
 
-		if (argc != 3 || (strcmp(argv[2], "all") &&
-				  ((id = strtoull(argv[2], &end, 10)) == 0 || *end))) {
+		if (argc != 3 ||
+		    (strcmp(argv[2], "all") && ((id = strtoull(argv[2], &end, 10)) == 0 || *end))) {
 			kc_buf_puts(out, "usage: deadletters replay ID|all");
 			return -1;
 		}

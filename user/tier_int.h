@@ -40,7 +40,7 @@ struct kc_tctx {
 	unsigned id;
 };
 
-#define KC_NEG_SLOTS 65536 /* negative cache: direct-mapped by key hash */
+#define KC_NEG_SLOTS	  65536 /* negative cache: direct-mapped by key hash */
 #define KC_FLIGHT_BUCKETS 1024
 
 struct kc_flight;
@@ -64,8 +64,8 @@ struct kc_tiers {
 	/* contexts */
 	struct kc_tctx *workers;
 	unsigned nworkers;
-	struct kc_tctx main;	 /* invalidation subscriber */
-	struct kc_redis *sub;	 /* subscriber connection on main */
+	struct kc_tctx main;  /* invalidation subscriber */
+	struct kc_redis *sub; /* subscriber connection on main */
 	bool sub_was_up;
 	struct kc_tctx flusher; /* write-behind flusher thread */
 	pthread_t flusher_tid;
@@ -95,6 +95,8 @@ struct kc_tiers {
 };
 
 uint64_t kc_tier_now_ms(void);
+/* Is lower tier i (KC_TIER_REDIS, KC_TIER_STORE) configured? */
+bool kc_tier_on(const struct kc_tiers *t, int i);
 const char *kc_tier_name(enum kc_tier_id id);
 
 bool kc_breaker_allow(struct kc_breaker *b);
@@ -116,9 +118,9 @@ size_t kc_tier_redis_key(const struct kc_tiers *t, const char *key, size_t nkey,
 /* One write of a key's state to Redis and the store (whichever are configured and whose
  * breaker lets it through). done(ctx, err) on x's loop; err NULL when every tier has it. */
 typedef void (*kc_apply_fn)(void *ctx, const char *err);
-void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver,
-		   const void *blob, size_t nblob, bool tomb, int64_t exptime, bool redis_only,
-		   kc_apply_fn done, void *ctx);
+void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver, const void *blob,
+		   size_t nblob, bool tomb, int64_t exptime, bool redis_only, kc_apply_fn done,
+		   void *ctx);
 
 /* The invalidation subscriber's message handler, and the flusher's thread. */
 void kc_tier_on_inval(void *ctx, const char *chan, size_t nchan, const char *msg, size_t n);

@@ -255,8 +255,8 @@ static void on_hmget(void *ctx, const redisReply *r, const char *err)
 		atomic_fetch_add(&st->errors, 1);
 		f->tier_failed = true;
 		log_debug("redis tier: get: %s", r && r->type == REDIS_REPLY_ERROR ? r->str
-						 : err			      ? err
-										      : "unexpected reply");
+						 : err				   ? err
+						       : "unexpected reply");
 		fetch_store(f);
 		return;
 	}

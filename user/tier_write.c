@@ -90,7 +90,9 @@ static void on_redis_set(void *ctx, const redisReply *r, const char *err)
 	} else {
 		atomic_fetch_add(&t->st[KC_TIER_REDIS].write_errors, 1);
 		apply_fail(a, "redis",
-			   r && r->type == REDIS_REPLY_ERROR ? r->str : err ? err : "bad reply");
+			   r && r->type == REDIS_REPLY_ERROR ? r->str
+			   : err			     ? err
+							     : "bad reply");
 	}
 	apply_step(a);
 }
@@ -115,9 +117,9 @@ static void on_store_put(struct kc_tio_job *j)
 	apply_step(a);
 }
 
-void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver,
-		   const void *blob, size_t nblob, bool tomb, int64_t exptime, bool redis_only,
-		   kc_apply_fn done, void *ctx)
+void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver, const void *blob,
+		   size_t nblob, bool tomb, int64_t exptime, bool redis_only, kc_apply_fn done,
+		   void *ctx)
 {
 	struct kc_tiers *t = x->t;
 	struct apply *a = calloc(1, sizeof(*a));
@@ -150,12 +152,16 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 			int nm = snprintf(msg, sizeof(msg), "V %s %u ", v, kc_hlc_node());
 
 			memcpy(msg + nm, key, nkey);
-			const char *argv[] = {"EVAL", set_script, "1", rkey, v, blob, ttl, t->chan,
-					      msg};
-			size_t lens[] = {4,	    sizeof(set_script) - 1,
-					 1,	    nr,
-					 strlen(v), nblob,
-					 strlen(ttl), strlen(t->chan),
+			const char *argv[] = {"EVAL", set_script, "1",	   rkey, v,
+					      blob,   ttl,	  t->chan, msg};
+			size_t lens[] = {4,
+					 sizeof(set_script) - 1,
+					 1,
+					 nr,
+					 strlen(v),
+					 nblob,
+					 strlen(ttl),
+					 strlen(t->chan),
 					 (size_t)nm + nkey};
 
 			a->pending++;
@@ -166,8 +172,8 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 		if (!kc_breaker_allow(&t->br[KC_TIER_STORE])) {
 			apply_fail(a, "store", "unavailable (circuit open)");
 		} else {
-			struct kc_tio_job *j = kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key,
-							      nkey, blob, nblob);
+			struct kc_tio_job *j =
+			    kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key, nkey, blob, nblob);
 
 			if (!j) {
 				apply_fail(a, "store", "out of memory");
@@ -373,8 +379,7 @@ static void on_redis_flush(void *ctx, const redisReply *r, const char *err)
 	struct wop *w = ctx;
 
 	if (!r || r->type == REDIS_REPLY_ERROR)
-		snprintf(w->err, sizeof(w->err), "redis: %s",
-			 r ? r->str : err ? err : "bad reply");
+		snprintf(w->err, sizeof(w->err), "redis: %s", r ? r->str : err ? err : "bad reply");
 	wop_deliver(-1, 0, w);
 }
 
@@ -407,8 +412,9 @@ void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_w
 	snprintf(at, sizeof(at), "%" PRId64, when <= now ? (int64_t)0 : when);
 	snprintf(msg, sizeof(msg), "F %s %s %u", v, at, kc_hlc_node());
 	const char *argv[] = {"EVAL", flush_script, "1", t->flush_key, v, at, t->chan, msg};
-	size_t lens[] = {4, sizeof(flush_script) - 1, 1, strlen(t->flush_key), strlen(v),
-			 strlen(at), strlen(t->chan), strlen(msg)};
+	size_t lens[] = {
+	    4,		sizeof(flush_script) - 1, 1,	      strlen(t->flush_key), strlen(v),
+	    strlen(at), strlen(t->chan),	  strlen(msg)};
 
 	kc_redis_cmd(x->redis, on_redis_flush, w, 8, argv, lens);
 }
@@ -505,8 +511,7 @@ static int flusher_room(struct kc_tiers *t)
 		struct kc_breaker *b = &t->br[i];
 		int st = atomic_load(&b->state);
 
-		if ((i == KC_TIER_REDIS && !t->has_redis) || (i == KC_TIER_STORE && !t->store) ||
-		    st == KC_BREAKER_CLOSED)
+		if (!kc_tier_on(t, i) || st == KC_BREAKER_CLOSED)
 			continue;
 		if (st == KC_BREAKER_HALF_OPEN || kc_tier_now_ms() < atomic_load(&b->open_until_ms))
 			return -1;

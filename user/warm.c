@@ -79,7 +79,8 @@ static int read_replies(int fd, struct kc_buf *in, size_t want, size_t *found, s
 			char *err, size_t errlen)
 {
 	while (want) {
-		char *nl = kc_buf_avail(in) ? memchr(kc_buf_head(in), '\n', kc_buf_avail(in)) : NULL;
+		char *nl =
+		    kc_buf_avail(in) ? memchr(kc_buf_head(in), '\n', kc_buf_avail(in)) : NULL;
 
 		if (nl) {
 			size_t n = (size_t)(nl - kc_buf_head(in)) + 1;

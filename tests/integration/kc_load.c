@@ -153,7 +153,8 @@ static int cmd_set(const char *prefix, long first, long count, const char *tag, 
 		} else {
 			errs++;
 			if (errs <= 3)
-				fprintf(stderr, "kc_load: set %s%ld: %s\n", prefix, first + done, line);
+				fprintf(stderr, "kc_load: set %s%ld: %s\n", prefix, first + done,
+					line);
 		}
 		done++;
 	}
@@ -238,8 +239,8 @@ static int check(const char *prefix, const long *idx, long n, const char *tag, i
 			} else {
 				wrong++;
 				if (wrong <= 5)
-					fprintf(stderr, "kc_load: %s is '%s', want '%s'\n", key, val,
-						want);
+					fprintf(stderr, "kc_load: %s is '%s', want '%s'\n", key,
+						val, want);
 			}
 		}
 		missing += e - (b + pos);
@@ -287,7 +288,8 @@ static int cmd_files(const char *list)
 			;
 		fclose(g);
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		ns[n++] = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+		ns[n++] =
+		    (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
 	}
 	fclose(f);
 	if (!n)

@@ -6,24 +6,10 @@
 # timeout), and a bit flipped in the object file as s3rver keeps it on disk (CORRUPT, then gone).
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/store_lib.bash"
-need node ss
-S3RVER=tools/node/s3rver.js
-[ -d tools/node/node_modules/@20minutes/s3rver ] || fail "s3rver is not installed: run 'make deps'"
-
-PORT=$(free_port)
-node "$S3RVER" -d "$TMP/s3" -a 127.0.0.1 -p "$PORT" --configure-bucket kcache \
-	>"$TMP/s3rver.log" 2>&1 &
-KC_PIDS+=($!)
-for _ in $(seq 100); do
-	ss -Htln "( sport = :$PORT )" | grep -q . && break
-	kill -0 "${KC_PIDS[-1]}" 2>/dev/null || { cat "$TMP/s3rver.log" >&2; fail "s3rver exited"; }
-	sleep 0.1
-done
-ss -Htln "( sport = :$PORT )" | grep -q . || fail "s3rver did not listen within 10 s"
+source "$(dirname "$0")/s3_lib.bash"
+s3_start
+PORT=$S3_PORT
 ok "s3rver on 127.0.0.1:$PORT"
-
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-unset AWS_SESSION_TOKEN
 SPEC="s3://kcache/run-$$/?endpoint=http://127.0.0.1:$PORT&region=us-east-1"
 
 printf 'hello s3' >"$TMP/small"

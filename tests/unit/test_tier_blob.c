@@ -101,9 +101,8 @@ static void test_malformed(void **state)
 	}
 	for (size_t i = 0; i < 8; i++) { /* magic, kind, encoding, reserved */
 		b.data[i] ^= 0x40;
-		assert_int_equal(kc_blob_decode(b.data, b.len, "key", 3, 1024, &out, err,
-						sizeof(err)),
-				 -EINVAL);
+		assert_int_equal(
+		    kc_blob_decode(b.data, b.len, "key", 3, 1024, &out, err, sizeof(err)), -EINVAL);
 		b.data[i] ^= 0x40;
 	}
 	b.data[12] = 50; /* raw length larger than the payload */
@@ -170,8 +169,8 @@ static void test_mem_versions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trips), cmocka_unit_test(test_tombstone),
-	    cmocka_unit_test(test_malformed),	cmocka_unit_test(test_hlc),
+	    cmocka_unit_test(test_round_trips),	 cmocka_unit_test(test_tombstone),
+	    cmocka_unit_test(test_malformed),	 cmocka_unit_test(test_hlc),
 	    cmocka_unit_test(test_mem_versions),
 	};
 
