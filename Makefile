@@ -97,6 +97,9 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/kcache/*.h) vmlinux
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The policy's token buckets and deny reports use compare-and-swap and exchange (BPF ISA v3).
+$(BUILD)/bpf/policy.bpf.o: BPF_CFLAGS += -mcpu=v3
+
 $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)mkdir -p $(@D)

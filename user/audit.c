@@ -162,6 +162,31 @@ static void policy_record(struct kc_audit *a, const char *result, const char *de
 	kc_buf_free(&b);
 }
 
+int kc_audit_emit(struct kc_audit *a, const char *type, const char *members, size_t len)
+{
+	struct kc_buf b = {0};
+	char t[40];
+	int rc = 0;
+
+	if (!a)
+		return 0;
+	kc_audit_fmt_time(t, sizeof(t), now_ns(CLOCK_REALTIME));
+	kc_buf_printf(&b, "\"time\":\"%s\",\"node\":", t);
+	kc_json_str(&b, a->node, sizeof(a->node));
+	kc_buf_puts(&b, ",\"type\":");
+	kc_json_str(&b, type, 64);
+	if (len) {
+		kc_buf_puts(&b, ",");
+		kc_buf_append(&b, members, len);
+	}
+	if (b.data)
+		fanout(a, b.data, b.len, KC_HOOK_NONE);
+	else
+		rc = -ENOMEM;
+	kc_buf_free(&b);
+	return rc;
+}
+
 /* --- kernel counters and gap records ------------------------------------------------------ */
 
 /* Reads the per-CPU counters; for each hook whose losses grew, writes a gap record. */

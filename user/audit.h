@@ -40,6 +40,13 @@ struct kc_audit *kc_audit_start(const struct kc_audit_opts *o, char *err, size_t
  * (also written into the stream as a policy record). Main thread. Returns 0 or -errno. */
 int kc_audit_reload(struct kc_audit *a, char *err, size_t errlen);
 
+/* Adds a record of another module to the stream (every sink and `audit tail`), e.g. the
+ * network policy's "net_policy_deny": the record is "time", "node", "type":type, then members
+ * (JSON object members without braces, "" for none), which must follow the type's definition in
+ * docs/audit-event.schema.json. Thread-safe; never blocks (a full sink counts a drop). NULL a
+ * is allowed (nothing happens). Returns 0 or -ENOMEM. */
+int kc_audit_emit(struct kc_audit *a, const char *type, const char *members, size_t len);
+
 /* Registers "audit" (status, reload, tail) on the admin socket. Returns 0 or -errno. */
 int kc_audit_register_admin(struct kc_audit *a, struct kc_admin *admin);
 

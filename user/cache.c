@@ -38,9 +38,9 @@
  *      reinstalled with the new deadline if still hot. A step of the wall clock (seen by the
  *      next tick, so within 100 ms) drops every copy that has a deadline.
  *   6. If a delete ever fails (it should not), the tier stops the kernel from serving anything
- *      (heartbeat 0 and XDP detached) rather than risk a stale copy (fail_safe).
- *   7. If kcached dies, the XDP link (never pinned) goes away with its file descriptor, and
- *      the heartbeat (beaten every tick) lapses within kc_cfg.hb_window_ns (1 s) in any case.
+ *      (heartbeat 0 and out of the policy's slot) rather than risk a stale copy (fail_safe).
+ *   7. If kcached dies, the heartbeat (beaten every tick) lapses within kc_cfg.hb_window_ns
+ *      (1 s); without net-policy-persist the XDP link goes away with the process at once.
  * Lock order: shard lock, then c->lock, then c->cand_lock. Nothing here calls into the memory
  * tier with c->lock held; the hooks never call back into the tier.
  */

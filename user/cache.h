@@ -1,7 +1,8 @@
-/* cache.h: the kernel hot-key tier's manager: loads bpf/cache.bpf.c, pins its maps, attaches it
- * with XDP, keeps its heartbeat, decides which keys are hot, installs and removes them, and keeps
- * the kernel consistent with the memory tier. The map contract is include/kcache/cache.h; slot
- * rendering and the install/remove protocol are user/cache_entry.h; popularity is user/hot.h.
+/* cache.h: the kernel hot-key tier's manager: loads bpf/cache.bpf.c, pins its maps, puts it
+ * behind the network policy's XDP program (user/policy.h), keeps its heartbeat, decides which keys
+ * are hot, installs and removes them, and keeps the kernel consistent with the memory tier. The map
+ * contract is include/kcache/cache.h; slot rendering and the install/remove protocol are
+ * user/cache_entry.h; popularity is user/hot.h.
  *
  * Threads: kc_cache_start/stop/free and the admin and metrics callbacks run on the main thread
  * (the timer lives on its event base). kc_cache_note_get runs on worker threads. The memory
@@ -30,11 +31,12 @@ struct kc_cache_opts {
 	uint32_t entries;      /* resident keys at most (--kernel-entries) */
 	uint32_t max_value;    /* largest value served from the kernel (--kernel-max-value) */
 	const char *pin_path;  /* bpffs folder for the maps (--pin-path) */
+	int next_fd;	       /* the policy's kc_policy_next: slot 0 is the kernel tier's */
 };
 
-/* Loads and attaches the kernel tier, then starts its timer and sets the memory tier's hooks.
- * Call before any worker serves. Returns NULL with a message in err, e.g. "xdp on eth0: another
- * XDP program (id 42) is attached; detach it or use --xdp-mode off". */
+/* Loads the kernel tier and puts it into the policy's slot, then starts its timer and sets the
+ * memory tier's hooks. Call before any worker serves, after the policy is attached. Returns
+ * NULL with a message in err. */
 struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t errlen);
 
 /* A get the daemon served (over TCP or UDP: a kernel miss, or a request the kernel does not
@@ -42,7 +44,7 @@ struct kc_cache *kc_cache_start(const struct kc_cache_opts *o, char *err, size_t
  * for installation. Any thread, no tier lock held. c may be NULL (kernel tier off). */
 void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const struct kc_item *it);
 
-/* Stops the kernel from serving at once (heartbeat 0, XDP detached) and removes the pins. The
+/* Stops the kernel from serving at once (heartbeat 0, slot cleared) and removes the pins. The
  * maps stay open, so hooks that still fire (workers finishing) remain safe. NULL is allowed. */
 void kc_cache_stop(struct kc_cache *c);
 

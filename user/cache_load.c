@@ -1,6 +1,6 @@
-/* cache_load.c: the kernel tier's XDP program as an object: query and claim the interface,
- * open, size and load bpf/cache.bpf.c, pin its maps, attach and detach it (see cache_load.h).
- * What to put in the maps, and when, is user/cache.c's business. */
+/* cache_load.c: the kernel tier's XDP program as an object: open, size and load
+ * bpf/cache.bpf.c, pin its maps, put it into the network policy's slot and take it out (see
+ * cache_load.h). What to put in the maps, and when, is user/cache.c's business. */
 #include "cache_load.h"
 
 #include <arpa/inet.h>
@@ -23,112 +23,20 @@
 #include "cache.skel.h"
 #include "log.h"
 
-#define KC_MTU_CAP   9000 /* larger replies would not fit an XDP frame anyway */
-#define KC_PROG_NAME "kc_cache"
-
-static int prog_name(__u32 id, char *name, size_t len)
-{
-	struct bpf_prog_info info;
-	__u32 ilen = sizeof(info);
-	int fd = bpf_prog_get_fd_by_id(id), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
-		err = -errno;
-	else
-		snprintf(name, len, "%s", info.name);
-	close(fd);
-	return err;
-}
-
-/* Makes sure the interface has no XDP program, or only a kernel tier that a dead kcached left
- * attached through netlink (a live one holds it through a link, which netlink cannot detach):
- * that one is replaced. Anything else is refused before anything is pinned or attached. */
-static int claim_iface(struct kc_xdp *x, char *err, size_t errlen)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	LIBBPF_OPTS(bpf_xdp_attach_opts, dopts);
-	char name[BPF_OBJ_NAME_LEN] = "";
-	__u32 id, flags;
-	int rc, fd;
-
-	rc = bpf_xdp_query(x->ifindex, 0, &q);
-	if (rc) {
-		kc_errf(err, errlen, "xdp on %s: query: %s", x->iface, strerror(-rc));
-		return rc;
-	}
-	if (q.attach_mode == XDP_ATTACHED_NONE)
-		return 0;
-	id = q.prog_id;
-	if (q.attach_mode == XDP_ATTACHED_MULTI || prog_name(id, name, sizeof(name)) ||
-	    strcmp(name, KC_PROG_NAME)) {
-		id = id		     ? id
-		     : q.drv_prog_id ? q.drv_prog_id
-		     : q.skb_prog_id ? q.skb_prog_id
-				     : q.hw_prog_id;
-		kc_errf(err, errlen,
-			"xdp on %s: another XDP program (id %u) is attached; detach it or use "
-			"--xdp-mode off",
-			x->iface, id);
-		return -EBUSY;
-	}
-	flags = q.attach_mode == XDP_ATTACHED_SKB   ? XDP_FLAGS_SKB_MODE
-		: q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
-						    : XDP_FLAGS_HW_MODE;
-	fd = bpf_prog_get_fd_by_id(id);
-	if (fd < 0) {
-		kc_errf(err, errlen, "xdp on %s: program %u: %s", x->iface, id, strerror(errno));
-		return -errno;
-	}
-	dopts.old_prog_fd = fd; /* detach only if it is still that program */
-	rc = bpf_xdp_detach(x->ifindex, flags, &dopts);
-	close(fd);
-	if (rc == -EBUSY) {
-		kc_errf(
-		    err, errlen,
-		    "xdp on %s: a running kcached holds the kernel tier (program id %u); stop it "
-		    "or use --xdp-mode off",
-		    x->iface, id);
-		return rc;
-	}
-	if (rc) {
-		kc_errf(err, errlen,
-			"xdp on %s: detach the kernel tier a previous kcached left (id %u): %s",
-			x->iface, id, strerror(-rc));
-		return rc;
-	}
-	log_warn("xdp on %s: replaced the kernel tier a previous kcached left attached (id %u)",
-		 x->iface, id);
-	return 0;
-}
+#define KC_MTU_CAP 9000 /* larger replies would not fit an XDP frame anyway */
 
 int kc_xdp_attach(struct kc_xdp *x, char *err, size_t errlen)
 {
-	LIBBPF_OPTS(bpf_link_create_opts, lopts);
-	int fd = -EBUSY;
+	__u32 zero = 0;
+	int fd = bpf_program__fd(x->skel->progs.kc_cache);
 
-	lopts.flags = x->mode == KC_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-
-	/* A link, never pinned: it goes away with the process, and netlink cannot replace it. */
-	for (int tries = 0; tries < 2; tries++) {
-		fd = bpf_link_create(bpf_program__fd(x->skel->progs.kc_cache), x->ifindex, BPF_XDP,
-				     &lopts);
-		if (fd >= 0) {
-			x->link_fd = fd;
-			return 0;
-		}
-		fd = -errno;
-		if (fd != -EBUSY && fd != -EEXIST)
-			break;
-		/* Someone attached since claim_iface. */
-		if (claim_iface(x, err, errlen))
-			return -EBUSY;
+	if (bpf_map_update_elem(x->next_fd, &zero, &fd, BPF_ANY)) {
+		kc_errf(err, errlen, "kernel tier: join the network policy on %s: %s", x->iface,
+			strerror(errno));
+		return -errno;
 	}
-	kc_errf(err, errlen, "xdp on %s: attach in %s mode: %s", x->iface,
-		kc_xdp_mode_name(x->mode), strerror(-fd));
-	return fd;
+	x->in_slot = 1;
+	return 0;
 }
 
 static const char *const pinned_maps[] = {"kc_index", "kc_slots", "kc_hits", "kc_stats",
@@ -302,7 +210,7 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 void kc_xdp_init(struct kc_xdp *x)
 {
 	memset(x, 0, sizeof(*x));
-	x->index_fd = x->slots_fd = x->hits_fd = x->stats_fd = x->hb_fd = x->link_fd = -1;
+	x->index_fd = x->slots_fd = x->hits_fd = x->stats_fd = x->hb_fd = x->next_fd = -1;
 }
 
 int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen)
@@ -316,18 +224,19 @@ int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 		return -ENODEV;
 	}
 	x->mtu = iface_mtu(x->iface);
-	if (claim_iface(x, err, errlen))
-		return -EBUSY;
+	x->next_fd = o->next_fd;
 	return load(x, o, err, errlen);
 }
 
 void kc_xdp_detach(struct kc_xdp *x)
 {
-	if (x->link_fd < 0)
+	__u32 zero = 0;
+
+	if (!x->in_slot)
 		return;
-	bpf_link_detach(x->link_fd);
-	close(x->link_fd);
-	x->link_fd = -1;
+	if (bpf_map_delete_elem(x->next_fd, &zero) && errno != ENOENT)
+		log_warn("kernel tier: leave the network policy's slot: %s", strerror(errno));
+	x->in_slot = 0;
 }
 
 void kc_xdp_destroy(struct kc_xdp *x)

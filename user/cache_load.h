@@ -1,12 +1,12 @@
-/* cache_load.h: the kernel tier's XDP program as an object, for user/cache.c only: claim the
- * interface, open and size bpf/cache.bpf.c, pin its maps, load, attach, detach, unpin. No
- * policy and no locks; the main thread calls these at start and stop (kc_xdp_detach also from
- * the manager's fail-safe, under its lock).
+/* cache_load.h: the kernel tier's XDP program as an object, for user/cache.c only: open and
+ * size bpf/cache.bpf.c, pin its maps, load, put it into the network policy's slot and take it
+ * out again, unpin. No locks; the main thread calls these at start and stop (kc_xdp_detach
+ * also from the manager's fail-safe, under its lock).
  *
- * Attachment is a bpf_link that is never pinned: it goes away with the process, so a killed
- * kcached's program stops at once, and netlink cannot replace it by mistake. An interface that
- * carries another XDP program is refused; a kernel tier that an earlier kcached (or a person)
- * attached through netlink is recognised by its program name and replaced.
+ * The interface's XDP attach point belongs to the network policy (user/policy_load.h): its
+ * program runs first and tail-calls slot 0 of kc_policy_next for whatever it lets through.
+ * "Attaching" the kernel tier is writing its program into that slot; "detaching" is clearing
+ * the slot, after which the policy passes those packets up the stack itself.
  */
 #ifndef KC_CACHE_LOAD_H
 #define KC_CACHE_LOAD_H
@@ -22,7 +22,8 @@ struct cache_bpf;
 struct kc_xdp {
 	struct cache_bpf *skel;
 	int index_fd, slots_fd, hits_fd, stats_fd, hb_fd; /* the loaded maps */
-	int link_fd;					  /* -1 when not attached */
+	int next_fd; /* the policy's kc_policy_next (not ours to close) */
+	int in_slot; /* 1 while our program is in slot 0 */
 	int ifindex;
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode mode;
@@ -34,24 +35,25 @@ struct kc_xdp {
 /* Zeroes x with every fd at -1. */
 void kc_xdp_init(struct kc_xdp *x);
 
-/* Claims o->iface (see above), then opens the object, sets kc_cfg from o (port, listen, mtu,
- * max_value), sizes kc_index/kc_slots/kc_hits to o->entries, removes the maps a previous run
- * left under o->pin_path (mounting bpffs on /sys/fs/bpf if needed), loads and pins. Returns 0,
- * or a negative errno with a message in err ("xdp on eth0: another XDP program (id 42) is
- * attached; detach it or use --xdp-mode off"). */
+/* Opens the object, sets kc_cfg from o (port, listen, the interface's mtu, max_value), sizes
+ * kc_index/kc_slots/kc_hits to o->entries, removes the maps a previous run left under
+ * o->pin_path (which the policy loader created and locked), loads and pins. Returns 0, or a
+ * negative errno with a message in err. */
 int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen);
 
-/* Attaches in x->mode (native: driver, skb: generic). Returns 0 or a negative errno + err. */
+/* Puts the program into slot 0 of o->next_fd (kc_policy_next): from then on the policy hands
+ * it what it lets through. Returns 0 or a negative errno + err. */
 int kc_xdp_attach(struct kc_xdp *x, char *err, size_t errlen);
 
-/* Detaches at once (no-op when not attached). */
+/* Clears the slot at once (no-op when not in it): no XDP run that starts afterwards reaches
+ * the kernel tier. */
 void kc_xdp_detach(struct kc_xdp *x);
 
 /* Removes our pins, and only ours (another daemon may have pinned its own since), then the pin
  * folder if it is empty. The maps stay open. */
 void kc_xdp_unpin(struct kc_xdp *x);
 
-/* Detaches and closes everything. */
+/* Leaves the slot and closes everything. */
 void kc_xdp_destroy(struct kc_xdp *x);
 
 #endif

@@ -12,9 +12,11 @@
 #include <yaml.h>
 
 #include "version.h"
-#include <kcache/cache.h> /* KC_VALUE_MAX */
+#include <kcache/cache.h>  /* KC_VALUE_MAX */
+#include <kcache/policy.h> /* KC_POL_RULES_DEFAULT */
+#include "policy_file.h"   /* kc_pol_parse_prefix */
 
-enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT };
+enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT, T_PREFIXES };
 
 struct kc_directive {
 	const char *name;
@@ -77,6 +79,15 @@ static const struct kc_directive directives[] = {
      "bound of each audit sink's queue"},
     {"audit-checkpoint", T_U32, F(audit_checkpoint), "10", 1, 86400, false,
      "seconds between audit checkpoint records"},
+    {"net-policy", T_STR, F(net_policy), "", 0, 0, false,
+     "network policy (YAML) enforced by XDP; without it the memcached port answers only "
+     "loopback and --allow"},
+    {"allow", T_PREFIXES, F(allow), "", 0, 0, false,
+     "a source prefix the memcached port answers (repeatable; YAML: a list)"},
+    {"net-policy-persist", T_BOOL, F(net_policy_persist), "false", 0, 0, false,
+     "keep the network policy enforced (pinned) while kcached is down or upgrading"},
+    {"net-policy-max-rules", T_U32, F(net_policy_max_rules), "131072", 16, 1 << 20, false,
+     "most network policy rules (sizes the prefix tries and counters once, at start)"},
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
@@ -208,6 +219,27 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			}
 		kc_errf(err, errlen, "%s: expected off, skb or native, got '%s'", d->name, v);
 		return -EINVAL;
+	case T_PREFIXES: {
+		struct kc_pol_pfx pfx;
+		char msg[160];
+		size_t used = strlen(field);
+
+		if (!*v)
+			return 0; /* the empty default */
+		if (kc_pol_parse_prefix(v, &pfx, msg, sizeof(msg))) {
+			kc_errf(err, errlen, "%s: %s", d->name, msg);
+			return -EINVAL;
+		}
+		if (used + strlen(v) + 2 > d->size) {
+			kc_errf(err, errlen, "%s: more prefixes than fit %zu bytes", d->name,
+				d->size - 1);
+			return -EINVAL;
+		}
+		if (used)
+			field[used++] = ',';
+		strcpy(field + used, v);
+		return 0;
+	}
 	case T_LOGLEVEL:
 		if (kc_log_parse_level(v, (enum kc_log_level *)field)) {
 			kc_errf(err, errlen, "%s: expected error, warn, info or debug, got '%s'",
@@ -247,7 +279,7 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 	int rc = 0, depth = 0, done = 0;
 	char key[64] = "";
 	size_t key_line = 0;
-	bool have_key = false;
+	bool have_key = false, in_list = false;
 
 	f = fopen(path, "r");
 	if (!f) {
@@ -285,9 +317,17 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			depth--;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
+			if (have_key && !in_list && find(key)->type == T_PREFIXES) {
+				in_list = true;
+				break;
+			}
 			kc_errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list",
 				path, line, have_key ? key : "top level");
 			rc = -EINVAL;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+			in_list = false;
+			have_key = false;
 			break;
 		case YAML_ALIAS_EVENT:
 			kc_errf(err, errlen, "%s:%zu: aliases are not supported", path, line);
@@ -315,10 +355,11 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				char msg[200];
 
 				if (set_value(cfg, find(key), val, msg, sizeof(msg))) {
-					kc_errf(err, errlen, "%s:%zu: %s", path, key_line, msg);
+					kc_errf(err, errlen, "%s:%zu: %s", path,
+						in_list ? line : key_line, msg);
 					rc = -EINVAL;
 				}
-				have_key = false;
+				have_key = in_list;
 			}
 			break;
 		}
@@ -420,6 +461,12 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->xdp_mode != KC_XDP_OFF && !cfg->iface[0]) {
 		kc_errf(err, errlen, "xdp-mode %s needs iface", kc_xdp_mode_name(cfg->xdp_mode));
+		return -EINVAL;
+	}
+	if (cfg->xdp_mode == KC_XDP_OFF && (cfg->net_policy[0] || cfg->allow[0])) {
+		kc_errf(err, errlen,
+			"%s needs xdp-mode skb or native: XDP enforces the network policy",
+			cfg->net_policy[0] ? "net-policy" : "allow");
 		return -EINVAL;
 	}
 	return 0;

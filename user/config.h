@@ -2,7 +2,8 @@
  * then a YAML file (--config), then command-line flags, each later source overriding.
  *
  * Every directive is both a flag (--name) and a YAML key (name). Unknown keys and bad values
- * are rejected with the source (file:line or the flag) and what was expected.
+ * are rejected with the source (file:line or the flag) and what was expected. A list directive
+ * (allow) takes a YAML list, and its flag may be repeated; every value adds to the list.
  */
 #ifndef KC_CONFIG_H
 #define KC_CONFIG_H
@@ -44,6 +45,11 @@ struct kc_config {
 	uint64_t audit_ring_size;     /* BPF ring buffer bytes */
 	uint64_t audit_queue_size;    /* each sink's queue bound */
 	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
+	/* In-kernel network policy (user/policy.h); on whenever xdp_mode is not off. */
+	char net_policy[256];	       /* policy file; "" for the default protection */
+	char allow[2048];	       /* --allow prefixes, comma-separated */
+	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
+	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
 };
 
 /* Fills cfg with the embedded defaults. Cannot fail. */

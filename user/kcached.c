@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "policy.h"
 #include "server.h"
 
 int main(int argc, char **argv)
@@ -36,6 +37,19 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "kcached: %s\n", err);
 		return 2;
+	}
+	/* The network policy file is configuration too: a bad one is refused before anything
+	 * starts, with its file:line. */
+	if (cfg.xdp_mode != KC_XDP_OFF) {
+		struct kc_policy_opts po = {.file = cfg.net_policy,
+					    .port = (uint16_t)cfg.port,
+					    .allow = cfg.allow,
+					    .max_rules = cfg.net_policy_max_rules};
+
+		if (kc_policy_check(&po, err, sizeof(err))) {
+			fprintf(stderr, "kcached: %s\n", err);
+			return 2;
+		}
 	}
 	if (check_only) {
 		printf("kcached: configuration OK\n");

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "policy.h"
 #include "version.h"
 
 struct kc_server {
@@ -33,10 +34,11 @@ struct kc_server {
 	struct event *sigs[2];
 	struct kc_http *http;
 	struct kc_admin *admin;
-	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
-	struct kc_audit *audit; /* syscall audit, NULL without --audit-policy */
-	struct event *sighup;	/* reloads the audit policy */
-	unsigned port;		/* the bound memcached port */
+	struct kc_policy *policy; /* network policy, NULL with --xdp-mode off */
+	struct kc_cache *cache;	  /* kernel tier, NULL with --xdp-mode off */
+	struct kc_audit *audit;	  /* syscall audit, NULL without --audit-policy */
+	struct event *sighup;	  /* reloads the audit and network policies */
+	unsigned port;		  /* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
 	pthread_t *threads;
@@ -248,8 +250,28 @@ static void note_get(void *ctx, const char *key, size_t nkey, const struct kc_it
 	kc_cache_note_get(ctx, key, nkey, it);
 }
 
-/* Loads and attaches the kernel tier (unless --xdp-mode off) once the UDP port is known, and
- * before any worker serves, so that the memory tier's hooks see every write. */
+/* Attaches the network policy to the interface (unless --xdp-mode off): the kernel tier then
+ * runs behind it (user/policy.h). */
+static int start_net_policy(struct kc_server *s, unsigned port, char *err, size_t errlen)
+{
+	struct kc_policy_opts o = {.base = s->base,
+				   .iface = s->cfg.iface,
+				   .mode = s->cfg.xdp_mode,
+				   .pin_path = s->cfg.pin_path,
+				   .persist = s->cfg.net_policy_persist,
+				   .max_rules = s->cfg.net_policy_max_rules,
+				   .file = s->cfg.net_policy,
+				   .port = (uint16_t)port,
+				   .allow = s->cfg.allow};
+
+	if (s->cfg.xdp_mode == KC_XDP_OFF)
+		return 0;
+	s->policy = kc_policy_start(&o, err, errlen);
+	return s->policy ? 0 : -EINVAL;
+}
+
+/* Loads the kernel tier into the policy's slot (unless --xdp-mode off) once the UDP port is
+ * known, and before any worker serves, so that the memory tier's hooks see every write. */
 static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size_t errlen)
 {
 	struct kc_cache_opts o = {.base = s->base,
@@ -260,7 +282,8 @@ static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size
 				  .listen = s->cfg.listen,
 				  .entries = s->cfg.kernel_entries,
 				  .max_value = s->cfg.kernel_max_value,
-				  .pin_path = s->cfg.pin_path};
+				  .pin_path = s->cfg.pin_path,
+				  .next_fd = s->policy ? kc_policy_next_fd(s->policy) : -1};
 
 	if (s->cfg.xdp_mode == KC_XDP_OFF)
 		return 0;
@@ -285,6 +308,9 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	(void)sig, (void)what;
 	if (s->audit && kc_audit_reload(s->audit, err, sizeof(err)))
 		log_error("SIGHUP: audit policy refused, the previous one stays active: %s", err);
+	if (s->policy && kc_policy_reload(s->policy, NULL, err, sizeof(err)))
+		log_error("SIGHUP: network policy refused, the previous one stays enforced: %s",
+			  err);
 }
 
 /* Starts the syscall audit when --audit-policy is set (user/audit.h). */
@@ -309,11 +335,7 @@ static int start_audit(struct kc_server *s, char *err, size_t errlen)
 	if (!s->audit)
 		return -EINVAL;
 	kc_audit_register_admin(s->audit, s->admin);
-	s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
-	if (!s->sighup || evsignal_add(s->sighup, NULL)) {
-		kc_errf(err, errlen, "cannot install the SIGHUP handler");
-		return -ENOMEM;
-	}
+	kc_policy_set_audit(s->policy, s->audit);
 	return 0;
 }
 
@@ -370,10 +392,11 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		if (worker_init(s, &s->workers[i], i, &port, err, errlen))
 			goto fail;
 	}
-	if (start_kernel_tier(s, port, err, errlen))
+	if (start_net_policy(s, port, err, errlen) || start_kernel_tier(s, port, err, errlen))
 		goto fail;
 	kc_metrics_add_collector(mem_collector, s);
 	kc_metrics_add_collector(kc_cache_collect, s->cache);
+	kc_metrics_add_collector(kc_policy_collect, s->policy);
 	s->http = kc_http_start(s->base, cfg->http, err, errlen);
 	if (!s->http)
 		goto fail;
@@ -386,8 +409,17 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 			  kc_cache_admin_hot, NULL, s->cache);
 	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
 			  s);
+	kc_admin_register(s->admin, "policy", "network policy: list | add|del RULE | reload [FILE]",
+			  kc_policy_admin, NULL, s->policy);
 	if (start_audit(s, err, errlen))
 		goto fail;
+	if (s->audit || s->policy) {
+		s->sighup = evsignal_new(s->base, SIGHUP, on_sighup, s);
+		if (!s->sighup || evsignal_add(s->sighup, NULL)) {
+			kc_errf(err, errlen, "cannot install the SIGHUP handler");
+			goto fail;
+		}
+	}
 	s->sigs[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
 	s->sigs[1] = evsignal_new(s->base, SIGINT, on_signal, s);
 	if (!s->sigs[0] || !s->sigs[1] || evsignal_add(s->sigs[0], NULL) ||
@@ -440,7 +472,8 @@ void kc_server_free(struct kc_server *s)
 	kc_admin_stop(s->admin);
 	if (s->http)
 		kc_http_stop(s->http);
-	kc_audit_stop(s->audit); /* after HTTP: its metrics collector reads it */
+	kc_policy_stop(s->policy); /* after the cache left its slot, before the audit stream */
+	kc_audit_stop(s->audit);   /* after HTTP: its metrics collector reads it */
 	if (s->sighup)
 		event_free(s->sighup);
 	for (int i = 0; i < 2; i++)

@@ -5,6 +5,7 @@
 # the key that owns the entry is still served by XDP. A real 64-bit collision cannot be found in
 # a test's time, so the test plants one: it copies the resident key "hot"'s kc_index entry under
 # the hash of "twin", as if twin's hash were hot's.
+# The client subnet is allowed explicitly: the network policy answers only loopback by default.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
@@ -22,7 +23,7 @@ netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
 netns_xdp_pass "$C" "$DC"
 kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
 NETNS_MC_ADDR=198.18.0.1
-ns_start_kcached "$S" coll --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" \
+ns_start_kcached "$S" coll --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \
 	--kernel-entries 1024
 
 ns_mc "$S" "set hot 5 0 11\r\nhello world\r\nset twin 6 0 9\r\ntwin-data\r\n" >/dev/null

@@ -6,6 +6,7 @@
 # daemon); a value over --kernel-max-value is never installed; gets to another address of the
 # interface than --listen are not answered by XDP; the maps' memory is fixed at start and
 # reported; /metrics with the kernel families passes promtool.
+# The client subnet is allowed explicitly: the network policy answers only loopback by default.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
@@ -25,7 +26,7 @@ udp_total() { ns_daemon "$S" curl -fsS "http://$NETNS_HTTP/metrics" |
 
 ip -n "$S" addr add 198.18.0.3/24 dev "$DS" # an address the daemon does not listen on
 NETNS_MC_ADDR=198.18.0.1
-ns_start_kcached "$S" hits --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" \
+ns_start_kcached "$S" hits --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \
 	--kernel-entries 1024 --kernel-max-value 700
 ip -n "$S" link show "$DS" | grep -q 'xdp' || fail "no XDP program on $DS"
 for m in kc_index kc_slots kc_hits kc_stats kc_heartbeat; do

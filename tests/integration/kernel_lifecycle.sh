@@ -5,6 +5,7 @@
 # XDP stops answering; after kill -9 UDP gets are answered by nobody, then only by the
 # restarted daemon (which clears the dead one's pins), never from the stale kernel tier; a
 # clean exit detaches and unpins.
+# The client subnet is allowed explicitly: the network policy answers only loopback by default.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
@@ -25,7 +26,7 @@ map_id() { bpftool -j map show pinned "$PIN/$1" | jq .id; }
 # kc_stats summed over CPUs: one pass reason's count, by its number (enum kc_pass_reason).
 kstat_pass() { bpftool -j map lookup pinned "$PIN/kc_stats" key 0 0 0 0 | jq "[.formatted.values[].value.pass[$1]] | add"; }
 PASS_STALE=7
-flags=(--iface "$DS" --xdp-mode native --pin-path "$PIN" --kernel-entries 64)
+flags=(--iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 --kernel-entries 64)
 kcached_once() { # NAME FLAG...: a kcached expected to fail at start; prints its output
 	ns_daemon "$S" "$KCACHED" --listen 0.0.0.0 --port 11299 --http 127.0.0.1:8099 \
 		--admin-socket "$TMP/$1.sock" "${@:2}" 2>&1 && fail "$1: kcached started"

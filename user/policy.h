@@ -1,0 +1,68 @@
+/* policy.h: the in-kernel network policy's manager: reads the policy (--net-policy, --allow),
+ * loads and attaches bpf/policy.bpf.c in front of the kernel cache (user/policy_load.h), swaps
+ * policies in atomically (user/policy_maps.h) at start, on SIGHUP and on kcachectl's
+ * policy add/del/reload, turns the kernel's deny events into audit records, and exports
+ * counters. Behaviour and formats: docs/network-policy.md.
+ *
+ * Threads: everything here runs on the main thread (its event base polls the event ring);
+ * the metrics collector runs on the HTTP thread and takes p->lock.
+ */
+#ifndef KC_POLICY_H
+#define KC_POLICY_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "policy_file.h"
+
+struct kc_audit;
+struct kc_policy;
+
+struct kc_policy_opts {
+	struct event_base *base; /* main thread's: the event ring is polled there */
+	const char *iface;
+	enum kc_xdp_mode mode; /* KC_XDP_SKB or KC_XDP_NATIVE */
+	const char *pin_path;
+	bool persist;	    /* --net-policy-persist */
+	uint32_t max_rules; /* --net-policy-max-rules */
+	const char *file;   /* --net-policy, "" for the default protection */
+	uint16_t port;	    /* memcached port: protected when the file has no protect list */
+	const char *allow;  /* --allow prefixes, comma-separated ("" for none) */
+};
+
+/* Reads and checks the policy the options name (file, --allow, bounds) without touching the
+ * kernel: what kcached does before anything else, so that a bad file exits 2 at start.
+ * Returns 0, or a negative errno with "FILE:LINE: what was expected" in err. */
+int kc_policy_check(const struct kc_policy_opts *o, char *err, size_t errlen);
+
+/* Reads the policy, loads the program, swaps the policy in and attaches (or takes over a
+ * pinned link, see policy_load.h). Returns NULL with a message in err. */
+struct kc_policy *kc_policy_start(const struct kc_policy_opts *o, char *err, size_t errlen);
+
+/* The prog array whose slot 0 the kernel cache fills (kc_policy_next). */
+int kc_policy_next_fd(const struct kc_policy *p);
+
+/* Deny events go to this audit stream from now on (NULL: to the log). Main thread. */
+void kc_policy_set_audit(struct kc_policy *p, struct kc_audit *a);
+
+/* Re-reads file (NULL: the --net-policy file; the default protection without one) and swaps
+ * it in; runtime additions are dropped. On any error the running policy stays and err says
+ * why. Main thread. Returns 0 or a negative errno. */
+int kc_policy_reload(struct kc_policy *p, const char *file, char *err, size_t errlen);
+
+/* Admin command "policy": list | add WORDS | del WORDS | reload [FILE]. ctx is the policy,
+ * or NULL when it is off (then an error). */
+int kc_policy_admin(void *ctx, int argc, char **argv, struct kc_buf *out);
+
+/* Metrics collector: kcache_policy_* families. ctx may be NULL (off: zeros). */
+void kc_policy_collect(void *ctx, struct kc_buf *out);
+
+/* Persisting: leaves the policy enforced (pinned) and frees everything else. Otherwise
+ * detaches and unpins. Call after the kernel cache has left the slot. NULL is allowed. */
+void kc_policy_stop(struct kc_policy *p);
+
+#endif
