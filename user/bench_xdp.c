@@ -50,8 +50,9 @@
 static int frame_build(struct kb_thread *t, int *ifindex, char *out)
 {
 	const struct kb_cfg *cfg = t->cfg;
-	char req[FRAME_HDR + 4 + KB_KEY_MAX + 2];
-	struct kb_raw raw;
+	char hdr[FRAME_HDR] = {0, 0, 0, 0, 0, 1, 0, 0}; /* id, sequence 0 of 1 datagram */
+	char req[4 + KB_KEY_MAX + 2];
+	struct kb_raw raw = {.fd = -1};
 	uint64_t key = kb_zipf_next(&cfg->zipf, &t->rng);
 	size_t n;
 	int fd, rc;
@@ -69,12 +70,10 @@ static int frame_build(struct kb_thread *t, int *ifindex, char *out)
 	close(fd);
 	if (rc)
 		return rc;
-	/* memcached's frame header: request id, sequence 0 of 1 datagram */
-	memcpy(req, "\0\0\0\0\0\1\0\0", FRAME_HDR);
-	req[0] = (char)(t->id >> 8);
-	req[1] = (char)t->id;
-	n = kb_req_render(&cfg->ks, KB_GET, key, req + FRAME_HDR);
-	n = kb_raw_frame(&raw, req, FRAME_HDR + n, NULL, 0, out);
+	hdr[0] = (char)(t->id >> 8);
+	hdr[1] = (char)t->id;
+	n = kb_req_render(&cfg->ks, KB_GET, key, req);
+	n = kb_raw_frame(&raw, hdr, FRAME_HDR, req, n, out);
 	*ifindex = raw.ifindex;
 	kb_raw_close(&raw);
 	return (int)n;
@@ -164,10 +163,11 @@ int kb_xdp_flood(struct kb_thread *t)
 	const struct kb_cfg *cfg = t->cfg;
 	uint64_t mstart = t->start_ns + cfg->warmup_ns, end = mstart + cfg->duration_ns;
 	uint64_t interval = 0, sched = t->start_ns, cpu0 = 0, now;
-	uint32_t batch = cfg->batch, repeat = cfg->batch;
+	uint32_t batch = cfg->batch, repeat;
 	char frame[KB_FRAME_MAX];
 	bool measuring = false;
 	int len, fd, ifindex = 0, rc = 0;
+	LIBBPF_OPTS(bpf_test_run_opts, o);
 
 	if (batch > BATCH_MAX) {
 		snprintf(t->err, sizeof(t->err), "--flood-xdp: --batch is at most %d", BATCH_MAX);
@@ -179,12 +179,15 @@ int kb_xdp_flood(struct kb_thread *t)
 	fd = gen_get(ifindex, t->err, sizeof(t->err));
 	if (fd < 0)
 		return fd;
+	o.data_in = frame;
+	o.data_size_in = (__u32)len;
+	o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+	o.batch_size = batch;
+	repeat = batch; /* the first call: one batch, then sized by its CPU time */
 	/* one schedule per thread, as kb_udp_flood */
 	if (cfg->rate > 0)
 		interval = (uint64_t)(1e9 * (double)cfg->threads / cfg->rate) + 1;
 	while (!atomic_load_explicit(cfg->stop, memory_order_relaxed)) {
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
-			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = batch);
 		uint32_t n = repeat;
 		uint64_t c0;
 
