@@ -499,10 +499,11 @@ for n in $RULES; do
 	done
 	echo "${line%,}"
 	has bare || continue
+	# rounds where either is at or below the bare drop (noise) have no ratio
 	line="  X/kcached, own ns (above the bare drop):"
 	for other in xdp-filter nft ipt-nft ipt-legacy; do
 		has "$other" || continue
-		x=$(per_round 'printf "%.3f", (b > 0 ? a / b : 0)' "$other" kcached "$n" O1)
+		x=$(per_round 'if (a > 0 && b > 0) printf "%.3f", a / b' "$other" kcached "$n" O1)
 		[ "$x" = n/a ] || x=$(printf '%.1f' "$x")
 		line+=" $other $x,"
 	done
