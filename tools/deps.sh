@@ -12,9 +12,10 @@ build=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 	libcurl4-openssl-dev libcmocka-dev libclang-rt-14-dev)
 # Tests: real peers and real clients, plus the network tools for namespaces.
 tests=(libmemcached-tools memcached redis-server redis-tools prometheus
-	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq
-	openssl # tests/integration/redis_tls.sh makes a throwaway CA
-	auditd) # auditd: bench/audit-overhead.sh compares against it
+	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq ethtool
+	openssl            # tests/integration/redis_tls.sh makes a throwaway CA
+	auditd             # auditd: bench/audit-overhead.sh compares against it
+	nftables iptables) # bench/policy-drop.sh compares kcached's policy against them
 # Static analysis for `make check`.
 check=(clang-format clang-tidy cppcheck)
 # Node runs tools/node/s3rver.js (tests/integration/store_s3.sh); a node already on the PATH

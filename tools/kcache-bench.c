@@ -75,6 +75,12 @@ static void usage(FILE *f)
 "                            connection is then reopened\n"
 "      --flood               UDP: send get datagrams as fast as possible (or at --rate) and\n"
 "                            never wait for replies; reports datagrams sent/s and replies seen\n"
+"      --flood-xdp           a --flood whose frames the kernel makes: BPF_PROG_TEST_RUN in\n"
+"                            live-frames mode redirects copies of one get frame out of the\n"
+"                            interface facing the target (root; IPv4, on-link target; a veth\n"
+"                            peer needs XDP or GRO on to take them). --batch frames (at most\n"
+"                            256) per kernel batch; the receiver's softirq runs on the sending\n"
+"                            CPU after each batch. Replies are not read\n"
 "      --pad-frames N        UDP over IPv4 to an on-link target: send each request as an\n"
 "                            Ethernet frame of at least N bytes (64-1514) through a packet\n"
 "                            socket, the request followed by a trailer the stack trims. On a\n"
@@ -105,7 +111,10 @@ static void usage(FILE *f)
 "  prefill: proto=tcp keys=N stored=N errors=N lost=N secs=S sets_per_s=R comes first):\n"
 "  result: proto=P mode=closed|open|flood rps=R p50_us=X p99_us=X p999_us=X hits=N misses=N\n"
 "          lost=N errors=N verify_fail=N sets=N unsent=N late=N sent=N replies=N secs=S\n"
-"rps counts answered requests (flood: datagrams sent) per second of the measured time. lost\n"
+"          cpu_s=S\n"
+"rps counts answered requests (flood: datagrams sent) per second of the measured time. cpu_s\n"
+"is the CPU time the sending threads used in it (floods only; for --flood-xdp it includes the\n"
+"receive work the kernel did in their context). lost\n"
 "counts requests without a reply in time; unsent, open-loop requests that fell due but never\n"
 "went out because the window was full; late, UDP replies that came after their request was\n"
 "counted lost. Every run stops by itself: after --duration (+ warmup, + timeout to drain), or\n"
@@ -279,6 +288,7 @@ struct opts {
 
 enum {
 	O_FLOOD = 256,
+	O_FLOOD_XDP,
 	O_PREFILL,
 	O_PREFILL_TIMEOUT,
 	O_VERIFY,
@@ -304,6 +314,7 @@ static const struct option long_opts[] = {
     {"rate", required_argument, NULL, 'r'},
     {"timeout-ms", required_argument, NULL, 'T'},
     {"flood", no_argument, NULL, O_FLOOD},
+    {"flood-xdp", no_argument, NULL, O_FLOOD_XDP},
     {"pad-frames", required_argument, NULL, O_PAD},
     {"keys", required_argument, NULL, 'k'},
     {"zipf", required_argument, NULL, 'z'},
@@ -428,6 +439,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_FLOOD:
 			cfg->flood = true;
 			break;
+		case O_FLOOD_XDP:
+			cfg->flood = cfg->flood_xdp = true;
+			break;
 		case O_PAD:
 			if (parse_u64_opt("pad-frames", optarg, 64, KB_FRAME_MAX, &v))
 				return -EINVAL;
@@ -513,8 +527,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "kcache-bench: --flood is UDP only\n");
 		return -EINVAL;
 	}
-	if (cfg->pad_frames && (cfg->proto != KB_UDP || cfg->flood)) {
+	if (cfg->pad_frames && (cfg->proto != KB_UDP || (cfg->flood && !cfg->flood_xdp))) {
 		fprintf(stderr, "kcache-bench: --pad-frames is for UDP requests (not --flood)\n");
+		return -EINVAL;
+	}
+	if (cfg->flood_xdp && cfg->batch > 256) {
+		fprintf(stderr, "kcache-bench: --flood-xdp: --batch is at most 256\n");
 		return -EINVAL;
 	}
 	if (cfg->pad_frames && cfg->get_ratio < 1 &&
@@ -582,6 +600,8 @@ static void *worker_main(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	if (w->job == JOB_PREFILL)
 		w->rc = kb_tcp_prefill(&w->t, w->deadline);
+	else if (cfg->flood_xdp)
+		w->rc = kb_xdp_flood(&w->t);
 	else if (cfg->flood)
 		w->rc = kb_udp_flood(&w->t);
 	else if (cfg->proto == KB_UDP)
@@ -704,7 +724,10 @@ static void report(const struct opts *o, const struct kb_stats *st)
 {
 	const struct kb_cfg *cfg = &o->cfg;
 	const char *proto = cfg->proto == KB_UDP ? "udp" : "tcp";
-	const char *mode = cfg->flood ? "flood" : cfg->rate > 0 ? "open" : "closed";
+	const char *mode = cfg->flood_xdp  ? "flood-xdp"
+			   : cfg->flood	   ? "flood"
+			   : cfg->rate > 0 ? "open"
+					   : "closed";
 	double secs = st->end_ns > st->start_ns ? (double)(st->end_ns - st->start_ns) / 1e9 : 0;
 	double rps = secs > 0 ? (double)(cfg->flood ? st->sent : st->done) / secs : 0;
 	const struct kb_hist *h = &st->hist;
@@ -721,8 +744,10 @@ static void report(const struct opts *o, const struct kb_stats *st)
 		       cfg->ks.vmin, cfg->ks.vmax, cfg->get_ratio * 100,
 		       cfg->verify ? ", verifying" : "");
 		if (cfg->flood) {
-			printf("  sent %llu datagrams (%.0f/s), replies seen %llu\n",
-			       (unsigned long long)st->sent, rps, (unsigned long long)st->replies);
+			printf("  sent %llu %s (%.0f/s), replies seen %llu, sender CPU %.2f s\n",
+			       (unsigned long long)st->sent,
+			       cfg->flood_xdp ? "frames" : "datagrams", rps,
+			       (unsigned long long)st->replies, (double)st->cpu_ns / 1e9);
 		} else {
 			printf(
 			    "  requests %llu answered of %llu sent (%.0f/s): gets %llu (hits %llu, "
@@ -744,14 +769,15 @@ static void report(const struct opts *o, const struct kb_stats *st)
 	}
 	printf("result: proto=%s mode=%s rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f hits=%llu "
 	       "misses=%llu lost=%llu errors=%llu verify_fail=%llu sets=%llu unsent=%llu late=%llu "
-	       "sent=%llu replies=%llu secs=%.2f\n",
+	       "sent=%llu replies=%llu secs=%.2f cpu_s=%.3f\n",
 	       proto, mode, rps, us(kb_hist_quantile(h, 0.5)), us(kb_hist_quantile(h, 0.99)),
 	       us(kb_hist_quantile(h, 0.999)), (unsigned long long)st->hits,
 	       (unsigned long long)st->misses, (unsigned long long)st->lost,
 	       (unsigned long long)st->errors, (unsigned long long)st->verify_fail,
 	       (unsigned long long)st->sets, (unsigned long long)st->unsent,
 	       (unsigned long long)st->late, (unsigned long long)st->sent,
-	       (unsigned long long)(cfg->flood ? st->replies : st->done), secs);
+	       (unsigned long long)(cfg->flood ? st->replies : st->done), secs,
+	       (double)st->cpu_ns / 1e9);
 	fflush(stdout);
 }
 

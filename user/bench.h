@@ -8,6 +8,7 @@
  *   bench_udp.c    UDP: sendmmsg/recvmmsg, requests matched by the frame's request id; flood
  *   bench_tcp.c    TCP: pipelined connections, replies matched in order; prefill
  *   bench_raw.c    UDP requests as padded Ethernet frames (--pad-frames), for XDP on veth
+ *   bench_xdp.c    --flood-xdp: frames made in the kernel (BPF_PROG_TEST_RUN live frames)
  *
  * Nothing here is used by the daemon. Every engine function runs on one bench thread and
  * touches only that thread's struct kb_thread; the configuration is read-only once threads run.
@@ -124,6 +125,7 @@ struct kb_cfg {
 	uint32_t pad_frames; /* UDP: send requests as Ethernet frames of at least this size */
 	bool verify;
 	bool flood;
+	bool flood_xdp;		  /* flood from the kernel (bench_xdp.c); implies flood */
 	_Atomic bool *stop;	  /* set by a signal, the watchdog or the request limit */
 	_Atomic uint64_t *issued; /* measured requests issued so far, for max_requests */
 };
@@ -140,6 +142,7 @@ struct kb_stats {
 	uint64_t unsent;      /* open loop: requests due but never sent (the client fell behind) */
 	uint64_t late;	      /* UDP: replies to requests already counted lost */
 	uint64_t replies;     /* flood: datagrams received */
+	uint64_t cpu_ns;      /* flood: CPU time of the sending threads in the measured window */
 	uint64_t start_ns, end_ns; /* measured window of this thread */
 	struct kb_hist hist;
 };
@@ -183,7 +186,8 @@ void kb_count(struct kb_stats *st, enum kb_op op, enum kb_outcome o);
 /* Sends a connected UDP socket's datagrams as Ethernet frames on the interface that holds its
  * local address, padded with a trailer to at least pad bytes. */
 struct kb_raw {
-	int fd; /* AF_PACKET, bound to the interface */
+	int fd;	     /* AF_PACKET, bound to the interface */
+	int ifindex; /* that interface */
 	uint32_t pad;
 	uint16_t ip_id;
 	uint32_t pseudo; /* checksum of the UDP pseudo-header's addresses and protocol */
@@ -202,6 +206,8 @@ void kb_raw_close(struct kb_raw *r);
 /* --- engines ----------------------------------------------------------------------------- */
 
 uint64_t kb_now_ns(void);
+/* CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID), ns. */
+uint64_t kb_thread_cpu_ns(void);
 /* Chooses the next request: a Zipf key, get or set by the ratio. */
 enum kb_op kb_pick(struct kb_thread *t, uint64_t *key);
 /* Claims one measured request against max_requests. False when the limit is reached. */
@@ -210,6 +216,8 @@ bool kb_claim(struct kb_thread *t);
 /* Each returns 0, or a negative errno with a message in t->err. */
 int kb_udp_run(struct kb_thread *t);
 int kb_udp_flood(struct kb_thread *t);
+/* --flood-xdp: frames sent by BPF_PROG_TEST_RUN in live-frames mode (root, IPv4, on-link). */
+int kb_xdp_flood(struct kb_thread *t);
 int kb_tcp_run(struct kb_thread *t);
 /* Sets keys [t->pf_first, t->pf_end) over TCP, cfg->depth in flight per connection. */
 int kb_tcp_prefill(struct kb_thread *t, uint64_t deadline_ns);

@@ -368,6 +368,7 @@ void kb_stats_merge(struct kb_stats *dst, const struct kb_stats *src)
 	dst->unsent += src->unsent;
 	dst->late += src->late;
 	dst->replies += src->replies;
+	dst->cpu_ns += src->cpu_ns;
 	if (src->start_ns && (!dst->start_ns || src->start_ns < dst->start_ns))
 		dst->start_ns = src->start_ns;
 	if (src->end_ns > dst->end_ns)

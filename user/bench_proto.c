@@ -14,6 +14,14 @@ uint64_t kb_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t kb_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 enum kb_op kb_pick(struct kb_thread *t, uint64_t *key)
 {
 	const struct kb_cfg *cfg = t->cfg;

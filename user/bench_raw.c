@@ -137,45 +137,46 @@ int kb_raw_open(struct kb_raw *r, int udp_fd, const struct kb_cfg *cfg, char *er
 	struct ifreq ifr = {0};
 	char ifname[IFNAMSIZ];
 	uint8_t dmac[6], *h = r->hdr;
+	const char *opt = cfg->flood_xdp ? "--flood-xdp" : "--pad-frames"; /* for messages */
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 	r->pad = cfg->pad_frames;
 	if (cfg->addr.ss_family != AF_INET) {
-		snprintf(err, errlen, "--pad-frames: IPv4 targets only");
+		snprintf(err, errlen, "%s: IPv4 targets only", opt);
 		return -EAFNOSUPPORT;
 	}
 	if (getsockname(udp_fd, (struct sockaddr *)&src, &slen)) {
-		snprintf(err, errlen, "--pad-frames: getsockname: %s", strerror(errno));
+		snprintf(err, errlen, "%s: getsockname: %s", opt, strerror(errno));
 		return -errno;
 	}
 	rc = iface_of(&src.sin_addr, ifname);
 	if (rc) {
-		snprintf(err, errlen, "--pad-frames: no interface holds %s",
-			 inet_ntoa(src.sin_addr));
+		snprintf(err, errlen, "%s: no interface holds %s", opt, inet_ntoa(src.sin_addr));
 		return rc;
 	}
 	r->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: send only */
 	if (r->fd < 0) {
-		snprintf(err, errlen, "--pad-frames: packet socket: %s", strerror(errno));
+		snprintf(err, errlen, "%s: packet socket: %s", opt, strerror(errno));
 		return -errno;
 	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(r->fd, SIOCGIFHWADDR, &ifr) || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-		snprintf(err, errlen, "--pad-frames: %s is not an Ethernet interface", ifname);
+		snprintf(err, errlen, "%s: %s is not an Ethernet interface", opt, ifname);
 		rc = -ENODEV;
 		goto fail;
 	}
 	rc = resolve_mac(dst, ifname, dmac);
 	if (rc) {
-		snprintf(err, errlen, "--pad-frames: no neighbour entry for %s on %s (on-link?)",
+		snprintf(err, errlen, "%s: no neighbour entry for %s on %s (on-link?)", opt,
 			 cfg->target, ifname);
 		goto fail;
 	}
 	ll.sll_ifindex = (int)if_nametoindex(ifname);
+	r->ifindex = ll.sll_ifindex;
 	if (!ll.sll_ifindex || bind(r->fd, (struct sockaddr *)&ll, sizeof(ll))) {
-		snprintf(err, errlen, "--pad-frames: bind to %s: %s", ifname, strerror(errno));
+		snprintf(err, errlen, "%s: bind to %s: %s", opt, ifname, strerror(errno));
 		rc = -errno;
 		goto fail;
 	}

@@ -514,7 +514,7 @@ int kb_udp_flood(struct kb_thread *t)
 	const struct kb_cfg *cfg = t->cfg;
 	unsigned b = cfg->batch, next = 0;
 	uint64_t mstart = t->start_ns + cfg->warmup_ns, end = mstart + cfg->duration_ns;
-	uint64_t interval = 0, sched = t->start_ns, now;
+	uint64_t interval = 0, sched = t->start_ns, cpu0 = 0, now;
 	struct {
 		uint16_t len;
 		char *p;
@@ -549,6 +549,8 @@ int kb_udp_flood(struct kb_thread *t)
 		now = kb_now_ns();
 		if (now >= end)
 			break;
+		if (!cpu0 && now >= mstart)
+			cpu0 = kb_thread_cpu_ns();
 		for (unsigned i = 0; i < c.n; i++) {
 			struct usock *s = &c.s[i];
 			unsigned n = b;
@@ -596,6 +598,8 @@ int kb_udp_flood(struct kb_thread *t)
 	t->st.end_ns = kb_now_ns();
 	if (t->st.end_ns > end)
 		t->st.end_ns = end;
+	if (cpu0)
+		t->st.cpu_ns = kb_thread_cpu_ns() - cpu0;
 out:
 	free(pool);
 	free(mem);
