@@ -144,10 +144,11 @@ static void error_code(const struct resp *r, char *out, size_t outlen)
 }
 
 /* One signed request. path is the encoded path after base_url. Returns OK for 2xx, MISS for
- * 404, ERR (with the S3 error code, or curl's reason, in err) otherwise. */
-static enum kc_store_res request(struct s3_store *s, const char *method, const char *path,
-				 const struct iovec *iov, int niov, const char *payload_hash,
-				 struct resp *r, char *err, size_t errlen)
+ * 404, ERR (with the S3 error code, or curl's reason, in err) otherwise; *retry is set when
+ * trying again may help (a 5xx, or a connection that failed before the timeout). */
+static enum kc_store_res request_once(struct s3_store *s, const char *method, const char *path,
+				      const struct iovec *iov, int niov, const char *payload_hash,
+				      struct resp *r, bool *retry, char *err, size_t errlen)
 {
 	char date[17], auth[512], url[1500], hdr[4][700], tokhdr[4200], code[64],
 	    ebuf[CURL_ERROR_SIZE] = "";
@@ -229,6 +230,7 @@ static enum kc_store_res request(struct s3_store *s, const char *method, const c
 	} else if (rc != CURLE_OK) {
 		kc_errf(err, errlen, "s3: %s %s%s: %s", method, s->base_url, path,
 			ebuf[0] ? ebuf : curl_easy_strerror(rc));
+		*retry = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST;
 	} else if (status >= 200 && status < 300) {
 		res = KC_STORE_OK;
 	} else if (status == 404) {
@@ -245,12 +247,39 @@ static enum kc_store_res request(struct s3_store *s, const char *method, const c
 			: status >= 500 ? "server error"
 					: "unexpected status",
 			method, path);
+		*retry = status >= 500;
 	}
 	return res;
 oom:
 	curl_slist_free_all(hl);
 	kc_errf(err, errlen, "s3: out of memory");
 	return KC_STORE_ERR;
+}
+
+/* request_once, tried up to three times (every request the store sends is idempotent), as
+ * AWS's own clients do: S3 answers an occasional 500 or 503 that a retry gets past. */
+static enum kc_store_res request(struct s3_store *s, const char *method, const char *path,
+				 const struct iovec *iov, int niov, const char *payload_hash,
+				 struct resp *r, char *err, size_t errlen)
+{
+	enum kc_store_res res = KC_STORE_ERR;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		bool retry = false;
+
+		if (attempt) {
+			struct timespec ts = {0, (long)(10 + rand() % 40) * attempt * 1000000L};
+
+			nanosleep(&ts, NULL);
+			r->n = 0;
+			r->too_big = false;
+		}
+		res = request_once(s, method, path, iov, niov, payload_hash, r, &retry, err,
+				   errlen);
+		if (res != KC_STORE_ERR || !retry)
+			break;
+	}
+	return res;
 }
 
 static struct s3_store *S(struct kc_store *s)

@@ -4,6 +4,7 @@
 # discovers the master and checks it with ROLE; kill -9 of the master: it follows the failover to
 # the promoted replica by itself; then a manual SENTINEL FAILOVER back, with the old master alive
 # (READONLY / +switch-master), and it follows again. Polls; no timing is asserted.
+# sanitizers: no   (waits on Sentinel's failover; the client code it drives runs under the sanitizers in redis_client, redis_auth and redis_tls)
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
 

@@ -26,14 +26,17 @@ refused "S3 URL with a bad endpoint" 'endpoint' --store 's3://bkt/p?endpoint=ftp
 refused "S3 URL with an unknown option" 'option|unknown' --store 's3://bkt/p?colour=blue'
 refused "write mode" 'write-mode' --write-mode sometimes
 
-# Unreachable Redis at start: kcached serves, the set is journaled (write-behind), reported.
+# Unreachable Redis at start: kcached serves, the set is journaled (write-behind) and waits.
 DOWN=$(free_port)
 start_kcached down --redis "redis://127.0.0.1:$DOWN" --write-mode behind --threads 2 \
 	--redis-timeout 100
 expect_eq "set with Redis unreachable" "$(mc 'set k 0 0 1\r\nx\r\n' | tr -d '\r')" STORED
 expect_eq "get with Redis unreachable" "$(mc 'get k\r\n' | sed -n 2p | tr -d '\r')" x
 expect_eq "redis up" "$(metric "$KC_HTTP" kcache_redis_up)" 0
-wait_metric "$KC_HTTP" kcache_writebehind_retries_total '>' 0
+# The write waits in the journal for Redis, without spending its flush attempts.
+sleep 1
+expect_eq "write queued while Redis is unreachable" "$(metric "$KC_HTTP" kcache_writebehind_queue_depth)" 1
+expect_eq "no attempts spent on an unreachable Redis" "$(metric "$KC_HTTP" kcache_writebehind_dead_letters)" 0
 grep -qi 'redis' "$KC_LOG" || fail "nothing about Redis in the log"
 alive
 stop_kcached
