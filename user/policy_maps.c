@@ -455,7 +455,7 @@ static int compile(struct kc_pol_state *st, const struct kc_pol_spec *s, struct 
 		goto out;
 	}
 	{
-		const struct kc_pol_protect *order[KC_POL_PORTS_MAX];
+		const struct kc_pol_protect *order[KC_POL_PORTS_MAX] = {NULL};
 
 		for (uint32_t i = 0; i < s->n_protect; i++)
 			order[i] = &s->protect[i];
@@ -552,11 +552,11 @@ static int write_ports(const struct kc_pol_state *st, int b, const struct kc_pol
 			return -errno;
 	}
 	for (i = 0, j = 0; i < old->n_prt || j < t->n_prt;) {
-		const struct prtent *o = i < old->n_prt ? &old->prt[i] : NULL,
-				    *e = j < t->n_prt ? &t->prt[j] : NULL;
-		uint32_t port = !e || (o && o->port < e->port) ? o->port : e->port;
-		const struct kc_pol_port *ov = o && o->port == port ? &o->v : &no_port,
-					 *nv = e && e->port == port ? &e->v : &no_port;
+		/* the lower of the two next ports; a list that has run out counts as above all */
+		uint32_t po = i < old->n_prt ? old->prt[i].port : UINT32_MAX,
+			 pn = j < t->n_prt ? t->prt[j].port : UINT32_MAX, port = po < pn ? po : pn;
+		const struct kc_pol_port *ov = po == port ? &old->prt[i].v : &no_port,
+					 *nv = pn == port ? &t->prt[j].v : &no_port;
 
 		if (memcmp(ov, nv, sizeof(*nv)) &&
 		    bpf_map_update_elem(st->m.prt_fd[b], &port, nv, 0))

@@ -786,6 +786,21 @@ static void test_swaps(void **state)
 	int len;
 
 	(void)state;
+	/* Protected ports follow each swap in both buffers: added, removed, default changed. */
+	for (int i = 0; i < 2; i++) {
+		apply_yaml(main_policy);
+		DENY("udp 11250 protected", "10.1.2.3", 11250, 0, "default udp 11250");
+		PASS("tcp 11250 not", "10.1.2.3", 11250, F_TCP);
+		ALLOW("udp 5000 protected", "198.18.1.1", 5000, F_VLAN, "allow 198.18.0.0/16");
+		apply_yaml("protect:\n  - {proto: tcp, port: 11250, default: deny}\n"
+			   "  - {proto: udp, port: 11211, default: allow}\n"
+			   "rules:\n  - {action: deny, prefix: 10.9.0.0/16}\n");
+		PASS("udp 11250 no longer protected", "10.1.2.3", 11250, 0);
+		DENY("tcp 11250 now protected", "10.1.2.3", 11250, F_TCP, "default tcp 11250");
+		ALLOW("udp 11211 default now allow", "10.1.2.3", 11211, 0, "default udp 11211");
+		PASS("tcp 11211 no longer protected", "10.1.2.3", 11211, F_TCP);
+		PASS("udp 5000 no longer protected", "198.18.1.1", 5000, 0);
+	}
 	apply_yaml("rules:\n  - {action: deny, prefix: 198.18.5.0/24}\n"
 		   "  - {action: allow, prefix: 198.18.6.0/24}\n");
 	DENY("before the swap", "198.18.5.1", 11211, 0, "deny 198.18.5.0/24");
