@@ -35,6 +35,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* One load that the compiler may neither repeat nor tear. */
 #define KC_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+/* Keeps the compiler from moving memory accesses across it (x86 keeps their order itself). */
+#define kc_barrier()	    asm volatile("" ::: "memory")
+#define KC_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -225,18 +228,38 @@ struct kc_gather {
 	__u64 sum;
 };
 
-/* bpf_loop callback: takes CPU cpu's drops of g->key; stops past the last CPU. A slot's owner
- * only adds to its count atomically, so taking it with an exchange loses and doubles nothing;
- * a drop the owner counts in the instant it gives the slot to another pair may go to either. */
+/* Takes the drops of slot c that were not taken when it held taken t and count n: advances
+ * taken from t to n with a compare-and-swap, so that of the slot's owner and a CPU gathering
+ * for a report exactly one gets each drop. Returns how many it took (0 if the other did). */
+static __always_inline __u64 kc_take(struct kc_pol_rpt *c, __u64 t, __u64 n)
+{
+	if (n == t || __sync_val_compare_and_swap(&c->taken, t, n) != t)
+		return 0;
+	return n - t;
+}
+
+/* bpf_loop callback: takes CPU cpu's drops of g->key; stops past the last CPU. The owner
+ * changes a slot's key inside an odd gen (kc_deny_report), so a key, taken and count read
+ * under one even gen belong together; a slot caught changing is left alone (its drops went
+ * to kc_policy_src, for the next report). */
 static long kc_gather_cpu(__u64 cpu, void *ctx)
 {
 	struct kc_gather *g = ctx;
 	struct kc_pol_rpt *c = bpf_map_lookup_percpu_elem(&kc_policy_rpt, &g->slot, (__u32)cpu);
+	__u32 gen;
+	__u64 t, n;
+	int same;
 
 	if (!c)
 		return 1;
-	if (kc_src_eq(&c->key, &g->key))
-		g->sum += __sync_lock_test_and_set(&c->count, 0);
+	gen = KC_READ_ONCE(c->gen);
+	kc_barrier();
+	same = kc_src_eq(&c->key, &g->key);
+	t = KC_READ_ONCE(c->taken);
+	n = KC_READ_ONCE(c->count);
+	kc_barrier();
+	if (same && !(gen & 1) && KC_READ_ONCE(c->gen) == gen)
+		g->sum += kc_take(c, t, n);
 	return 0;
 }
 
@@ -311,20 +334,29 @@ static __always_inline void kc_deny_report(const struct kc_pol_src *k, const str
 	if (!c) /* cannot happen: slot < KC_POL_RPT_SLOTS */
 		return;
 	if (kc_src_eq(&c->key, k)) {
-		__sync_fetch_and_add(&c->count, 1);
+		/* Only this CPU writes count: no locked instruction (it would wait for the
+		 * store buffer to drain, and a flood's path writes much). */
+		c->count++;
 		/* A clock behind due_ns - KC_POL_REPORT_NS (a test clock) asks kc_policy_src. */
 		if (now < c->due_ns && c->due_ns - now <= KC_POL_REPORT_NS)
 			return;
 	} else {
-		old = __sync_lock_test_and_set(&c->count, 0);
+		/* The previous pair's drops that no report took go to its shared state; a CPU
+		 * gathering may take some first, never the same ones (a second try covers it). */
+		old = kc_take(c, KC_READ_ONCE(c->taken), c->count);
+		old += kc_take(c, KC_READ_ONCE(c->taken), c->count);
 		if (old && c->key.rule) {
 			st = bpf_map_lookup_elem(&kc_policy_src, &c->key);
 			if (st)
 				__sync_fetch_and_add(&st->count, old);
 		}
+		KC_WRITE_ONCE(c->gen, c->gen + 1);
+		kc_barrier();
 		c->key = *k;
 		c->due_ns = 0;
-		__sync_fetch_and_add(&c->count, 1);
+		kc_barrier();
+		KC_WRITE_ONCE(c->gen, c->gen + 1);
+		c->count++;
 	}
 	/* No state (the LRU cannot make room): the drops wait in the slot for the next one. */
 	st = kc_src_state(k);

@@ -186,13 +186,19 @@ struct kc_pol_srcst {
 };
 _Static_assert(sizeof(struct kc_pol_srcst) == 24, "kc_pol_srcst layout");
 
-/* kc_policy_rpt value, per CPU: the (source, rule) this slot remembers, if key.rule != 0. */
+/* kc_policy_rpt value, per CPU: the (source, rule) this slot remembers, if key.rule != 0.
+ * Only its CPU writes key, gen, due_ns and count; taken may also be advanced by the CPU that
+ * gathers the pair's drops for a report. count - taken: drops of key on this CPU in no event
+ * yet, nor in kc_policy_src. */
 struct kc_pol_rpt {
 	struct kc_pol_src key;
+	__u32 gen; /* odd while key changes */
+	__u32 pad;
 	__u64 due_ns; /* before this (and after due_ns - KC_POL_REPORT_NS) no report is due */
-	__u64 count;  /* drops of key on this CPU in no event yet, nor in kc_policy_src */
+	__u64 count;  /* drops counted in this slot, whatever its key then (never goes back) */
+	__u64 taken;  /* of those, taken into an event or moved to kc_policy_src */
 };
-_Static_assert(sizeof(struct kc_pol_rpt) == 40, "kc_pol_rpt layout");
+_Static_assert(sizeof(struct kc_pol_rpt) == 56, "kc_pol_rpt layout");
 
 /* The kc_policy_rpt slot of a (source, rule): part of the map's layout, so that tests can
  * place two pairs in one slot. A multiply-xorshift over the key's 32-bit words. */
