@@ -43,7 +43,8 @@ struct kc_pkt {
 	__u16 dport;	/* host order */
 	__u8 proto;	/* kc_parse_l4: KC_IPPROTO_UDP or KC_IPPROTO_TCP */
 	__u8 pad[3];
-	__u32 saddr[4]; /* kc_parse_l4: source address, network order; IPv4 in saddr[0] */
+	__u32 saddr[4];	 /* kc_parse_l4: source address, network order; IPv4 in saddr[0] */
+	__u32 frame_len; /* kc_parse_l4: bpf_xdp_get_buff_len(), asked once */
 };
 
 /* IPv6 next-header values that are extension headers: such packets are not parsed further. */
@@ -191,10 +192,10 @@ enum kc_l4_result {
  * (IPv4 with options ends by 78). */
 #define KC_L4_OFF_MAX (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + 256)
 
-/* The policy's parser: fills p->proto, sport, dport, l4_off, v6, saddr. IPv4 options are
- * skipped and IPv6 extension headers walked (hop-by-hop, routing, destination options,
- * fragment, AH); a first fragment is parsed by its L4 header, later fragments are skipped
- * (the stack cannot reassemble them without the first, which the policy saw). */
+/* The policy's parser: fills p->frame_len, proto, sport, dport, l4_off, v6, saddr. IPv4
+ * options are skipped and IPv6 extension headers walked (hop-by-hop, routing, destination
+ * options, fragment, AH); a first fragment is parsed by its L4 header, later fragments are
+ * skipped (the stack cannot reassemble them without the first, which the policy saw). */
 static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
@@ -205,6 +206,7 @@ static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 	__u16 proto;
 	__u8 nh;
 
+	p->frame_len = frame_len;
 	if (kc_parse_eth(data, data_end, p, &off, &proto) >= 0)
 		return KC_L4_SKIP;
 	if (proto == KC_ETH_P_IP) {

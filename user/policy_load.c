@@ -29,12 +29,12 @@ static const char *const our_progs[] = {"kc_policy", "kc_cache"};
 
 /* The policy itself: reused when a pinned link shows a previous kcached's policy is still
  * enforced, so that there is no moment without one. */
-static const char *const policy_maps[] = {"kc_policy_cfg",  "kc_policy_v4_a", "kc_policy_v4_b",
-					  "kc_policy_v6_a", "kc_policy_v6_b", "kc_policy_prt_a",
-					  "kc_policy_prt_b"};
-/* Counters, sources, events and the cache slot always start fresh. */
+static const char *const policy_maps[] = {"kc_policy_cfg",   "kc_policy_v4_a",	"kc_policy_v4_b",
+					  "kc_policy_v6_a",  "kc_policy_v6_b",	"kc_policy_prt_a",
+					  "kc_policy_prt_b", "kc_policy_def_a", "kc_policy_def_b"};
+/* Counters, sources, report slots, events and the cache slot always start fresh. */
 static const char *const fresh_maps[] = {"kc_policy_cnt", "kc_policy_tot", "kc_policy_src",
-					 "kc_policy_evt", "kc_policy_next"};
+					 "kc_policy_rpt", "kc_policy_evt", "kc_policy_next"};
 #define N_POLICY (sizeof(policy_maps) / sizeof(policy_maps[0]))
 #define N_FRESH	 (sizeof(fresh_maps) / sizeof(fresh_maps[0]))
 
@@ -44,7 +44,7 @@ void kc_pol_obj_init(struct kc_pol_obj *o)
 	o->next_fd = o->evt_fd = o->link_fd = o->lock_fd = -1;
 	o->maps.cnt_fd = o->maps.tot_fd = -1;
 	for (int b = 0; b < 2; b++)
-		o->maps.v4_fd[b] = o->maps.v6_fd[b] = o->maps.prt_fd[b] = -1;
+		o->maps.v4_fd[b] = o->maps.v6_fd[b] = o->maps.prt_fd[b] = o->maps.def_fd[b] = -1;
 }
 
 static int is_bpffs(const char *path)
@@ -307,6 +307,8 @@ static int load(struct kc_pol_obj *o, const struct kc_pol_load_opts *opts, char 
 	o->maps.v6_fd[1] = bpf_map__fd(s->maps.kc_policy_v6_b);
 	o->maps.prt_fd[0] = bpf_map__fd(s->maps.kc_policy_prt_a);
 	o->maps.prt_fd[1] = bpf_map__fd(s->maps.kc_policy_prt_b);
+	o->maps.def_fd[0] = bpf_map__fd(s->maps.kc_policy_def_a);
+	o->maps.def_fd[1] = bpf_map__fd(s->maps.kc_policy_def_b);
 	o->maps.cnt_fd = bpf_map__fd(s->maps.kc_policy_cnt);
 	o->maps.tot_fd = bpf_map__fd(s->maps.kc_policy_tot);
 	o->next_fd = bpf_map__fd(s->maps.kc_policy_next);

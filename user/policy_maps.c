@@ -35,16 +35,18 @@ struct v6ent {
 	struct kc_pol_set v;
 };
 
+/* One port of kc_policy_prt_* that protects at least one protocol. */
 struct prtent {
-	struct kc_pol_port k;
-	struct kc_pol_rule v;
+	uint32_t port;
+	struct kc_pol_port v;
 };
 
 struct kc_pol_table {
 	struct v4ent *v4;
 	struct v6ent *v6;
-	struct prtent *prt;
-	uint32_t n_v4, n_v6, n_prt;
+	struct prtent *prt;	 /* sorted by port */
+	struct kc_pol_rule *def; /* [n_def + 1]: kc_policy_def_*'s used slots, slot 0 zero */
+	uint32_t n_v4, n_v6, n_prt, n_def;
 	uint32_t audit;
 };
 
@@ -71,6 +73,7 @@ static void table_free(struct kc_pol_table *t)
 	free(t->v4);
 	free(t->v6);
 	free(t->prt);
+	free(t->def);
 	free(t);
 }
 
@@ -91,10 +94,15 @@ static int cmp_v6(const void *a, const void *b)
 		      sizeof(struct kc_pol_v6));
 }
 
-static int cmp_prt(const void *a, const void *b)
+/* Protected (port, protocol) pairs in the order their defaults take slots. */
+static int cmp_protect(const void *a, const void *b)
 {
-	return memcmp(&((const struct prtent *)a)->k, &((const struct prtent *)b)->k,
-		      sizeof(struct kc_pol_port));
+	const struct kc_pol_protect *x = *(const struct kc_pol_protect *const *)a,
+				    *y = *(const struct kc_pol_protect *const *)b;
+
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->proto < y->proto ? -1 : x->proto > y->proto;
 }
 
 /* ---- compile ----------------------------------------------------------------------------- */
@@ -437,26 +445,42 @@ static int compile(struct kc_pol_state *st, const struct kc_pol_spec *s, struct 
 		goto out;
 	}
 
+	/* Port defaults take slots 1.. in (port, protocol) order, so that an unchanged list
+	 * rewrites nothing; each port's entry points at its protocols' slots. */
 	c->t->prt = calloc(s->n_protect ? s->n_protect : 1, sizeof(*c->t->prt));
-	if (!c->t->prt) {
+	c->t->def = calloc(s->n_protect + 1, sizeof(*c->t->def));
+	if (!c->t->prt || !c->t->def) {
 		rc = -ENOMEM;
 		kc_errf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (uint32_t i = 0; i < s->n_protect; i++) {
-		const struct kc_pol_protect *p = &s->protect[i];
-		struct prtent *e = &c->t->prt[c->t->n_prt++];
+	{
+		const struct kc_pol_protect *order[KC_POL_PORTS_MAX] = {NULL};
 
-		e->k = (struct kc_pol_port){.port = p->port, .proto = p->proto};
-		e->v = (struct kc_pol_rule){.id = c->ids.prot[i],
-					    .port_lo = p->port,
-					    .port_hi = p->port,
-					    .proto = p->proto,
-					    .action = p->action,
-					    .burst = p->burst,
-					    .interval_ns = interval_of(p->rate)};
+		for (uint32_t i = 0; i < s->n_protect; i++)
+			order[i] = &s->protect[i];
+		qsort(order, s->n_protect, sizeof(order[0]), cmp_protect);
+		for (uint32_t i = 0; i < s->n_protect; i++) {
+			const struct kc_pol_protect *p = order[i];
+			uint32_t slot = ++c->t->n_def;
+			struct prtent *e;
+
+			if (!c->t->n_prt || c->t->prt[c->t->n_prt - 1].port != p->port)
+				c->t->prt[c->t->n_prt++].port = p->port;
+			e = &c->t->prt[c->t->n_prt - 1];
+			if (p->proto == KC_POL_PROTO_TCP)
+				e->v.tcp = (uint16_t)slot;
+			else
+				e->v.udp = (uint16_t)slot;
+			c->t->def[slot] = (struct kc_pol_rule){.id = c->ids.prot[p - s->protect],
+							       .port_lo = p->port,
+							       .port_hi = p->port,
+							       .proto = p->proto,
+							       .action = p->action,
+							       .burst = p->burst,
+							       .interval_ns = interval_of(p->rate)};
+		}
 	}
-	qsort(c->t->prt, c->t->n_prt, sizeof(*c->t->prt), cmp_prt);
 out:
 	free(items);
 	if (rc)
@@ -484,6 +508,63 @@ static int clear_map(int fd, size_t key_size, uint32_t max)
 			rc = -errno;
 	free(keys);
 	return rc;
+}
+
+/* Sets the first n entries of an array map (values of vsize bytes) to zero: one batch update
+ * where the kernel has it. */
+static int zero_array(int fd, uint32_t n, size_t vsize)
+{
+	uint32_t *keys = malloc((size_t)n * sizeof(*keys)), count = n;
+	void *vals = calloc(n, vsize);
+	int rc = 0;
+
+	if (!keys || !vals) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		keys[i] = i;
+	if (bpf_map_update_batch(fd, keys, vals, &count, NULL) == 0)
+		goto out;
+	for (uint32_t i = 0; i < n && !rc; i++)
+		if (bpf_map_update_elem(fd, &keys[i], vals, BPF_ANY))
+			rc = -errno;
+out:
+	free(keys);
+	free(vals);
+	return rc;
+}
+
+/* Writes the port arrays of buffer b: every default slot and port entry that differs between
+ * old and t (a slot or port only one of them has is zero in the other). */
+static int write_ports(const struct kc_pol_state *st, int b, const struct kc_pol_table *old,
+		       const struct kc_pol_table *t)
+{
+	static const struct kc_pol_rule no_rule;
+	static const struct kc_pol_port no_port;
+	uint32_t i, j, n = old->n_def > t->n_def ? old->n_def : t->n_def;
+
+	for (uint32_t slot = 1; slot <= n; slot++) {
+		const struct kc_pol_rule *o = slot <= old->n_def ? &old->def[slot] : &no_rule,
+					 *v = slot <= t->n_def ? &t->def[slot] : &no_rule;
+
+		if (memcmp(o, v, sizeof(*v)) && bpf_map_update_elem(st->m.def_fd[b], &slot, v, 0))
+			return -errno;
+	}
+	for (i = 0, j = 0; i < old->n_prt || j < t->n_prt;) {
+		/* the lower of the two next ports; a list that has run out counts as above all */
+		uint32_t po = i < old->n_prt ? old->prt[i].port : UINT32_MAX,
+			 pn = j < t->n_prt ? t->prt[j].port : UINT32_MAX, port = po < pn ? po : pn;
+		const struct kc_pol_port *ov = po == port ? &old->prt[i].v : &no_port,
+					 *nv = pn == port ? &t->prt[j].v : &no_port;
+
+		if (memcmp(ov, nv, sizeof(*nv)) &&
+		    bpf_map_update_elem(st->m.prt_fd[b], &port, nv, 0))
+			return -errno;
+		i += ov != &no_port;
+		j += nv != &no_port;
+	}
+	return 0;
 }
 
 /* Writes what differs between old and new (both sorted by key) into fd: deletions first so
@@ -539,14 +620,16 @@ static int write_buffer(struct kc_pol_state *st, int b, const struct kc_pol_tabl
 			rc =
 			    clear_map(st->m.v6_fd[b], sizeof(struct kc_pol_v6), st->m.max_prefixes);
 		if (!rc)
-			rc = clear_map(st->m.prt_fd[b], sizeof(struct kc_pol_port),
-				       KC_POL_PORTS_MAX);
+			rc = zero_array(st->m.prt_fd[b], KC_POL_PORT_SLOTS,
+					sizeof(struct kc_pol_port));
+		if (!rc)
+			rc = zero_array(st->m.def_fd[b], KC_POL_PORTS_MAX + 1,
+					sizeof(struct kc_pol_rule));
 		if (rc)
 			return rc;
 		old = &empty;
 	}
-	rc = write_diff(st->m.prt_fd[b], old->prt, old->n_prt, t->prt, t->n_prt,
-			sizeof(struct prtent), offsetof(struct prtent, v), cmp_prt);
+	rc = write_ports(st, b, old, t);
 	if (!rc)
 		rc = write_diff(st->m.v4_fd[b], old->v4, old->n_v4, t->v4, t->n_v4,
 				sizeof(struct v4ent), offsetof(struct v4ent, v), cmp_v4);
@@ -582,7 +665,7 @@ static int adopt_active_ids(struct kc_pol_state *st, uint8_t *used)
 	struct kc_pol_set set;
 	struct kc_pol_rule r;
 	uint8_t key[sizeof(struct kc_pol_v6)], *prev = NULL;
-	int fds[3] = {st->m.v4_fd[b], st->m.v6_fd[b], st->m.prt_fd[b]};
+	int fds[3] = {st->m.v4_fd[b], st->m.v6_fd[b], st->m.def_fd[b]};
 
 	for (int m = 0; m < 3; m++) {
 		prev = NULL;
@@ -839,5 +922,5 @@ void kc_pol_sizes(const struct kc_pol_state *st, uint32_t *v4, uint32_t *v6, uin
 
 	*v4 = t ? t->n_v4 : 0;
 	*v6 = t ? t->n_v6 : 0;
-	*ports = t ? t->n_prt : 0;
+	*ports = t ? t->n_def : 0;
 }

@@ -29,7 +29,7 @@
 
 /* The maps, by fd, as the loader (user/policy_load.h) opened them. */
 struct kc_pol_maps {
-	int v4_fd[2], v6_fd[2], prt_fd[2];
+	int v4_fd[2], v6_fd[2], prt_fd[2], def_fd[2];
 	int cnt_fd, tot_fd;
 	struct kc_pol_cfg *cfg; /* kc_policy_cfg[0], mmapped */
 	uint32_t max_ids;	/* kc_policy_cnt max_entries */

@@ -5,7 +5,9 @@
  * "passed on to the next program" (XDP_TX) from "dropped" (XDP_DROP). Every row asserts the
  * verdict, which kc_policy_tot counter moved (exactly one, by one), and which rule's counters
  * moved (exactly one rule, or none): packets +1, bytes + the frame length, drops +0 or +1.
- * Rate limits run on a fixed clock (kc_pol_cfg.clock_ns), so token counts are exact.
+ * Rate limits and deny reports run on a fixed clock (kc_pol_cfg.clock_ns), and the test runs
+ * pinned to one CPU (deny reports start in per-CPU slots), so token and event counts are exact;
+ * test_events moves to a second CPU on purpose.
  *
  * Needs root (BPF). Without it the test exits 77 (skip), unless KCACHE_REQUIRE_BPF=1, in which
  * case it fails.
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <kcache/policy.h>
@@ -44,6 +47,7 @@ struct env {
 	int prog_fd, next_fd;
 	struct kc_pol_state st;
 	struct ring_buffer *rb;
+	int cpu[2]; /* the CPU the test runs on, and another one or -1 */
 };
 
 static struct env E;
@@ -117,6 +121,8 @@ static int env_open(struct env *env, char *err, size_t errlen)
 	m.v6_fd[1] = bpf_map__fd(s->maps.kc_policy_v6_b);
 	m.prt_fd[0] = bpf_map__fd(s->maps.kc_policy_prt_a);
 	m.prt_fd[1] = bpf_map__fd(s->maps.kc_policy_prt_b);
+	m.def_fd[0] = bpf_map__fd(s->maps.kc_policy_def_a);
+	m.def_fd[1] = bpf_map__fd(s->maps.kc_policy_def_b);
 	m.cnt_fd = bpf_map__fd(s->maps.kc_policy_cnt);
 	m.tot_fd = bpf_map__fd(s->maps.kc_policy_tot);
 	m.cfg = cfg;
@@ -164,6 +170,40 @@ static void apply_yaml(const char *yaml)
 static void set_clock(__u64 ns)
 {
 	E.st.m.cfg->clock_ns = ns;
+}
+
+/* Runs the rest of the test (and so BPF_PROG_TEST_RUN) on cpu. */
+static void on_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		fail_msg("pin to CPU %d: %s", cpu, strerror(errno));
+}
+
+/* Takes the events the program sent since the last call. */
+static int take_events(void)
+{
+	ring_buffer__consume(E.rb);
+	return n_events;
+}
+
+static void expect_event(int i, const char *src, __u32 rule, __u32 count, __u8 verdict)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (i >= n_events)
+		fail_msg("event %d: only %d events", i, n_events);
+	inet_ntop(events[i].v6 ? AF_INET6 : AF_INET, events[i].addr, a, sizeof(a));
+	if (strcmp(a, src) || events[i].rule != rule || events[i].count != count ||
+	    events[i].verdict != verdict)
+		fail_msg(
+		    "event %d: %s rule %u count %u verdict %u; want %s rule %u count %u verdict "
+		    "%u",
+		    i, a, events[i].rule, events[i].count, events[i].verdict, src, rule, count,
+		    verdict);
 }
 
 /* The id of a rule by its words ("deny 198.18.5.0/24"), or a port default ("default udp
@@ -538,6 +578,8 @@ static void test_rate_limit(void **state)
 		   "burst: 3}\n"
 		   "  - {action: limit, prefix: \"2001:2::/32\", rate: 1000}\n");
 	set_clock(t0);
+	take_events();
+	n_events = 0;
 #define LIM4		   "limit 198.18.1.0/24 udp 11211 --rate 10 --burst 3"
 #define LIMITED(name, src) row(name, src, 11211, 0, XDP_DROP, KC_POL_V_LIMIT, LIM4)
 	print_message("  10 packets/s, burst 3, on a fixed clock\n");
@@ -555,10 +597,15 @@ static void test_rate_limit(void **state)
 	ALLOW("250 ms more: two tokens", "198.18.1.1", 11211, 0, LIM4);
 	ALLOW("250 ms more: two tokens", "198.18.1.1", 11211, 0, LIM4);
 	LIMITED("not three", "198.18.1.1");
+	/* Limit drops report like denies: the first at once, the rest with the next event. */
+	assert_int_equal(take_events(), 1);
+	expect_event(0, "198.18.1.1", rule_id(LIM4), 1, KC_POL_V_LIMIT);
 	set_clock(t0 + 60 * NSEC);
 	for (int i = 1; i <= 3; i++)
 		ALLOW("a minute later: the burst again", "198.18.1.1", 11211, 0, LIM4);
 	LIMITED("but no more than the burst", "198.18.1.1");
+	assert_int_equal(take_events(), 2);
+	expect_event(1, "198.18.1.1", rule_id(LIM4), 5, KC_POL_V_LIMIT);
 	/* burst defaults to one second's worth */
 	for (int i = 0; i < 1000; i++) {
 		static uint8_t buf[FRAME_MAX];
@@ -598,6 +645,88 @@ static void test_audit_mode(void **state)
 	apply_yaml("audit: false\nrules:\n  - {action: deny, prefix: 198.18.5.0/24}\n");
 	DENY("audit off again: dropped", "198.18.5.1", 11211, 0, "deny 198.18.5.0/24");
 	set_clock(0);
+}
+
+#define DENY5(name, src) DENY(name, src, 11211, 0, "deny 198.18.5.0/24")
+
+/* A source denied on two CPUs, each counting in its own slot: still one event per 5 s, each
+ * carrying the drops of both CPUs since the previous one. t1: 198.18.5.9's last event, sent
+ * from E.cpu[0]. */
+static void test_events_cpus(__u64 t1)
+{
+	__u32 id = rule_id("deny 198.18.5.0/24");
+	int n = take_events();
+
+	if (E.cpu[1] < 0) {
+		print_message("    (one CPU only: no test of drops on two CPUs)\n");
+		return;
+	}
+	on_cpu(E.cpu[1]);
+	set_clock(t1 + 1 * NSEC);
+	DENY5("cpu B, 1 s after cpu A's event", "198.18.5.9");
+	set_clock(t1 + 2 * NSEC);
+	DENY5("cpu B, 2 s after", "198.18.5.9");
+	DENY5("cpu B, 2 s after", "198.18.5.9");
+	assert_int_equal(take_events(), n);
+	on_cpu(E.cpu[0]);
+	set_clock(t1 + 5 * NSEC);
+	DENY5("cpu A, 5 s after: an event", "198.18.5.9");
+	assert_int_equal(take_events(), n + 1);
+	expect_event(n, "198.18.5.9", id, 4, KC_POL_V_DENY); /* B's 3 and this one */
+	on_cpu(E.cpu[1]);
+	set_clock(t1 + 6 * NSEC);
+	DENY5("cpu B, 6 s after: no event", "198.18.5.9");
+	assert_int_equal(take_events(), n + 1);
+	on_cpu(E.cpu[0]);
+	set_clock(t1 + 10 * NSEC);
+	DENY5("cpu A, 10 s after: an event", "198.18.5.9");
+	assert_int_equal(take_events(), n + 2);
+	expect_event(n + 1, "198.18.5.9", id, 2, KC_POL_V_DENY);
+	print_message("    two CPUs (%d, %d): one event per 5 s, counts 4 and 2 = the 6 drops\n",
+		      E.cpu[0], E.cpu[1]);
+}
+
+/* Two sources whose (source, rule) pairs share a kc_policy_rpt slot: each keeps its own
+ * events, one per 5 s, and no drop is lost when one pushes the other out. */
+static void test_events_collision(__u64 t2)
+{
+	__u32 id = rule_id("deny 198.18.5.0/24");
+	struct kc_pol_src k[2];
+	char a[2][INET_ADDRSTRLEN];
+	int n = take_events(), found = 0;
+
+	memset(k, 0, sizeof(k));
+	k[0].rule = k[1].rule = id;
+	for (int x = 10; x < 200 && !found; x++)
+		for (int y = x + 1; y < 200 && !found; y++) {
+			snprintf(a[0], sizeof(a[0]), "198.18.5.%d", x);
+			snprintf(a[1], sizeof(a[1]), "198.18.5.%d", y);
+			inet_pton(AF_INET, a[0], k[0].addr);
+			inet_pton(AF_INET, a[1], k[1].addr);
+			found = kc_pol_rpt_slot(&k[0]) == kc_pol_rpt_slot(&k[1]);
+		}
+	if (!found)
+		fail_msg("no two sources of 198.18.5.10-199 share a report slot");
+	set_clock(t2);
+	DENY5("A: first drop, an event", a[0]);
+	DENY5("B takes A's slot: its first event", a[1]);
+	set_clock(t2 + 1 * NSEC);
+	DENY5("A takes it back: no event", a[0]);
+	set_clock(t2 + 2 * NSEC);
+	DENY5("A counts in the slot", a[0]);
+	set_clock(t2 + 3 * NSEC);
+	DENY5("B pushes A's drop to A's state", a[1]);
+	assert_int_equal(take_events(), n + 2);
+	expect_event(n, a[0], id, 1, KC_POL_V_DENY);
+	expect_event(n + 1, a[1], id, 1, KC_POL_V_DENY);
+	set_clock(t2 + 5 * NSEC);
+	DENY5("A, 5 s on: its 3 drops", a[0]);
+	DENY5("B, 5 s on: its 2 drops", a[1]);
+	assert_int_equal(take_events(), n + 4);
+	expect_event(n + 2, a[0], id, 3, KC_POL_V_DENY);
+	expect_event(n + 3, a[1], id, 2, KC_POL_V_DENY);
+	print_message("    %s and %s share report slot %u: events 1, 1, then 3 and 2\n", a[0], a[1],
+		      kc_pol_rpt_slot(&k[0]));
 }
 
 /* Deny events: the first drop of a (source, rule) reports at once with count 1; the next
@@ -641,6 +770,8 @@ static void test_events(void **state)
 	assert_string_equal(a, "2001:2::5");
 	print_message("    events: first drop at once (count 1), then one per 5 s carrying "
 		      "the drops in between (count 5)\n");
+	test_events_cpus(t0 + 5 * NSEC);
+	test_events_collision(t0 + 100 * NSEC);
 	set_clock(0);
 }
 
@@ -655,6 +786,21 @@ static void test_swaps(void **state)
 	int len;
 
 	(void)state;
+	/* Protected ports follow each swap in both buffers: added, removed, default changed. */
+	for (int i = 0; i < 2; i++) {
+		apply_yaml(main_policy);
+		DENY("udp 11250 protected", "10.1.2.3", 11250, 0, "default udp 11250");
+		PASS("tcp 11250 not", "10.1.2.3", 11250, F_TCP);
+		ALLOW("udp 5000 protected", "198.18.1.1", 5000, F_VLAN, "allow 198.18.0.0/16");
+		apply_yaml("protect:\n  - {proto: tcp, port: 11250, default: deny}\n"
+			   "  - {proto: udp, port: 11211, default: allow}\n"
+			   "rules:\n  - {action: deny, prefix: 10.9.0.0/16}\n");
+		PASS("udp 11250 no longer protected", "10.1.2.3", 11250, 0);
+		DENY("tcp 11250 now protected", "10.1.2.3", 11250, F_TCP, "default tcp 11250");
+		ALLOW("udp 11211 default now allow", "10.1.2.3", 11211, 0, "default udp 11211");
+		PASS("tcp 11211 no longer protected", "10.1.2.3", 11211, F_TCP);
+		PASS("udp 5000 no longer protected", "198.18.1.1", 5000, 0);
+	}
 	apply_yaml("rules:\n  - {action: deny, prefix: 198.18.5.0/24}\n"
 		   "  - {action: allow, prefix: 198.18.6.0/24}\n");
 	DENY("before the swap", "198.18.5.1", 11211, 0, "deny 198.18.5.0/24");
@@ -715,6 +861,7 @@ int main(void)
 	    cmocka_unit_test(test_swaps),
 	};
 	const char *req = getenv("KCACHE_REQUIRE_BPF");
+	cpu_set_t set;
 	int required = req && strcmp(req, "1") == 0;
 	char err[256];
 	int ret;
@@ -723,9 +870,23 @@ int main(void)
 		snprintf(err, sizeof(err), "needs root for BPF (euid %u)", (unsigned)geteuid());
 		goto no_bpf;
 	}
+
 	if (env_open(&E, err, sizeof(err))) {
 		env_close(&E);
 		goto no_bpf;
+	}
+	/* Deny reports start in per-CPU slots: one CPU, unless a test picks another. */
+	E.cpu[0] = E.cpu[1] = -1;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE && E.cpu[1] < 0; c++)
+			if (CPU_ISSET(c, &set))
+				E.cpu[E.cpu[0] < 0 ? 0 : 1] = c;
+	CPU_ZERO(&set);
+	CPU_SET(E.cpu[0] < 0 ? 0 : E.cpu[0], &set);
+	if (E.cpu[0] < 0 || sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "bpf_policy: FAIL: pin to one CPU: %s\n", strerror(errno));
+		env_close(&E);
+		return 1;
 	}
 	ret = cmocka_run_group_tests_name("bpf_policy", tests, NULL, NULL);
 	env_close(&E);

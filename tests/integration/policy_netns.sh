@@ -132,8 +132,15 @@ bpftool -j map dump pinned "$PIN/kc_policy_v4_b" >"$TMP/b.json"
 jq -e -s 'add | map(select(.formatted.key.prefixlen == 32 and .formatted.key.addr == [198,18,0,3]))
 	| .[0].formatted.value.r[0] | .action == 2 and .port_hi == 65535' "$TMP/a.json" "$TMP/b.json" >/dev/null ||
 	fail "bpftool does not show 198.18.0.3/32 -> deny in the pinned tries"
-bpftool map dump pinned "$PIN/kc_policy_prt_a" | grep -q '"port": 11211' || bpftool map dump pinned "$PIN/kc_policy_prt_b" | grep -q '"port": 11211' ||
-	fail "bpftool does not show the protected port"
+# The active buffer's port 11211 (key bytes little-endian) names a default slot for udp, and
+# that slot holds the port's default rule.
+act=$(bpftool -j map dump pinned "$PIN/kc_policy_cfg" | jq '.[0].formatted.value.active')
+ab=$([ "$act" = 1 ] && echo b || echo a)
+slot=$(bpftool -j map lookup pinned "$PIN/kc_policy_prt_$ab" key 0xcb 0x2b 0 0 | jq '.formatted.value.udp')
+[ -n "$slot" ] && [ "$slot" != 0 ] && [ "$slot" != null ] || fail "bpftool does not show udp 11211 as protected (slot '$slot')"
+bpftool -j map lookup pinned "$PIN/kc_policy_def_$ab" key "$slot" 0 0 0 |
+	jq -e '.formatted.value | .port_lo == 11211 and .port_hi == 11211 and .proto == 17' >/dev/null ||
+	fail "bpftool does not show the protected port's default rule"
 ok "bpftool map dump shows prefixes, rules and ports with their field names"
 
 # Deny events: one per source and rule every 5 s, with the count, in the audit stream.
