@@ -274,8 +274,8 @@ static enum kc_store_res request(struct s3_store *s, const char *method, const c
 			r->n = 0;
 			r->too_big = false;
 		}
-		res = request_once(s, method, path, iov, niov, payload_hash, r, &retry, err,
-				   errlen);
+		res =
+		    request_once(s, method, path, iov, niov, payload_hash, r, &retry, err, errlen);
 		if (res != KC_STORE_ERR || !retry)
 			break;
 	}
