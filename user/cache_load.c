@@ -8,18 +8,16 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/if_link.h>
-#include <linux/magic.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "bpf_pin.h"
 #include "cache.skel.h"
 #include "log.h"
 
@@ -43,35 +41,16 @@ static const char *const pinned_maps[] = {"kc_index", "kc_slots", "kc_hits", "kc
 					  "kc_heartbeat"};
 #define N_PINNED (sizeof(pinned_maps) / sizeof(pinned_maps[0]))
 
-static int is_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
-}
-
 /* Creates the pin folder on a bpf filesystem (mounting /sys/fs/bpf if nothing is there) and
  * removes the maps a previous run of this family left, so the load pins fresh ones (libbpf
  * would reuse compatible pinned maps, stale contents included). */
 static int prepare_pins(struct kc_xdp *x, char *err, size_t errlen)
 {
 	char path[256];
+	int rc = kc_pin_dir_prepare(x->pin_path, err, errlen);
 
-	if (!strncmp(x->pin_path, "/sys/fs/bpf/", 12) && !is_bpffs("/sys/fs/bpf") &&
-	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-		kc_errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", x->pin_path,
-			strerror(errno));
-		return -errno;
-	}
-	if (mkdir(x->pin_path, 0700) && errno != EEXIST) {
-		kc_errf(err, errlen, "pin-path %s: %s", x->pin_path, strerror(errno));
-		return -errno;
-	}
-	if (!is_bpffs(x->pin_path)) {
-		kc_errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
-			x->pin_path);
-		return -EINVAL;
-	}
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < N_PINNED; i++) {
 		snprintf(path, sizeof(path), "%s/%s", x->pin_path, pinned_maps[i]);
 		if (unlink(path) == 0)
@@ -90,41 +69,12 @@ void kc_xdp_unpin(struct kc_xdp *x)
 		return;
 	for (size_t i = 0; i < N_PINNED; i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(x->skel->obj, pinned_maps[i]);
-		struct bpf_map_info a, b;
-		__u32 la = sizeof(a), lb = sizeof(b);
 		const char *path = bpf_map__pin_path(m);
-		int fd;
 
-		if (!path || !bpf_map__is_pinned(m))
-			continue;
-		fd = bpf_obj_get(path);
-		memset(&a, 0, sizeof(a));
-		memset(&b, 0, sizeof(b));
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &a, &la) &&
-		    !bpf_obj_get_info_by_fd(bpf_map__fd(m), &b, &lb) && a.id == b.id)
-			unlink(path);
-		if (fd >= 0)
-			close(fd);
+		if (path && bpf_map__is_pinned(m))
+			kc_unpin_if_ours(m, path);
 	}
 	rmdir(x->pin_path); /* only if empty: other families may pin there */
-}
-
-/* Kernel memory of one map, as the kernel accounts it (fdinfo "memlock"). */
-static uint64_t map_memlock(int fd)
-{
-	char path[64], line[128];
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
 }
 
 static uint32_t iface_mtu(const char *iface)
@@ -203,7 +153,7 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	x->hb_fd = bpf_map__fd(x->skel->maps.kc_heartbeat);
 	for (m = bpf_object__next_map(x->skel->obj, NULL); m;
 	     m = bpf_object__next_map(x->skel->obj, m))
-		x->map_bytes += map_memlock(bpf_map__fd(m));
+		x->map_bytes += kc_map_memlock(bpf_map__fd(m));
 	return 0;
 }
 

@@ -9,18 +9,16 @@
 #include <stdarg.h>
 #include <ftw.h>
 #include <linux/if_link.h>
-#include <linux/magic.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "bpf_pin.h"
 #include "log.h"
 #include "policy.skel.h"
 
@@ -45,13 +43,6 @@ void kc_pol_obj_init(struct kc_pol_obj *o)
 	o->maps.cnt_fd = o->maps.tot_fd = -1;
 	for (int b = 0; b < 2; b++)
 		o->maps.v4_fd[b] = o->maps.v6_fd[b] = o->maps.prt_fd[b] = o->maps.def_fd[b] = -1;
-}
-
-static int is_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
 static int prog_name(__u32 id, char *name, size_t len)
@@ -83,21 +74,10 @@ static bool ours(const char *name)
  * takes its lock: one kcached per pin folder. */
 static int lock_pins(struct kc_pol_obj *o, char *err, size_t errlen)
 {
-	if (!strncmp(o->pin_path, "/sys/fs/bpf/", 12) && !is_bpffs("/sys/fs/bpf") &&
-	    mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-		kc_errf(err, errlen, "pin-path %s: mount bpffs on /sys/fs/bpf: %s", o->pin_path,
-			strerror(errno));
-		return -errno;
-	}
-	if (mkdir(o->pin_path, 0700) && errno != EEXIST) {
-		kc_errf(err, errlen, "pin-path %s: %s", o->pin_path, strerror(errno));
-		return -errno;
-	}
-	if (!is_bpffs(o->pin_path)) {
-		kc_errf(err, errlen, "pin-path %s: not on a bpf filesystem (mount -t bpf bpf DIR)",
-			o->pin_path);
-		return -EINVAL;
-	}
+	int rc = kc_pin_dir_prepare(o->pin_path, err, errlen);
+
+	if (rc)
+		return rc;
 	o->lock_fd = open(o->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->lock_fd < 0) {
 		kc_errf(err, errlen, "pin-path %s: %s", o->pin_path, strerror(errno));
@@ -250,24 +230,6 @@ static void prepare_pins(struct kc_pol_obj *o)
 	}
 }
 
-/* Kernel memory of one map, as the kernel accounts it (fdinfo "memlock"). */
-static uint64_t map_memlock(int fd)
-{
-	char path[64], line[128];
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 static int load(struct kc_pol_obj *o, const struct kc_pol_load_opts *opts, char *err, size_t errlen)
 {
 	struct policy_bpf *s;
@@ -321,7 +283,7 @@ static int load(struct kc_pol_obj *o, const struct kc_pol_load_opts *opts, char 
 	}
 	o->maps.cfg = cfg;
 	for (m = bpf_object__next_map(s->obj, NULL); m; m = bpf_object__next_map(s->obj, m))
-		o->map_bytes += map_memlock(bpf_map__fd(m));
+		o->map_bytes += kc_map_memlock(bpf_map__fd(m));
 	return 0;
 }
 
@@ -436,21 +398,11 @@ static void unpin(struct kc_pol_obj *o)
 	for (size_t i = 0; o->skel && i < N_POLICY + N_FRESH; i++) {
 		const char *name = i < N_POLICY ? policy_maps[i] : fresh_maps[i - N_POLICY];
 		struct bpf_map *m = bpf_object__find_map_by_name(o->skel->obj, name);
-		struct bpf_map_info a, b;
-		__u32 la = sizeof(a), lb = sizeof(b);
-		int fd;
 
 		if (!m || !bpf_map__is_pinned(m))
 			continue;
 		pin_file(o, name, path, sizeof(path));
-		fd = bpf_obj_get(path);
-		memset(&a, 0, sizeof(a));
-		memset(&b, 0, sizeof(b));
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &a, &la) &&
-		    !bpf_obj_get_info_by_fd(bpf_map__fd(m), &b, &lb) && a.id == b.id)
-			unlink(path);
-		if (fd >= 0)
-			close(fd);
+		kc_unpin_if_ours(m, path);
 	}
 	pin_file(o, KC_POL_LINK_PIN, path, sizeof(path));
 	unlink(path);
