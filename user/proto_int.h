@@ -43,9 +43,9 @@ bool kc_tok_i32(const struct kc_tok *t, int32_t *out);
 /* Writes v in decimal at p (no NUL); returns the end. */
 char *kc_u64toa(uint64_t v, char *p);
 
-/* Lower tiers (no-ops without c->pend). kc_cmd_need: the command needs key's value and it is
- * not in memory: true (cmd->suspend set) when the command must stop and run again after a
- * fetch. kc_cmd_below: after a memory miss on a read, the item fetched for this command, or
+/* Lower tiers (no-ops without c->pend). kc_cmd_need: called once a command found no key in
+ * memory (add: before it stores, so only when it has to), so that hits never pay for it: true
+ * (cmd->suspend set) when the command must stop and run again after a fetch. kc_cmd_below: after a memory miss on a read, the item fetched for this command, or
  * NULL (and maybe cmd->suspend). kc_cmd_wrote: the command changed key. */
 bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey);
 struct kc_item *kc_cmd_below(struct kc_cmd *cmd, const char *key, size_t nkey);

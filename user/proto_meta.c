@@ -254,8 +254,8 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 		cmd->conn->swallow = need - now;
 		return (ssize_t)now;
 	}
-	if (mode != KC_SET && kc_cmd_need(cmd, t[1].p, t[1].n))
-		return 0;
+	if (mode == KC_ADD && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return 0; /* add must know whether the key exists below before it stores */
 	ssize_t used =
 	    kc_store_value(cmd, &t[1], m.F, m.has_T ? kc_proto_exptime(m.T, kc_mem_now()) : 0, vlen,
 			   data, avail, &it);
@@ -264,6 +264,9 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 	enum kc_mem_result r = kc_mem_store(cmd->conn->env->mem, mode, it, m.C, &cas);
 
 	kc_item_put(it);
+	if ((r == KC_NOT_STORED || r == KC_NOT_FOUND) && mode != KC_ADD &&
+	    kc_cmd_need(cmd, t[1].p, t[1].n))
+		return 0; /* no key in memory: it may be below */
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
@@ -294,10 +297,10 @@ static void meta_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 
 	if (!check_key(cmd, nt, &t[1]) || !parse_flags(cmd, t + 2, nt - 2, "CkOq", &m))
 		return;
-	if (kc_cmd_need(cmd, t[1].p, t[1].n))
-		return;
 	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, m.C);
 
+	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	cmd->res = kc_mem_res(r);
 	if (r == KC_DELETED)
 		kc_cmd_wrote(cmd, t[1].p, t[1].n);
@@ -331,10 +334,10 @@ static void meta_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR invalid mode for ma\r\n");
 		return;
 	}
-	if (kc_cmd_need(cmd, t[1].p, t[1].n))
-		return;
 	enum kc_mem_result r = kc_mem_arith(mem, t[1].p, t[1].n, incr, m.D, &result, &cas);
 
+	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return; /* before auto-vivifying: the key may be below */
 	if (r == KC_NOT_FOUND && m.has_N) {
 		/* Auto-vivify: store the initial value; a racing creator wins and we retry. */
 		char num[24];

@@ -344,8 +344,8 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
 	}
-	/* Every mode but set depends on the current value, which may be below. */
-	if (cmd->op != KC_OP_SET && kc_cmd_need(cmd, t[1].p, t[1].n))
+	/* add must know whether the key exists below before it stores. */
+	if (cmd->op == KC_OP_ADD && kc_cmd_need(cmd, t[1].p, t[1].n))
 		return 0;
 	used = kc_store_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen,
 			      data, avail, &it);
@@ -353,6 +353,10 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 		return used;
 	r = kc_mem_store(cmd->conn->env->mem, modes[cmd->op], it, cas_in, NULL);
 	kc_item_put(it);
+	/* replace, append, prepend, cas found no key in memory: it may be below. */
+	if ((r == KC_NOT_STORED || r == KC_NOT_FOUND) && cmd->op != KC_OP_ADD &&
+	    kc_cmd_need(cmd, t[1].p, t[1].n))
+		return 0;
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
@@ -398,10 +402,10 @@ static void cmd_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
-	if (kc_cmd_need(cmd, t[1].p, t[1].n))
-		return;
 	enum kc_mem_result r = kc_mem_delete(cmd->conn->env->mem, t[1].p, t[1].n, 0);
 
+	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	cmd->res = kc_mem_res(r);
 	if (r == KC_DELETED)
 		kc_cmd_wrote(cmd, t[1].p, t[1].n);
@@ -437,10 +441,10 @@ static void cmd_arith(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR invalid numeric delta argument\r\n");
 		return;
 	}
-	if (kc_cmd_need(cmd, t[1].p, t[1].n))
-		return;
 	enum kc_mem_result r = kc_mem_arith(cmd->conn->env->mem, t[1].p, t[1].n,
 					    cmd->op == KC_OP_INCR, delta, &result, NULL);
+	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	cmd->res = kc_mem_res(r);
 	switch (r) {
 	case KC_STORED:
@@ -475,10 +479,10 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 			       "CLIENT_ERROR invalid exptime argument\r\n");
 		return;
 	}
-	if (kc_cmd_need(cmd, t[1].p, t[1].n))
-		return;
 	enum kc_mem_result r =
 	    kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n, kc_proto_exptime(e, kc_mem_now()));
+	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
+		return;
 	cmd->res = kc_mem_res(r);
 	if (r == KC_TOUCHED)
 		kc_cmd_wrote(cmd, t[1].p, t[1].n);
