@@ -45,8 +45,9 @@ char *kc_u64toa(uint64_t v, char *p);
 
 /* Lower tiers (no-ops without c->pend). kc_cmd_need: called once a command found no key in
  * memory (add: before it stores, so only when it has to), so that hits never pay for it: true
- * (cmd->suspend set) when the command must stop and run again after a fetch. kc_cmd_below: after a memory miss on a read, the item fetched for this command, or
- * NULL (and maybe cmd->suspend). kc_cmd_wrote: the command changed key. */
+ * (cmd->suspend set) when the command must stop and run again after a fetch. kc_cmd_below: after a
+ * memory miss on a read, the item fetched for this command, or NULL (and maybe cmd->suspend).
+ * kc_cmd_wrote: the command changed key. */
 bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey);
 struct kc_item *kc_cmd_below(struct kc_cmd *cmd, const char *key, size_t nkey);
 void kc_cmd_wrote(struct kc_cmd *cmd, const char *key, size_t nkey);
