@@ -2,6 +2,7 @@
  * rendered from the key space, replies parsed and checked against it. Also the small helpers
  * every engine shares (clock, request choice, the request limit). */
 #include "bench.h"
+#include "buf.h"
 
 #include <string.h>
 #include <time.h>
@@ -49,20 +50,6 @@ size_t kb_req_max(const struct kb_keyspace *ks)
 	return 4 + KB_KEY_MAX + 1 + 10 + 3 + 10 + 2 + ks->vmax + 2;
 }
 
-static char *u64toa(uint64_t v, char *p)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 size_t kb_req_render(const struct kb_keyspace *ks, enum kb_op op, uint64_t i, char *out)
 {
 	char *p = out;
@@ -81,10 +68,10 @@ size_t kb_req_render(const struct kb_keyspace *ks, enum kb_op op, uint64_t i, ch
 	p += 4;
 	p += kb_key(ks, i, p);
 	*p++ = ' ';
-	p = u64toa(kb_flags(ks, i), p);
+	p = kc_u64toa(kb_flags(ks, i), p);
 	memcpy(p, " 0 ", 3);
 	p += 3;
-	p = u64toa(vlen, p);
+	p = kc_u64toa(vlen, p);
 	*p++ = '\r';
 	*p++ = '\n';
 	kb_value_fill(ks, i, p);

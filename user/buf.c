@@ -91,3 +91,17 @@ void kc_buf_free(struct kc_buf *b)
 	b->data = NULL;
 	b->len = b->cap = b->off = 0;
 }
+
+char *kc_u64toa(uint64_t v, char *p)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}

@@ -3,6 +3,7 @@
 #define KC_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct kc_buf {
 	char *data;
@@ -35,5 +36,8 @@ static inline char *kc_buf_head(const struct kc_buf *b)
 /* Frees the storage when it grew beyond keep bytes (to return memory after a large request). */
 void kc_buf_shrink(struct kc_buf *b, size_t keep);
 void kc_buf_free(struct kc_buf *b);
+
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
+char *kc_u64toa(uint64_t v, char *p);
 
 #endif

@@ -40,8 +40,6 @@ bool kc_tok_is(const struct kc_tok *t, const char *s);
 bool kc_tok_u64(const struct kc_tok *t, uint64_t *out);
 bool kc_tok_u32(const struct kc_tok *t, uint32_t *out);
 bool kc_tok_i32(const struct kc_tok *t, int32_t *out);
-/* Writes v in decimal at p (no NUL); returns the end. */
-char *kc_u64toa(uint64_t v, char *p);
 
 /* Lower tiers (no-ops without c->pend). kc_cmd_need: called once a command found no key in
  * memory (add: before it stores, so only when it has to), so that hits never pay for it: true

@@ -101,20 +101,6 @@ bool kc_tok_i32(const struct kc_tok *t, int32_t *out)
 	return true;
 }
 
-char *kc_u64toa(uint64_t v, char *p)
-{
-	char tmp[20];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey)
 {
 	struct kc_proto_conn *c = cmd->conn;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pct.h"
 
 #define HOST_MAX 253
 
@@ -26,17 +27,6 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Copies s[0..n) into a new string with %XX decoded; what names the part in errors. */
 static int decode(const char *s, size_t n, const char *what, char **out, char *err, size_t errlen)
 {
@@ -50,17 +40,17 @@ static int decode(const char *s, size_t n, const char *what, char **out, char *e
 			d[j++] = s[i];
 			continue;
 		}
-		int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-		if (hi < 0 || lo < 0) {
+		int c = kc_pct_escape(s, n, i);
+
+		if (c < 0) {
 			free(d);
 			return bad(err, errlen, "bad %%-escape in %s", what);
 		}
-		if (hi == 0 && lo == 0) {
+		if (c == 0) {
 			free(d);
 			return bad(err, errlen, "%s contains a NUL byte", what);
 		}
-		d[j++] = (char)(hi * 16 + lo);
+		d[j++] = (char)c;
 		i += 2;
 	}
 	d[j] = '\0';

@@ -6,20 +6,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "pct.h"
 #include "store_int.h"
 
 #define PFX "store: s3 URL: "
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Percent-decodes in[0..n) into out (outlen bytes with the NUL). */
 static int pct_decode(const char *in, size_t n, char *out, size_t outlen, const char *what,
@@ -31,14 +21,13 @@ static int pct_decode(const char *in, size_t n, char *out, size_t outlen, const 
 		char c = in[i];
 
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(in[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(in[i + 2]) : -1;
+			int v = kc_pct_escape(in, n, i);
 
-			if (hi < 0 || lo < 0) {
+			if (v < 0) {
 				kc_errf(err, errlen, PFX "%s: bad %%-escape", what);
 				return -EINVAL;
 			}
-			c = (char)(hi << 4 | lo);
+			c = (char)v;
 			i += 2;
 		}
 		if ((unsigned char)c < 0x20 || c == 0x7f) {
