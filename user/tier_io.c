@@ -24,7 +24,6 @@ struct tio_thread {
 struct kc_tio {
 	struct kc_store *store;
 	unsigned n;
-	_Atomic uint64_t depth;
 	struct tio_thread th[];
 };
 
@@ -109,7 +108,6 @@ static void *tio_main(void *arg)
 		if (!j)
 			return NULL; /* stopping, and the queue is empty */
 		run_job(t->io->store, j);
-		atomic_fetch_sub(&t->io->depth, 1);
 		if (!j->base || event_base_once(j->base, -1, EV_TIMEOUT, deliver, j, NULL))
 			j->done(j);
 	}
@@ -153,7 +151,6 @@ void kc_tio_submit(struct kc_tio *io, struct kc_tio_job *j)
 	struct tio_thread *t = &io->th[XXH3_64bits(j->key, j->nkey) % io->n];
 
 	j->next = NULL;
-	atomic_fetch_add(&io->depth, 1);
 	pthread_mutex_lock(&t->lock);
 	if (t->tail)
 		t->tail->next = j;
@@ -162,11 +159,6 @@ void kc_tio_submit(struct kc_tio *io, struct kc_tio_job *j)
 	t->tail = j;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
-}
-
-uint64_t kc_tio_depth(struct kc_tio *io)
-{
-	return io ? atomic_load(&io->depth) : 0;
 }
 
 void kc_tio_stop(struct kc_tio *io)

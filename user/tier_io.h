@@ -41,7 +41,5 @@ void kc_tio_job_free(struct kc_tio_job *j);
 void kc_tio_submit(struct kc_tio *io, struct kc_tio_job *j);
 /* Runs every queued job, then stops and joins the threads. NULL is allowed. */
 void kc_tio_stop(struct kc_tio *io);
-/* Jobs queued and not yet finished. */
-uint64_t kc_tio_depth(struct kc_tio *io);
 
 #endif

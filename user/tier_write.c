@@ -212,6 +212,19 @@ static void wop_deliver(evutil_socket_t fd, short what, void *arg)
 	free(w);
 }
 
+/* A write waiting to answer fn(ctx, err) on x's loop; NULL when out of memory. */
+static struct wop *wop_new(struct kc_tctx *x, kc_tier_write_fn fn, void *ctx)
+{
+	struct wop *w = calloc(1, sizeof(*w));
+
+	if (w) {
+		w->x = x;
+		w->fn = fn;
+		w->ctx = ctx;
+	}
+	return w;
+}
+
 static void wop_finish(struct wop *w, const char *err)
 {
 	if (err)
@@ -260,7 +273,7 @@ void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t
 		    kc_tier_write_fn fn, void *ctx)
 {
 	struct kc_tctx *x = &t->workers[worker];
-	struct wop *w = calloc(1, sizeof(*w));
+	struct wop *w = wop_new(x, fn, ctx);
 	struct capture c = {0};
 	struct kc_buf blob = {0};
 	uint64_t ver;
@@ -271,9 +284,6 @@ void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t
 		fn(ctx, "out of memory");
 		return;
 	}
-	w->x = x;
-	w->fn = fn;
-	w->ctx = ctx;
 	kc_mem_with_item(t->mem, key, nkey, capture_item, &c);
 	tomb = !c.it;
 	if (c.it) {
@@ -370,10 +380,6 @@ void kc_tier_flush_load(struct kc_tiers *t)
 	fclose(f);
 }
 
-struct flush_op {
-	struct wop *w;
-};
-
 static void on_redis_flush(void *ctx, const redisReply *r, const char *err)
 {
 	struct wop *w = ctx;
@@ -387,7 +393,7 @@ void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_w
 		    void *ctx)
 {
 	struct kc_tctx *x = &t->workers[worker];
-	struct wop *w = calloc(1, sizeof(*w));
+	struct wop *w = wop_new(x, fn, ctx);
 	int64_t now = kc_mem_now();
 	uint64_t ver = when <= now ? kc_hlc_next() : ((uint64_t)(when + 1) * 1000) << 20;
 
@@ -395,9 +401,6 @@ void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_w
 		fn(ctx, "out of memory");
 		return;
 	}
-	w->x = x;
-	w->fn = fn;
-	w->ctx = ctx;
 	flush_adopt(t, ver, when <= now ? 0 : when);
 	flush_save(t);
 	for (unsigned i = 0; i < KC_NEG_SLOTS; i++)
