@@ -13,14 +13,7 @@ source "$(dirname "$0")/../lib/netns.sh"
 netns_require
 need nc cc
 
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
-S=kcs$$ C=kcc$$ DS=kcs$$a DC=kcc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-netns_xdp_pass "$C" "$DC"
-kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+source "$(dirname "$0")/kernel_lib.bash"
 metric() { ns_metric "$S" "$1"; }
 resident() { "$KCACHECTL" --admin-socket "$KC_SOCK" hot 0 | awk -v k="$1" 'NR > 2 && $4 == k { f = 1 } END { exit !f }'; }
 make_resident() {

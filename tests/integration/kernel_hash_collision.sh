@@ -12,16 +12,9 @@ source "$(dirname "$0")/../lib/netns.sh"
 netns_require
 need nc curl cc bpftool python3
 
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
 cc -O2 -Wall -Wextra -Werror -Iinclude -Iuser -o "$TMP/kc_keyhash" tests/integration/kc_keyhash.c \
 	user/cache_entry.c -lbpf
-S=kcs$$ C=kcc$$ DS=kcs$$a DC=kcc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-netns_xdp_pass "$C" "$DC"
-kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+source "$(dirname "$0")/kernel_lib.bash"
 NETNS_MC_ADDR=198.18.0.1
 ns_start_kcached "$S" coll --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \
 	--kernel-entries 1024

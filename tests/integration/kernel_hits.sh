@@ -13,14 +13,7 @@ source "$(dirname "$0")/../lib/netns.sh"
 netns_require
 need nc curl cc promtool
 
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
-S=kcs$$ C=kcc$$ DS=kcs$$a DC=kcc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-netns_xdp_pass "$C" "$DC"
-kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+source "$(dirname "$0")/kernel_lib.bash"
 udp_total() { ns_daemon "$S" curl -fsS "http://$NETNS_HTTP/metrics" |
 	awk '/^kcache_requests_total\{proto="udp"/ { s += $2 } END { print s + 0 }'; }
 

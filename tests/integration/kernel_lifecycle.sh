@@ -12,14 +12,7 @@ source "$(dirname "$0")/../lib/netns.sh"
 netns_require
 need nc cc jq bpftool
 
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
-S=kcs$$ C=kcc$$ DS=kcs$$a DC=kcc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-netns_xdp_pass "$C" "$DC"
-kc() { in_ns "$C" "$TMP/kc_consist" "$1" 198.18.0.1 "$NETNS_PORT" "${@:2}"; }
+source "$(dirname "$0")/kernel_lib.bash"
 metric() { ns_metric "$S" "$1"; }
 xdp_id() { ip -n "$S" -d link show "$DS" | awk '/prog\/xdp/ { for (i = 1; i < NF; i++) if ($i == "id") print $(i + 1) }'; }
 map_id() { bpftool -j map show pinned "$PIN/$1" | jq .id; }
