@@ -3,6 +3,10 @@
 # run, with RULES (10, 10,000 and 100,000) rules installed in each:
 #   bare        bpf/bench_drop.bpf.o: XDP drops every frame unlooked at (the floor)
 #   kcached     kcached --net-policy FILE (XDP, LPM tries), native on the veth
+#   kc-ref      a second kcached, started once with the fewest rules (10) on a veth of its own
+#               and measured in every round of every rule count: kcached at N rules against
+#               kc-ref in the same round is how the rule count moves kcached's rate, without
+#               the host's drift between the stages (which run a minute apart)
 #   xdp-filter  Debian's xdp-tools xdp-filter, native, policy allow + N denied addresses (exact
 #               addresses only: a hash map, which xdp-filter caps at 10,000 entries)
 #   nft         nftables: netdev ingress hook on the veth, a named interval set of N prefixes,
@@ -33,8 +37,9 @@
 # Ratios: kcached/nft, kcached/ipt-nft, kcached/ipt-legacy, kcached/xdp-filter of the per-core
 # drop rates, each the median of the rounds' own ratios (droppers measured seconds apart share
 # the host's state); the droppers' own costs relative to kcached's; and kcached at 100,000 rules
-# against 10 (medians). A dropper within 5% of the bare drop costs less than this bench
-# resolves, and the ratios involving it are printed as bounds (">=", "<=").
+# against 10, both across the stages (medians) and within rounds (against kc-ref). A dropper
+# within 5% of the bare drop costs less than this bench resolves, and the ratios involving it
+# are printed as bounds (">=", "<=").
 # Goals (issue 6): at 10,000 rules kcached >= 3x nft and >= 20x iptables; kcached moves by less
 # than 10% from 10 to 100,000 rules.
 #
@@ -58,15 +63,15 @@ SECS=${SECS:-2}
 RULES=${RULES:-10 10000 100000}
 NICE=${NICE:--10}
 BPF_STATS=${BPF_STATS:-0}
-COLS=(${COLS:-bare kcached xdp-filter nft ipt-nft ipt-legacy})
+COLS=(${COLS:-bare kcached kc-ref xdp-filter nft ipt-nft ipt-legacy})
 BATCH=64
 FLOOR_PCT=5  # within this many percent of the bare drop: below what the bench resolves
 XF_MAX=10000 # xdp-filter's filter_ipv4 map size (compiled into its BPF object)
 BENCH=$BUILD/kcache-bench
 SRC=198.18.0.2 DST=198.18.0.1 PORT=11211
 for col in "${COLS[@]}"; do
-	[[ " bare kcached xdp-filter nft ipt-nft ipt-legacy " == *" $col "* ]] ||
-		fail "COLS: unknown dropper '$col' (bare kcached xdp-filter nft ipt-nft ipt-legacy)"
+	[[ " bare kcached kc-ref xdp-filter nft ipt-nft ipt-legacy " == *" $col "* ]] ||
+		fail "COLS: unknown dropper '$col' (bare kcached kc-ref xdp-filter nft ipt-nft ipt-legacy)"
 done
 for n in $RULES; do # the prefix generator below makes at most 147,456 distinct prefixes
 	[[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 147456 ] || fail "RULES: '$n' is not a count from 1 to 147456"
@@ -142,6 +147,7 @@ prefixes() {
 	}'
 }
 MAXN=$(tr ' ' '\n' <<<"$RULES" | sort -n | tail -1)
+LO=$(tr ' ' '\n' <<<"$RULES" | grep . | sort -n | head -1)
 prefixes $((MAXN - 1)) >"$TMP/prefixes"
 
 # write_rules N: the rule files for N rules ($TMP/*.N).
@@ -191,20 +197,47 @@ xf() {
 		xdp-filter "$@"
 }
 
-KC_HTTP=127.0.0.1:18099 # in the kcached receiver namespace's own loopback
-KPID=
+KC_HTTP=127.0.0.1:18099 # in each kcached receiver namespace's own loopback
+declare -A KP=()        # kcached column -> its daemon's pid
+# stop_kc COL: stops COL's kcached, if it runs.
 stop_kc() {
-	[ -n "$KPID" ] || return 0
-	kill -TERM "$KPID" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$KPID" 2>/dev/null || true
-	wait "$KPID" 2>/dev/null || true
-	KPID=
+	local pid=${KP[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	KP[$1]=
 }
-on_exit stop_kc # runs first: the daemon goes before its namespace and pins
+stop_all_kc() { for c in "${!KP[@]}"; do stop_kc "$c"; done; }
+on_exit stop_all_kc # runs first: the daemons go before their namespaces and pins
+# kc_metric COL NAME: the value of the sample NAME in COL's kcached /metrics.
 kc_metric() {
-	ins kcached curl -fsS "http://$KC_HTTP/metrics" 2>/dev/null |
-		awk -v n="$1" '$1 == n { v = $2 } END { if (v != "") printf "%.0f\n", v }'
+	ins "$1" curl -fsS "http://$KC_HTTP/metrics" 2>/dev/null |
+		awk -v n="$2" '$1 == n { v = $2 } END { if (v != "") printf "%.0f\n", v }'
+}
+DENIED='kcache_policy_packets_total{action="deny"}'
+# start_kc COL N: (re)starts COL's kcached on its veth with the N-rule policy; sets NA[COL] if
+# it does not come up.
+start_kc() {
+	local col=$1 n=$2
+	stop_kc "$col"
+	rm -rf "${PIN:?}/$col"
+	mkdir -p "$PIN/$col"
+	nsenter --net="/run/netns/${NS_S[$col]}" -- "$KCACHED" --listen $DST --port $PORT \
+		--http $KC_HTTP --threads 1 --memory 64M --data-dir "$TMP/$col-data" \
+		--admin-socket "$TMP/$col.sock" --iface "${DEV_S[$col]}" --xdp-mode native \
+		--pin-path "$PIN/$col" --net-policy "$TMP/policy.$n.yaml" >"$TMP/$col.$n.log" 2>&1 &
+	KP[$col]=$!
+	for _ in $(seq 600); do
+		[ -n "$(kc_metric "$col" "$DENIED")" ] && break
+		kill -0 "${KP[$col]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$(kc_metric "$col" "$DENIED")" ]; then
+		NA[$col]="kcached did not come up with --net-policy ($n rules): $(grep -m1 . "$TMP/$col.$n.log" | cut -c1-140)"
+		stop_kc "$col"
+	fi
 }
 
 # load COL N: installs N rules in COL; sets LOADT to the seconds it took, or NA[COL].
@@ -213,27 +246,12 @@ load() {
 	t0=$(date +%s.%N)
 	case $col in
 	bare) ;;
-	kcached)
-		stop_kc
-		rm -rf "$PIN/kc"
-		mkdir -p "$PIN/kc"
-		nsenter --net="/run/netns/${NS_S[kcached]}" -- "$KCACHED" --listen $DST --port $PORT \
-			--http $KC_HTTP --threads 1 --memory 64M --data-dir "$TMP/kc-data" \
-			--admin-socket "$TMP/kc.sock" --iface "$dev" --xdp-mode native \
-			--pin-path "$PIN/kc" --net-policy "$TMP/policy.$n.yaml" >"$TMP/kcached.$n.log" 2>&1 &
-		KPID=$!
-		KC_PIDS+=("$KPID")
-		for _ in $(seq 600); do
-			[ -n "$(kc_metric 'kcache_policy_packets_total{action="deny"}')" ] && break
-			kill -0 "$KPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if [ -z "$(kc_metric 'kcache_policy_packets_total{action="deny"}')" ]; then
-			NA[$col]="kcached did not come up with --net-policy ($n rules): $(grep -m1 . "$TMP/kcached.$n.log" | cut -c1-140)"
-			stop_kc
-			return 0
-		fi
-		;;
+	kcached) start_kc kcached "$n" ;;
+	kc-ref) # started once, with the fewest rules, and kept through every rule count
+		if [ -z "${KP[kc-ref]:-}" ]; then
+			[ -f "$TMP/policy.$LO.yaml" ] || write_rules "$LO"
+			start_kc kc-ref "$LO"
+		fi ;;
 	nft) ins nft nft -f "$TMP/nft.$n" || fail "nft: loading $n rules failed" ;;
 	ipt-nft | ipt-legacy)
 		ins "$col" "iptables-${col#ipt-}-restore" <"$TMP/ipt.$n" ||
@@ -278,7 +296,7 @@ on_exit stop_flood
 drops() {
 	case $1 in
 	bare) ins bare ethtool -S "${DEV_S[bare]}" | awk '/rx_queue_[0-9]+_xdp_drops:/ { s += $2 } END { print s + 0 }' ;;
-	kcached) kc_metric 'kcache_policy_packets_total{action="deny"}' ;;
+	kcached | kc-ref) kc_metric "$1" "$DENIED" ;;
 	nft) ins nft nft list chain netdev kcb in | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
 	ipt-nft | ipt-legacy) # the jump into the chain counts every packet the chain sees
 		ins "$1" "iptables-${1#ipt-}" -w -t raw -L PREROUTING -v -x -n |
@@ -412,7 +430,7 @@ for n in $RULES; do
 		if [ -n "${NA[$col]:-}" ]; then NAN["$col $n"]=${NA[$col]}; fi
 	done
 done
-stop_kc
+stop_all_kc
 
 # --- summary --------------------------------------------------------------------------------
 median() { { tr ' ' '\n' | grep . || true; } | sort -g | awk '{ v[NR] = $1 } END {
@@ -510,13 +528,29 @@ for n in $RULES; do
 	echo "${line%,}"
 done
 if has kcached; then
-	lo=$(tr ' ' '\n' <<<"$RULES" | grep . | sort -n | head -1) hi=$MAXN
+	hi=$MAXN
 	within() { awk -v r="$1" 'BEGIN { print (r == "n/a" ? "n/a" : (r >= 0.9 && r <= 1.1) ? "met" : "NOT met") }'; }
-	kr=$(ratio "${M["kcached $hi"]:-n/a}" "${M["kcached $lo"]:-n/a}")
-	kb=$(ratio "${B["kcached $hi"]:-n/a}" "${B["kcached $lo"]:-n/a}")
-	echo "kcached at $hi rules / at $lo rules, drops/s per core: medians $kr (goal: within 10%:" \
-		"$(within "$kr")), best rounds $kb ($(within "$kb"))"
-	result+=" kc_${hi}_vs_${lo}=$kr kc_${hi}_vs_${lo}_best=$kb"
+	kr=$(ratio "${M["kcached $hi"]:-n/a}" "${M["kcached $LO"]:-n/a}")
+	kb=$(ratio "${B["kcached $hi"]:-n/a}" "${B["kcached $LO"]:-n/a}")
+	if has kc-ref; then
+		# The same comparison within rounds: kcached with N rules against kc-ref (kcached with
+		# LO rules on a veth of its own) measured seconds apart, so the host's drift between
+		# the rule counts' stages cancels out. At LO rules both hold the same rules: that
+		# ratio shows how far two identical droppers differ on this host.
+		line="kcached at N rules / kc-ref ($LO rules) in the same rounds, drops/s per core (median of the rounds' ratios):"
+		for n in $RULES; do
+			x=$(per_round 'printf "%.3f", a / b' kcached kc-ref "$n" R1)
+			[ "$x" = n/a ] || x=$(printf '%.2f' "$x")
+			line+=" $n rules $x,"
+			[ "$n" = "$hi" ] && kx=$x
+		done
+		echo "${line%,}"
+		echo "kcached at $hi rules / at $LO rules, within rounds: $kx (goal: within 10%: $(within "$kx"))"
+		result+=" kc_${hi}_vs_${LO}_rounds=$kx"
+	fi
+	echo "kcached at $hi rules / at $LO rules, drops/s per core across stages: medians $kr" \
+		"($(within "$kr")), best rounds $kb ($(within "$kb"))"
+	result+=" kc_${hi}_vs_${LO}=$kr kc_${hi}_vs_${LO}_best=$kb"
 fi
 [ $busy = 0 ] || echo "warning: other work kept CPU 0 over 10% busy before some rounds: the figures are noisy"
 [ $overflow = 0 ] || echo "warning: the receive ring overflowed in some runs: their CPU time includes frames nobody dropped"
