@@ -45,6 +45,8 @@ const volatile struct kc_kconfig kc_cfg = {
     .mtu = KC_MTU_DEFAULT,
     .max_value = KC_MAX_VALUE_DEFAULT,
     .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
+    .entries = KC_ENTRIES_DEFAULT,
+    .ncpu = 1,
 };
 
 /* Resident keys, by KC_HASH of the key (include/kcache/cache.h); the slot holds the full key. */
@@ -77,11 +79,13 @@ struct {
 	__type(value, struct kc_kstats);
 } kc_stats SEC(".maps");
 
-/* VALUE blocks served from each slot, per CPU (no atomics on the hot path); same max_entries
- * as kc_slots. The daemon zeroes a slot's counters before it publishes the slot, and reads
- * them to rank resident keys and for `kcachectl hot`. */
+/* VALUE blocks served from each slot by each CPU, a row per CPU (kc_cfg.entries, kc_cfg.ncpu):
+ * no atomics on the hot path, and no cache line two CPUs write. The daemon zeroes a slot's
+ * counters before it publishes the slot, and reads them through mmap (no syscall, no copy)
+ * to rank resident keys and for `kcachectl hot`. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -374,7 +378,7 @@ static long kc_emit_key(__u32 i, void *arg)
 	struct kc_kentry *e;
 	struct kc_walk *w;
 	__u64 k = i, n, *hits;
-	__u32 slot;
+	__u32 slot, cpu, idx;
 
 	if (!s)
 		return 1;
@@ -403,9 +407,13 @@ static long kc_emit_key(__u32 i, void *arg)
 	if (n < 1 || n > KC_BODY_MAX || bpf_xdp_store_bytes(ctx, w->off, e->body, n))
 		goto fail;
 	w->off += n;
-	hits = bpf_map_lookup_elem(&kc_hits, &slot);
-	if (hits)
-		*hits += 1;
+	cpu = bpf_get_smp_processor_id();
+	if (cpu < kc_cfg.ncpu) {
+		idx = cpu * kc_cfg.entries + slot;
+		hits = bpf_map_lookup_elem(&kc_hits, &idx);
+		if (hits)
+			*hits += 1;
+	}
 	return 0;
 fail:
 	w->err = 1;

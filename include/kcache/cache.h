@@ -10,7 +10,8 @@
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
  *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_kstats   counters, one copy per CPU
- *   kc_hits       PERCPU_ARRAY __u32 slot -> __u64          VALUE blocks served from each slot
+ *   kc_hits       ARRAY  __u32 cpu * entries + slot -> __u64 VALUE blocks served from each slot
+ *                 by each CPU; BPF_F_MMAPABLE, so the daemon reads it as memory, no syscall
  *
  * Why two maps: the kernel's hash map recycles an element's memory as soon as it is deleted or
  * replaced, while an XDP program on another CPU may still be copying from it. Values are therefore
@@ -39,8 +40,9 @@
 #define KC_BODY_MAX (KC_VALUE_MAX + 4)
 /* " " cas(u64): 1 + 20, rounded up. */
 #define KC_CAS_MAX 24
-/* Default number of resident keys (kc_index, kc_slots and kc_hits max_entries); the loader
- * overrides it with bpf_map__set_max_entries() on all three before load (--kernel-entries). */
+/* Default number of resident keys (kc_index and kc_slots max_entries; kc_hits has that many
+ * per CPU); the loader overrides it with bpf_map__set_max_entries() before load
+ * (--kernel-entries), and sets kc_cfg.entries and kc_cfg.ncpu to match. */
 #define KC_ENTRIES_DEFAULT 65536
 
 /* A key as a slot stores it: length plus bytes, zero-padded to the full array (the program
@@ -170,8 +172,13 @@ struct kc_kconfig {
 	__u32 addr4;	    /* KC_ADDR_V4: the IPv4 address, network byte order */
 	__u64 hb_window_ns; /* stop serving this long after the last heartbeat (default 1 s) */
 	__u32 addr6[4];	    /* KC_ADDR_V6: the IPv6 address, network byte order */
+	/* kc_hits: CPU c counts slot s at c * entries + s (max_entries = entries * ncpu). CPUs
+	 * at or above ncpu count nothing. Row by CPU: two CPUs serving one hot key never write
+	 * to the same cache line. */
+	__u32 entries; /* kc_slots max_entries */
+	__u32 ncpu;    /* libbpf_num_possible_cpus() */
 };
-_Static_assert(sizeof(struct kc_kconfig) == 40, "kc_kconfig layout");
+_Static_assert(sizeof(struct kc_kconfig) == 48, "kc_kconfig layout");
 
 /* The daemon's --listen, so that XDP never answers where the daemon would not: a daemon bound
  * to 127.0.0.1 with XDP on eth0 must not serve the network. */

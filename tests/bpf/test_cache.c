@@ -71,7 +71,10 @@ static int env_open_addr(struct env *env, __u32 mtu, __u8 addr_mode, const void 
 		memcpy((void *)skel->rodata->kc_cfg.addr6, addr, 16);
 	bpf_map__set_max_entries(skel->maps.kc_index, TEST_ENTRIES);
 	bpf_map__set_max_entries(skel->maps.kc_slots, TEST_ENTRIES);
-	bpf_map__set_max_entries(skel->maps.kc_hits, TEST_ENTRIES);
+	skel->rodata->kc_cfg.entries = TEST_ENTRIES;
+	skel->rodata->kc_cfg.ncpu = (__u32)libbpf_num_possible_cpus();
+	bpf_map__set_max_entries(skel->maps.kc_hits,
+				 TEST_ENTRIES * (__u32)libbpf_num_possible_cpus());
 	/* A zero hash seed makes the kernel's bucket choice computable, for the collision row.
 	 * The daemon keeps the random seed. */
 	bpf_map__set_map_flags(skel->maps.kc_index,
@@ -1071,15 +1074,19 @@ static void test_maps_and_stats(void **state)
 	assert_true(st.key_hits >= st.hits);
 	assert_int_equal(st.misses, st.pass[KC_PASS_MISS]);
 	assert_true(st.expired >= 1);
-	/* Every VALUE block served counted once against the slot it came from. */
+	/* Every VALUE block served counted once against the slot it came from, in the row of
+	 * the CPU that served it (CPU c, slot s at c * entries + s). */
 	assert_true(ncpu > 0);
-	per = calloc((size_t)ncpu, sizeof(*per));
+	per = calloc(1, sizeof(*per));
 	assert_non_null(per);
 	for (__u32 slot = 0; slot < E.next_slot; slot++) {
-		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(E.skel->maps.kc_hits), &slot, per),
-				 0);
-		for (int c = 0; c < ncpu; c++)
-			slot_hits += per[c];
+		for (int c = 0; c < ncpu; c++) {
+			__u32 idx = (__u32)c * TEST_ENTRIES + slot;
+
+			assert_int_equal(
+			    bpf_map_lookup_elem(bpf_map__fd(E.skel->maps.kc_hits), &idx, per), 0);
+			slot_hits += *per;
+		}
 	}
 	free(per);
 	assert_int_equal(slot_hits, st.key_hits);
