@@ -173,13 +173,14 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
 	if (!e || !gen || e->gen != gen)
 		goto miss;
-	/* The full key, a word at a time against the request line; the slot's key is zero-padded,
-	 * and both sides are masked to the key's bytes anyway. */
+	/* The full key, a word at a time against the request line: against the copy inside the
+	 * slot's VALUE line (reply[6..]), which a hit reads next anyway, so the key costs no
+	 * cache line of its own. Both sides are masked to the key's bytes. */
 	klen = w->klen;
 	kpos = w->kpos;
 	barrier_var(klen);
 	barrier_var(kpos);
-	if (e->key.len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
+	if (e->key_len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
 		goto miss;
 #pragma unroll
 	for (int j = 0; j < (KC_KEY_MAX + 7) / 8; j++) {
@@ -190,7 +191,7 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 		barrier_var(off);
 		if (off >= KC_REQ_MAX)
 			goto miss;
-		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->key.data[j * 8];
+		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->reply[6 + j * 8];
 		if (klen - j * 8 < 8)
 			x &= ~0ULL >> (64 - 8 * (klen - j * 8));
 		d |= x;
@@ -202,7 +203,7 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 		goto miss;
 	}
 	/* A slot that breaks the layout's bounds is never served. */
-	if (e->value_len > kc_cfg.max_value || e->hdr_len < 1 || e->hdr_len > KC_HDR_MAX ||
+	if (e->value_len > kc_cfg.max_value || e->hdr_len < 7 + klen || e->hdr_len > KC_HDR_MAX ||
 	    e->body_len < 4 || e->body_len > KC_BODY_MAX ||
 	    (w->gets && (e->cas_len < 2 || e->cas_len > KC_CAS_MAX)))
 		goto miss;
@@ -377,7 +378,7 @@ static long kc_emit_key(__u32 i, void *arg)
 	struct kc_scratch *s = kc_get_scratch();
 	struct kc_kentry *e;
 	struct kc_walk *w;
-	__u64 k = i, n, *hits;
+	__u64 k = i, n, h, t, c, *hits;
 	__u32 slot, cpu, idx;
 
 	if (!s)
@@ -390,23 +391,29 @@ static long kc_emit_key(__u32 i, void *arg)
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
 	if (!e)
 		goto fail;
-	n = e->hdr_len;
-	barrier_var(n);
-	if (n < 1 || n > KC_HDR_MAX || bpf_xdp_store_bytes(ctx, w->off, e->hdr, n))
-		goto fail;
-	w->off += n;
-	if (w->gets) {
-		n = e->cas_len;
-		barrier_var(n);
-		if (n < 1 || n > KC_CAS_MAX || bpf_xdp_store_bytes(ctx, w->off, e->cas, n))
-			goto fail;
-		w->off += n;
-	}
+	h = e->hdr_len;
 	n = e->body_len;
+	barrier_var(h);
 	barrier_var(n);
-	if (n < 1 || n > KC_BODY_MAX || bpf_xdp_store_bytes(ctx, w->off, e->body, n))
+	if (h < 1 || h > KC_HDR_MAX || n < 1 || n > KC_BODY_MAX)
 		goto fail;
-	w->off += n;
+	if (!w->gets) {
+		/* VALUE line and body are adjacent in the slot: one copy. */
+		t = h + n;
+		barrier_var(t);
+		if (t < 2 || t > KC_HDR_MAX + KC_BODY_MAX ||
+		    bpf_xdp_store_bytes(ctx, w->off, e->reply, t))
+			goto fail;
+		w->off += t;
+	} else {
+		c = e->cas_len;
+		barrier_var(c);
+		if (c < 1 || c > KC_CAS_MAX || bpf_xdp_store_bytes(ctx, w->off, e->reply, h) ||
+		    bpf_xdp_store_bytes(ctx, w->off + h, e->cas, c) ||
+		    bpf_xdp_store_bytes(ctx, w->off + h + c, e->reply + h, n))
+			goto fail;
+		w->off += h + c + n;
+	}
 	cpu = bpf_get_smp_processor_id();
 	if (cpu < kc_cfg.ncpu) {
 		idx = cpu * kc_cfg.entries + slot;

@@ -71,7 +71,7 @@ __u16 kc_entry_csum(const void *p, size_t len)
 int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 flags,
 		    const void *value, size_t value_len, __u64 cas, __u64 expire_ns, __u64 gen)
 {
-	char num[48];
+	char num[48], *body;
 	int n, err;
 
 	if (gen == 0)
@@ -87,12 +87,13 @@ int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 
 	e->value_len = (__u32)value_len;
 
 	/* "VALUE " key " " flags " " bytes: at most 6 + 250 + 22 bytes, within KC_HDR_MAX */
-	memcpy(e->hdr, "VALUE ", 6);
-	memcpy(e->hdr + 6, key, key_len);
+	memcpy(e->reply, "VALUE ", 6);
+	memcpy(e->reply + 6, key, key_len);
 	n = snprintf(num, sizeof(num), " %" PRIu32 " %zu", flags, value_len);
 	if (n < 0 || 6 + key_len + (size_t)n > KC_HDR_MAX)
 		return -EINVAL;
-	memcpy(e->hdr + 6 + key_len, num, (size_t)n);
+	memcpy(e->reply + 6 + key_len, num, (size_t)n);
+	e->key_len = (__u16)key_len;
 	e->hdr_len = (__u16)(6 + key_len + (size_t)n);
 
 	n = snprintf(num, sizeof(num), " %" PRIu64, (uint64_t)cas);
@@ -101,15 +102,17 @@ int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 
 	memcpy(e->cas, num, (size_t)n);
 	e->cas_len = (__u16)n;
 
-	memcpy(e->body, "\r\n", 2);
+	/* The body right after the VALUE line: a get's VALUE block is one copy. */
+	body = e->reply + e->hdr_len;
+	memcpy(body, "\r\n", 2);
 	if (value_len)
-		memcpy(e->body + 2, value, value_len);
-	memcpy(e->body + 2 + value_len, "\r\n", 2);
+		memcpy(body + 2, value, value_len);
+	memcpy(body + 2 + value_len, "\r\n", 2);
 	e->body_len = (__u16)(value_len + 4);
 
-	e->hdr_csum = kc_entry_csum(e->hdr, e->hdr_len);
+	e->hdr_csum = kc_entry_csum(e->reply, e->hdr_len);
 	e->cas_csum = kc_entry_csum(e->cas, e->cas_len);
-	e->body_csum = kc_entry_csum(e->body, e->body_len);
+	e->body_csum = kc_entry_csum(body, e->body_len);
 	return 0;
 }
 
