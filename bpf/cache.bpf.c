@@ -47,14 +47,16 @@ const volatile struct kc_kconfig kc_cfg = {
     .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
     .entries = KC_ENTRIES_DEFAULT,
     .ncpu = 1,
+    .index_mask = KC_ENTRIES_DEFAULT - 1,
 };
 
-/* Resident keys, by KC_HASH of the key (include/kcache/cache.h); the slot holds the full key. */
+/* Resident keys: 4-way buckets by KC_HASH of the key (include/kcache/cache.h); the slot holds
+ * the full key. kc_cfg.index_mask + 1 buckets. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
-	__type(key, __u64);
-	__type(value, struct kc_kref);
+	__type(key, __u32);
+	__type(value, struct kc_ibucket);
 } kc_index SEC(".maps");
 
 /* Rendered entries, in slots the daemon allocates; same max_entries as kc_index. */
@@ -156,22 +158,29 @@ static __always_inline int kc_pass(__u32 reason)
  * Returns 0 to keep walking, 1 with w->verdict set to stop. */
 static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 {
+	struct kc_ibucket *b;
 	struct kc_kentry *e;
-	struct kc_kref *ref;
-	__u32 slot, n;
-	__u64 gen, nk, klen, kpos, h, d = 0;
+	__u32 slot = 0, gen = 0, n, bi;
+	__u64 nk, klen, kpos, h, d = 0;
 
 	h = w->khash;
-	ref = bpf_map_lookup_elem(&kc_index, &h);
-	if (!ref)
+	bi = (__u32)h & kc_cfg.index_mask;
+	b = bpf_map_lookup_elem(&kc_index, &bi);
+	if (!b)
 		goto miss;
-	/* The index element may be recycled under us (hash maps reuse memory at once), so slot and
-	 * gen may belong to another key, and another key may share the hash: the slot's own key and
-	 * gen below settle it, and any mismatch is a miss. */
-	slot = ref->slot;
-	gen = ref->gen;
+		/* One cache line: the way holding the hash, if any. The daemon may be rewriting the
+		 * bucket under us, and another key may share the hash: the slot's own key and gen
+		 * below settle it, and any mismatch is a miss. */
+#pragma unroll
+	for (int j = 0; j < KC_INDEX_WAYS; j++) {
+		if (b->way[j].hash == h) {
+			slot = b->way[j].slot;
+			gen = b->way[j].gen;
+			break;
+		}
+	}
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
-	if (!e || !gen || e->gen != gen)
+	if (!e || !gen || (__u32)e->gen != gen)
 		goto miss;
 	/* The full key, a word at a time against the request line: against the copy inside the
 	 * slot's VALUE line (reply[6..]), which a hit reads next anyway, so the key costs no

@@ -200,13 +200,11 @@ static void do_fail_safe(struct kc_cache *c, const char *what, int err)
 static void do_remove(struct kc_cache *c, uint32_t slot, enum rm_reason why)
 {
 	struct resident *r = &c->res[slot];
-	__u64 h = kc_key_hash(r->key, r->nkey);
-	int err = 0;
+	int err;
 
 	/* Only residents own their hash in kc_index: a key refused for a collision never did. */
-	if (bpf_map_delete_elem(c->x.index_fd, &h) && errno != ENOENT)
-		err = -errno;
-	if (err)
+	err = kc_index_del(c->x.index_fd, c->x.index_mask, kc_key_hash(r->key, r->nkey));
+	if (err && err != -ENOENT)
 		do_fail_safe(c, "delete from kc_index", -err);
 	do_unchain(c, slot);
 	r->state = SLOT_QUAR;
@@ -305,10 +303,8 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 	struct kc_cache *c = ic->c;
 	const struct cand *k = ic->cand;
 	uint64_t expire_ns = 0;
-	struct kc_kref ref;
 	struct kc_key key;
 	uint32_t slot;
-	__u64 h;
 	int err;
 
 	if (!it) {
@@ -340,8 +336,10 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 		goto out;
 	}
 	slot = c->free_stack[--c->nfree];
+	if (!(__u32)++c->gen) /* kc_index keeps the low 32 bits; 0 there means absent */
+		++c->gen;
 	err = kc_entry_render(&c->render, k->key, k->nkey, it->flags, kc_item_value(it), it->nval,
-			      it->cas, expire_ns, ++c->gen);
+			      it->cas, expire_ns, c->gen);
 	if (err)
 		goto err_slot;
 	/* The slot is free: no kc_index entry points at it and no program still reads it. */
@@ -353,18 +351,19 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 	for (uint32_t cpu = 0; cpu < c->x.ncpu; cpu++)
 		c->x.hits[(size_t)cpu * c->entries + slot] = 0;
 	atomic_thread_fence(memory_order_release);
-	ref = (struct kc_kref){.slot = slot, .value_len = it->nval, .gen = c->gen};
-	h = kc_key_hash(k->key, k->nkey);
-	if (bpf_map_update_elem(c->x.index_fd, &h, &ref, BPF_NOEXIST)) {
-		err = -errno;
-		if (err == -EEXIST) {
+	err = kc_index_put(c->x.index_fd, c->x.index_mask, kc_key_hash(k->key, k->nkey), slot,
+			   c->gen, 0);
+	if (err) {
+		if (err == -EEXIST || err == -ENOSPC || err == -EINVAL) {
 			/* The key is not resident (do_find above), so another resident key has the
-			 * same 64-bit hash: it keeps it, this one stays with the daemon. Nothing
+			 * same 64-bit hash, or the bucket's ways are all taken (or the hash is 0):
+			 * the residents keep theirs, this one stays with the daemon. Nothing
 			 * references the slot: it is free again at once. */
 			c->free_stack[c->nfree++] = slot;
 			atomic_fetch_add_explicit(&c->collisions, 1, memory_order_relaxed);
-			log_debug("kernel tier: install %.*s: another resident key has its hash",
-				  (int)k->nkey, k->key);
+			log_debug("kernel tier: install %.*s: %s", (int)k->nkey, k->key,
+				  err == -EEXIST ? "another resident key has its hash"
+						 : "its kc_index bucket is full");
 			ic->res = INS_COLLISION;
 			goto out;
 		}
@@ -1019,7 +1018,8 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 		      c ? atomic_load(&c->install_errors) : 0);
 	kc_metric_header(
 	    out, "kcache_kernel_hash_collisions_total", "counter",
-	    "Installs refused because a resident key has the same 64-bit kc_index hash.");
+	    "Installs refused because a resident key has the same 64-bit kc_index hash, or the "
+	    "key's kc_index bucket has no free way.");
 	kc_metric_u64(out, "kcache_kernel_hash_collisions_total", NULL,
 		      c ? atomic_load(&c->collisions) : 0);
 }

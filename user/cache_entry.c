@@ -53,6 +53,79 @@ __u64 kc_key_hash(const void *key, size_t len)
 	return kc_hash_final(h, len);
 }
 
+__u32 kc_index_buckets(__u32 entries)
+{
+	__u32 n = 1;
+
+	while (n < entries && n < (1u << 31))
+		n <<= 1;
+	return n;
+}
+
+/* The way of b holding hash, or -1. */
+static int way_of(const struct kc_ibucket *b, __u64 hash)
+{
+	for (int i = 0; i < KC_INDEX_WAYS; i++)
+		if (b->way[i].hash == hash)
+			return i;
+	return -1;
+}
+
+int kc_index_put(int fd, __u32 mask, __u64 hash, __u32 slot, __u64 gen, int replace)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash || !(__u32)gen)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w >= 0 && !replace)
+		return -EEXIST;
+	if (w < 0)
+		w = way_of(&b, 0);
+	if (w < 0)
+		return -ENOSPC;
+	b.way[w] = (struct kc_kref){.hash = hash, .slot = slot, .gen = (__u32)gen};
+	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
+}
+
+int kc_index_del(int fd, __u32 mask, __u64 hash)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w < 0)
+		return -ENOENT;
+	memset(&b.way[w], 0, sizeof(b.way[w]));
+	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
+}
+
+int kc_index_get(int fd, __u32 mask, __u64 hash, struct kc_kref *out)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w < 0)
+		return -ENOENT;
+	*out = b.way[w];
+	return 0;
+}
+
 __u16 kc_entry_csum(const void *p, size_t len)
 {
 	const unsigned char *b = p;
@@ -74,7 +147,7 @@ int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 
 	char num[48], *body;
 	int n, err;
 
-	if (gen == 0)
+	if ((__u32)gen == 0) /* kc_index keeps the low 32 bits, 0 there is "absent" */
 		return -EINVAL;
 	if (value_len > KC_VALUE_MAX)
 		return -E2BIG;

@@ -20,6 +20,7 @@
 
 #include "bpf_pin.h"
 #include "cache.skel.h"
+#include "cache_entry.h"
 #include "log.h"
 
 #define KC_MTU_CAP 9000 /* larger replies would not fit an XDP frame anyway */
@@ -137,10 +138,12 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	x->ncpu = (uint32_t)ncpu;
 	x->skel->rodata->kc_cfg.entries = o->entries;
 	x->skel->rodata->kc_cfg.ncpu = x->ncpu;
+	x->index_mask = kc_index_buckets(o->entries) - 1;
+	x->skel->rodata->kc_cfg.index_mask = x->index_mask;
 	rc = set_listen((struct kc_kconfig *)&x->skel->rodata->kc_cfg, o->listen, err, errlen);
 	if (rc)
 		return rc;
-	if (bpf_map__set_max_entries(x->skel->maps.kc_index, o->entries) ||
+	if (bpf_map__set_max_entries(x->skel->maps.kc_index, x->index_mask + 1) ||
 	    bpf_map__set_max_entries(x->skel->maps.kc_slots, o->entries) ||
 	    bpf_map__set_max_entries(x->skel->maps.kc_hits, o->entries * x->ncpu)) {
 		kc_errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);

@@ -6,21 +6,26 @@
  *
  * Maps (all BTF-typed; the loader pins them under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_index):
  *
- *   kc_index      HASH   __u64 kc_key_hash -> struct kc_kref which keys are resident, and where
+ *   kc_index      ARRAY  __u32 bucket  -> struct kc_ibucket  which keys are resident, and where
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
  *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_kstats   counters, one copy per CPU
  *   kc_hits       ARRAY  __u32 cpu * entries + slot -> __u64 VALUE blocks served from each slot
  *                 by each CPU; BPF_F_MMAPABLE, so the daemon reads it as memory, no syscall
  *
- * Why two maps: the kernel's hash map recycles an element's memory as soon as it is deleted or
- * replaced, while an XDP program on another CPU may still be copying from it. Values are therefore
- * written once into daemon-owned slots that are never rewritten while a program could be reading
- * them (see the protocol in user/cache_entry.h); the hash map only maps a key's 64-bit hash
- * (KC_HASH below) to (slot, gen), and the program re-checks the full key and gen in the slot
- * before serving: two keys with the same hash can never be served each other's value (the other
- * one misses). The daemon installs at most one resident key per hash and counts the keys it
- * refuses for that (kcache_kernel_hash_collisions_total).
+ * Why two maps: values are written once into daemon-owned slots that are never rewritten while a
+ * program could be reading them (see the protocol in user/cache_entry.h); the index only maps a
+ * key's 64-bit hash (KC_HASH below) to (slot, gen), and the program re-checks the full key and
+ * gen in the slot before serving: two keys with the same hash can never be served each other's
+ * value (the other one misses). The daemon installs at most one resident key per hash and counts
+ * the keys it refuses for that (kcache_kernel_hash_collisions_total).
+ *
+ * Why the index is an array of 4-way buckets (struct kc_ibucket), not a BPF hash map: a lookup
+ * is one cache line at a known address. The kernel's hash map costs two dependent cache misses
+ * (bucket head, then element) and jhash on top; with 100k resident keys under bench/udp-get.sh
+ * its lookup was the largest single cost of a hit. The bucket is the hash's low bits
+ * (kc_cfg.index_mask); a key whose bucket has no free way is not installed (counted as a
+ * collision): no resident entry is ever overwritten by another key's.
  */
 #ifndef KCACHE_CACHE_H
 #define KCACHE_CACHE_H
@@ -40,9 +45,9 @@
 #define KC_BODY_MAX (KC_VALUE_MAX + 4)
 /* " " cas(u64): 1 + 20, rounded up. */
 #define KC_CAS_MAX 24
-/* Default number of resident keys (kc_index and kc_slots max_entries; kc_hits has that many
- * per CPU); the loader overrides it with bpf_map__set_max_entries() before load
- * (--kernel-entries), and sets kc_cfg.entries and kc_cfg.ncpu to match. */
+/* Default number of resident keys (kc_slots max_entries; kc_hits has that many per CPU, kc_index
+ * that many buckets); the loader overrides it with bpf_map__set_max_entries() before load
+ * (--kernel-entries), and sets kc_cfg.entries, ncpu and index_mask to match. */
 #define KC_ENTRIES_DEFAULT 65536
 
 /* A key as a slot stores it: length plus bytes, zero-padded to the full array (the program
@@ -84,13 +89,24 @@ static inline __u64 kc_hash_final(__u64 h, __u64 len)
 	return h;
 }
 
-/* kc_index value: where a resident key's reply fragment lives. */
+/* One way of a kc_index bucket: where a resident key's reply fragment lives. */
 struct kc_kref {
-	__u32 slot;	 /* index into kc_slots */
-	__u32 value_len; /* data bytes, for bpftool and kcachectl; the program reads the slot's */
-	__u64 gen;	 /* must equal kc_slots[slot].gen, else the key is treated as absent */
+	__u64 hash; /* KC_HASH of the key; 0 marks a free way (a key hashing to 0 is never
+		       installed) */
+	__u32 slot; /* index into kc_slots */
+	__u32 gen;  /* the low 32 bits of kc_slots[slot].gen, never 0; else the key is absent */
 };
 _Static_assert(sizeof(struct kc_kref) == 16, "kc_kref layout");
+
+#define KC_INDEX_WAYS 4
+
+/* kc_index value: bucket hash & kc_cfg.index_mask, one 64-byte cache line. The daemon rewrites
+ * a whole bucket with one map update; a reader that sees a way half-written finds a gen that
+ * does not match the slot's, or a slot holding another key, and misses. */
+struct kc_ibucket {
+	struct kc_kref way[KC_INDEX_WAYS];
+};
+_Static_assert(sizeof(struct kc_ibucket) == 64, "kc_ibucket layout");
 
 /* kc_slots value: one resident key, rendered as the reply bytes memcached would send.
  *
@@ -184,10 +200,12 @@ struct kc_kconfig {
 	/* kc_hits: CPU c counts slot s at c * entries + s (max_entries = entries * ncpu). CPUs
 	 * at or above ncpu count nothing. Row by CPU: two CPUs serving one hot key never write
 	 * to the same cache line. */
-	__u32 entries; /* kc_slots max_entries */
-	__u32 ncpu;    /* libbpf_num_possible_cpus() */
+	__u32 entries;	  /* kc_slots max_entries */
+	__u32 ncpu;	  /* libbpf_num_possible_cpus() */
+	__u32 index_mask; /* kc_index max_entries - 1 (a power of two, kc_index_buckets()) */
+	__u32 pad1;
 };
-_Static_assert(sizeof(struct kc_kconfig) == 48, "kc_kconfig layout");
+_Static_assert(sizeof(struct kc_kconfig) == 56, "kc_kconfig layout");
 
 /* The daemon's --listen, so that XDP never answers where the daemon would not: a daemon bound
  * to 127.0.0.1 with XDP on eth0 must not serve the network. */
