@@ -66,12 +66,17 @@
 #include "metrics.h"
 
 #define KC_TICK_MS 100 /* heartbeat, expiry, admission */
-/* Kernel hits are folded into the sketch and the memory tier every this many ticks (1 s). Each
- * fold notes every key the kernel served since the last one, under the memory tier's shard
- * lock: at 100 ms that was some 20k keys per tick under udp-get.sh, a fifth of a core taken
- * from the host's client; a second's worth is about 90k keys, not ten times 20k, since the
- * hottest keys come back in every tick. `kcachectl hot` folds first, so it never lags. */
+/* Kernel hits are folded into the residents' counts and the sketch every KC_FOLD_TICKS ticks
+ * (1 s), and into the memory tier's eviction policy every KC_NOTE_FOLDS folds (10 s). Noting a
+ * key in the memory tier takes its shard lock and a few cache misses (about 1 us): every 100 ms
+ * that was some 20k keys per tick under udp-get.sh, a fifth of a core taken from the host's
+ * client. Each fold covers every key served since the previous one, and the hottest keys come
+ * back in every interval, so the work falls with the interval: a second's worth of hits is
+ * about 90k keys, ten seconds' about 100k. The memory tier only needs to know that a key the
+ * kernel serves is in use, so that it does not evict it; ten seconds is far below how long an
+ * item lives in it. `kcachectl hot` folds first, so its counts never lag. */
 #define KC_FOLD_TICKS	 10
+#define KC_NOTE_FOLDS	 10
 #define KC_HOT_MIN	 2    /* requests within the sketch's window before a key is offered */
 #define KC_CAND_MAX	 1024 /* keys offered between two ticks */
 #define KC_OFFERED_BITS	 (1u << 16)
@@ -96,7 +101,8 @@ struct resident {
 	uint64_t installed; /* c->install_seq when installed */
 	uint32_t next;	    /* hash chain, by slot; NIL ends it */
 	uint32_t value_len;
-	uint8_t state; /* enum slot_state */
+	uint8_t unnoted; /* hits not yet noted in the memory tier, at most 15 (as it counts) */
+	uint8_t state;	 /* enum slot_state */
 	uint8_t nkey;
 	char key[KC_KEY_MAX];
 };
@@ -108,9 +114,9 @@ struct cand {
 	char key[KC_KEY_MAX];
 };
 
-/* A resident the kernel served since the last fold. */
+/* A resident the kernel served since the memory tier was last told. */
 struct served {
-	uint32_t slot, n;
+	uint32_t slot;
 	uint64_t gen;
 };
 
@@ -150,6 +156,8 @@ struct kc_cache {
 	struct served *served;
 	uint64_t folded_key_hits; /* kc_stats key_hits when the last fold began */
 	uint32_t fold_ticks;	  /* ticks since the last fold */
+	uint32_t folds;		  /* folds since the memory tier was last told */
+	uint32_t nserved;	  /* c->served[] entries; under c->lock, appended by this thread */
 
 	pthread_mutex_t cand_lock;
 	struct cand *cand;
@@ -435,8 +443,40 @@ static void sync_quarantine(struct kc_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Adds the kernel's per-slot hits since the last fold to each resident, to the sketch, and to
- * the memory tier's eviction policy (which never sees those requests otherwise).
+/* Tells the memory tier's eviction policy about the residents the kernel served since the last
+ * call (it never sees those requests otherwise), every KC_NOTE_FOLDS folds. */
+static void note_served(struct kc_cache *c)
+{
+	uint32_t nserved;
+
+	c->folds = 0;
+	pthread_mutex_lock(&c->lock);
+	nserved = c->nserved;
+	c->nserved = 0;
+	pthread_mutex_unlock(&c->lock);
+	/* The memory tier takes its shard lock: never with c->lock held. Only this thread
+	 * appends to c->served, so the entries up to nserved stay as they are. */
+	for (uint32_t i = 0; i < nserved; i++) {
+		struct resident *r = &c->res[c->served[i].slot];
+		char key[KC_KEY_MAX];
+		size_t nkey = 0;
+		uint32_t n = 0;
+
+		pthread_mutex_lock(&c->lock);
+		if (r->state == SLOT_LIVE && r->gen == c->served[i].gen && r->unnoted) {
+			nkey = r->nkey;
+			n = r->unnoted;
+			r->unnoted = 0;
+			memcpy(key, r->key, nkey);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (nkey)
+			kc_mem_note_access(c->mem, key, nkey, n);
+	}
+}
+
+/* Adds the kernel's per-slot hits since the last fold to each resident and to the sketch, and
+ * lists the residents served for note_served().
  *
  * kc_hits is mmapped: the scan reads plain memory, a row per CPU, without c->lock (the
  * workers' write hooks take it) and without a syscall; it compares each slot's sum with the
@@ -446,7 +486,7 @@ static void sync_quarantine(struct kc_cache *c)
  * tens of milliseconds. */
 static void fold_hits(struct kc_cache *c)
 {
-	uint32_t hi, nmoved = 0, nserved = 0, ncpu = c->x.ncpu;
+	uint32_t hi, nmoved = 0, ncpu = c->x.ncpu;
 	struct kc_kstats st = {0};
 	bool have_st;
 	uint64_t seq;
@@ -456,8 +496,11 @@ static void fold_hits(struct kc_cache *c)
 	 * reads key_hits before kc_hits: a hit whose key_hits this read misses is in a later
 	 * fold's read of both. */
 	have_st = kc_kstats_read(c->x.stats_fd, &st) == 0;
-	if (have_st && st.key_hits == c->folded_key_hits)
+	if (have_st && st.key_hits == c->folded_key_hits) {
+		if (++c->folds >= KC_NOTE_FOLDS)
+			note_served(c); /* what the last folds found, while the kernel is idle */
 		return;
+	}
 	pthread_mutex_lock(&c->lock);
 	hi = c->slot_hi;
 	seq = c->install_seq;
@@ -489,26 +532,20 @@ static void fold_hits(struct kc_cache *c)
 			r->hits += d;
 			r->hits_seen = sum;
 			kc_hot_add(c->hot, r->hash, d > UINT32_MAX ? UINT32_MAX : (uint32_t)d);
-			c->served[nserved++] =
-			    (struct served){c->moved[i].slot, d > 15 ? 15 : (uint32_t)d, r->gen};
+			/* Listed once until told; a slot reinstalled since is listed again (its
+			 * old entry no longer matches the gen), so the list can fill: then these
+			 * hits are not noted, and the next fold tries again. */
+			if (!r->unnoted) {
+				if (c->nserved == c->entries)
+					continue;
+				c->served[c->nserved++] = (struct served){c->moved[i].slot, r->gen};
+			}
+			r->unnoted = d >= 15u - r->unnoted ? 15 : (uint8_t)(r->unnoted + d);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
-	/* The memory tier takes its shard lock: never with c->lock held. */
-	for (uint32_t i = 0; i < nserved; i++) {
-		const struct resident *r = &c->res[c->served[i].slot];
-		char key[KC_KEY_MAX];
-		size_t nkey = 0;
-
-		pthread_mutex_lock(&c->lock);
-		if (r->state == SLOT_LIVE && r->gen == c->served[i].gen) {
-			nkey = r->nkey;
-			memcpy(key, r->key, nkey);
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (nkey)
-			kc_mem_note_access(c->mem, key, nkey, c->served[i].n);
-	}
+	if (++c->folds >= KC_NOTE_FOLDS)
+		note_served(c);
 }
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: moves only when the wall clock is stepped. */
