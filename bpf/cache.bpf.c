@@ -45,14 +45,18 @@ const volatile struct kc_kconfig kc_cfg = {
     .mtu = KC_MTU_DEFAULT,
     .max_value = KC_MAX_VALUE_DEFAULT,
     .hb_window_ns = KC_HB_WINDOW_NS_DEFAULT,
+    .entries = KC_ENTRIES_DEFAULT,
+    .ncpu = 1,
+    .index_mask = KC_ENTRIES_DEFAULT - 1,
 };
 
-/* Resident keys, by KC_HASH of the key (include/kcache/cache.h); the slot holds the full key. */
+/* Resident keys: 4-way buckets by KC_HASH of the key (include/kcache/cache.h); the slot holds
+ * the full key. kc_cfg.index_mask + 1 buckets. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
-	__type(key, __u64);
-	__type(value, struct kc_kref);
+	__type(key, __u32);
+	__type(value, struct kc_ibucket);
 } kc_index SEC(".maps");
 
 /* Rendered entries, in slots the daemon allocates; same max_entries as kc_index. */
@@ -77,11 +81,13 @@ struct {
 	__type(value, struct kc_kstats);
 } kc_stats SEC(".maps");
 
-/* VALUE blocks served from each slot, per CPU (no atomics on the hot path); same max_entries
- * as kc_slots. The daemon zeroes a slot's counters before it publishes the slot, and reads
- * them to rank resident keys and for `kcachectl hot`. */
+/* VALUE blocks served from each slot by each CPU, a row per CPU (kc_cfg.entries, kc_cfg.ncpu):
+ * no atomics on the hot path, and no cache line two CPUs write. The daemon zeroes a slot's
+ * counters before it publishes the slot, and reads them through mmap (no syscall, no copy)
+ * to rank resident keys and for `kcachectl hot`. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, KC_ENTRIES_DEFAULT);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -152,30 +158,38 @@ static __always_inline int kc_pass(__u32 reason)
  * Returns 0 to keep walking, 1 with w->verdict set to stop. */
 static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 {
+	struct kc_ibucket *b;
 	struct kc_kentry *e;
-	struct kc_kref *ref;
-	__u32 slot, n;
-	__u64 gen, nk, klen, kpos, h, d = 0;
+	__u32 slot = 0, gen = 0, n, bi;
+	__u64 nk, klen, kpos, h, d = 0;
 
 	h = w->khash;
-	ref = bpf_map_lookup_elem(&kc_index, &h);
-	if (!ref)
+	bi = (__u32)h & kc_cfg.index_mask;
+	b = bpf_map_lookup_elem(&kc_index, &bi);
+	if (!b)
 		goto miss;
-	/* The index element may be recycled under us (hash maps reuse memory at once), so slot and
-	 * gen may belong to another key, and another key may share the hash: the slot's own key and
-	 * gen below settle it, and any mismatch is a miss. */
-	slot = ref->slot;
-	gen = ref->gen;
+		/* One cache line: the way holding the hash, if any. The daemon may be rewriting the
+		 * bucket under us, and another key may share the hash: the slot's own key and gen
+		 * below settle it, and any mismatch is a miss. */
+#pragma unroll
+	for (int j = 0; j < KC_INDEX_WAYS; j++) {
+		if (b->way[j].hash == h) {
+			slot = b->way[j].slot;
+			gen = b->way[j].gen;
+			break;
+		}
+	}
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
-	if (!e || !gen || e->gen != gen)
+	if (!e || !gen || (__u32)e->gen != gen)
 		goto miss;
-	/* The full key, a word at a time against the request line; the slot's key is zero-padded,
-	 * and both sides are masked to the key's bytes anyway. */
+	/* The full key, a word at a time against the request line: against the copy inside the
+	 * slot's VALUE line (reply[6..]), which a hit reads next anyway, so the key costs no
+	 * cache line of its own. Both sides are masked to the key's bytes. */
 	klen = w->klen;
 	kpos = w->kpos;
 	barrier_var(klen);
 	barrier_var(kpos);
-	if (e->key.len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
+	if (e->key_len != klen || klen > KC_KEY_MAX || kpos >= KC_REQ_MAX)
 		goto miss;
 #pragma unroll
 	for (int j = 0; j < (KC_KEY_MAX + 7) / 8; j++) {
@@ -186,7 +200,7 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 		barrier_var(off);
 		if (off >= KC_REQ_MAX)
 			goto miss;
-		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->key.data[j * 8];
+		x = *(__u64 *)&s->req[off] ^ *(__u64 *)&e->reply[6 + j * 8];
 		if (klen - j * 8 < 8)
 			x &= ~0ULL >> (64 - 8 * (klen - j * 8));
 		d |= x;
@@ -198,7 +212,7 @@ static __always_inline long kc_end_key(struct kc_walk *w, struct kc_scratch *s)
 		goto miss;
 	}
 	/* A slot that breaks the layout's bounds is never served. */
-	if (e->value_len > kc_cfg.max_value || e->hdr_len < 1 || e->hdr_len > KC_HDR_MAX ||
+	if (e->value_len > kc_cfg.max_value || e->hdr_len < 7 + klen || e->hdr_len > KC_HDR_MAX ||
 	    e->body_len < 4 || e->body_len > KC_BODY_MAX ||
 	    (w->gets && (e->cas_len < 2 || e->cas_len > KC_CAS_MAX)))
 		goto miss;
@@ -373,8 +387,8 @@ static long kc_emit_key(__u32 i, void *arg)
 	struct kc_scratch *s = kc_get_scratch();
 	struct kc_kentry *e;
 	struct kc_walk *w;
-	__u64 k = i, n, *hits;
-	__u32 slot;
+	__u64 k = i, n, h, t, c, *hits;
+	__u32 slot, cpu, idx;
 
 	if (!s)
 		return 1;
@@ -386,26 +400,36 @@ static long kc_emit_key(__u32 i, void *arg)
 	e = bpf_map_lookup_elem(&kc_slots, &slot);
 	if (!e)
 		goto fail;
-	n = e->hdr_len;
-	barrier_var(n);
-	if (n < 1 || n > KC_HDR_MAX || bpf_xdp_store_bytes(ctx, w->off, e->hdr, n))
-		goto fail;
-	w->off += n;
-	if (w->gets) {
-		n = e->cas_len;
-		barrier_var(n);
-		if (n < 1 || n > KC_CAS_MAX || bpf_xdp_store_bytes(ctx, w->off, e->cas, n))
-			goto fail;
-		w->off += n;
-	}
+	h = e->hdr_len;
 	n = e->body_len;
+	barrier_var(h);
 	barrier_var(n);
-	if (n < 1 || n > KC_BODY_MAX || bpf_xdp_store_bytes(ctx, w->off, e->body, n))
+	if (h < 1 || h > KC_HDR_MAX || n < 1 || n > KC_BODY_MAX)
 		goto fail;
-	w->off += n;
-	hits = bpf_map_lookup_elem(&kc_hits, &slot);
-	if (hits)
-		*hits += 1;
+	if (!w->gets) {
+		/* VALUE line and body are adjacent in the slot: one copy. */
+		t = h + n;
+		barrier_var(t);
+		if (t < 2 || t > KC_HDR_MAX + KC_BODY_MAX ||
+		    bpf_xdp_store_bytes(ctx, w->off, e->reply, t))
+			goto fail;
+		w->off += t;
+	} else {
+		c = e->cas_len;
+		barrier_var(c);
+		if (c < 1 || c > KC_CAS_MAX || bpf_xdp_store_bytes(ctx, w->off, e->reply, h) ||
+		    bpf_xdp_store_bytes(ctx, w->off + h, e->cas, c) ||
+		    bpf_xdp_store_bytes(ctx, w->off + h + c, e->reply + h, n))
+			goto fail;
+		w->off += h + c + n;
+	}
+	cpu = bpf_get_smp_processor_id();
+	if (cpu < kc_cfg.ncpu) {
+		idx = cpu * kc_cfg.entries + slot;
+		hits = bpf_map_lookup_elem(&kc_hits, &idx);
+		if (hits)
+			*hits += 1;
+	}
 	return 0;
 fail:
 	w->err = 1;

@@ -3,10 +3,10 @@
  *
  * What is hot. Every get the daemon serves (TCP, and UDP the kernel passed up: misses and
  * requests it does not answer) counts one request for each key in a count-min sketch with
- * aging (hot.c); every VALUE block the kernel serves counts too, folded in from kc_hits each
- * tick, so a resident key does not look cold because the daemon no longer sees its requests.
- * A key asked for at least KC_HOT_MIN times, whose value fits --kernel-max-value and whose
- * bytes the XDP parser accepts, is offered once per tick through a small candidate queue.
+ * aging (hot.c); every VALUE block the kernel serves counts too, folded in from kc_hits once a
+ * second (KC_FOLD_TICKS), so a resident key does not look cold because the daemon no longer sees
+ * its requests. A key asked for at least KC_HOT_MIN times, whose value fits --kernel-max-value and
+ * whose bytes the XDP parser accepts, is offered once per tick through a small candidate queue.
  * Admission (TinyLFU's rule): while slots are free every candidate is installed, hottest first;
  * once full, a candidate displaces the coldest resident only if its estimate is strictly
  * higher, pairing the hottest candidates with the coldest residents. A worker offering a key
@@ -65,7 +65,18 @@
 #include "log.h"
 #include "metrics.h"
 
-#define KC_TICK_MS	 100  /* heartbeat, hit folding, expiry, admission */
+#define KC_TICK_MS 100 /* heartbeat, expiry, admission */
+/* Kernel hits are folded into the residents' counts and the sketch every KC_FOLD_TICKS ticks
+ * (1 s), and into the memory tier's eviction policy every KC_NOTE_FOLDS folds (10 s). Noting a
+ * key in the memory tier takes its shard lock and a few cache misses (about 1 us): every 100 ms
+ * that was some 20k keys per tick under udp-get.sh, a fifth of a core taken from the host's
+ * client. Each fold covers every key served since the previous one, and the hottest keys come
+ * back in every interval, so the work falls with the interval: a second's worth of hits is
+ * about 90k keys, ten seconds' about 100k. The memory tier only needs to know that a key the
+ * kernel serves is in use, so that it does not evict it; ten seconds is far below how long an
+ * item lives in it. `kcachectl hot` folds first, so its counts never lag. */
+#define KC_FOLD_TICKS	 10
+#define KC_NOTE_FOLDS	 10
 #define KC_HOT_MIN	 2    /* requests within the sketch's window before a key is offered */
 #define KC_CAND_MAX	 1024 /* keys offered between two ticks */
 #define KC_OFFERED_BITS	 (1u << 16)
@@ -90,7 +101,8 @@ struct resident {
 	uint64_t installed; /* c->install_seq when installed */
 	uint32_t next;	    /* hash chain, by slot; NIL ends it */
 	uint32_t value_len;
-	uint8_t state; /* enum slot_state */
+	uint8_t unnoted; /* hits not yet noted in the memory tier, at most 15 (as it counts) */
+	uint8_t state;	 /* enum slot_state */
 	uint8_t nkey;
 	char key[KC_KEY_MAX];
 };
@@ -102,10 +114,16 @@ struct cand {
 	char key[KC_KEY_MAX];
 };
 
-/* A resident the kernel served since the last fold. */
+/* A resident the kernel served since the memory tier was last told. */
 struct served {
-	uint32_t slot, n;
+	uint32_t slot;
 	uint64_t gen;
+};
+
+/* A slot whose kc_hits sum moved since the last fold. */
+struct moved {
+	uint32_t slot;
+	uint64_t sum;
 };
 
 struct kc_cache {
@@ -128,15 +146,18 @@ struct kc_cache {
 	bool broken;  /* fail_safe ran: nothing is served or installed any more */
 	bool stopped; /* kc_cache_stop ran */
 	struct kc_kentry render;
-	void *zeros; /* ncpu counters, to reset kc_hits[slot] */
+	uint64_t next_expire; /* no resident's deadline is earlier; UINT64_MAX: none has one */
 
 	/* main thread only */
-	__u64 *hitbuf; /* slot_hi * ncpu counters */
-	__u32 *keybuf;
+	uint64_t *last;	     /* [entries] kc_hits summed over CPUs at the last fold */
+	struct moved *moved; /* [entries] */
 	struct cand *work;
 	int64_t wall_off; /* wall_offset() at the last tick */
 	struct served *served;
 	uint64_t folded_key_hits; /* kc_stats key_hits when the last fold began */
+	uint32_t fold_ticks;	  /* ticks since the last fold */
+	uint32_t folds;		  /* folds since the memory tier was last told */
+	uint32_t nserved;	  /* c->served[] entries; under c->lock, appended by this thread */
 
 	pthread_mutex_t cand_lock;
 	struct cand *cand;
@@ -187,13 +208,11 @@ static void do_fail_safe(struct kc_cache *c, const char *what, int err)
 static void do_remove(struct kc_cache *c, uint32_t slot, enum rm_reason why)
 {
 	struct resident *r = &c->res[slot];
-	__u64 h = kc_key_hash(r->key, r->nkey);
-	int err = 0;
+	int err;
 
 	/* Only residents own their hash in kc_index: a key refused for a collision never did. */
-	if (bpf_map_delete_elem(c->x.index_fd, &h) && errno != ENOENT)
-		err = -errno;
-	if (err)
+	err = kc_index_del(c->x.index_fd, c->x.index_mask, kc_key_hash(r->key, r->nkey));
+	if (err && err != -ENOENT)
 		do_fail_safe(c, "delete from kc_index", -err);
 	do_unchain(c, slot);
 	r->state = SLOT_QUAR;
@@ -292,10 +311,8 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 	struct kc_cache *c = ic->c;
 	const struct cand *k = ic->cand;
 	uint64_t expire_ns = 0;
-	struct kc_kref ref;
 	struct kc_key key;
 	uint32_t slot;
-	__u64 h;
 	int err;
 
 	if (!it) {
@@ -327,28 +344,34 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 		goto out;
 	}
 	slot = c->free_stack[--c->nfree];
+	if (!(__u32)++c->gen) /* kc_index keeps the low 32 bits; 0 there means absent */
+		++c->gen;
 	err = kc_entry_render(&c->render, k->key, k->nkey, it->flags, kc_item_value(it), it->nval,
-			      it->cas, expire_ns, ++c->gen);
+			      it->cas, expire_ns, c->gen);
 	if (err)
 		goto err_slot;
 	/* The slot is free: no kc_index entry points at it and no program still reads it. */
-	if (bpf_map_update_elem(c->x.slots_fd, &slot, &c->render, BPF_ANY) ||
-	    bpf_map_update_elem(c->x.hits_fd, &slot, c->zeros, BPF_ANY)) {
+	if (bpf_map_update_elem(c->x.slots_fd, &slot, &c->render, BPF_ANY)) {
 		err = -errno;
 		goto err_slot;
 	}
-	ref = (struct kc_kref){.slot = slot, .value_len = it->nval, .gen = c->gen};
-	h = kc_key_hash(k->key, k->nkey);
-	if (bpf_map_update_elem(c->x.index_fd, &h, &ref, BPF_NOEXIST)) {
-		err = -errno;
-		if (err == -EEXIST) {
+	/* Its counters start at 0; the kc_index update below is a syscall, after these stores. */
+	for (uint32_t cpu = 0; cpu < c->x.ncpu; cpu++)
+		c->x.hits[(size_t)cpu * c->entries + slot] = 0;
+	atomic_thread_fence(memory_order_release);
+	err = kc_index_put(c->x.index_fd, c->x.index_mask, kc_key_hash(k->key, k->nkey), slot,
+			   c->gen, 0);
+	if (err) {
+		if (err == -EEXIST || err == -ENOSPC || err == -EINVAL) {
 			/* The key is not resident (do_find above), so another resident key has the
-			 * same 64-bit hash: it keeps it, this one stays with the daemon. Nothing
+			 * same 64-bit hash, or the bucket's ways are all taken (or the hash is 0):
+			 * the residents keep theirs, this one stays with the daemon. Nothing
 			 * references the slot: it is free again at once. */
 			c->free_stack[c->nfree++] = slot;
 			atomic_fetch_add_explicit(&c->collisions, 1, memory_order_relaxed);
-			log_debug("kernel tier: install %.*s: another resident key has its hash",
-				  (int)k->nkey, k->key);
+			log_debug("kernel tier: install %.*s: %s", (int)k->nkey, k->key,
+				  err == -EEXIST ? "another resident key has its hash"
+						 : "its kc_index bucket is full");
 			ic->res = INS_COLLISION;
 			goto out;
 		}
@@ -364,6 +387,8 @@ static void install_cb(void *ctx, struct kc_item *it, int64_t deadline)
 					 .nkey = k->nkey};
 	memcpy(c->res[slot].key, k->key, k->nkey);
 	c->bucket[k->hash & c->bmask] = slot;
+	if (expire_ns && expire_ns < c->next_expire)
+		c->next_expire = expire_ns;
 	c->nlive++;
 	if (slot + 1 > c->slot_hi)
 		c->slot_hi = slot + 1;
@@ -418,80 +443,109 @@ static void sync_quarantine(struct kc_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Adds the kernel's per-slot hits since the last fold to each resident, to the sketch, and to
- * the memory tier's eviction policy (which never sees those requests otherwise). */
+/* Tells the memory tier's eviction policy about the residents the kernel served since the last
+ * call (it never sees those requests otherwise), every KC_NOTE_FOLDS folds. */
+static void note_served(struct kc_cache *c)
+{
+	uint32_t nserved;
+
+	c->folds = 0;
+	pthread_mutex_lock(&c->lock);
+	nserved = c->nserved;
+	c->nserved = 0;
+	pthread_mutex_unlock(&c->lock);
+	/* The memory tier takes its shard lock: never with c->lock held. Only this thread
+	 * appends to c->served, so the entries up to nserved stay as they are. */
+	for (uint32_t i = 0; i < nserved; i++) {
+		struct resident *r = &c->res[c->served[i].slot];
+		char key[KC_KEY_MAX];
+		size_t nkey = 0;
+		uint32_t n = 0;
+
+		pthread_mutex_lock(&c->lock);
+		if (r->state == SLOT_LIVE && r->gen == c->served[i].gen && r->unnoted) {
+			nkey = r->nkey;
+			n = r->unnoted;
+			r->unnoted = 0;
+			memcpy(key, r->key, nkey);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (nkey)
+			kc_mem_note_access(c->mem, key, nkey, n);
+	}
+}
+
+/* Adds the kernel's per-slot hits since the last fold to each resident and to the sketch, and
+ * lists the residents served for note_served().
+ *
+ * kc_hits is mmapped: the scan reads plain memory, a row per CPU, without c->lock (the
+ * workers' write hooks take it) and without a syscall; it compares each slot's sum with the
+ * sum it saw last time and looks at the resident only where the two differ (a hit, or a slot
+ * reinstalled and zeroed). Sequential reads of 8 bytes per slot and CPU: with 100k slots about
+ * 0.1 ms per tick, where a batch lookup of the per-CPU map and a walk of every resident took
+ * tens of milliseconds. */
 static void fold_hits(struct kc_cache *c)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint32_t hi, done = 0, n, out, nserved = 0;
+	uint32_t hi, nmoved = 0, ncpu = c->x.ncpu;
 	struct kc_kstats st = {0};
 	bool have_st;
 	uint64_t seq;
-	void *in = NULL;
 
 	/* Nothing served since the last fold: every kc_hits counter is as it was, skip reading
 	 * them all. The program adds to kc_hits before it adds to kc_stats' key_hits, and this
 	 * reads key_hits before kc_hits: a hit whose key_hits this read misses is in a later
 	 * fold's read of both. */
 	have_st = kc_kstats_read(c->x.stats_fd, &st) == 0;
-	if (have_st && st.key_hits == c->folded_key_hits)
+	if (have_st && st.key_hits == c->folded_key_hits) {
+		if (++c->folds >= KC_NOTE_FOLDS)
+			note_served(c); /* what the last folds found, while the kernel is idle */
 		return;
+	}
 	pthread_mutex_lock(&c->lock);
 	hi = c->slot_hi;
 	seq = c->install_seq;
 	pthread_mutex_unlock(&c->lock);
-	while (done < hi) {
-		n = hi - done;
-		if (bpf_map_lookup_batch(c->x.hits_fd, in, &out, c->keybuf + done,
-					 c->hitbuf + (size_t)done * (size_t)c->ncpu, &n, &opts)) {
-			done += n;
-			if (errno != ENOENT) {
-				log_warn("kernel tier: read kc_hits: %s", strerror(errno));
-				return;
-			}
-			break;
+	atomic_thread_fence(memory_order_acquire);
+	for (uint32_t slot = 0; slot < hi; slot++) {
+		uint64_t sum = 0;
+
+		for (uint32_t cpu = 0; cpu < ncpu; cpu++)
+			sum += c->x.hits[(size_t)cpu * c->entries + slot];
+		if (sum != c->last[slot]) {
+			c->last[slot] = sum;
+			c->moved[nmoved++] = (struct moved){slot, sum};
 		}
-		done += n;
-		in = &out;
 	}
 	if (have_st)
 		c->folded_key_hits = st.key_hits; /* read in full, up to slot_hi */
 	pthread_mutex_lock(&c->lock);
-	for (uint32_t slot = 0; slot < done; slot++) {
-		struct resident *r = &c->res[slot];
-		uint64_t sum = 0;
+	for (uint32_t i = 0; i < nmoved; i++) {
+		struct resident *r = &c->res[c->moved[i].slot];
+		uint64_t sum = c->moved[i].sum;
 
 		/* Installed after the read began: the counters read may be a previous key's. */
 		if (r->state != SLOT_LIVE || r->installed > seq)
 			continue;
-		for (int cpu = 0; cpu < c->ncpu; cpu++)
-			sum += c->hitbuf[(size_t)slot * (size_t)c->ncpu + (size_t)cpu];
 		if (sum > r->hits_seen) {
 			uint64_t d = sum - r->hits_seen;
 
 			r->hits += d;
 			r->hits_seen = sum;
 			kc_hot_add(c->hot, r->hash, d > UINT32_MAX ? UINT32_MAX : (uint32_t)d);
-			c->served[nserved++] =
-			    (struct served){slot, d > 15 ? 15 : (uint32_t)d, r->gen};
+			/* Listed once until told; a slot reinstalled since is listed again (its
+			 * old entry no longer matches the gen), so the list can fill: then these
+			 * hits are not noted, and the next fold tries again. */
+			if (!r->unnoted) {
+				if (c->nserved == c->entries)
+					continue;
+				c->served[c->nserved++] = (struct served){c->moved[i].slot, r->gen};
+			}
+			r->unnoted = d >= 15u - r->unnoted ? 15 : (uint8_t)(r->unnoted + d);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
-	/* The memory tier takes its shard lock: never with c->lock held. */
-	for (uint32_t i = 0; i < nserved; i++) {
-		const struct resident *r = &c->res[c->served[i].slot];
-		char key[KC_KEY_MAX];
-		size_t nkey = 0;
-
-		pthread_mutex_lock(&c->lock);
-		if (r->state == SLOT_LIVE && r->gen == c->served[i].gen) {
-			nkey = r->nkey;
-			memcpy(key, r->key, nkey);
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (nkey)
-			kc_mem_note_access(c->mem, key, nkey, c->served[i].n);
-	}
+	if (++c->folds >= KC_NOTE_FOLDS)
+		note_served(c);
 }
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: moves only when the wall clock is stepped. */
@@ -519,11 +573,21 @@ static void expire_residents(struct kc_cache *c)
 		    (double)d / NSEC);
 	c->wall_off = off;
 	pthread_mutex_lock(&c->lock);
+	/* No deadline due: no walk over every resident (300 bytes apart) each tick. */
+	if (!stepped && now < c->next_expire) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->next_expire = UINT64_MAX;
 	for (uint32_t slot = 0; slot < c->slot_hi; slot++) {
 		struct resident *r = &c->res[slot];
 
-		if (r->state == SLOT_LIVE && r->expire_ns && (stepped || r->expire_ns <= now))
+		if (r->state != SLOT_LIVE || !r->expire_ns)
+			continue;
+		if (stepped || r->expire_ns <= now)
 			do_remove(c, slot, RM_EXPIRED);
+		else if (r->expire_ns < c->next_expire)
+			c->next_expire = r->expire_ns;
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -657,7 +721,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (kc_heartbeat_beat(c->x.hb_fd))
 		log_warn("kernel tier: heartbeat: %s", strerror(errno));
-	fold_hits(c);
+	if (++c->fold_ticks >= KC_FOLD_TICKS) {
+		c->fold_ticks = 0;
+		fold_hits(c);
+	}
 	expire_residents(c);
 	kc_hot_age(c->hot);
 	for (uint32_t i = 0; i < KC_OFFERED_BITS / 64; i++)
@@ -726,16 +793,16 @@ static int alloc_state(struct kc_cache *c)
 	c->bucket = malloc(nb * sizeof(*c->bucket));
 	c->free_stack = malloc(c->entries * sizeof(*c->free_stack));
 	c->quar = malloc(c->entries * sizeof(*c->quar));
-	c->zeros = calloc((size_t)c->ncpu, sizeof(__u64));
-	c->hitbuf = malloc((size_t)c->entries * (size_t)c->ncpu * sizeof(__u64));
-	c->keybuf = malloc(c->entries * sizeof(*c->keybuf));
+	c->last = calloc(c->entries, sizeof(*c->last));
+	c->moved = malloc(c->entries * sizeof(*c->moved));
+	c->next_expire = UINT64_MAX;
 	c->cand = malloc(KC_CAND_MAX * sizeof(*c->cand));
 	c->work = malloc(KC_CAND_MAX * sizeof(*c->work));
 	c->served = malloc(c->entries * sizeof(*c->served));
 	c->offered = calloc(KC_OFFERED_BITS / 64, sizeof(*c->offered));
 	c->hot = kc_hot_new(c->entries);
-	if (!c->res || !c->bucket || !c->free_stack || !c->quar || !c->zeros || !c->hitbuf ||
-	    !c->keybuf || !c->cand || !c->work || !c->served || !c->offered || !c->hot)
+	if (!c->res || !c->bucket || !c->free_stack || !c->quar || !c->last || !c->moved ||
+	    !c->cand || !c->work || !c->served || !c->offered || !c->hot)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < nb; i++)
 		c->bucket[i] = NIL;
@@ -852,9 +919,8 @@ void kc_cache_free(struct kc_cache *c)
 	free(c->bucket);
 	free(c->free_stack);
 	free(c->quar);
-	free(c->zeros);
-	free(c->hitbuf);
-	free(c->keybuf);
+	free(c->last);
+	free(c->moved);
 	free(c->cand);
 	free(c->work);
 	free(c->served);
@@ -989,7 +1055,8 @@ void kc_cache_collect(void *ctx, struct kc_buf *out)
 		      c ? atomic_load(&c->install_errors) : 0);
 	kc_metric_header(
 	    out, "kcache_kernel_hash_collisions_total", "counter",
-	    "Installs refused because a resident key has the same 64-bit kc_index hash.");
+	    "Installs refused because a resident key has the same 64-bit kc_index hash, or the "
+	    "key's kc_index bucket has no free way.");
 	kc_metric_u64(out, "kcache_kernel_hash_collisions_total", NULL,
 		      c ? atomic_load(&c->collisions) : 0);
 }

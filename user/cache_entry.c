@@ -53,6 +53,79 @@ __u64 kc_key_hash(const void *key, size_t len)
 	return kc_hash_final(h, len);
 }
 
+__u32 kc_index_buckets(__u32 entries)
+{
+	__u32 n = 1;
+
+	while (n < entries && n < (1u << 31))
+		n <<= 1;
+	return n;
+}
+
+/* The way of b holding hash, or -1. */
+static int way_of(const struct kc_ibucket *b, __u64 hash)
+{
+	for (int i = 0; i < KC_INDEX_WAYS; i++)
+		if (b->way[i].hash == hash)
+			return i;
+	return -1;
+}
+
+int kc_index_put(int fd, __u32 mask, __u64 hash, __u32 slot, __u64 gen, int replace)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash || !(__u32)gen)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w >= 0 && !replace)
+		return -EEXIST;
+	if (w < 0)
+		w = way_of(&b, 0);
+	if (w < 0)
+		return -ENOSPC;
+	b.way[w] = (struct kc_kref){.hash = hash, .slot = slot, .gen = (__u32)gen};
+	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
+}
+
+int kc_index_del(int fd, __u32 mask, __u64 hash)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w < 0)
+		return -ENOENT;
+	memset(&b.way[w], 0, sizeof(b.way[w]));
+	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
+}
+
+int kc_index_get(int fd, __u32 mask, __u64 hash, struct kc_kref *out)
+{
+	__u32 bi = (__u32)hash & mask;
+	struct kc_ibucket b;
+	int w;
+
+	if (!hash)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(fd, &bi, &b))
+		return -errno;
+	w = way_of(&b, hash);
+	if (w < 0)
+		return -ENOENT;
+	*out = b.way[w];
+	return 0;
+}
+
 __u16 kc_entry_csum(const void *p, size_t len)
 {
 	const unsigned char *b = p;
@@ -71,10 +144,10 @@ __u16 kc_entry_csum(const void *p, size_t len)
 int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 flags,
 		    const void *value, size_t value_len, __u64 cas, __u64 expire_ns, __u64 gen)
 {
-	char num[48];
+	char num[48], *body;
 	int n, err;
 
-	if (gen == 0)
+	if ((__u32)gen == 0) /* kc_index keeps the low 32 bits, 0 there is "absent" */
 		return -EINVAL;
 	if (value_len > KC_VALUE_MAX)
 		return -E2BIG;
@@ -87,12 +160,13 @@ int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 
 	e->value_len = (__u32)value_len;
 
 	/* "VALUE " key " " flags " " bytes: at most 6 + 250 + 22 bytes, within KC_HDR_MAX */
-	memcpy(e->hdr, "VALUE ", 6);
-	memcpy(e->hdr + 6, key, key_len);
+	memcpy(e->reply, "VALUE ", 6);
+	memcpy(e->reply + 6, key, key_len);
 	n = snprintf(num, sizeof(num), " %" PRIu32 " %zu", flags, value_len);
 	if (n < 0 || 6 + key_len + (size_t)n > KC_HDR_MAX)
 		return -EINVAL;
-	memcpy(e->hdr + 6 + key_len, num, (size_t)n);
+	memcpy(e->reply + 6 + key_len, num, (size_t)n);
+	e->key_len = (__u16)key_len;
 	e->hdr_len = (__u16)(6 + key_len + (size_t)n);
 
 	n = snprintf(num, sizeof(num), " %" PRIu64, (uint64_t)cas);
@@ -101,15 +175,17 @@ int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 
 	memcpy(e->cas, num, (size_t)n);
 	e->cas_len = (__u16)n;
 
-	memcpy(e->body, "\r\n", 2);
+	/* The body right after the VALUE line: a get's VALUE block is one copy. */
+	body = e->reply + e->hdr_len;
+	memcpy(body, "\r\n", 2);
 	if (value_len)
-		memcpy(e->body + 2, value, value_len);
-	memcpy(e->body + 2 + value_len, "\r\n", 2);
+		memcpy(body + 2, value, value_len);
+	memcpy(body + 2 + value_len, "\r\n", 2);
 	e->body_len = (__u16)(value_len + 4);
 
-	e->hdr_csum = kc_entry_csum(e->hdr, e->hdr_len);
+	e->hdr_csum = kc_entry_csum(e->reply, e->hdr_len);
 	e->cas_csum = kc_entry_csum(e->cas, e->cas_len);
-	e->body_csum = kc_entry_csum(e->body, e->body_len);
+	e->body_csum = kc_entry_csum(body, e->body_len);
 	return 0;
 }
 

@@ -7,12 +7,13 @@
  *   1. take a free slot S: one that kc_index does not reference and that is not in quarantine;
  *   2. kc_entry_render(&e, K, ..., gen) with a fresh gen (a counter from 1, never reused), then
  *      bpf_map_update_elem(kc_slots_fd, &S, &e, BPF_ANY);
- *   3. h = kc_key_hash(K); ref = {.slot = S, .value_len = n, .gen = gen};
- *      bpf_map_update_elem(kc_index_fd, &h, &ref, BPF_NOEXIST) (on failure S goes back to free;
- *      EEXIST: another resident key has the same hash, K is refused);
+ *   3. kc_index_put(kc_index_fd, mask, kc_key_hash(K), S, gen, 0) (on failure S goes back to
+ *      free; -EEXIST: another resident key has the same hash, -ENOSPC: K's bucket has no free
+ *      way; either way K is refused);
  *   4. the slot K had before, if any, goes into quarantine.
  * Remove K, before acknowledging any write to it:
- *      bpf_map_delete_elem(kc_index_fd, &h) (ENOENT is fine); K's slot goes into quarantine.
+ *      kc_index_del(kc_index_fd, mask, kc_key_hash(K)) (-ENOENT is fine); K's slot goes into
+ *      quarantine.
  *   When the delete returns, no XDP run that starts afterwards can serve K.
  * Quarantine: a program that found S before step 3 or the delete may still be copying from it.
  *   A quarantined slot becomes free only after kc_rcu_sync() has returned once since it entered
@@ -22,7 +23,8 @@
  *   stops serving hb_window after the last one, so a dead daemon stops the kernel tier within a
  *   second. kc_heartbeat_stop() on a clean shutdown stops it at once.
  * Knobs: skel->rodata->kc_cfg (struct kc_kconfig) between open and load, and
- *   bpf_map__set_max_entries() of kc_index and kc_slots to --kernel-entries. Pin kc_index,
+ *   bpf_map__set_max_entries() of kc_slots to --kernel-entries, of kc_index to
+ *   kc_index_buckets(entries) (kc_cfg.index_mask is that minus 1). Pin kc_index,
  *   kc_slots, kc_stats and kc_heartbeat under --pin-path with bpf_map__set_pin_path() before load.
  */
 #ifndef KC_CACHE_ENTRY_H
@@ -38,10 +40,27 @@ int kc_key_init(struct kc_key *k, const void *key, size_t len);
 /* KC_HASH of key[0..len) (include/kcache/cache.h): its kc_index key. */
 __u64 kc_key_hash(const void *key, size_t len);
 
+/* kc_index buckets for entries resident keys: the power of two at or above entries (at least
+ * 1), so that a bucket holds one key on average and seldom all KC_INDEX_WAYS. */
+__u32 kc_index_buckets(__u32 entries);
+
+/* kc_index (fd, with mask = buckets - 1): puts hash -> (slot, gen) into a way of its bucket by
+ * rewriting the bucket with one map update. A way that already holds hash is overwritten only
+ * with replace. Returns 0, -EEXIST (hash present, !replace), -ENOSPC (no free way), -EINVAL
+ * (hash 0), or the map update's negative errno. The daemon is the only writer. */
+int kc_index_put(int fd, __u32 mask, __u64 hash, __u32 slot, __u64 gen, int replace);
+
+/* Clears the way holding hash. Returns 0, -ENOENT if none, or a negative errno. */
+int kc_index_del(int fd, __u32 mask, __u64 hash);
+
+/* Copies the way holding hash into *out. Returns 0, -ENOENT, or a negative errno. */
+int kc_index_get(int fd, __u32 mask, __u64 hash, struct kc_kref *out);
+
 /* Renders e for one item: "VALUE <key> <flags> <bytes>", " <cas>", "\r\n<data>\r\n" and their
  * checksums; every other byte zero. expire_ns is a CLOCK_MONOTONIC deadline (0 = never, see
- * kc_expire_ns()); gen must be non-zero and unique. Returns 0, -EINVAL for a bad key or gen 0,
- * or -E2BIG when value_len exceeds KC_VALUE_MAX (the caller's --kernel-max-value is lower). */
+ * kc_expire_ns()); gen must be unique, its low 32 bits non-zero. Returns 0, -EINVAL for a bad key
+ * or gen 0, or -E2BIG when value_len exceeds KC_VALUE_MAX (the caller's --kernel-max-value is
+ * lower). */
 int kc_entry_render(struct kc_kentry *e, const void *key, size_t key_len, __u32 flags,
 		    const void *value, size_t value_len, __u64 cas, __u64 expire_ns, __u64 gen);
 

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpf_pin.h"
 #include "cache.skel.h"
+#include "cache_entry.h"
 #include "log.h"
 
 #define KC_MTU_CAP 9000 /* larger replies would not fit an XDP frame anyway */
@@ -115,7 +117,8 @@ static int set_listen(struct kc_kconfig *cfg, const char *listen, char *err, siz
 static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen)
 {
 	struct bpf_map *m;
-	int rc;
+	void *hits;
+	int rc, ncpu;
 
 	x->skel = cache_bpf__open();
 	if (!x->skel) {
@@ -126,12 +129,23 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	x->skel->rodata->kc_cfg.mtu = x->mtu;
 	x->skel->rodata->kc_cfg.max_value = o->max_value;
 	x->skel->rodata->kc_cfg.hb_window_ns = KC_HB_WINDOW_NS_DEFAULT;
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 1 || (uint64_t)o->entries * (uint64_t)ncpu > UINT32_MAX) {
+		kc_errf(err, errlen, "kernel-entries %u: cannot size kc_hits for %d CPUs",
+			o->entries, ncpu);
+		return -EINVAL;
+	}
+	x->ncpu = (uint32_t)ncpu;
+	x->skel->rodata->kc_cfg.entries = o->entries;
+	x->skel->rodata->kc_cfg.ncpu = x->ncpu;
+	x->index_mask = kc_index_buckets(o->entries) - 1;
+	x->skel->rodata->kc_cfg.index_mask = x->index_mask;
 	rc = set_listen((struct kc_kconfig *)&x->skel->rodata->kc_cfg, o->listen, err, errlen);
 	if (rc)
 		return rc;
-	if (bpf_map__set_max_entries(x->skel->maps.kc_index, o->entries) ||
+	if (bpf_map__set_max_entries(x->skel->maps.kc_index, x->index_mask + 1) ||
 	    bpf_map__set_max_entries(x->skel->maps.kc_slots, o->entries) ||
-	    bpf_map__set_max_entries(x->skel->maps.kc_hits, o->entries)) {
+	    bpf_map__set_max_entries(x->skel->maps.kc_hits, o->entries * x->ncpu)) {
 		kc_errf(err, errlen, "kernel-entries %u: cannot size the maps", o->entries);
 		return -EINVAL;
 	}
@@ -151,6 +165,14 @@ static int load(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size
 	x->hits_fd = bpf_map__fd(x->skel->maps.kc_hits);
 	x->stats_fd = bpf_map__fd(x->skel->maps.kc_stats);
 	x->hb_fd = bpf_map__fd(x->skel->maps.kc_heartbeat);
+	x->hits_len = (size_t)o->entries * x->ncpu * sizeof(__u64);
+	hits = mmap(NULL, x->hits_len, PROT_READ | PROT_WRITE, MAP_SHARED, x->hits_fd, 0);
+	if (hits == MAP_FAILED) {
+		rc = -errno;
+		kc_errf(err, errlen, "mmap kc_hits: %s", strerror(-rc));
+		return rc;
+	}
+	x->hits = hits;
 	for (m = bpf_object__next_map(x->skel->obj, NULL); m;
 	     m = bpf_object__next_map(x->skel->obj, m))
 		x->map_bytes += kc_map_memlock(bpf_map__fd(m));
@@ -192,6 +214,9 @@ void kc_xdp_detach(struct kc_xdp *x)
 void kc_xdp_destroy(struct kc_xdp *x)
 {
 	kc_xdp_detach(x);
+	if (x->hits)
+		munmap((void *)x->hits, x->hits_len);
+	x->hits = NULL;
 	cache_bpf__destroy(x->skel);
 	x->skel = NULL;
 	x->index_fd = x->slots_fd = x->hits_fd = x->stats_fd = x->hb_fd = -1;

@@ -30,15 +30,22 @@ struct kc_xdp {
 	char pin_path[128];
 	uint32_t mtu;	    /* the interface's, capped: kc_cfg.mtu */
 	uint64_t map_bytes; /* every map of the object, as the kernel accounts them (memlock) */
+	/* kc_hits, mmapped: CPU c's count for slot s at hits[c * entries + s] (include/kcache/
+	 * cache.h). The program adds to it; the daemon reads it, and zeroes a free slot's. */
+	volatile __u64 *hits;
+	size_t hits_len;
+	uint32_t ncpu;	     /* kc_cfg.ncpu: rows of kc_hits */
+	uint32_t index_mask; /* kc_cfg.index_mask: kc_index buckets - 1 */
 };
 
 /* Zeroes x with every fd at -1. */
 void kc_xdp_init(struct kc_xdp *x);
 
-/* Opens the object, sets kc_cfg from o (port, listen, the interface's mtu, max_value), sizes
- * kc_index/kc_slots/kc_hits to o->entries, removes the maps a previous run left under
- * o->pin_path (which the policy loader created and locked), loads and pins. Returns 0, or a
- * negative errno with a message in err. */
+/* Opens the object, sets kc_cfg from o (port, listen, the interface's mtu, max_value, entries,
+ * CPUs, index mask), sizes kc_slots to o->entries, kc_index to kc_index_buckets() and kc_hits
+ * to o->entries per CPU, removes the maps a previous run left under o->pin_path (which the
+ * policy loader created and locked), loads, pins and maps kc_hits. Returns 0, or a negative
+ * errno with a message in err. */
 int kc_xdp_open(struct kc_xdp *x, const struct kc_cache_opts *o, char *err, size_t errlen);
 
 /* Puts the program into slot 0 of o->next_fd (kc_policy_next): from then on the policy hands

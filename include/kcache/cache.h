@@ -6,20 +6,26 @@
  *
  * Maps (all BTF-typed; the loader pins them under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_index):
  *
- *   kc_index      HASH   __u64 kc_key_hash -> struct kc_kref which keys are resident, and where
+ *   kc_index      ARRAY  __u32 bucket  -> struct kc_ibucket  which keys are resident, and where
  *   kc_slots      ARRAY  __u32 slot    -> struct kc_kentry   pre-rendered reply fragments
  *   kc_heartbeat  ARRAY  __u32 0       -> struct kc_heartbeat the daemon's liveness stamp
  *   kc_stats      PERCPU_ARRAY __u32 0 -> struct kc_kstats   counters, one copy per CPU
- *   kc_hits       PERCPU_ARRAY __u32 slot -> __u64          VALUE blocks served from each slot
+ *   kc_hits       ARRAY  __u32 cpu * entries + slot -> __u64 VALUE blocks served from each slot
+ *                 by each CPU; BPF_F_MMAPABLE, so the daemon reads it as memory, no syscall
  *
- * Why two maps: the kernel's hash map recycles an element's memory as soon as it is deleted or
- * replaced, while an XDP program on another CPU may still be copying from it. Values are therefore
- * written once into daemon-owned slots that are never rewritten while a program could be reading
- * them (see the protocol in user/cache_entry.h); the hash map only maps a key's 64-bit hash
- * (KC_HASH below) to (slot, gen), and the program re-checks the full key and gen in the slot
- * before serving: two keys with the same hash can never be served each other's value (the other
- * one misses). The daemon installs at most one resident key per hash and counts the keys it
- * refuses for that (kcache_kernel_hash_collisions_total).
+ * Why two maps: values are written once into daemon-owned slots that are never rewritten while a
+ * program could be reading them (see the protocol in user/cache_entry.h); the index only maps a
+ * key's 64-bit hash (KC_HASH below) to (slot, gen), and the program re-checks the full key and
+ * gen in the slot before serving: two keys with the same hash can never be served each other's
+ * value (the other one misses). The daemon installs at most one resident key per hash and counts
+ * the keys it refuses for that (kcache_kernel_hash_collisions_total).
+ *
+ * Why the index is an array of 4-way buckets (struct kc_ibucket), not a BPF hash map: a lookup
+ * is one cache line at a known address. The kernel's hash map costs two dependent cache misses
+ * (bucket head, then element) and jhash on top; with 100k resident keys under bench/udp-get.sh
+ * its lookup was the largest single cost of a hit. The bucket is the hash's low bits
+ * (kc_cfg.index_mask); a key whose bucket has no free way is not installed (counted as a
+ * collision): no resident entry is ever overwritten by another key's.
  */
 #ifndef KCACHE_CACHE_H
 #define KCACHE_CACHE_H
@@ -39,8 +45,9 @@
 #define KC_BODY_MAX (KC_VALUE_MAX + 4)
 /* " " cas(u64): 1 + 20, rounded up. */
 #define KC_CAS_MAX 24
-/* Default number of resident keys (kc_index, kc_slots and kc_hits max_entries); the loader
- * overrides it with bpf_map__set_max_entries() on all three before load (--kernel-entries). */
+/* Default number of resident keys (kc_slots max_entries; kc_hits has that many per CPU, kc_index
+ * that many buckets); the loader overrides it with bpf_map__set_max_entries() before load
+ * (--kernel-entries), and sets kc_cfg.entries, ncpu and index_mask to match. */
 #define KC_ENTRIES_DEFAULT 65536
 
 /* A key as a slot stores it: length plus bytes, zero-padded to the full array (the program
@@ -82,18 +89,36 @@ static inline __u64 kc_hash_final(__u64 h, __u64 len)
 	return h;
 }
 
-/* kc_index value: where a resident key's reply fragment lives. */
+/* One way of a kc_index bucket: where a resident key's reply fragment lives. */
 struct kc_kref {
-	__u32 slot;	 /* index into kc_slots */
-	__u32 value_len; /* data bytes, for bpftool and kcachectl; the program reads the slot's */
-	__u64 gen;	 /* must equal kc_slots[slot].gen, else the key is treated as absent */
+	__u64 hash; /* KC_HASH of the key; 0 marks a free way (a key hashing to 0 is never
+		       installed) */
+	__u32 slot; /* index into kc_slots */
+	__u32 gen;  /* the low 32 bits of kc_slots[slot].gen, never 0; else the key is absent */
 };
 _Static_assert(sizeof(struct kc_kref) == 16, "kc_kref layout");
 
+#define KC_INDEX_WAYS 4
+
+/* kc_index value: bucket hash & kc_cfg.index_mask, one 64-byte cache line. The daemon rewrites
+ * a whole bucket with one map update; a reader that sees a way half-written finds a gen that
+ * does not match the slot's, or a slot holding another key, and misses. */
+struct kc_ibucket {
+	struct kc_kref way[KC_INDEX_WAYS];
+};
+_Static_assert(sizeof(struct kc_ibucket) == 64, "kc_ibucket layout");
+
 /* kc_slots value: one resident key, rendered as the reply bytes memcached would send.
  *
- *   get:  hdr | body          "VALUE k 5 3" "\r\nbar\r\n"
- *   gets: hdr | cas | body    "VALUE k 5 3" " 42" "\r\nbar\r\n"
+ *   get:  reply[0, hdr_len + body_len)          "VALUE k 5 3" "\r\nbar\r\n"
+ *   gets: reply[0, hdr_len) | cas | reply[hdr_len, hdr_len + body_len)
+ *                                               "VALUE k 5 3" " 42" "\r\nbar\r\n"
+ *
+ * Everything a hit reads sits at the front, in one run of cache lines: the fields, the cas, the
+ * VALUE line (whose bytes 6 .. 6 + key_len are the key the program compares) and the data. On
+ * the bench workload (a 32-byte key, a 300-byte value) that is 7 adjacent lines from the
+ * slot's start, which the hardware prefetcher streams; the slots are far too many to stay in
+ * cache. `key` repeats the key at the end for bpftool; the program does not read it.
  *
  * Each piece carries its 16-bit one's-complement sum (RFC 1071, big-endian words, the piece
  * starting at an even offset, an odd last byte padded with zero, folded, not inverted) so the
@@ -101,21 +126,23 @@ _Static_assert(sizeof(struct kc_kref) == 16, "kc_kref layout");
 struct kc_kentry {
 	__u64 gen;	 /* unique, non-zero, one per rendering; 0 marks a free slot */
 	__u64 expire_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) deadline; 0 = never expires */
-	struct kc_key key;
 	__u32 value_len; /* data bytes, <= KC_VALUE_MAX */
-	__u16 hdr_len;	 /* 1..KC_HDR_MAX */
-	__u16 body_len;	 /* value_len + 4 */
+	__u16 key_len;	 /* 1..KC_KEY_MAX: the key is reply[6, 6 + key_len) */
+	__u16 hdr_len;	 /* 7 + key_len..KC_HDR_MAX: "VALUE <key> <flags> <bytes>" */
+	__u16 body_len;	 /* value_len + 4: "\r\n<data>\r\n" */
 	__u16 cas_len;	 /* 2..KC_CAS_MAX, leading space included */
 	__u16 hdr_csum;
 	__u16 body_csum;
 	__u16 cas_csum;
+	__u8 pad0[6]; /* zero */
 	char cas[KC_CAS_MAX];
-	char hdr[KC_HDR_MAX];
-	char body[KC_BODY_MAX];
-	__u8 pad[4]; /* zero */
+	char reply[KC_HDR_MAX + KC_BODY_MAX]; /* the VALUE line, then the body right after it */
+	__u8 pad1[4];			      /* zero */
+	struct kc_key key;		      /* the key again, zero-padded, for bpftool map dump */
 };
-_Static_assert(sizeof(struct kc_kentry) == 1624, "kc_kentry layout");
+_Static_assert(sizeof(struct kc_kentry) == 1632, "kc_kentry layout");
 _Static_assert(sizeof(struct kc_kentry) % 8 == 0, "kc_kentry alignment");
+_Static_assert(__builtin_offsetof(struct kc_kentry, reply) == 64, "kc_kentry reply offset");
 
 /* kc_heartbeat value. The program serves only while now - mono_ns < kc_cfg.hb_window_ns,
  * where now is bpf_ktime_get_ns() (CLOCK_MONOTONIC). 0 means "do not serve". */
@@ -170,8 +197,15 @@ struct kc_kconfig {
 	__u32 addr4;	    /* KC_ADDR_V4: the IPv4 address, network byte order */
 	__u64 hb_window_ns; /* stop serving this long after the last heartbeat (default 1 s) */
 	__u32 addr6[4];	    /* KC_ADDR_V6: the IPv6 address, network byte order */
+	/* kc_hits: CPU c counts slot s at c * entries + s (max_entries = entries * ncpu). CPUs
+	 * at or above ncpu count nothing. Row by CPU: two CPUs serving one hot key never write
+	 * to the same cache line. */
+	__u32 entries;	  /* kc_slots max_entries */
+	__u32 ncpu;	  /* libbpf_num_possible_cpus() */
+	__u32 index_mask; /* kc_index max_entries - 1 (a power of two, kc_index_buckets()) */
+	__u32 pad1;
 };
-_Static_assert(sizeof(struct kc_kconfig) == 40, "kc_kconfig layout");
+_Static_assert(sizeof(struct kc_kconfig) == 56, "kc_kconfig layout");
 
 /* The daemon's --listen, so that XDP never answers where the daemon would not: a daemon bound
  * to 127.0.0.1 with XDP on eth0 must not serve the network. */

@@ -29,7 +29,8 @@
 #include "../lib/pkt.h"
 
 #define ROW_TX	     (-1)
-#define TEST_ENTRIES 1024 /* kc_index/kc_slots max_entries here: 1024 hash buckets */
+#define TEST_ENTRIES 1024 /* kc_slots max_entries here; kc_index has 1024 buckets */
+#define INDEX_MASK   (TEST_ENTRIES - 1)
 #define FRAME_MAX    4096
 #define NSEC	     1000000000ULL
 
@@ -69,13 +70,14 @@ static int env_open_addr(struct env *env, __u32 mtu, __u8 addr_mode, const void 
 		memcpy((void *)&skel->rodata->kc_cfg.addr4, addr, 4);
 	if (addr_mode == KC_ADDR_V6)
 		memcpy((void *)skel->rodata->kc_cfg.addr6, addr, 16);
-	bpf_map__set_max_entries(skel->maps.kc_index, TEST_ENTRIES);
+	bpf_map__set_max_entries(skel->maps.kc_index, INDEX_MASK + 1);
 	bpf_map__set_max_entries(skel->maps.kc_slots, TEST_ENTRIES);
-	bpf_map__set_max_entries(skel->maps.kc_hits, TEST_ENTRIES);
-	/* A zero hash seed makes the kernel's bucket choice computable, for the collision row.
-	 * The daemon keeps the random seed. */
-	bpf_map__set_map_flags(skel->maps.kc_index,
-			       bpf_map__map_flags(skel->maps.kc_index) | BPF_F_ZERO_SEED);
+	skel->rodata->kc_cfg.entries = TEST_ENTRIES;
+	skel->rodata->kc_cfg.index_mask = kc_index_buckets(TEST_ENTRIES) - 1;
+	assert_int_equal(skel->rodata->kc_cfg.index_mask, INDEX_MASK);
+	skel->rodata->kc_cfg.ncpu = (__u32)libbpf_num_possible_cpus();
+	bpf_map__set_max_entries(skel->maps.kc_hits,
+				 TEST_ENTRIES * (__u32)libbpf_num_possible_cpus());
 	ret = cache_bpf__load(skel);
 	if (ret) {
 		snprintf(err, errlen, "load cache program: %s", strerror(-ret));
@@ -109,17 +111,15 @@ static __u32 install(struct env *env, const void *key, size_t klen, __u32 flags,
 		     size_t vlen, __u64 cas, __u64 expire_ns)
 {
 	struct kc_kentry e;
-	struct kc_kref ref;
 	struct kc_key k;
 	__u32 slot = env->next_slot++;
-	__u64 gen = env->next_gen++, h;
+	__u64 gen = env->next_gen++;
 
 	assert_int_equal(kc_entry_render(&e, key, klen, flags, val, vlen, cas, expire_ns, gen), 0);
 	assert_int_equal(bpf_map_update_elem(env->slots_fd, &slot, &e, BPF_ANY), 0);
 	assert_int_equal(kc_key_init(&k, key, klen), 0);
-	h = kc_key_hash(key, klen);
-	ref = (struct kc_kref){.slot = slot, .value_len = (__u32)vlen, .gen = gen};
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
+	assert_int_equal(
+	    kc_index_put(env->index_fd, INDEX_MASK, kc_key_hash(key, klen), slot, gen, 1), 0);
 	return slot;
 }
 
@@ -131,10 +131,9 @@ static void install_s(struct env *env, const char *key, __u32 flags, const char 
 static void uninstall(struct env *env, const void *key, size_t klen)
 {
 	struct kc_key k;
-	__u64 h = kc_key_hash(key, klen);
 
 	assert_int_equal(kc_key_init(&k, key, klen), 0);
-	assert_int_equal(bpf_map_delete_elem(env->index_fd, &h), 0);
+	assert_int_equal(kc_index_del(env->index_fd, INDEX_MASK, kc_key_hash(key, klen)), 0);
 }
 
 static void heartbeat(struct env *env, __u64 ns)
@@ -364,10 +363,9 @@ static char key250[251];
  * program sees when two keys share a 64-bit hash, or when an index element was recycled. */
 static void alias(struct env *env, const char *key, __u32 slot, __u64 gen)
 {
-	struct kc_kref ref = {.slot = slot, .value_len = 1, .gen = gen};
-	__u64 h = kc_key_hash(key, strlen(key));
-
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
+	assert_int_equal(
+	    kc_index_put(env->index_fd, INDEX_MASK, kc_key_hash(key, strlen(key)), slot, gen, 1),
+	    0);
 }
 
 static void install_fixtures(struct env *env)
@@ -411,9 +409,9 @@ static void install_fixtures(struct env *env)
 	/* An index entry whose gen no longer matches its slot (the slot was re-rendered). */
 	install_s(env, "regen", 0, "x", 1);
 	h = kc_key_hash("regen", 5);
-	assert_int_equal(bpf_map_lookup_elem(env->index_fd, &h, &ref), 0);
-	ref.gen += 1000;
-	assert_int_equal(bpf_map_update_elem(env->index_fd, &h, &ref, BPF_ANY), 0);
+	assert_int_equal(kc_index_get(env->index_fd, INDEX_MASK, h, &ref), 0);
+	assert_int_equal(kc_index_put(env->index_fd, INDEX_MASK, h, ref.slot, ref.gen + 1000u, 1),
+			 0);
 }
 
 /* --- the table ----------------------------------------------------------------------------- */
@@ -780,177 +778,99 @@ static void test_random_replies(void **state)
 		      RND_REQUESTS, served, too_big);
 }
 
-/* --- the collision row --------------------------------------------------------------------- */
+/* --- the collision rows -------------------------------------------------------------------- */
 
-/* The kernel hash map's hash (include/linux/jhash.h: jhash2, Bob Jenkins' lookup3 hashword,
- * public domain), over the whole 256-byte key with the seed BPF_F_ZERO_SEED makes 0. */
-static uint32_t rol32(uint32_t w, unsigned int s)
+/* Keys that share a 64-bit hash with a resident key are the alias rows of the table. Here: keys
+ * whose hashes differ but land in the same kc_index bucket. KC_INDEX_WAYS of them are all
+ * resident and served side by side; one more finds no free way, is refused (kc_index_put:
+ * -ENOSPC) and passes as a miss, never served another key's value; it fits once a way is
+ * freed. */
+#define COLL_TRIES (1u << 16)
+
+/* KC_INDEX_WAYS + 1 keys "coll-NNNNNNN" of one bucket that holds nothing yet. */
+static void find_bucket_keys(char keys[][32], __u32 *bucket)
 {
-	return (w << s) | (w >> (32 - s));
-}
+	static __u32 count[INDEX_MASK + 1];
+	struct kc_ibucket b;
 
-static uint32_t jhash2(const uint32_t *k, uint32_t length, uint32_t initval)
-{
-	uint32_t a, b, c;
+	memset(count, 0, sizeof(count));
+	for (__u32 i = 0; i < COLL_TRIES; i++) {
+		char k[32];
+		__u32 bi;
 
-	a = b = c = 0xdeadbeef + (length << 2) + initval;
-	while (length > 3) {
-		a += k[0];
-		b += k[1];
-		c += k[2];
-		a -= c;
-		a ^= rol32(c, 4);
-		c += b;
-		b -= a;
-		b ^= rol32(a, 6);
-		a += c;
-		c -= b;
-		c ^= rol32(b, 8);
-		b += a;
-		a -= c;
-		a ^= rol32(c, 16);
-		c += b;
-		b -= a;
-		b ^= rol32(a, 19);
-		a += c;
-		c -= b;
-		c ^= rol32(b, 4);
-		b += a;
-		length -= 3;
-		k += 3;
-	}
-	switch (length) {
-	case 3:
-		c += k[2];
-		/* fallthrough */
-	case 2:
-		b += k[1];
-		/* fallthrough */
-	case 1:
-		a += k[0];
-		c ^= b;
-		c -= rol32(b, 14);
-		a ^= c;
-		a -= rol32(c, 11);
-		b ^= a;
-		b -= rol32(a, 25);
-		c ^= b;
-		c -= rol32(b, 16);
-		a ^= c;
-		a -= rol32(c, 4);
-		b ^= a;
-		b -= rol32(a, 14);
-		c ^= b;
-		c -= rol32(b, 24);
-		break;
-	}
-	return c;
-}
-
-/* The kernel's hash of a kc_index key (the key's 64-bit KC_HASH). */
-static uint32_t index_hash(__u64 h)
-{
-	return jhash2((const uint32_t *)(const void *)&h, sizeof(h) / 4, 0);
-}
-
-static uint32_t key_hash(const char *key)
-{
-	return index_hash(kc_key_hash(key, strlen(key)));
-}
-
-struct hk {
-	uint32_t hash;
-	uint32_t i;
-};
-
-static int hk_cmp(const void *a, const void *b)
-{
-	const struct hk *x = a, *y = b;
-
-	return x->hash < y->hash ? -1 : x->hash > y->hash;
-}
-
-#define COLL_TRIES (1u << 19)
-
-/* Two distinct keys whose kc_index keys (64-bit hashes) have the same full 32-bit kernel hash:
- * same bucket, same hash, different index keys. */
-static void find_collision(char *a, char *b, size_t cap)
-{
-	struct hk *v = calloc(COLL_TRIES, sizeof(*v));
-	char buf[32];
-
-	assert_non_null(v);
-	for (uint32_t i = 0; i < COLL_TRIES; i++) {
-		snprintf(buf, sizeof(buf), "coll-%07u", i);
-		v[i] = (struct hk){key_hash(buf), i};
-	}
-	qsort(v, COLL_TRIES, sizeof(*v), hk_cmp);
-	for (uint32_t i = 1; i < COLL_TRIES; i++) {
-		if (v[i].hash == v[i - 1].hash) {
-			snprintf(a, cap, "coll-%07u", v[i - 1].i);
-			snprintf(b, cap, "coll-%07u", v[i].i);
-			free(v);
-			return;
+		snprintf(k, sizeof(k), "coll-%07u", i);
+		bi = (__u32)kc_key_hash(k, strlen(k)) & INDEX_MASK;
+		if (++count[bi] < KC_INDEX_WAYS + 1)
+			continue;
+		assert_int_equal(bpf_map_lookup_elem(E.index_fd, &bi, &b), 0);
+		if (b.way[0].hash || b.way[1].hash || b.way[2].hash || b.way[3].hash)
+			continue;
+		*bucket = bi;
+		for (__u32 j = 0, n = 0; j <= i && n < KC_INDEX_WAYS + 1; j++) {
+			snprintf(k, sizeof(k), "coll-%07u", j);
+			if (((__u32)kc_key_hash(k, strlen(k)) & INDEX_MASK) == bi)
+				memcpy(keys[n++], k, sizeof(k));
 		}
+		return;
 	}
-	free(v);
-	fail_msg("no 32-bit hash collision among %u keys", COLL_TRIES);
-}
-
-/* The kernel walks a hash map bucket by bucket, so with our model of its hash the keys must come
- * out in non-decreasing bucket order. Proves the collision below is real, not assumed. */
-static void check_hash_model(struct env *env)
-{
-	__u64 cur, next;
-	uint32_t last = 0, n = 0;
-	void *prev = NULL;
-
-	while (bpf_map_get_next_key(env->index_fd, prev, &next) == 0) {
-		uint32_t bucket = index_hash(next) & (TEST_ENTRIES - 1);
-
-		if (bucket < last)
-			fail_msg(
-			    "kernel bucket order disagrees with jhash2 model at key hash %016llx",
-			    (unsigned long long)next);
-		last = bucket;
-		cur = next;
-		prev = &cur;
-		n++;
-	}
-	assert_true(n >= 10);
-	print_message("    hash model: %u resident keys iterate in jhash2 bucket order\n", n);
+	fail_msg("no empty bucket with %d keys among %u", KC_INDEX_WAYS + 1, COLL_TRIES);
 }
 
 static void test_collision(void **state)
 {
-	char a[32], b[32], req[80], reply[160];
+	char keys[KC_INDEX_WAYS + 1][32], req[200], reply[400], val[16];
+	struct kc_kentry e;
+	__u32 bucket = 0, slot;
 	int n, m;
 
 	(void)state;
-	find_collision(a, b, sizeof(a));
-	assert_true(kc_key_hash(a, strlen(a)) != kc_key_hash(b, strlen(b)));
-	assert_int_equal(key_hash(a), key_hash(b));
-	print_message("    %s and %s share the kernel's jhash2 0x%08x\n", a, b, key_hash(a));
-
-	install_s(&E, a, 11, "value-of-a", 100);
-	check_hash_model(&E);
-	n = snprintf(req, sizeof(req), "get %s\r\n", b);
-	run_text(&E, "collision_other_key_absent", 0, req, (size_t)n, KC_PASS_MISS, NULL, 0);
-	n = snprintf(req, sizeof(req), "get %s\r\n", a);
-	m = snprintf(reply, sizeof(reply), "VALUE %s 11 10\r\nvalue-of-a\r\nEND\r\n", a);
-	run_text(&E, "collision_resident_key", 0, req, (size_t)n, ROW_TX, reply, (size_t)m);
-
-	install_s(&E, b, 22, "b-value", 200);
-	check_hash_model(&E);
-	n = snprintf(req, sizeof(req), "get %s %s\r\n", b, a);
+	find_bucket_keys(keys, &bucket);
+	print_message("    bucket %u: %s %s %s %s and %s\n", bucket, keys[0], keys[1], keys[2],
+		      keys[3], keys[4]);
+	for (int i = 0; i < KC_INDEX_WAYS; i++) {
+		snprintf(val, sizeof(val), "val-%d", i);
+		install_s(&E, keys[i], (__u32)i, val, 100 + (__u64)i);
+	}
+	for (int i = 0; i < KC_INDEX_WAYS; i++) {
+		n = snprintf(req, sizeof(req), "get %s\r\n", keys[i]);
+		m = snprintf(reply, sizeof(reply), "VALUE %s %d 5\r\nval-%d\r\nEND\r\n", keys[i], i,
+			     i);
+		run_text(&E, "bucket_way_served", 0, req, (size_t)n, ROW_TX, reply, (size_t)m);
+	}
+	n = snprintf(req, sizeof(req), "get %s %s %s %s\r\n", keys[3], keys[2], keys[1], keys[0]);
 	m = snprintf(reply, sizeof(reply),
-		     "VALUE %s 22 7\r\nb-value\r\nVALUE %s 11 10\r\nvalue-of-a\r\nEND\r\n", b, a);
-	run_text(&E, "collision_both_resident", 0, req, (size_t)n, ROW_TX, reply, (size_t)m);
+		     "VALUE %s 3 5\r\nval-3\r\nVALUE %s 2 5\r\nval-2\r\nVALUE %s 1 5\r\nval-1\r\n"
+		     "VALUE %s 0 5\r\nval-0\r\nEND\r\n",
+		     keys[3], keys[2], keys[1], keys[0]);
+	run_text(&E, "bucket_all_ways_one_get", 0, req, (size_t)n, ROW_TX, reply, (size_t)m);
 
-	uninstall(&E, a, strlen(a));
-	n = snprintf(req, sizeof(req), "get %s\r\n", a);
-	run_text(&E, "collision_removed_key", 0, req, (size_t)n, KC_PASS_MISS, NULL, 0);
-	uninstall(&E, b, strlen(b));
+	/* The fifth key: its slot is written, but no way takes it. */
+	slot = E.next_slot++;
+	assert_int_equal(
+	    kc_entry_render(&e, keys[4], strlen(keys[4]), 4, "val-4", 5, 104, 0, E.next_gen), 0);
+	assert_int_equal(bpf_map_update_elem(E.slots_fd, &slot, &e, BPF_ANY), 0);
+	assert_int_equal(kc_index_put(E.index_fd, INDEX_MASK, kc_key_hash(keys[4], strlen(keys[4])),
+				      slot, E.next_gen, 0),
+			 -ENOSPC);
+	n = snprintf(req, sizeof(req), "get %s\r\n", keys[4]);
+	run_text(&E, "bucket_full_key_absent", 0, req, (size_t)n, KC_PASS_MISS, NULL, 0);
+	n = snprintf(req, sizeof(req), "get %s %s\r\n", keys[0], keys[4]);
+	run_text(&E, "bucket_full_multi_get", 0, req, (size_t)n, KC_PASS_MISS, NULL, 0);
+
+	/* A freed way takes it; the others are untouched. */
+	uninstall(&E, keys[1], strlen(keys[1]));
+	n = snprintf(req, sizeof(req), "get %s\r\n", keys[1]);
+	run_text(&E, "bucket_removed_key", 0, req, (size_t)n, KC_PASS_MISS, NULL, 0);
+	assert_int_equal(kc_index_put(E.index_fd, INDEX_MASK, kc_key_hash(keys[4], strlen(keys[4])),
+				      slot, E.next_gen++, 0),
+			 0);
+	n = snprintf(req, sizeof(req), "get %s %s\r\n", keys[4], keys[0]);
+	m = snprintf(reply, sizeof(reply),
+		     "VALUE %s 4 5\r\nval-4\r\nVALUE %s 0 5\r\nval-0\r\nEND\r\n", keys[4], keys[0]);
+	run_text(&E, "bucket_freed_way", 0, req, (size_t)n, ROW_TX, reply, (size_t)m);
+	for (int i = 0; i < KC_INDEX_WAYS + 1; i++)
+		if (i != 1)
+			uninstall(&E, keys[i], strlen(keys[i]));
 }
 
 /* Removing a key stops it being served at once; re-installing in a new slot serves the new
@@ -1071,15 +991,19 @@ static void test_maps_and_stats(void **state)
 	assert_true(st.key_hits >= st.hits);
 	assert_int_equal(st.misses, st.pass[KC_PASS_MISS]);
 	assert_true(st.expired >= 1);
-	/* Every VALUE block served counted once against the slot it came from. */
+	/* Every VALUE block served counted once against the slot it came from, in the row of
+	 * the CPU that served it (CPU c, slot s at c * entries + s). */
 	assert_true(ncpu > 0);
-	per = calloc((size_t)ncpu, sizeof(*per));
+	per = calloc(1, sizeof(*per));
 	assert_non_null(per);
 	for (__u32 slot = 0; slot < E.next_slot; slot++) {
-		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(E.skel->maps.kc_hits), &slot, per),
-				 0);
-		for (int c = 0; c < ncpu; c++)
-			slot_hits += per[c];
+		for (int c = 0; c < ncpu; c++) {
+			__u32 idx = (__u32)c * TEST_ENTRIES + slot;
+
+			assert_int_equal(
+			    bpf_map_lookup_elem(bpf_map__fd(E.skel->maps.kc_hits), &idx, per), 0);
+			slot_hits += *per;
+		}
 	}
 	free(per);
 	assert_int_equal(slot_hits, st.key_hits);

@@ -10,9 +10,9 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/netns.sh"
 netns_require
-need nc curl cc bpftool python3
+need nc curl cc
 
-cc -O2 -Wall -Wextra -Werror -Iinclude -Iuser -o "$TMP/kc_keyhash" tests/integration/kc_keyhash.c \
+cc -O2 -Wall -Wextra -Werror -Iinclude -Iuser -o "$TMP/kc_plant" tests/integration/kc_plant.c \
 	user/cache_entry.c -lbpf
 source "$(dirname "$0")/kernel_lib.bash"
 NETNS_MC_ADDR=198.18.0.1
@@ -28,12 +28,8 @@ done
 expect_eq "hot is resident" "$(ns_metric "$S" kcache_kernel_entries)" 1
 
 # hot's entry, copied under twin's hash: twin now "collides" with a resident key.
-hot_ref=$(bpftool -j map lookup pinned "$PIN/kc_index" key $("$TMP/kc_keyhash" hot) |
-	python3 -c 'import json,sys; print(" ".join(b[2:] for b in json.load(sys.stdin)["value"]))')
-[ -n "$hot_ref" ] || fail "no kc_index entry for hot"
-bpftool map update pinned "$PIN/kc_index" key $("$TMP/kc_keyhash" twin) value hex $hot_ref ||
-	fail "cannot plant twin's entry"
-ok "planted a kc_index entry for twin pointing at hot's slot"
+planted=$("$TMP/kc_plant" "$PIN/kc_index" hot twin) || fail "cannot plant twin's entry"
+ok "planted a kc_index entry for twin pointing at hot's slot ($planted)"
 
 c0=$(ns_metric "$S" kcache_kernel_hash_collisions_total) h0=$(ns_metric "$S" kcache_kernel_hits_total)
 for _ in $(seq 40); do
