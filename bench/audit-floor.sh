@@ -63,6 +63,7 @@ taskset -c "$CPU" "$T/audit_floor" -o "$T/floor.bpf.o" -r "$ROUNDS" -c "$CHUNKS"
 	"$T/file" \
 	raw_tp:enter=raw_enter \
 	raw_tp:enter+exit=raw_enter+raw_exit \
+	raw_tp:exit=raw_exit \
 	tp_btf:enter=btf_enter \
 	tp_btf:enter+exit=btf_enter+btf_exit \
 	tp:sys_enter_openat=tp_openat_enter \
