@@ -2,8 +2,10 @@
 /* audit.bpf.c: the syscall audit's kernel side. Layout and map contract: include/kcache/audit.h;
  * the loader, policy compiler and event pipeline: user/audit*.c; the design: docs/audit.md.
  *
- * Two raw tracepoints, sys_enter and sys_exit, see every syscall. A syscall that is not audited
- * costs one load from a read-only table. An audited one is matched at enter against the active
+ * Two BTF tracepoints (tp_btf), sys_enter and sys_exit, see every syscall. A syscall that is not
+ * audited costs one load from a read-only table. An audited path call whose candidate rules all
+ * need a path is first checked against the head filter (3 bytes read from the caller, one load);
+ * most paths end there. The rest is matched at enter against the active
  * policy (per-hook rule masks, one LPM lookup for its path, the cgroup and binary masks, then
  * the per-rule checks of the first candidates); a call no rule keeps is counted and dropped
  * here. A kept call is parked in kc_audit_infl until its exit, where the result is added and
@@ -37,6 +39,9 @@ const volatile __u32 kc_ts_compat;
 
 /* Active generation and on/off, written by the daemon through the .bss mmap. */
 struct kc_audit_ctl kc_audit_ctl;
+/* The path head filter of each generation (see KC_AUDIT_HEAD_SLOTS), written by the daemon
+ * through the .bss mmap before it switches kc_audit_ctl.gen. */
+__u64 kc_audit_head[2 * KC_AUDIT_HEAD_SLOTS];
 /* Entries in kc_audit_infl, never below the truth (incremented on insert, decremented on a
  * delete that found the entry): while it is 0, sys_exit has nothing to look up. */
 __u64 kc_audit_infl_n;
@@ -108,7 +113,6 @@ struct scratch {
 	struct kc_audit_lpm_key key;
 	struct kc_audit_infl infl;
 	struct kc_audit_proc proc;
-	struct pt_regs regs;
 	char walk[512];
 };
 
@@ -465,8 +469,19 @@ static __always_inline int str_arg(__u32 hook)
 	return -1;
 }
 
-static __always_inline void read_args(struct scratch *s, struct pt_regs *regs, int compat,
-				      __u64 *args);
+/* Argument i (0-2) of the call as made, before shift_args. */
+static __always_inline __u64 raw_arg(struct pt_regs *regs, int compat, int i)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (compat)
+		return (__u32)(i == 0 ? regs->bx : i == 1 ? regs->cx : regs->dx);
+	return i == 0 ? regs->di : i == 1 ? regs->si : regs->dx;
+#else
+	return i == 0	? PT_REGS_PARM1_CORE_SYSCALL(regs)
+	       : i == 1 ? PT_REGS_PARM2_CORE_SYSCALL(regs)
+			: PT_REGS_PARM3_CORE_SYSCALL(regs);
+#endif
+}
 
 /* Makes a legacy call's arguments read like its *at form. */
 static __always_inline void shift_args(__u8 f, __u64 *a)
@@ -489,26 +504,25 @@ static __always_inline void shift_args(__u8 f, __u64 *a)
 	}
 }
 
-static __always_inline void read_args(struct scratch *s, struct pt_regs *regs, int compat,
-				      __u64 *args)
+static __always_inline void read_args(struct pt_regs *regs, int compat, __u64 *args)
 {
-	bpf_probe_read_kernel(&s->regs, sizeof(s->regs), regs);
 #if defined(__TARGET_ARCH_x86)
+	/* regs is a BTF pointer (tp_btf): plain loads, no helper call. */
 	if (compat) {
-		args[0] = (__u32)s->regs.bx;
-		args[1] = (__u32)s->regs.cx;
-		args[2] = (__u32)s->regs.dx;
-		args[3] = (__u32)s->regs.si;
-		args[4] = (__u32)s->regs.di;
-		args[5] = (__u32)s->regs.bp;
+		args[0] = (__u32)regs->bx;
+		args[1] = (__u32)regs->cx;
+		args[2] = (__u32)regs->dx;
+		args[3] = (__u32)regs->si;
+		args[4] = (__u32)regs->di;
+		args[5] = (__u32)regs->bp;
 		return;
 	}
-	args[0] = s->regs.di;
-	args[1] = s->regs.si;
-	args[2] = s->regs.dx;
-	args[3] = s->regs.r10;
-	args[4] = s->regs.r8;
-	args[5] = s->regs.r9;
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
 #else
 	args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
@@ -555,14 +569,38 @@ static __always_inline int task_compat(void)
 
 	if (!kc_ts_compat)
 		return 0;
+#if defined(__TARGET_ARCH_x86)
+	t = bpf_get_current_task_btf();
+	return (t->thread_info.status & kc_ts_compat) != 0;
+#else
 	t = (void *)bpf_get_current_task();
 	return (BPF_CORE_READ(t, thread_info.status) & kc_ts_compat) != 0;
+#endif
 }
 
-SEC("raw_tp/sys_enter")
-int kc_audit_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Head filter: the rules of m that the path at user address p can still match, after a read of
+ * its first 3 bytes (all of m when they cannot be read: the full read decides). */
+static __always_inline __u64 head_mask(__u64 m, const struct kc_audit_pol *pol, __u32 gen,
+				       const void *p)
 {
-	__u64 nr = ctx->args[1], pid_tgid, ug, m;
+	__u8 h[3];
+	__u8 c1, c2;
+
+	if (bpf_probe_read_user(h, sizeof(h), p))
+		return m;
+	c1 = h[0] ? h[1] : 0;
+	c2 = c1 ? h[2] : 0;
+	return m & (pol->path_any |
+		    kc_audit_head[((gen & 1) * KC_AUDIT_HEAD_SLOTS + kc_audit_head_slot(c1, c2)) &
+				  (2 * KC_AUDIT_HEAD_SLOTS - 1)]);
+}
+
+/* tp_btf rather than raw_tp: the registers are read with plain loads (BTF pointer), not copied
+ * with a helper. Both run through the same bpf_trace_run2; the hook's own cost is the same. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
+{
+	__u64 nr = id, pid_tgid, ug, m;
 	struct kc_audit_pol *pol;
 	struct kc_audit_proc *proc;
 	struct kc_audit_infl *in;
@@ -570,6 +608,7 @@ int kc_audit_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct scratch *s;
 	__u32 hook, gen, tgid, tid, euid = 0;
 	int compat, sa;
+	__u8 flags;
 	long n = -1, n2 = -1;
 
 	if (nr >= KC_AUDIT_NR_MAX || !kc_sc_any[nr] || !kc_audit_ctl.enabled)
@@ -580,21 +619,35 @@ int kc_audit_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	gen = kc_audit_ctl.gen & 1;
 	pol = bpf_map_lookup_elem(&kc_audit_pol, &gen);
-	s = scratch();
-	if (!pol || !s)
+	if (!pol)
 		return 0;
 	m = pol->hook_rules[hook];
 	if (!m) {
 		count(hook, KC_ST_FILTERED);
 		return 0;
 	}
+	flags = compat ? kc_sc_flags32[nr] : kc_sc_flags[nr];
+	sa = str_arg(hook);
+	if (is_path_hook(hook) && hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT &&
+	    hook != KC_HOOK_RENAMEAT2 && (m & ~pol->path_any)) {
+		/* Most paths share not even their head with a rule: drop them before copying
+		 * anything (the legacy calls, SHIFT1, have the path one argument earlier). */
+		m = head_mask(m, pol, gen,
+			      (void *)raw_arg(regs, compat, sa - !!(flags & KC_SC_SHIFT1)));
+		if (!m) {
+			count(hook, KC_ST_FILTERED);
+			return 0;
+		}
+	}
+	s = scratch();
+	if (!s)
+		return 0;
 	in = &s->infl;
 	in->hook = hook;
 	in->flags = compat ? KC_EV_COMPAT : 0;
-	read_args(s, (struct pt_regs *)ctx->args[0], compat, in->args);
-	shift_args(compat ? kc_sc_flags32[nr] : kc_sc_flags[nr], in->args);
+	read_args(regs, compat, in->args);
+	shift_args(flags, in->args);
 	in->nr = nr;
-	sa = str_arg(hook);
 	if (sa >= 0) {
 		n = bpf_probe_read_user_str(&s->key.data[2], KC_AUDIT_STR_MAX - 2,
 					    (void *)in->args[sa < 6 ? sa : 0]);
@@ -681,22 +734,24 @@ int kc_audit_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
-int kc_audit_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(kc_audit_exit, struct pt_regs *regs, long ret)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	__u64 nr, pid_tgid, ug;
 	struct kc_audit_proc *proc;
 	struct kc_audit_event *e;
 	struct kc_audit_infl *in;
 	struct task_struct *t;
 	__u32 tid, tgid, hook;
-	__s64 ret = ctx->args[1];
 
 	/* Every syscall's exit comes here: the common case costs one load. */
 	if (!kc_audit_infl_n)
 		return 0;
+#if defined(__TARGET_ARCH_x86)
+	nr = regs->orig_ax;
+#else
 	nr = BPF_CORE_READ(regs, orig_ax);
+#endif
 	if (nr >= KC_AUDIT_NR_MAX || !kc_sc_any[nr])
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();

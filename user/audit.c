@@ -1,7 +1,7 @@
 /* audit.c: the audit module's loader and pipeline (see audit.h, docs/audit.md).
  *
  * Start: policy and key first (refused before the kernel is touched), then open the skeleton,
- * fill the dispatch tables and sizes, load, attach (raw tracepoints; cgroup connect4/6 at the
+ * fill the dispatch tables and sizes, load, attach (tracepoints; cgroup connect4/6 at the
  * cgroup v2 root), compile the policy into generation 0 and switch the programs on.
  * Reload: compile into the other generation, then flip kc_audit_ctl.gen with one store.
  */
@@ -368,6 +368,9 @@ static int write_gen(struct kc_audit *a, const struct kc_audit_policy *p, unsign
 		if (rc)
 			goto fail;
 	}
+	/* The head filter of the generation: no program reads it until gen switches. */
+	kc_audit_policy_head(p,
+			     (uint64_t *)a->skel->bss->kc_audit_head + gen * KC_AUDIT_HEAD_SLOTS);
 	/* Then the per-hook masks, so the generation is whole before anyone can read it. */
 	rc = bpf_map_update_elem(pol, &gen, &p->pol, BPF_ANY);
 	if (rc)
@@ -696,7 +699,7 @@ static int load_bpf(struct kc_audit *a, char *err, size_t errlen)
 	}
 	rc = audit_bpf__attach(s);
 	if (rc) {
-		snprintf(err, errlen, "audit: attach raw tracepoints: %s", strerror(-rc));
+		snprintf(err, errlen, "audit: attach tracepoints: %s", strerror(-rc));
 		return rc;
 	}
 	a->cg_fd = open(a->cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

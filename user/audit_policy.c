@@ -604,6 +604,36 @@ uint64_t kc_audit_policy_match(const struct kc_audit_policy *p, uint8_t kind, co
 	return best < 0 ? 0 : p->prefixes[best].mask;
 }
 
+uint32_t kc_audit_policy_head_slot(const char *s)
+{
+	uint8_t c1 = s[0] ? (uint8_t)s[1] : 0;
+	uint8_t c2 = c1 ? (uint8_t)s[2] : 0;
+
+	return kc_audit_head_slot(c1, c2);
+}
+
+void kc_audit_policy_head(const struct kc_audit_policy *p, uint64_t *head)
+{
+	memset(head, 0, KC_AUDIT_HEAD_SLOTS * sizeof(*head));
+	for (unsigned i = 0; i < p->n_prefixes; i++) {
+		const struct kc_audit_prefix *e = &p->prefixes[i];
+		/* The bytes every matching string starts with: the prefix, and its NUL if exact. */
+		unsigned n = e->len + e->exact;
+
+		if (e->kind != KC_LPM_PATH)
+			continue;
+		if (n >= 3) {
+			head[kc_audit_head_slot((uint8_t)e->s[1], (uint8_t)e->s[2])] |= e->mask;
+		} else if (n == 2) {
+			for (unsigned c2 = 0; c2 < 256; c2++)
+				head[kc_audit_head_slot((uint8_t)e->s[1], (uint8_t)c2)] |= e->mask;
+		} else {
+			for (unsigned k = 0; k < KC_AUDIT_HEAD_SLOTS; k++)
+				head[k] |= e->mask;
+		}
+	}
+}
+
 struct kc_audit_policy *kc_audit_policy_parse(const char *name, const char *buf, size_t len,
 					      char *err, size_t errlen)
 {

@@ -68,6 +68,13 @@ void kc_audit_policy_free(struct kc_audit_policy *p);
  * kernel's LPM lookup would return it; for tests and for the cgroup scan. */
 uint64_t kc_audit_policy_match(const struct kc_audit_policy *p, uint8_t kind, const char *s);
 
+/* Fills head[KC_AUDIT_HEAD_SLOTS], the path head filter of p (see kc_audit_head_slot): for
+ * every path s, kc_audit_policy_match(p, KC_LPM_PATH, s) is a subset of the slot of s. */
+void kc_audit_policy_head(const struct kc_audit_policy *p, uint64_t *head);
+
+/* The slot of string s in that table, as the kernel computes it. */
+uint32_t kc_audit_policy_head_slot(const char *s);
+
 /* Names: "openat", ... for hooks ("proc" for KC_HOOK_PROC); "audit", "kill", "ignore",
  * "deny" for actions. Static strings; "unknown" when out of range. */
 const char *kc_audit_hook_name(unsigned hook);

@@ -1,9 +1,11 @@
 /* audit.h: data layout of the syscall audit, shared by bpf/audit.bpf.c and the daemon
- * (user/audit*.c). Layout only: fixed-width types, explicit padding, size asserts.
+ * (user/audit*.c). Layout: fixed-width types, explicit padding, size asserts; and the one
+ * function both sides must compute alike (kc_audit_head_slot).
  *
  * Maps (BTF-typed; pinned under <pin-path>/ by the loader):
  *
  *   .bss kc_audit_ctl  struct kc_audit_ctl (mmapped)   active policy generation, on/off
+ *   .bss kc_audit_head __u64[2 * KC_AUDIT_HEAD_SLOTS]  path head filter of each generation
  *   kc_audit_pol   ARRAY  gen -> struct kc_audit_pol        per-hook rule masks of a generation
  *   kc_audit_rules ARRAY  gen*KC_AUDIT_MAX_RULES+i -> struct kc_audit_rule
  *   kc_audit_lpm   LPM_TRIE struct kc_audit_lpm_key -> __u64 rule mask (path, binary, cgroup)
@@ -49,6 +51,18 @@
 #define KC_SC_SHIFT1 0x1 /* open, unlink, chmod, chown, lchown, rmdir: (path, ...) */
 #define KC_SC_RENAME 0x2 /* rename(old, new) */
 #define KC_SC_RMDIR  0x4 /* rmdir: flags AT_REMOVEDIR */
+/* Path head filter (kc_audit_head in the program's .bss): per generation, KC_AUDIT_HEAD_SLOTS
+ * rule masks indexed by the second and third bytes of a path (kc_audit_head_slot). A slot holds
+ * every path rule with a prefix that a path with those bytes can start with, so a path hook
+ * whose candidate rules all need a path, and whose slot has none of them, is dropped after a
+ * 3-byte read: no string copy, no LPM lookup. Only a superset filter: the LPM decides. */
+#define KC_AUDIT_HEAD_SLOTS 4096
+/* c1, c2: the string's bytes 1 and 2, each 0 from the string's NUL on. Distinct (c1, c2) pairs
+ * with the same c1 never share a slot. */
+static inline __u32 kc_audit_head_slot(__u8 c1, __u8 c2)
+{
+	return (((__u32)c1 << 4) ^ c2) & (KC_AUDIT_HEAD_SLOTS - 1);
+}
 /* Syscall numbers the dispatch table covers. */
 #define KC_AUDIT_NR_MAX 512
 /* Default sizes of the bounded tables; the loader may change them before load. */

@@ -38,6 +38,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "open") && argc > 2)
 		return report(open(argv[2], O_RDONLY));
+#ifdef SYS_open
+	if (!strcmp(cmd, "legacy-open") && argc > 2) /* open(2) itself, not glibc's openat */
+		return report(syscall(SYS_open, argv[2], O_RDONLY));
+#endif
 	if (!strcmp(cmd, "openloop") && argc > 3) { /* openloop N PATH */
 		long n = atol(argv[2]);
 

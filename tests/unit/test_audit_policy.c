@@ -1,6 +1,7 @@
 /* test_audit_policy.c: the audit policy compiler without the kernel: masks per hook, the
  * longest-prefix masks the LPM trie will return (exact, directory and '*' prefixes, ancestors
- * folded in), rule conditions, and refusals with file:line. */
+ * folded in), the path head filter (a superset of them), rule conditions, and refusals with
+ * file:line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +146,73 @@ static void test_refusals(void **state)
 	}
 }
 
+/* The head filter is a superset of the LPM: every rule a path matches is in the path's slot,
+ * for short, exact, directory and '*' prefixes and for paths of 0 to 3 bytes; and it filters:
+ * a path sharing no head with any prefix has an empty slot. */
+static void test_head(void **state)
+{
+	static const char *const paths[] = {"",
+					    "/",
+					    "/e",
+					    "/et",
+					    "/etc",
+					    "/etc/shadow",
+					    "/etc/shadow-",
+					    "/etc/passwd",
+					    "/root/.ssh/id",
+					    "/r",
+					    "/x",
+					    "/xy",
+					    "/xyz",
+					    "x",
+					    "xy",
+					    "/var/tmp/f",
+					    "/usr/lib/x",
+					    "relative/p",
+					    "/proc/1/x",
+					    "/tmp/x"};
+	char err[512];
+	struct kc_audit_policy *p =
+	    parse("rules:\n"
+		  "  - name: files\n"
+		  "    syscalls: [openat]\n"
+		  "    paths: [/etc/shadow, /root/.ssh/, \"/etc/ssh/ssh_host_*\"]\n"
+		  "  - name: short\n"
+		  "    syscalls: [unlinkat]\n"
+		  "    paths: [/x, \"/r*\"]\n"
+		  "  - name: root\n"
+		  "    syscalls: [fchmodat]\n"
+		  "    paths: [/]\n"
+		  "  - name: all\n"
+		  "    syscalls: [mount]\n"
+		  "    paths: [\"/*\"]\n",
+		  err, sizeof(err));
+	uint64_t *head = calloc(KC_AUDIT_HEAD_SLOTS, sizeof(*head));
+
+	(void)state;
+	if (!p || !head)
+		fail_msg("%s", err);
+	kc_audit_policy_head(p, head);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		uint64_t m = kc_audit_policy_match(p, KC_LPM_PATH, paths[i]);
+		uint64_t h = head[kc_audit_policy_head_slot(paths[i])];
+
+		if ((m & h) != m)
+			fail_msg("%s: LPM 0x%llx, head slot 0x%llx", paths[i],
+				 (unsigned long long)m, (unsigned long long)h);
+	}
+	/* "/" followed by anything (rule 3) is in every slot; the rule on /etc and /root files
+	 * (rule 0) is not in the slots of other heads. */
+	assert_int_equal(head[kc_audit_policy_head_slot("/var/tmp/f")] & 0x9, 0x8);
+	assert_int_equal(head[kc_audit_policy_head_slot("/usr/lib/x")] & 0x9, 0x8);
+	assert_int_equal(head[kc_audit_policy_head_slot("relative/p")] & 0x9, 0x8);
+	assert_int_equal(head[kc_audit_policy_head_slot("/etc/passwd")] & 0x1, 0x1);
+	assert_int_equal(head[kc_audit_policy_head_slot("/x")] & 0x2, 0x2);
+	assert_int_equal(head[kc_audit_policy_head_slot("/")] & 0x4, 0x4);
+	free(head);
+	kc_audit_policy_free(p);
+}
+
 static void test_tables(void **state)
 {
 	(void)state;
@@ -167,6 +235,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_masks),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_head),
 	    cmocka_unit_test(test_tables),
 	};
 
