@@ -59,6 +59,8 @@ static const struct kc_directive directives[] = {
      "prefix of kcache's Redis keys and channel"},
     {"redis-timeout", T_U32, F(redis_timeout_ms), "200", 1, 60000, false,
      "Redis command timeout (ms)"},
+    {"redis-busy-poll", T_U32, F(redis_busy_poll_us), "0", 0, 1000, false,
+     "us a worker polls for a Redis reply before sleeping (0: never; CPU for latency)"},
     {"store", T_STR, F(store), "", 0, 0, false,
      "object store: s3://bucket/prefix?endpoint=...&region=... (default: data-dir/store)"},
     {"store-max-size", T_SIZE, F(store_max), "1G", 1 << 20, 1ULL << 50, false,

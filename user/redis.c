@@ -386,6 +386,7 @@ static int copy_opts(struct kc_redis *r, const struct kc_redis_opts *o, char *er
 		r->backoff_max = r->backoff_min;
 	r->on_state = o->on_state;
 	r->state_ctx = o->state_ctx;
+	r->busy_poll_us = o->busy_poll_us;
 	snprintf(r->tag, sizeof(r->tag), "redis %s", r->name ? r->name : "client");
 	snprintf(r->tmo_err, sizeof(r->tmo_err), "timeout after %u ms", r->timeout_ms);
 	kc_redis_url_print(&r->url, r->url_str, sizeof(r->url_str));
