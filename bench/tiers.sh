@@ -16,6 +16,7 @@
 #
 #   bench/tiers.sh            ROUNDS=5 N=2000 VALUE=100 BUSY_POLL=0 by default
 #   BUSY_POLL=50              kcached's --redis-busy-poll (us), for comparing runs
+#   PIN_WORKERS=true          kcached's --pin-workers (default false)
 source "$(dirname "$0")/../tests/lib/common.sh"
 source "$(dirname "$0")/../tests/integration/tier_lib.bash"
 need redis-benchmark taskset
@@ -23,13 +24,15 @@ ROUNDS=${ROUNDS:-5}
 N=${N:-2000}
 VALUE=${VALUE:-100}
 BUSY_POLL=${BUSY_POLL:-0}
+PIN_WORKERS=${PIN_WORKERS:-false}
 [ -x "$KCACHED" ] || fail "$KCACHED is not built: run make"
 
 RP=$(free_port)
 redis_start bench "$RP"
 DATA=$TMP/data-bench
 flags=(--redis "redis://127.0.0.1:$RP" --data-dir "$DATA" --write-mode through --threads 2
-	--memory 256M --compress-min 0 --redis-busy-poll "$BUSY_POLL")
+	--memory 256M --compress-min 0 --redis-busy-poll "$BUSY_POLL"
+	--pin-workers "$PIN_WORKERS")
 val=$(head -c "$VALUE" /dev/zero | tr '\0' v)
 
 # % of the two cores busy over half a second (before a round, nothing of ours running).
@@ -90,7 +93,7 @@ for r in $(seq "$ROUNDS"); do
 		"$(awk '{print $NF}' <<<"${P50[rawfile]}")" "$(awk '{print $NF}' <<<"${P99[rawfile]}")"
 done
 
-echo "medians of $ROUNDS rounds, $N keys of $VALUE bytes, one request in flight, redis-busy-poll $BUSY_POLL us:"
+echo "medians of $ROUNDS rounds, $N keys of $VALUE bytes, one request in flight, redis-busy-poll $BUSY_POLL us, pin-workers $PIN_WORKERS:"
 for k in memory redis store rawredis rawfile; do
 	printf '  %-9s p50 %8s us   p99 %8s us\n' "$k" "$(tr ' ' '\n' <<<"${P50[$k]}" | grep . | med)" \
 		"$(tr ' ' '\n' <<<"${P99[$k]}" | grep . | med)"

@@ -86,6 +86,8 @@ static const struct kc_directive directives[] = {
     {"node-id", T_U32, F(node_id), "256", 0, 256, false,
      "this node's id in write versions, 0..255 (256: random)"},
     {"threads", T_U32, F(threads), "0", 0, 256, false, "worker threads (0: one per CPU)"},
+    {"pin-workers", T_BOOL, F(pin_workers), "false", 0, 0, false,
+     "pin worker i to the i-th allowed CPU (mod their number): no migrations between wakeups"},
     {"max-conns", T_U32, F(max_conns), "4096", 1, 1000000, false,
      "most client connections at once"},
     {"pin-path", T_STR, F(pin_path), "/sys/fs/bpf/kcache", 0, 0, false,

@@ -68,6 +68,8 @@ struct kc_config {
 	char allow[2048];	       /* --allow prefixes, comma-separated */
 	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
 	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
+	/* pin worker i to the i-th allowed CPU (mod their number) */
+	bool pin_workers;
 };
 
 /* Fills cfg with the embedded defaults. Cannot fail. */
