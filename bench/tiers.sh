@@ -11,27 +11,48 @@
 # keys; it prints every round, the medians, and the ratios. Goal: redis-hit p99 within 1.5x of
 # raw redis GET p99.
 #
-#   bench/tiers.sh            ROUNDS=5 N=2000 VALUE=100 by default
+# Each round also prints how busy the host was just before it (% of both cores, other
+# processes): the figures of a busy round measure the host as much as kcached.
+#
+#   bench/tiers.sh            ROUNDS=5 N=2000 VALUE=100 BUSY_POLL=0 by default
+#   BUSY_POLL=50              kcached's --redis-busy-poll (us), for comparing runs
+#   PIN_WORKERS=true          kcached's --pin-workers (default false)
 source "$(dirname "$0")/../tests/lib/common.sh"
 source "$(dirname "$0")/../tests/integration/tier_lib.bash"
 need redis-benchmark taskset
 ROUNDS=${ROUNDS:-5}
 N=${N:-2000}
 VALUE=${VALUE:-100}
+BUSY_POLL=${BUSY_POLL:-0}
+PIN_WORKERS=${PIN_WORKERS:-false}
 [ -x "$KCACHED" ] || fail "$KCACHED is not built: run make"
 
 RP=$(free_port)
 redis_start bench "$RP"
 DATA=$TMP/data-bench
 flags=(--redis "redis://127.0.0.1:$RP" --data-dir "$DATA" --write-mode through --threads 2
-	--memory 256M --compress-min 0)
+	--memory 256M --compress-min 0 --redis-busy-poll "$BUSY_POLL"
+	--pin-workers "$PIN_WORKERS")
 val=$(head -c "$VALUE" /dev/zero | tr '\0' v)
+
+# % of the two cores busy over half a second (before a round, nothing of ours running).
+bg_busy() {
+	local a b
+	a=$(head -1 /proc/stat)
+	sleep 0.5
+	b=$(head -1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
+		for (i = 2; i <= 9; i++) t += y[i] - x[i]
+		idle = y[5] - x[5] + y[6] - x[6]
+		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
+}
 
 med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 declare -A P50 P99
 add() { P50[$1]+="$2 "; P99[$1]+="$3 "; }
 
 for r in $(seq "$ROUNDS"); do
+	bg=$(bg_busy)
 	redis-cli -p "$RP" flushall >/dev/null
 	rm -rf "$DATA"
 	start_kcached bench-w "${flags[@]}"
@@ -63,7 +84,7 @@ for r in $(seq "$ROUNDS"); do
 	find "$DATA/store" -type f -path '*objects*' | head -n "$N" >"$TMP/files"
 	read -r _ p50 _ p99 <<<"$($LOAD files 0 "$TMP/files")"
 	add rawfile "$p50" "$p99"
-	echo "round $r: kcached's Redis round trips (histogram bucket bounds): $internal"
+	echo "round $r: host busy before: $bg%; kcached's Redis round trips (histogram bucket bounds): $internal"
 	printf 'round %d: p50/p99 us: memory %s/%s  redis %s/%s  store %s/%s  raw-redis %s/%s  raw-file %s/%s\n' "$r" \
 		"$(awk '{print $NF}' <<<"${P50[memory]}")" "$(awk '{print $NF}' <<<"${P99[memory]}")" \
 		"$(awk '{print $NF}' <<<"${P50[redis]}")" "$(awk '{print $NF}' <<<"${P99[redis]}")" \
@@ -72,7 +93,7 @@ for r in $(seq "$ROUNDS"); do
 		"$(awk '{print $NF}' <<<"${P50[rawfile]}")" "$(awk '{print $NF}' <<<"${P99[rawfile]}")"
 done
 
-echo "medians of $ROUNDS rounds, $N keys of $VALUE bytes, one request in flight:"
+echo "medians of $ROUNDS rounds, $N keys of $VALUE bytes, one request in flight, redis-busy-poll $BUSY_POLL us, pin-workers $PIN_WORKERS:"
 for k in memory redis store rawredis rawfile; do
 	printf '  %-9s p50 %8s us   p99 %8s us\n' "$k" "$(tr ' ' '\n' <<<"${P50[$k]}" | grep . | med)" \
 		"$(tr ' ' '\n' <<<"${P99[$k]}" | grep . | med)"

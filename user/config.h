@@ -49,6 +49,8 @@ struct kc_config {
 	char redis[512];	   /* redis://, rediss://, redis+sentinel:// URL */
 	char redis_prefix[48];	   /* prefix of every Redis key and channel */
 	uint32_t redis_timeout_ms; /* per command */
+	/* us a worker polls for a Redis reply before sleeping (0: never) */
+	uint32_t redis_busy_poll_us;
 	char store[512];	   /* s3://bucket/prefix?...; default: data-dir/store */
 	uint64_t store_max;	   /* directory store size limit */
 	uint32_t store_timeout_ms; /* per S3 request */
@@ -66,6 +68,8 @@ struct kc_config {
 	char allow[2048];	       /* --allow prefixes, comma-separated */
 	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
 	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
+	/* pin worker i to the i-th allowed CPU (mod their number) */
+	bool pin_workers;
 };
 
 /* Fills cfg with the embedded defaults. Cannot fail. */

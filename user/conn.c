@@ -39,6 +39,7 @@ struct kc_conn {
 	bool eof;
 	bool draining;	      /* replies sent, our side shut down, discarding input */
 	bool in_run, resumed; /* inside kc_pend_run; its callback came before it returned */
+	bool waiting;	      /* a wait on the lower tiers is under way */
 	size_t drained;
 	struct kc_conn *prev, *next;
 };
@@ -83,6 +84,7 @@ static void conn_resume(void *arg)
 	struct kc_conn *c = arg;
 
 	c->pc.wait = KC_WAIT_NONE;
+	c->waiting = false;
 	if (c->in_run) {
 		c->resumed = true; /* kc_pend_run finished at once: conn_drive goes on */
 		return;
@@ -99,7 +101,10 @@ static bool conn_wait(struct kc_conn *c)
 	c->in_run = false;
 	if (c->resumed)
 		return false;
-	event_del(c->rev); /* nothing more is read or parsed until it is done */
+	/* Nothing more is parsed until it is done. The read event stays: a client that sends
+	 * nothing meanwhile (one request in flight) costs no epoll_ctl per wait; conn_on_read
+	 * buffers what does come and stops reading at the input limit or EOF. */
+	c->waiting = true;
 	event_del(c->wev);
 	return true;
 }
@@ -196,6 +201,10 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		conn_drain(c, what);
 		return;
 	}
+	if (c->waiting && (c->eof || kc_buf_avail(&c->in) >= limit)) {
+		event_del(c->rev); /* conn_drive adds it back once the wait is over */
+		return;
+	}
 	for (int rounds = 0; rounds < 4; rounds++) {
 		if (c->in.off > c->in.cap / 2)
 			kc_buf_compact(&c->in);
@@ -227,6 +236,11 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		break;
+	}
+	if (c->waiting) {
+		if (c->eof || kc_buf_avail(&c->in) >= limit)
+			event_del(c->rev);
+		return;
 	}
 	conn_drive(c);
 }

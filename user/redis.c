@@ -40,7 +40,7 @@ static void arm_tmo(struct kc_redis *r, uint64_t deadline)
  * written whole or not at all (a half-written command would desynchronise the stream). */
 static int encode(struct kc_redis *r, int argc, const char *const *argv, const size_t *argvlen)
 {
-	struct evbuffer *out = bufferevent_get_output(r->bev);
+	struct evbuffer *out = kc_redis_outbuf(r);
 	struct evbuffer_iovec v;
 	size_t total = 32;
 	char *p;
@@ -61,7 +61,11 @@ static int encode(struct kc_redis *r, int argc, const char *const *argv, const s
 		*p++ = '\n';
 	}
 	v.iov_len = (size_t)(p - (char *)v.iov_base);
-	return evbuffer_commit_space(out, &v, 1) ? -ENOMEM : 0;
+	if (evbuffer_commit_space(out, &v, 1))
+		return -ENOMEM;
+	if (r->raw)
+		event_active(r->flush, 0, 0); /* written later in this loop turn */
+	return 0;
 }
 
 static int grow(struct kc_redis *r)
@@ -153,8 +157,7 @@ void kc_redis_cmd(struct kc_redis *r, kc_redis_cb cb, void *ctx, int argc, const
 		why = "no arguments";
 	else if (r->state != KC_RS_UP)
 		why = "not connected";
-	else if (r->n_user >= r->max_in_flight ||
-		 evbuffer_get_length(bufferevent_get_output(r->bev)) >= r->max_out)
+	else if (r->n_user >= r->max_in_flight || kc_redis_unsent(r) >= r->max_out)
 		why = "too many in flight";
 	else if (kc_redis_push(r, KC_OP_USER, NULL, false, kc_redis_now_ms() + r->timeout_ms, argc,
 			       argv, argvlen))
@@ -383,6 +386,7 @@ static int copy_opts(struct kc_redis *r, const struct kc_redis_opts *o, char *er
 		r->backoff_max = r->backoff_min;
 	r->on_state = o->on_state;
 	r->state_ctx = o->state_ctx;
+	r->busy_poll_us = o->busy_poll_us;
 	snprintf(r->tag, sizeof(r->tag), "redis %s", r->name ? r->name : "client");
 	snprintf(r->tmo_err, sizeof(r->tmo_err), "timeout after %u ms", r->timeout_ms);
 	kc_redis_url_print(&r->url, r->url_str, sizeof(r->url_str));
@@ -414,7 +418,9 @@ struct kc_redis *kc_redis_new(struct event_base *base, const struct kc_redis_opt
 	r->retry = evtimer_new(base, kc_redis_retry_cb, r);
 	r->defer = event_new(base, -1, 0, defer_cb, r);
 	r->ping = event_new(base, -1, EV_PERSIST, kc_redis_ping_cb, r);
-	if (!r->tmo || !r->retry || !r->defer || !r->ping) {
+	r->flush = event_new(base, -1, 0, kc_redis_flush_cb, r);
+	r->wq = evbuffer_new();
+	if (!r->tmo || !r->retry || !r->defer || !r->ping || !r->flush || !r->wq) {
 		kc_errf(err, errlen, "redis: out of memory for events");
 		goto fail;
 	}
@@ -443,6 +449,10 @@ void kc_redis_free(struct kc_redis *r)
 		event_free(r->defer);
 	if (r->ping)
 		event_free(r->ping);
+	if (r->flush)
+		event_free(r->flush);
+	if (r->wq)
+		evbuffer_free(r->wq);
 	if (r->dns)
 		evdns_base_free(r->dns, 0);
 	if (r->ssl_ctx)

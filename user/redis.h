@@ -70,6 +70,12 @@ struct kc_redis_opts {
 	 * calls themselves. A subscriber is up only once its channels are subscribed. */
 	void (*on_state)(void *ctx, bool up);
 	void *state_ctx;
+	/* Plain TCP only: after writing commands, poll the socket for a reply for up to this
+	 * many microseconds before the loop goes back to sleep (0: never). A reply that comes
+	 * back within it skips the thread's sleep and wakeup; the price is a core spinning for
+	 * up to this long per batch of commands, and the loop's other connections waiting as
+	 * long. */
+	uint32_t busy_poll_us;
 };
 
 struct kc_redis;

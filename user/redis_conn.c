@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -145,22 +146,11 @@ static void describe(struct kc_redis *r, struct bufferevent *bev, short what, in
 			 e ? evutil_socket_error_to_string(e) : "connection error");
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Hands every complete reply in the reader to redis.c, until the connection drops (gen). */
+static void parse(struct kc_redis *r, uint64_t gen)
 {
-	struct kc_redis *r = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	uint64_t gen = r->gen;
-	size_t n;
 	void *reply;
 
-	while ((n = evbuffer_get_contiguous_space(in)) > 0) {
-		if (redisReaderFeed(r->reader, (const char *)evbuffer_pullup(in, (ev_ssize_t)n),
-				    n) != REDIS_OK) {
-			kc_redis_drop(r, "connection lost", "out of memory for a reply", false);
-			return;
-		}
-		evbuffer_drain(in, n);
-	}
 	while (r->gen == gen) {
 		if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
 			char why[640];
@@ -173,6 +163,157 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			return;
 		kc_redis_on_reply(r, reply);
 	}
+}
+
+static bool feed(struct kc_redis *r, const char *p, size_t n)
+{
+	if (redisReaderFeed(r->reader, p, n) == REDIS_OK)
+		return true;
+	kc_redis_drop(r, "connection lost", "out of memory for a reply", false);
+	return false;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct kc_redis *r = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint64_t gen = r->gen;
+	size_t n;
+
+	while ((n = evbuffer_get_contiguous_space(in)) > 0) {
+		if (!feed(r, (const char *)evbuffer_pullup(in, (ev_ssize_t)n), n))
+			return;
+		evbuffer_drain(in, n);
+	}
+	parse(r, gen);
+}
+
+/* Raw mode: reads what the socket has into the reader. Returns 1 if it read something, 0 if
+ * the socket had nothing, -1 if the connection dropped (EOF, error). */
+static int raw_read(struct kc_redis *r)
+{
+	char buf[16384];
+	int got = 0;
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(bufferevent_getfd(r->bev), buf, sizeof(buf), MSG_DONTWAIT);
+		char why[320];
+
+		if (n > 0) {
+			if (!feed(r, buf, (size_t)n))
+				return -1;
+			got = 1;
+			if ((size_t)n < sizeof(buf))
+				break; /* a short read: the socket is drained */
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n == 0)
+			snprintf(why, sizeof(why), "%s:%u closed the connection", r->host, r->port);
+		else
+			snprintf(why, sizeof(why), "%s:%u: %s", r->host, r->port, strerror(errno));
+		kc_redis_drop(r, r->state == KC_RS_UP ? "connection lost" : "not connected", why,
+			      false);
+		return -1;
+	}
+	return got;
+}
+
+static void raw_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kc_redis *r = arg;
+	uint64_t gen = r->gen;
+
+	(void)fd, (void)what;
+	if (raw_read(r) > 0)
+		parse(r, gen);
+}
+
+/* Plain TCP, connected: our own read event; the bufferevent keeps only its write side. */
+static void go_raw(struct kc_redis *r, int fd)
+{
+	r->rev = event_new(r->base, fd, EV_READ | EV_PERSIST, raw_read_cb, r);
+	if (!r->rev || event_add(r->rev, NULL)) {
+		if (r->rev)
+			event_free(r->rev);
+		r->rev = NULL;
+		return; /* stays a bufferevent connection: slower, still correct */
+	}
+	bufferevent_disable(r->bev, EV_READ);
+	r->raw = true;
+}
+
+struct evbuffer *kc_redis_outbuf(struct kc_redis *r)
+{
+	return r->raw ? r->wq : bufferevent_get_output(r->bev);
+}
+
+size_t kc_redis_unsent(struct kc_redis *r)
+{
+	return evbuffer_get_length(bufferevent_get_output(r->bev)) +
+	       (r->raw ? evbuffer_get_length(r->wq) : 0);
+}
+
+/* Polls the socket for up to busy_poll_us while replies are due: a reply that comes back
+ * within it is handled without the loop sleeping and being woken. */
+static void busy_poll(struct kc_redis *r)
+{
+	uint64_t gen = r->gen, until = 0;
+	struct timespec ts;
+
+	for (unsigned i = 0;; i++) {
+		int rc = raw_read(r);
+
+		if (rc > 0) {
+			parse(r, gen);
+			return;
+		}
+		if (rc < 0)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+
+		if (!i)
+			until = now + (uint64_t)r->busy_poll_us * 1000u;
+		else if (now >= until)
+			return;
+	}
+}
+
+/* Raw mode: writes this turn's commands (one sendmsg); what the socket does not take goes to
+ * the bufferevent, which writes it when the socket is writable again. */
+void kc_redis_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct kc_redis *r = arg;
+	struct evbuffer *out;
+	struct evbuffer_iovec v[16];
+	int nv;
+
+	(void)fd, (void)what;
+	if (!r->raw || !evbuffer_get_length(r->wq))
+		return;
+	out = bufferevent_get_output(r->bev);
+	if (!evbuffer_get_length(out) && (nv = evbuffer_peek(r->wq, -1, NULL, v, 16)) > 0) {
+		struct msghdr m = {.msg_iov = (struct iovec *)v,
+				   .msg_iovlen = (size_t)(nv < 16 ? nv : 16)};
+		ssize_t n;
+
+		do
+			n = sendmsg(bufferevent_getfd(r->bev), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n > 0)
+			evbuffer_drain(r->wq, (size_t)n);
+		/* an error other than EAGAIN: the bufferevent's own write finds and reports it */
+	}
+	if (evbuffer_get_length(r->wq)) {
+		evbuffer_add_buffer(out, r->wq);
+		return;
+	}
+	if (r->busy_poll_us && r->qlen)
+		busy_poll(r);
 }
 
 static void try_next(struct kc_redis *r);
@@ -189,6 +330,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		int one = 1, fd = bufferevent_getfd(bev);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		if (!r->tls)
+			go_raw(r, fd);
 		evutil_freeaddrinfo(r->ai);
 		r->ai = r->ai_next = NULL;
 		kc_redis_handshake(r);
@@ -308,6 +451,12 @@ void kc_redis_close(struct kc_redis *r)
 	if (r->ai)
 		evutil_freeaddrinfo(r->ai);
 	r->ai = r->ai_next = NULL;
+	if (r->rev)
+		event_free(r->rev); /* before the bufferevent closes the socket */
+	r->rev = NULL;
+	r->raw = false;
+	if (r->wq)
+		evbuffer_drain(r->wq, evbuffer_get_length(r->wq));
 	if (r->bev)
 		bufferevent_free(r->bev);
 	r->bev = NULL;

@@ -81,6 +81,16 @@ struct kc_redis {
 	uint64_t gen; /* bumped on every close: a callback compares it to see a drop */
 	struct bufferevent *bev;
 	void *reader; /* redisReader */
+	/* Plain TCP once connected ("raw"): the bufferevent only connects and drains what the
+	 * socket could not take at once. Replies are read by our own event (recv straight into
+	 * the reader, no FIONREAD probe), and commands queue in wq, which flush writes before
+	 * the loop next sleeps: all the commands of one loop turn in one sendmsg, and no EPOLLOUT
+	 * arming per command. TLS keeps the whole bufferevent_openssl path. */
+	bool raw;
+	struct event *rev;     /* raw: the socket is readable */
+	struct event *flush;   /* raw: activated by a queued command; runs later in the same turn */
+	struct evbuffer *wq;   /* raw: commands of this turn not written yet */
+	uint32_t busy_poll_us; /* raw: after a flush, poll for the reply this long (0: never) */
 	char host[256];
 	uint16_t port;
 	bool tls;	  /* this connection uses TLS */
@@ -153,6 +163,11 @@ void kc_redis_connect(struct kc_redis *r);
 void kc_redis_close(struct kc_redis *r);
 void kc_redis_schedule(struct kc_redis *r, bool now);
 void kc_redis_retry_cb(evutil_socket_t fd, short what, void *arg);
+/* Where a command is encoded: wq (raw) or the bufferevent's output. */
+struct evbuffer *kc_redis_outbuf(struct kc_redis *r);
+/* Bytes queued and not written yet. */
+size_t kc_redis_unsent(struct kc_redis *r);
+void kc_redis_flush_cb(evutil_socket_t fd, short what, void *arg);
 
 /* redis_sentinel.c */
 void kc_redis_sentinel_target(struct kc_redis *r);

@@ -125,6 +125,32 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* pin-workers: worker i on the i-th CPU the process may use (mod their number). A worker that
+ * stays on its CPU is not migrated to its waker's CPU and back between two wakeups, which on a
+ * small VM costs more than the request (docs/benchmarks.md, tiers.sh). */
+static void pin_worker(pthread_t th, unsigned i)
+{
+	cpu_set_t allowed, one;
+	int n, k = -1, rc;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) || !(n = CPU_COUNT(&allowed)))
+		return;
+	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &allowed) && seen++ == (int)(i % (unsigned)n)) {
+			k = c;
+			break;
+		}
+	if (k < 0)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(k, &one);
+	rc = pthread_setaffinity_np(th, sizeof(one), &one);
+	if (rc)
+		log_warn("pin-workers: worker %u on CPU %d: %s", i, k, strerror(rc));
+	else
+		log_info("pin-workers: worker %u on CPU %d", i, k);
+}
+
 static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, unsigned *port,
 		       char *err, size_t errlen)
 {
@@ -460,6 +486,8 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 			kc_errf(err, errlen, "start worker: %s", strerror(rc));
 			goto fail;
 		}
+		if (cfg->pin_workers)
+			pin_worker(s->threads[s->started], s->started);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	s->port = port;

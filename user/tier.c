@@ -123,6 +123,7 @@ struct kc_tiers *kc_tiers_new(const struct kc_config *cfg, struct kc_mem *mem, c
 	t->neg_ttl_ms = cfg->negative_ttl_ms;
 	t->tomb_ttl_s = 60;
 	t->redis_timeout_ms = cfg->redis_timeout_ms;
+	t->redis_busy_poll_us = cfg->redis_busy_poll_us;
 	snprintf(t->prefix, sizeof(t->prefix), "%s", cfg->redis_prefix);
 	snprintf(t->chan, sizeof(t->chan), "%sinval", cfg->redis_prefix);
 	snprintf(t->flush_key, sizeof(t->flush_key), "%sflush", cfg->redis_prefix);
@@ -175,9 +176,11 @@ fail:
 }
 
 static struct kc_redis *redis_client(struct kc_tiers *t, struct event_base *base, const char *name,
-				     void (*on_state)(void *, bool), char *err, size_t errlen)
+				     void (*on_state)(void *, bool), uint32_t busy_poll_us,
+				     char *err, size_t errlen)
 {
 	struct kc_redis_opts o = {.url = &t->url,
+				  .busy_poll_us = busy_poll_us,
 				  .timeout_ms = t->redis_timeout_ms,
 				  .backoff_min_ms = 50,
 				  .backoff_max_ms = 5000,
@@ -253,13 +256,14 @@ int kc_tiers_start(struct kc_tiers *t, struct event_base *main, struct event_bas
 
 		*x = (struct kc_tctx){.t = t, .base = bases[i], .id = i};
 		snprintf(name, sizeof(name), "kcached-w%u", i);
-		if (t->has_redis && !(x->redis = redis_client(t, x->base, name, NULL, err, errlen)))
+		if (t->has_redis && !(x->redis = redis_client(t, x->base, name, NULL,
+							      t->redis_busy_poll_us, err, errlen)))
 			return -EINVAL;
 	}
 	t->main = (struct kc_tctx){.t = t, .base = main, .id = nworkers};
 	if (t->has_redis) {
-		t->main.redis = redis_client(t, main, "kcached-main", NULL, err, errlen);
-		t->sub = redis_client(t, main, "kcached-sub", on_sub_state, err, errlen);
+		t->main.redis = redis_client(t, main, "kcached-main", NULL, 0, err, errlen);
+		t->sub = redis_client(t, main, "kcached-sub", on_sub_state, 0, err, errlen);
 		if (!t->main.redis || !t->sub ||
 		    kc_redis_subscribe(t->sub, t->chan, kc_tier_on_inval, t)) {
 			if (!err[0])
@@ -276,8 +280,8 @@ int kc_tiers_start(struct kc_tiers *t, struct event_base *main, struct event_bas
 			return -ENOMEM;
 		}
 		if (t->has_redis &&
-		    !(t->flusher.redis =
-			  redis_client(t, t->flusher.base, "kcached-flusher", NULL, err, errlen)))
+		    !(t->flusher.redis = redis_client(t, t->flusher.base, "kcached-flusher", NULL,
+						      0, err, errlen)))
 			return -EINVAL;
 		t->flusher_wake =
 		    event_new(t->flusher.base, -1, EV_PERSIST, kc_tier_flusher_event, t);

@@ -49,7 +49,7 @@ struct kc_tiers {
 	/* configuration */
 	enum kc_write_mode mode;
 	size_t item_max, compress_min;
-	uint32_t neg_ttl_ms, tomb_ttl_s, redis_timeout_ms;
+	uint32_t neg_ttl_ms, tomb_ttl_s, redis_timeout_ms, redis_busy_poll_us;
 	char prefix[64];
 	char chan[96]; /* invalidation channel: <prefix>inval */
 	char flush_key[96];
