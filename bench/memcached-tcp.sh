@@ -21,6 +21,7 @@
 #   ROUNDS=5 SECS=20 bench/memcached-tcp.sh
 #   PERF=1 bench/memcached-tcp.sh          also perf record kcached's last round into $BUILD/
 source "$(dirname "$0")/../tests/lib/common.sh"
+source "$(dirname "$0")/lib.bash"
 need memcaslap memcached nc taskset
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
@@ -57,18 +58,6 @@ start_memcached() {
 	fail "memcached did not answer within 10 s"
 }
 
-# bg_busy: how busy the CPUs are (percent of all) over half a second while this bench runs
-# nothing: other work on the host, which the figures of the next run share the cores with.
-bg_busy() {
-	local a b
-	a=$(head -1 /proc/stat)
-	sleep 0.5
-	b=$(head -1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
-		for (i = 2; i <= 9; i++) t += y[i] - x[i]
-		idle = y[5] - x[5] + y[6] - x[6]
-		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
 
 # cpu_ticks PID: user + system clock ticks the process has used (all its threads).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

@@ -55,6 +55,7 @@
 #                             and print the XDP droppers' program nanoseconds per packet
 # sanitizers: no
 source "$(dirname "$0")/../tests/lib/common.sh"
+source "$(dirname "$0")/lib.bash"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, XDP, netfilter)"
 need ip nsenter unshare taskset curl ethtool bpftool nft xdp-filter iptables-legacy-restore \
 	iptables-nft-restore iptables-legacy iptables-nft iptables-legacy-save iptables-nft-save
@@ -370,17 +371,6 @@ run() {
 	return 0
 }
 
-# bg_busy: how busy CPU 0 is (percent) over half a second while the bench runs nothing there.
-bg_busy() {
-	local a b
-	a=$(grep '^cpu0 ' /proc/stat)
-	sleep 0.5
-	b=$(grep '^cpu0 ' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
-		for (i = 2; i <= 9; i++) t += y[i] - x[i]
-		idle = y[5] - x[5] + y[6] - x[6]
-		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
 
 if [ "$BPF_STATS" = 1 ]; then
 	on_exit "sysctl -qw kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
@@ -415,7 +405,7 @@ for n in $RULES; do
 	done
 	# Each round starts at the next dropper: none is always the first after a pause.
 	for r in $(seq "$ROUNDS"); do
-		bg=$(bg_busy)
+		bg=$(bg_busy 0)
 		[ "$bg" -le 10 ] || busy=1
 		for j in $(seq 0 $((${#COLS[@]} - 1))); do
 			col=${COLS[$(((j + r - 1) % ${#COLS[@]}))]}

@@ -18,6 +18,7 @@
 #   BUSY_POLL=50              kcached's --redis-busy-poll (us), for comparing runs
 #   PIN_WORKERS=true          kcached's --pin-workers (default false)
 source "$(dirname "$0")/../tests/lib/common.sh"
+source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/../tests/integration/tier_lib.bash"
 need redis-benchmark taskset
 ROUNDS=${ROUNDS:-5}
@@ -35,17 +36,6 @@ flags=(--redis "redis://127.0.0.1:$RP" --data-dir "$DATA" --write-mode through -
 	--pin-workers "$PIN_WORKERS")
 val=$(head -c "$VALUE" /dev/zero | tr '\0' v)
 
-# % of the two cores busy over half a second (before a round, nothing of ours running).
-bg_busy() {
-	local a b
-	a=$(head -1 /proc/stat)
-	sleep 0.5
-	b=$(head -1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
-		for (i = 2; i <= 9; i++) t += y[i] - x[i]
-		idle = y[5] - x[5] + y[6] - x[6]
-		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
 
 med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 declare -A P50 P99

@@ -42,6 +42,7 @@
 #                         kc-kernel and ceiling into $BUILD/perf-udp-<column>.data
 # sanitizers: no
 source "$(dirname "$0")/../tests/lib/common.sh"
+source "$(dirname "$0")/lib.bash"
 need memcached nc taskset ip
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, XDP)"
 ROUNDS=${ROUNDS:-3}
@@ -182,19 +183,6 @@ for col in memcached kc-off kc-kernel; do
 	echo "  $col: prefilled; kcache-bench --verify over UDP: $(sed -n 's/^result: .*\( hits=[0-9]*\).*\( lost=[0-9]*\).*\( verify_fail=[0-9]*\).*/\1\2\3/p' <<<"$out")"
 done
 
-# --- rounds -------------------------------------------------------------------------------
-# bg_busy: how busy the CPUs are (percent of all) over half a second while this bench runs
-# nothing: other work on the host, which the figures of the next run share the cores with.
-bg_busy() {
-	local a b
-	a=$(head -1 /proc/stat)
-	sleep 0.5
-	b=$(head -1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y)
-		for (i = 2; i <= 9; i++) t += y[i] - x[i]
-		idle = y[5] - x[5] + y[6] - x[6]
-		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
-}
 # kstats: the kernel tier's hits, misses and no-room passes so far.
 kstats() {
 	ins curl -fsS "http://${HTTP[kc-kernel]}/metrics" 2>/dev/null | awk '

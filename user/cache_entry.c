@@ -92,36 +92,40 @@ int kc_index_put(int fd, __u32 mask, __u64 hash, __u32 slot, __u64 gen, int repl
 	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
 }
 
-int kc_index_del(int fd, __u32 mask, __u64 hash)
+/* Reads hash's bucket into b and sets *bi to its index; returns hash's way in it, or -ENOENT. */
+static int find(int fd, __u32 mask, __u64 hash, struct kc_ibucket *b, __u32 *bi)
 {
-	__u32 bi = (__u32)hash & mask;
-	struct kc_ibucket b;
 	int w;
 
+	*bi = (__u32)hash & mask;
 	if (!hash)
 		return -ENOENT;
-	if (bpf_map_lookup_elem(fd, &bi, &b))
+	if (bpf_map_lookup_elem(fd, bi, b))
 		return -errno;
-	w = way_of(&b, hash);
+	w = way_of(b, hash);
+	return w < 0 ? -ENOENT : w;
+}
+
+int kc_index_del(int fd, __u32 mask, __u64 hash)
+{
+	struct kc_ibucket b;
+	__u32 bi;
+	int w = find(fd, mask, hash, &b, &bi);
+
 	if (w < 0)
-		return -ENOENT;
+		return w;
 	memset(&b.way[w], 0, sizeof(b.way[w]));
 	return bpf_map_update_elem(fd, &bi, &b, BPF_ANY) ? -errno : 0;
 }
 
 int kc_index_get(int fd, __u32 mask, __u64 hash, struct kc_kref *out)
 {
-	__u32 bi = (__u32)hash & mask;
 	struct kc_ibucket b;
-	int w;
+	__u32 bi;
+	int w = find(fd, mask, hash, &b, &bi);
 
-	if (!hash)
-		return -ENOENT;
-	if (bpf_map_lookup_elem(fd, &bi, &b))
-		return -errno;
-	w = way_of(&b, hash);
 	if (w < 0)
-		return -ENOENT;
+		return w;
 	*out = b.way[w];
 	return 0;
 }
