@@ -469,17 +469,31 @@ static __always_inline int str_arg(__u32 hook)
 	return -1;
 }
 
-/* Argument i (0-2) of the call as made, before shift_args. */
+/* Argument i (0-5) of the call as made, before shift_args. regs is a BTF pointer (tp_btf):
+ * plain loads, no helper call. */
 static __always_inline __u64 raw_arg(struct pt_regs *regs, int compat, int i)
 {
 #if defined(__TARGET_ARCH_x86)
 	if (compat)
-		return (__u32)(i == 0 ? regs->bx : i == 1 ? regs->cx : regs->dx);
-	return i == 0 ? regs->di : i == 1 ? regs->si : regs->dx;
+		return (__u32)(i == 0	? regs->bx
+			       : i == 1 ? regs->cx
+			       : i == 2 ? regs->dx
+			       : i == 3 ? regs->si
+			       : i == 4 ? regs->di
+					: regs->bp);
+	return i == 0	? regs->di
+	       : i == 1 ? regs->si
+	       : i == 2 ? regs->dx
+	       : i == 3 ? regs->r10
+	       : i == 4 ? regs->r8
+			: regs->r9;
 #else
 	return i == 0	? PT_REGS_PARM1_CORE_SYSCALL(regs)
 	       : i == 1 ? PT_REGS_PARM2_CORE_SYSCALL(regs)
-			: PT_REGS_PARM3_CORE_SYSCALL(regs);
+	       : i == 2 ? PT_REGS_PARM3_CORE_SYSCALL(regs)
+	       : i == 3 ? PT_REGS_PARM4_CORE_SYSCALL(regs)
+	       : i == 4 ? PT_REGS_PARM5_CORE_SYSCALL(regs)
+			: 0;
 #endif
 }
 
@@ -506,31 +520,9 @@ static __always_inline void shift_args(__u8 f, __u64 *a)
 
 static __always_inline void read_args(struct pt_regs *regs, int compat, __u64 *args)
 {
-#if defined(__TARGET_ARCH_x86)
-	/* regs is a BTF pointer (tp_btf): plain loads, no helper call. */
-	if (compat) {
-		args[0] = (__u32)regs->bx;
-		args[1] = (__u32)regs->cx;
-		args[2] = (__u32)regs->dx;
-		args[3] = (__u32)regs->si;
-		args[4] = (__u32)regs->di;
-		args[5] = (__u32)regs->bp;
-		return;
-	}
-	args[0] = regs->di;
-	args[1] = regs->si;
-	args[2] = regs->dx;
-	args[3] = regs->r10;
-	args[4] = regs->r8;
-	args[5] = regs->r9;
-#else
-	args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-	args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-	args[5] = 0;
-#endif
+#pragma unroll
+	for (int i = 0; i < 6; i++)
+		args[i] = raw_arg(regs, compat, i);
 }
 
 /* The hook-specific extras read once a call is kept: sockaddr, open_how, capsets, bpf attr,
