@@ -1,10 +1,12 @@
-/* bpf_pin.c: pinned-map helpers shared by the BPF loaders (see bpf_pin.h). */
+/* bpf_pin.c: map helpers shared by the daemon's BPF code: pinning, per-CPU reads (see bpf_pin.h).
+ */
 #include "bpf_pin.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <linux/magic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -70,4 +72,28 @@ uint64_t kc_map_memlock(int fd)
 			break;
 	fclose(f);
 	return v;
+}
+
+/* Every CPU's value of key in the per-CPU map fd, size bytes each: a new array of *ncpu values,
+ * or NULL with *rc set. */
+void *kc_percpu_read(int fd, const void *key, size_t size, int *ncpu, int *rc)
+{
+	void *per;
+
+	*ncpu = libbpf_num_possible_cpus();
+	if (*ncpu <= 0) {
+		*rc = *ncpu ? *ncpu : -EINVAL;
+		return NULL;
+	}
+	per = calloc((size_t)*ncpu, size);
+	if (!per) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	if (bpf_map_lookup_elem(fd, key, per)) {
+		*rc = -errno;
+		free(per);
+		return NULL;
+	}
+	return per;
 }

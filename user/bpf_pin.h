@@ -1,4 +1,5 @@
-/* bpf_pin.h: what the BPF loaders (cache_load.c, policy_load.c) share about pinned maps. */
+/* bpf_pin.h: what the daemon's BPF code shares about maps: pinning (cache_load.c,
+ * policy_load.c) and reading per-CPU values (cache_entry.c, policy_maps.c). */
 #ifndef KC_BPF_PIN_H
 #define KC_BPF_PIN_H
 
@@ -15,5 +16,9 @@ void kc_unpin_if_ours(struct bpf_map *m, const char *path);
 
 /* Kernel memory of one map, as the kernel accounts it (fdinfo "memlock"); 0 if unknown. */
 uint64_t kc_map_memlock(int fd);
+
+/* Every CPU's value of key in the per-CPU map fd, size bytes each: a new array of *ncpu values
+ * (free it), or NULL with *rc set to -errno. */
+void *kc_percpu_read(int fd, const void *key, size_t size, int *ncpu, int *rc);
 
 #endif

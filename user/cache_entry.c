@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf_pin.h"
+
 /* memcached: an exptime above this many seconds is an absolute Unix time */
 #define KC_REL_EXPTIME_MAX (60 * 60 * 24 * 30)
 #define KC_NSEC		   1000000000ULL
@@ -239,20 +241,13 @@ int kc_heartbeat_stop(int heartbeat_fd)
 
 int kc_kstats_read(int stats_fd, struct kc_kstats *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	struct kc_kstats *per;
 	__u32 zero = 0;
-	int err = 0;
+	int ncpu, err = 0;
 
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	per = calloc((size_t)ncpu, sizeof(*per));
+	per = kc_percpu_read(stats_fd, &zero, sizeof(*per), &ncpu, &err);
 	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(stats_fd, &zero, per)) {
-		err = -errno;
-		goto out_free;
-	}
+		return err;
 	memset(out, 0, sizeof(*out));
 	for (int c = 0; c < ncpu; c++) {
 		out->hits += per[c].hits;
@@ -263,9 +258,8 @@ int kc_kstats_read(int stats_fd, struct kc_kstats *out)
 		for (int r = 0; r < KC_PASS__MAX; r++)
 			out->pass[r] += per[c].pass[r];
 	}
-out_free:
 	free(per);
-	return err;
+	return 0;
 }
 
 static const char *const pass_names[KC_PASS__MAX] = {

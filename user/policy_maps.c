@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf_pin.h"
 #include "log.h"
 
 /* A rule's identity: what must stay the same for it to keep its id. */
@@ -818,26 +819,24 @@ int kc_pol_apply(struct kc_pol_state *st, const struct kc_pol_spec *spec, char *
 	return 0;
 }
 
+static void cnt_add(struct kc_pol_cnt *to, const struct kc_pol_cnt *v)
+{
+	to->packets += v->packets;
+	to->bytes += v->bytes;
+	to->drops += v->drops;
+}
+
 int kc_pol_read_cnt(const struct kc_pol_state *st, uint32_t id, struct kc_pol_cnt *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	struct kc_pol_cnt *per;
+	int ncpu, rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (ncpu <= 0)
-		return -EINVAL;
-	per = calloc((size_t)ncpu, sizeof(*per));
+	per = kc_percpu_read(st->m.cnt_fd, &id, sizeof(*per), &ncpu, &rc);
 	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(st->m.cnt_fd, &id, per)) {
-		free(per);
-		return -errno;
-	}
-	for (int i = 0; i < ncpu; i++) {
-		out->packets += per[i].packets;
-		out->bytes += per[i].bytes;
-		out->drops += per[i].drops;
-	}
+		return rc;
+	for (int i = 0; i < ncpu; i++)
+		cnt_add(out, &per[i]);
 	free(per);
 	return 0;
 }
@@ -873,14 +872,8 @@ int kc_pol_read_all_cnt(const struct kc_pol_state *st, struct kc_pol_cnt *out)
 		for (__u32 i = 0; i < count; i++) {
 			if (keys[i] >= max)
 				continue;
-			for (int c = 0; c < ncpu; c++) {
-				const struct kc_pol_cnt *v =
-				    &vals[(size_t)i * (size_t)ncpu + (size_t)c];
-
-				out[keys[i]].packets += v->packets;
-				out[keys[i]].bytes += v->bytes;
-				out[keys[i]].drops += v->drops;
-			}
+			for (int c = 0; c < ncpu; c++)
+				cnt_add(&out[keys[i]], &vals[(size_t)i * (size_t)ncpu + (size_t)c]);
 		}
 		if (err)
 			break; /* ENOENT: that was the last batch */
@@ -894,20 +887,14 @@ out:
 
 int kc_pol_read_totals(const struct kc_pol_state *st, struct kc_pol_totals *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	struct kc_pol_totals *per;
 	__u32 zero = 0;
+	int ncpu, rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (ncpu <= 0)
-		return -EINVAL;
-	per = calloc((size_t)ncpu, sizeof(*per));
+	per = kc_percpu_read(st->m.tot_fd, &zero, sizeof(*per), &ncpu, &rc);
 	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(st->m.tot_fd, &zero, per)) {
-		free(per);
-		return -errno;
-	}
+		return rc;
 	for (int i = 0; i < ncpu; i++)
 		for (int v = 0; v < KC_POL_V__MAX; v++)
 			out->v[v] += per[i].v[v];
