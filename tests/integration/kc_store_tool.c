@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "../lib/selfval.h"
 
 static int usage(void)
 {
@@ -95,32 +96,7 @@ static int unhex(const char *s, char *out, size_t *n)
 static _Atomic unsigned long n_ops, n_hits, n_bad, n_err;
 static bool private_keys;
 
-static size_t make_val(unsigned char *buf, uint32_t seed)
-{
-	uint32_t len = 8 + seed % 20000;
-
-	memcpy(buf, &len, 4);
-	memcpy(buf + 4, &seed, 4);
-	for (uint32_t i = 8; i < len; i++)
-		buf[i] = (unsigned char)(seed * 31 + i * 17);
-	return len;
-}
-
-static bool val_ok(const unsigned char *v, size_t n)
-{
-	uint32_t len, seed;
-
-	if (n < 8)
-		return false;
-	memcpy(&len, v, 4);
-	memcpy(&seed, v + 4, 4);
-	if (len != n || len != 8 + seed % 20000)
-		return false;
-	for (uint32_t i = 8; i < len; i++)
-		if (v[i] != (unsigned char)(seed * 31 + i * 17))
-			return false;
-	return true;
-}
+#define VAL_SPAN 20000 /* values of 8 to 8 + VAL_SPAN - 1 bytes */
 
 struct stress {
 	struct kc_store *s;
@@ -146,8 +122,8 @@ static void *stress_thread(void *arg)
 			snprintf(key, sizeof(key), "stress-%u", (rnd >> 8) % 8);
 		switch ((rnd >> 16) % 4) {
 		case 0:
-			r = kc_store_put(t->s, key, strlen(key), buf, make_val(buf, rnd), err,
-					 sizeof(err));
+			r = kc_store_put(t->s, key, strlen(key), buf,
+					 selfval_make(buf, rnd, VAL_SPAN), err, sizeof(err));
 			break;
 		case 1:
 			r = kc_store_del(t->s, key, strlen(key), err, sizeof(err));
@@ -156,7 +132,7 @@ static void *stress_thread(void *arg)
 			r = kc_store_get(t->s, key, strlen(key), &v, &n, err, sizeof(err));
 			if (r == KC_STORE_OK) {
 				atomic_fetch_add(&n_hits, 1);
-				if (!val_ok(v, n))
+				if (!selfval_ok(v, n, VAL_SPAN))
 					atomic_fetch_add(&n_bad, 1);
 				free(v);
 			}

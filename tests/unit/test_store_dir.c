@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "../lib/selfval.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -446,33 +447,7 @@ static void test_open_errors(void **state)
 
 /* ---- threads ------------------------------------------------------------------------------- */
 
-/* A value that proves itself whole: [u32 length][u32 seed][bytes derived from seed]. */
-static size_t make_val(unsigned char *buf, uint32_t seed)
-{
-	uint32_t len = 8 + seed % 3000;
-
-	memcpy(buf, &len, 4);
-	memcpy(buf + 4, &seed, 4);
-	for (uint32_t i = 8; i < len; i++)
-		buf[i] = (unsigned char)(seed * 31 + i * 17);
-	return len;
-}
-
-static bool val_ok(const unsigned char *v, size_t n)
-{
-	uint32_t len, seed;
-
-	if (n < 8)
-		return false;
-	memcpy(&len, v, 4);
-	memcpy(&seed, v + 4, 4);
-	if (len != n || len != 8 + seed % 3000)
-		return false;
-	for (uint32_t i = 8; i < len; i++)
-		if (v[i] != (unsigned char)(seed * 31 + i * 17))
-			return false;
-	return true;
-}
+#define VAL_SPAN 3000 /* values of 8 to 8 + VAL_SPAN - 1 bytes */
 
 struct worker {
 	struct kc_store *s;
@@ -500,8 +475,8 @@ static void *work(void *arg)
 		switch ((rnd >> 16) % 5) {
 		case 0:
 		case 1:
-			r = kc_store_put(w->s, key, strlen(key), buf, make_val(buf, rnd), err,
-					 sizeof(err));
+			r = kc_store_put(w->s, key, strlen(key), buf,
+					 selfval_make(buf, rnd, VAL_SPAN), err, sizeof(err));
 			w->errors += r != KC_STORE_OK;
 			break;
 		case 4:
@@ -512,7 +487,7 @@ static void *work(void *arg)
 			r = kc_store_get(w->s, key, strlen(key), &v, &n, err, sizeof(err));
 			if (r == KC_STORE_OK) {
 				w->hits++;
-				w->bad += !val_ok(v, n);
+				w->bad += !selfval_ok(v, n, VAL_SPAN);
 				free(v);
 			}
 			w->errors += r < 0;
