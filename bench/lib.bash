@@ -13,3 +13,11 @@ bg_busy() {
 		idle = y[5] - x[5] + y[6] - x[6]
 		printf "%.0f", t ? 100 * (t - idle) / t : 0 }'
 }
+
+# bpf_stats_on: turns on kernel.bpf_stats_enabled (BPF programs' run time and count) until the
+# bench exits (on_exit, tests/lib/common.sh, restores the setting it found). It slows every BPF
+# program on the host meanwhile.
+bpf_stats_on() {
+	on_exit "sysctl -qw kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
+	sysctl -qw kernel.bpf_stats_enabled=1
+}

@@ -371,11 +371,7 @@ run() {
 	return 0
 }
 
-
-if [ "$BPF_STATS" = 1 ]; then
-	on_exit "sysctl -qw kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
-	sysctl -qw kernel.bpf_stats_enabled=1
-fi
+if [ "$BPF_STATS" = 1 ]; then bpf_stats_on; fi
 
 # --- rounds ---------------------------------------------------------------------------------
 echo "policy-drop: a UDP flood from a denied source ($SRC -> $DST:$PORT, kcache-bench --flood-xdp,"

@@ -163,10 +163,7 @@ elif ! ip -n "$NS_S" link show "${DEV[kc-kernel]}" | grep -q 'prog/xdp'; then
 fi
 
 ip -n "$NS_S" link set dev "${DEV[ceiling]}" xdpdrv obj "$BUILD/bpf/bench_ceiling.bpf.o" sec xdp
-if [ "$BPF_STATS" = 1 ]; then
-	on_exit "sysctl -qw kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
-	sysctl -qw kernel.bpf_stats_enabled=1
-fi
+if [ "$BPF_STATS" = 1 ]; then bpf_stats_on; fi
 
 # --- prefill and correctness --------------------------------------------------------------
 echo "udp-get: gets over UDP, Zipf 0.99, $KEYS keys of 32 B, values 100-500 B; client $THREADS threads"
