@@ -12,8 +12,12 @@ source "$(dirname "$0")/../lib/netns.sh"
 netns_require
 need nc curl cc
 
-cc -O2 -Wall -Wextra -Werror -Iinclude -Iuser -o "$TMP/kc_plant" tests/integration/kc_plant.c \
-	user/cache_entry.c -lbpf
+[ -f "$BUILD/libkcache.a" ] || fail "$BUILD/libkcache.a missing: run make"
+san= # the library of a san-* build needs its sanitizer's runtime
+case $BUILD in *san-*) san="-fsanitize=${BUILD##*san-}" ;; esac
+# shellcheck disable=SC2086 # $san: no flag or one
+cc -O2 -Wall -Wextra -Werror $san -Iinclude -Iuser -o "$TMP/kc_plant" tests/integration/kc_plant.c \
+	"$BUILD/libkcache.a" -lbpf -pthread
 source "$(dirname "$0")/kernel_lib.bash"
 NETNS_MC_ADDR=198.18.0.1
 ns_start_kcached "$S" coll --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \
