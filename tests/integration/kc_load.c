@@ -1,6 +1,7 @@
-/* kc_load: a pipelined memcached TCP client for the lower-tier tests (tier_*.sh), built by
- * those scripts with cc. Keys are PREFIX<i>, values TAG-<i>. Exit 0 when every check held,
- * 1 when some did not (printed), 2 on usage or connection errors.
+/* kc_load: a pipelined memcached TCP client (and, for rlat, a RESP one) for the lower-tier
+ * tests (tier_*.sh) and bench/tiers.sh, built by those scripts with cc. Keys are PREFIX<i>,
+ * values TAG-<i>. Exit 0 when every check held, 1 when some did not (printed), 2 on usage or
+ * connection errors.
  *
  *   kc_load set   PORT PREFIX FIRST COUNT TAG [ACKED]  stores keys FIRST..FIRST+COUNT-1 with 64
  *                       requests in flight; prints "acked N errors E"; with ACKED, appends each
@@ -13,6 +14,8 @@
  *   kc_load absent PORT PREFIX FIRST COUNT              exits 1 unless none is found
  *   kc_load lat   PORT PREFIX FIRST COUNT                sequential gets of each key; prints
  *                       "p50_us P p99_us Q hits H" (for bench/tiers.sh)
+ *   kc_load rlat  PORT KEY 0 COUNT                       the same over RESP: COUNT sequential
+ *                       Redis GETs of KEY (a raw Redis GET, timed exactly as lat times kcached)
  *   kc_load files 0 LIST                                 open, read and close each file named
  *                       in LIST; prints "p50_us P p99_us Q" (a raw file read, for comparison)
  */
@@ -300,40 +303,80 @@ static int cmd_files(const char *list)
 	return 0;
 }
 
-static int cmd_lat(const char *prefix, long first, long n)
+/* One timed request for cmd_lat: sends it, reads the whole reply, returns the hits in it. */
+typedef long (*one_get)(const char *key);
+
+/* memcached text protocol: "get KEY", then VALUE blocks up to END. */
+static long mc_get(const char *key)
 {
-	uint64_t *us = calloc((size_t)n, sizeof(*us));
-	char req[300], val[65536];
+	static char val[65536];
+	char req[300];
+	int m = snprintf(req, sizeof(req), "get %s\r\n", key);
 	long hits = 0;
 
-	if (!us)
+	send_all(req, (size_t)m);
+	for (;;) {
+		size_t ln;
+		char *line = next_line(&ln), k[300];
+		unsigned flags, bytes;
+
+		if (!line)
+			die("read");
+		if (!strcmp(line, "END"))
+			return hits;
+		if (sscanf(line, "VALUE %299s %u %u", k, &flags, &bytes) != 3 ||
+		    read_value(val, bytes, sizeof(val)))
+			die("reply");
+		hits++;
+	}
+}
+
+/* RESP: GET KEY as a multibulk, then one bulk reply ($-1 is nil). */
+static long resp_get(const char *key)
+{
+	static char val[65536];
+	char req[300];
+	size_t kl = strlen(key), ln;
+	int m = snprintf(req, sizeof(req), "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", kl, key);
+	char *line;
+	long bytes;
+
+	send_all(req, (size_t)m);
+	if (!(line = next_line(&ln)) || line[0] != '$')
+		die("reply");
+	bytes = atol(line + 1);
+	if (bytes < 0)
+		return 0;
+	if (read_value(val, (size_t)bytes, sizeof(val)))
+		die("reply");
+	return 1;
+}
+
+/* COUNT sequential requests, one in flight, each timed from send to the end of its reply.
+ * With first < 0 every request names PREFIX itself (one key, like redis-benchmark -r 1). */
+static int cmd_lat(one_get get, const char *prefix, long first, long n)
+{
+	uint64_t *ns = calloc((size_t)n, sizeof(*ns));
+	char key[300];
+	long hits = 0;
+
+	if (!ns)
 		die("calloc");
 	for (long i = 0; i < n; i++) {
 		struct timespec a, b;
-		size_t ln;
-		int m = snprintf(req, sizeof(req), "get %s%ld\r\n", prefix, first + i);
 
+		if (first < 0)
+			snprintf(key, sizeof(key), "%s", prefix);
+		else
+			snprintf(key, sizeof(key), "%s%ld", prefix, first + i);
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		send_all(req, (size_t)m);
-		for (;;) {
-			char *line = next_line(&ln), k[300];
-			unsigned flags, bytes;
-
-			if (!line)
-				die("read");
-			if (!strcmp(line, "END"))
-				break;
-			if (sscanf(line, "VALUE %299s %u %u", k, &flags, &bytes) != 3 ||
-			    read_value(val, bytes, sizeof(val)))
-				die("reply");
-			hits++;
-		}
+		hits += get(key);
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		us[i] = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
+		ns[i] = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec));
 	}
-	print_quantiles(us, n);
+	print_quantiles(ns, n);
 	printf(" hits %ld\n", hits);
-	free(us);
+	free(ns);
 	return 0;
 }
 
@@ -349,7 +392,9 @@ int main(int argc, char **argv)
 	if (argc < 6)
 		return 2;
 	if (!strcmp(argv[1], "lat"))
-		return cmd_lat(argv[3], atol(argv[4]), atol(argv[5]));
+		return cmd_lat(mc_get, argv[3], atol(argv[4]), atol(argv[5]));
+	if (!strcmp(argv[1], "rlat"))
+		return cmd_lat(resp_get, argv[3], -1, atol(argv[5]));
 	const char *prefix = argv[3];
 	long first = atol(argv[4]), count = atol(argv[5]);
 
