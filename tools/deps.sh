@@ -15,7 +15,8 @@ tests=(libmemcached-tools memcached redis-server redis-tools prometheus
 	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq ethtool
 	openssl            # tests/integration/redis_tls.sh makes a throwaway CA
 	auditd             # auditd: bench/audit-overhead.sh compares against it
-	nftables iptables) # bench/policy-drop.sh compares kcached's policy against them
+	nftables iptables  # bench/policy-drop.sh compares kcached's policy against them
+	nutcracker)        # twemproxy: bench/tiers.sh's floor for a hop in front of Redis
 # Static analysis for `make check`.
 check=(clang-format clang-tidy cppcheck)
 # Node runs tools/node/s3rver.js (tests/integration/store_s3.sh); a node already on the PATH
@@ -38,7 +39,7 @@ else
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	# Debian's packaged servers may start themselves; tests start their own.
-	for svc in memcached redis-server prometheus auditd; do
+	for svc in memcached redis-server prometheus auditd nutcracker; do
 		if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
 			systemctl stop "$svc" || true
 		fi
