@@ -68,7 +68,6 @@ rb() {
 	awk -F'","' '{ print $5 * 1000, $7 * 1000 }' <<<"$csv"
 }
 
-
 med() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 declare -A P50 P99
 COLS=(memory redis store rawredis rawexact proxy proxyexact rawfile)
