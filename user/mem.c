@@ -26,6 +26,7 @@
 
 #include <xxhash.h>
 
+#include "buf.h"
 #include "hlc.h"
 #include "mem.h"
 
@@ -789,20 +790,6 @@ static bool parse_u64(const char *p, size_t n, uint64_t *out)
 	return true;
 }
 
-static size_t format_u64(char *buf, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	return n;
-}
-
 enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
 				uint64_t delta, uint64_t *result, uint64_t *cas_out)
 {
@@ -829,7 +816,7 @@ enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, 
 		v += delta; /* wraps modulo 2^64, as memcached does */
 	else
 		v = delta > v ? 0 : v - delta;
-	len = format_u64(buf, v);
+	len = (size_t)(kc_u64toa(v, buf) - buf);
 	if (!fits(m, nkey, len)) {
 		res = KC_TOO_LARGE;
 		goto out;
