@@ -57,27 +57,54 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ibpf -Ivmlinux/$(ARCH)
 
 # --- sources -------------------------------------------------------------------------------
-BPF_SRCS := $(wildcard bpf/*.bpf.c)
-SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/skel/%.skel.h,$(BPF_SRCS))
-LIB_SRCS := $(filter-out user/kcached.c,$(wildcard user/*.c))
-LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+# BPF: the product's programs (bpf/), the benches' (bench/bpf/) and the tests' helpers
+# (tests/lib/); every object lands in $(BUILD)/bpf/ whatever its folder.
+BPF_DIRS := bpf bench/bpf tests/lib
+BPF_SRCS := $(foreach d,$(BPF_DIRS),$(wildcard $(d)/*.bpf.c))
+SKELS := $(patsubst %.bpf.c,$(BUILD)/skel/%.skel.h,$(notdir $(BPF_SRCS)))
+BPF_HDRS := $(wildcard bpf/*.h include/kcache/*.h)
+
+# Userspace: one archive per folder of user/ (user/LAYERS says which may include which);
+# user/kcached.c and user/server.c, the composition root, link them all.
+LIB_DIRS := core mem serve tiers tiers/redis tiers/store tiers/journal kernel audit netpol client
+lib_srcs = $(wildcard user/$(1)/*.c)
+lib_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
+lib_a = $(foreach d,$(1),$(BUILD)/lib/$(d).a)
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(call lib_srcs,$(d)))
+# Link order: callers before callees, so each archive resolves from those after it.
+DAEMON_LIBS := $(call lib_a,serve tiers tiers/journal tiers/store tiers/redis kernel audit \
+	netpol mem core)
+ALL_LIBS := $(call lib_a,client) $(DAEMON_LIBS)
+ROOT_OBJS := $(BUILD)/obj/user/server.o
+# A job's objects wait only for their own skeleton; the root, tools and tests for all.
+$(call lib_objs,kernel): | $(BUILD)/skel/cache.skel.h
+$(call lib_objs,netpol): | $(BUILD)/skel/policy.skel.h
+$(call lib_objs,audit): | $(BUILD)/skel/audit.skel.h
+
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# kcache-bench: tools/bench/kcache-bench.c and its engine, over core/ only.
+BENCH_SRCS := $(wildcard tools/bench/*.c)
+BENCH_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(BENCH_SRCS))
+$(BENCH_OBJS): | $(BUILD)/skel/bench_txgen.skel.h
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNITS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRCS)))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFTS := $(patsubst tests/bpf/test_%.c,$(BUILD)/tests/bpf_%,$(BPFT_SRCS))
-TLIB_SRCS := $(wildcard tests/lib/*.c)
+TLIB_SRCS := $(filter-out %.bpf.c,$(wildcard tests/lib/*.c))
 TLIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TLIB_SRCS))
 # Drivers of integration tests that link the library (built for sanitized builds too).
-DRV_SRCS := $(wildcard tests/integration/drv_*.c)
-DRVS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(DRV_SRCS))
+DRV_SRCS := $(wildcard tests/integration/*/drv_*.c)
+DRVS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(DRV_SRCS)))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(ROOT_OBJS) $(BUILD)/obj/user/kcached.o $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRCS) \
+	$(UNIT_SRCS) $(BPFT_SRCS) $(TLIB_SRCS) $(DRV_SRCS)): | $(SKELS)
 
-.PHONY: all deps run test test-unit test-bpf test-integration bench check format fuzz clean help \
-	vmlinux check-vmlinux
-all: $(BUILD)/kcached $(TOOLS) $(UNITS) $(BPFTS) $(DRVS)
+.PHONY: all deps run test test-unit test-bpf test-integration bench check check-layers \
+	check-circles format fuzz clean help vmlinux check-vmlinux
+all: $(BUILD)/kcached $(TOOLS) $(BUILD)/kcache-bench $(UNITS) $(BPFTS) $(DRVS) \
+	$(BUILD)/bpf/audit_floor.bpf.o
 
 help:
 	@echo "kcache make targets:"
@@ -87,7 +114,8 @@ help:
 	@echo "  make test       deps + build, then run every test (unit, bpf, integration), the"
 	@echo "                  unit and protocol tests also under ASan and UBSan (SAN_TESTS=0: not)"
 	@echo "  make bench      run the side-by-side benchmarks in bench/"
-	@echo "  make check      clang-format and static analysis (clang-tidy, cppcheck), vmlinux.h drift"
+	@echo "  make check      clang-format, static analysis (clang-tidy, cppcheck), the layering"
+	@echo "                  rule (user/LAYERS), call circles between files, vmlinux.h drift"
 	@echo "  make fuzz       build the libFuzzer targets, run each FUZZ_RUNS=$(FUZZ_RUNS) times"
 	@echo "  make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "  make clean      remove build/"
@@ -97,10 +125,13 @@ deps:
 	$(Q)tools/deps.sh
 
 # --- BPF: vmlinux.h -> object -> skeleton ---------------------------------------------------
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/kcache/*.h) vmlinux/$(ARCH)/vmlinux.h
-	$(call msg,BPF,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+define bpf_rule
+$(BUILD)/bpf/%.bpf.o: $(1)/%.bpf.c $(BPF_HDRS) vmlinux/$(ARCH)/vmlinux.h
+	$$(call msg,BPF,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$$(CLANG) $$(BPF_CFLAGS) -c $$< -o $$@
+endef
+$(foreach d,$(BPF_DIRS),$(eval $(call bpf_rule,$(d))))
 
 # The policy's token buckets and deny reports use compare-and-swap and exchange (BPF ISA v3).
 $(BUILD)/bpf/policy.bpf.o: BPF_CFLAGS += -mcpu=v3
@@ -111,51 +142,72 @@ $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ------------------------------------------------------------------------------
-$(BUILD)/obj/%.o: %.c | $(SKELS)
+$(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libkcache.a: $(LIB_OBJS)
-	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+define lib_rule
+$(BUILD)/lib/$(1).a: $(call lib_objs,$(1))
+	$$(call msg,AR,$$@)
+	$(Q)mkdir -p $$(@D) && rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LIB_DIRS),$(eval $(call lib_rule,$(d))))
 
-$(BUILD)/kcached: $(BUILD)/obj/user/kcached.o $(BUILD)/libkcache.a
+$(BUILD)/kcached: $(BUILD)/obj/user/kcached.o $(ROOT_OBJS) $(DAEMON_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libkcache.a
+# kcachectl: the client folder and what it needs, never the daemon's front doors or tiers.
+$(BUILD)/kcachectl: $(BUILD)/obj/tools/kcachectl.o $(call lib_a,client audit netpol core)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
+$(BUILD)/kcache-bench: $(BENCH_OBJS) $(call lib_a,core)
 	$(call msg,LD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-
-$(BUILD)/tests/drv_%: $(BUILD)/obj/tests/integration/drv_%.o $(BUILD)/libkcache.a
-	$(call msg,LD,$@)
-	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/bpf_%: $(BUILD)/obj/tests/bpf/test_%.o $(TLIB_OBJS) $(BUILD)/libkcache.a
-	$(call msg,LD,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+# Tests link every archive; the linker takes only the objects they use.
+TEST_LIBS := $(ALL_LIBS)
+define test_rule
+$(BUILD)/tests/$(2): $(BUILD)/obj/$(1:.c=.o) $(3) $(TEST_LIBS)
+	$$(call msg,LD,$$@)
+	$(Q)mkdir -p $$(@D)
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $(4)
+endef
+$(foreach s,$(UNIT_SRCS),$(eval $(call test_rule,$(s),$(basename $(notdir $(s))),$(TLIB_OBJS),-lcmocka)))
+$(foreach s,$(BPFT_SRCS),$(eval $(call test_rule,$(s),$(patsubst test_%,bpf_%,$(basename $(notdir $(s)))),$(TLIB_OBJS),-lcmocka)))
+$(foreach s,$(DRV_SRCS),$(eval $(call test_rule,$(s),$(basename $(notdir $(s))),,)))
 
 # --- fuzzing: clang + libFuzzer, the library rebuilt with coverage ---------------------------
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Iuser -I$(BUILD)/skel \
 	$(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
-FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS))
 
 $(BUILD)/fuzz/obj/%.o: %.c | $(SKELS)
 	$(call msg,CLANG,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+define fuzz_lib_rule
+$(BUILD)/fuzz/lib/$(1).a: $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(call lib_srcs,$(1)))
+	$$(call msg,AR,$$@)
+	$(Q)mkdir -p $$(@D) && rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,$(LIB_DIRS),$(eval $(call fuzz_lib_rule,$(d))))
+
+# Each fuzzer links only the folders it fuzzes (and what those call).
+FUZZ_LIBS_fuzz_audit_policy := audit core
+FUZZ_LIBS_fuzz_blob := tiers mem core
+FUZZ_LIBS_fuzz_journal := tiers/journal core
+FUZZ_LIBS_fuzz_net_policy := netpol core
+FUZZ_LIBS_fuzz_proto := serve tiers tiers/journal tiers/store tiers/redis mem core
+FUZZ_LIBS_fuzz_redis_url := tiers/redis core
+FUZZ_LIBS_fuzz_store_obj := tiers/store core
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(foreach d,$$(FUZZ_LIBS_$$*),$(BUILD)/fuzz/lib/$$(d).a)
 	$(call msg,FUZZ,$@)
+	$(Q)test -n "$(FUZZ_LIBS_$*)" || { echo "Makefile: FUZZ_LIBS_$* is not set" >&2; exit 1; }
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 

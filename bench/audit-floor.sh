@@ -29,8 +29,8 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ivmlinux/x86 -c bench/audit_floor.bpf.c \
-	-o "$T/floor.bpf.o"
+make -s --no-print-directory BUILD="$BUILD" "$BUILD/bpf/audit_floor.bpf.o" >&2
+cp "$BUILD/bpf/audit_floor.bpf.o" "$T/floor.bpf.o"
 cc -O2 -Wall -o "$T/audit_floor" bench/audit_floor.c $(pkg-config --cflags --libs libbpf)
 touch "$T/file"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mem.h"
+#include "mem/mem.h"
 
 #define ITEM_MAX 1024
 

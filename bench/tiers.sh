@@ -26,7 +26,7 @@
 #   PIN_WORKERS=true          kcached's --pin-workers (default false)
 source "$(dirname "$0")/../tests/lib/common.sh"
 source "$(dirname "$0")/lib.bash"
-source "$(dirname "$0")/../tests/integration/tier_lib.bash"
+source "$(dirname "$0")/../tests/integration/tiers/tier_lib.bash"
 need redis-benchmark taskset nutcracker
 ROUNDS=${ROUNDS:-5}
 N=${N:-5000}

@@ -17,10 +17,10 @@ add_suite() { # $1 suite, $2 build folder, $3 name prefix
 	case $1 in
 	unit) for f in "$2"/tests/test_*; do [ -x "$f" ] && names+=("$3unit/${f##*/}") && cmds+=("$f") && builds+=("$2"); done ;;
 	bpf) for f in "$2"/tests/bpf_*; do [ -x "$f" ] && names+=("$3bpf/${f##*/}") && cmds+=("$f") && builds+=("$2"); done ;;
-	integration) for f in tests/integration/*.sh; do [ -x "$f" ] || continue
+	integration) for f in tests/integration/*/*.sh; do [ -x "$f" ] || continue
 		# Sanitized builds rerun the protocol tests; the long load and kernel tests run once.
 		if [ -n "$3" ] && grep -q '^# sanitizers: no' "$f"; then continue; fi
-		names+=("$3integration/$(basename "$f" .sh)"); cmds+=("$f"); builds+=("$2"); done ;;
+		n=${f#tests/integration/}; names+=("$3integration/${n%.sh}"); cmds+=("$f"); builds+=("$2"); done ;;
 	esac
 }
 

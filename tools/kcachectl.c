@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "admin_client.h"
-#include "audit_chain.h"
-#include "warm.h"
-#include "policy_load.h"
+#include "core/admin.h"
+#include "client/admin_client.h"
+#include "audit/audit_chain.h"
+#include "client/warm.h"
+#include "netpol/policy_load.h"
 
 #define DEFAULT_SOCKET "/run/kcache/admin.sock"
 #define DEFAULT_PIN    "/sys/fs/bpf/kcache"

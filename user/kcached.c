@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "log.h"
-#include "policy.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "netpol/policy.h"
 #include "server.h"
 
 int main(int argc, char **argv)

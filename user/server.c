@@ -14,17 +14,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "audit.h"
-#include "cache.h"
-#include "conn.h"
-#include "http.h"
-#include "log.h"
-#include "mem.h"
-#include "metrics.h"
-#include "tier.h"
-#include "policy.h"
-#include "version.h"
+#include "core/admin.h"
+#include "audit/audit.h"
+#include "kernel/cache.h"
+#include "serve/conn.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "mem/mem.h"
+#include "core/metrics.h"
+#include "tiers/tier.h"
+#include "netpol/policy.h"
+#include "core/version.h"
 
 struct kc_server {
 	struct kc_config cfg;

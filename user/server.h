@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct kc_server;
 

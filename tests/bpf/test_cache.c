@@ -25,7 +25,7 @@
 
 #include <kcache/cache.h> /* before the skeleton, which uses struct kc_kconfig */
 #include "cache.skel.h"
-#include "cache_entry.h"
+#include "kernel/cache_entry.h"
 #include "../lib/pkt.h"
 
 #define ROW_TX	     (-1)

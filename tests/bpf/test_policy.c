@@ -32,8 +32,8 @@
 
 #include <kcache/policy.h>
 #include "policy.skel.h"
-#include "policy_file.h"
-#include "policy_maps.h"
+#include "netpol/policy_file.h"
+#include "netpol/policy_maps.h"
 #include "../lib/pkt.h"
 
 #define TEST_RULES 1024

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "audit_policy.h"
+#include "audit/audit_policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

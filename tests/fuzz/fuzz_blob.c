@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tier_blob.h"
+#include "tiers/tier_blob.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

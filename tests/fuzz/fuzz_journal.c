@@ -13,7 +13,7 @@
 
 #include <xxhash.h>
 
-#include "journal_format.h"
+#include "tiers/journal/journal_format.h"
 
 static int inside(const char *p, size_t n, const uint8_t *buf, size_t len)
 {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "proto_text.h"
+#include "serve/proto_text.h"
 
 static struct kc_mem *mem;
 static struct kc_stats *stats;

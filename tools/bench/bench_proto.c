@@ -2,7 +2,7 @@
  * rendered from the key space, replies parsed and checked against it. Also the small helpers
  * every engine shares (clock, request choice, the request limit). */
 #include "bench.h"
-#include "buf.h"
+#include "core/buf.h"
 
 #include <string.h>
 #include <time.h>

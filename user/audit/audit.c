@@ -5,7 +5,7 @@
  * cgroup v2 root), compile the policy into generation 0 and switch the programs on.
  * Reload: compile into the other generation, then flip kc_audit_ctl.gen with one store.
  */
-#include "audit.h"
+#include "audit/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,13 +29,13 @@
 #include <kcache/audit.h>
 #include "audit.skel.h"
 
-#include "audit_chain.h"
-#include "audit_event.h"
-#include "audit_policy.h"
-#include "admin.h"
-#include "audit_sink.h"
-#include "log.h"
-#include "metrics.h"
+#include "audit/audit_chain.h"
+#include "audit/audit_event.h"
+#include "audit/audit_policy.h"
+#include "core/admin.h"
+#include "audit/audit_sink.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 #define MAX_SINKS     3
 #define MAX_TAILS     8 /* kcachectl audit tail clients at once */

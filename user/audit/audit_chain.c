@@ -1,5 +1,5 @@
 /* audit_chain.c: sealing and parsing chain records, and the audit key. See audit_chain.h. */
-#include "audit_chain.h"
+#include "audit/audit_chain.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 #define KC_AUDIT_MAC_LEN 32
 #define KC_AUDIT_KEY_MIN 32   /* bytes; shorter keys are refused */

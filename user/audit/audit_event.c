@@ -1,5 +1,5 @@
 /* audit_event.c: the process and cgroup tables and the JSON encoder. See audit_event.h. */
-#include "audit_event.h"
+#include "audit/audit_event.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit_policy.h"
-#include "audit_sink.h"
+#include "audit/audit_policy.h"
+#include "audit/audit_sink.h"
 
 #define WAYS 4
 

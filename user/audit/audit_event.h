@@ -16,7 +16,7 @@
 
 #include <kcache/audit.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 struct kc_audit_enrich;
 

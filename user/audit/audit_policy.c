@@ -1,6 +1,6 @@
 /* audit_policy.c: the audit policy's parser (libyaml's document API) and compiler, and the
  * hook and syscall tables. See audit_policy.h and docs/audit.md. */
-#include "audit_policy.h"
+#include "audit/audit_policy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <yaml.h>
 
-#include "config.h"
+#include "core/config.h"
 
 static const char *const hook_names[KC_HOOK__COUNT] = {
     [KC_HOOK_NONE] = "none",

@@ -3,7 +3,7 @@
  * Redis is spoken directly (RESP over a blocking socket with timeouts, in the sink's own
  * thread): the sink needs XADD and nothing else, and this keeps the daemon's link line as it is.
  */
-#include "audit_sink.h"
+#include "audit/audit_sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit_policy.h"
-#include "buf.h"
-#include "log.h"
+#include "audit/audit_policy.h"
+#include "core/buf.h"
+#include "core/log.h"
 
 /* A sink's queue entry: the record is shared with other sinks, the link is this sink's. */
 struct qnode {

@@ -17,7 +17,7 @@
 
 #include <kcache/audit.h>
 
-#include "audit_chain.h"
+#include "audit/audit_chain.h"
 
 /* A record's own members (`"time":...,"node":...,...`, no braces), shared by every sink it
  * is pushed to. */

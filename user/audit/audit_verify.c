@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_chain.h"
+#include "audit/audit_chain.h"
 
 struct anchor {
 	uint64_t seq;

@@ -1,5 +1,5 @@
 /* admin_client.c: the client side of the admin socket (see admin_client.h). */
-#include "admin_client.h"
+#include "client/admin_client.h"
 
 #include <errno.h>
 #include <string.h>
@@ -7,8 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "log.h"
+#include "core/admin.h"
+#include "core/log.h"
 
 int kc_admin_request(const char *path, int argc, char **argv, char *err, size_t errlen)
 {

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 /* Connects to path and sends argv as one request line. Returns the connected fd, or -1 with a
  * message in err (an argument with a space, a line too long, no daemon listening). */

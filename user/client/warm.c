@@ -1,5 +1,5 @@
 /* warm.c: kcachectl warm (see warm.h). */
-#include "warm.h"
+#include "client/warm.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -10,10 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admin_client.h"
-#include "buf.h"
-#include "log.h"
-#include "mem.h"
+#include "client/admin_client.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "mem/mem.h"
 
 #define BATCH 128 /* requests in flight */
 

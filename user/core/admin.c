@@ -1,5 +1,5 @@
 /* admin.c: the admin socket (see admin.h). */
-#include "admin.h"
+#include "core/admin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 #define MAX_CMDS	   32
 #define ADMIN_TIMEOUT_SECS 5 /* a client must send its line within this */

@@ -16,7 +16,7 @@
 #include <event2/event.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 #define KC_ADMIN_LINE 4096
 #define KC_ADMIN_ARGS 32

@@ -1,6 +1,6 @@
 /* bpf_pin.c: map helpers shared by the daemon's BPF code: pinning, per-CPU reads (see bpf_pin.h).
  */
-#include "bpf_pin.h"
+#include "core/bpf_pin.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 static int is_bpffs(const char *path)
 {

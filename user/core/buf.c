@@ -1,5 +1,5 @@
 /* buf.c: growable byte buffer (see buf.h). */
-#include "buf.h"
+#include "core/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>

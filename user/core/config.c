@@ -1,6 +1,6 @@
 /* config.c: the directive table and its three sources (defaults, YAML, flags). See config.h. */
-#include "log.h"
-#include "config.h"
+#include "core/log.h"
+#include "core/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,10 +11,10 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "version.h"
+#include "core/version.h"
 #include <kcache/cache.h>  /* KC_VALUE_MAX */
 #include <kcache/policy.h> /* KC_POL_RULES_DEFAULT */
-#include "policy_file.h"   /* kc_pol_parse_prefix */
+#include "core/prefix.h"
 
 enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT, T_PREFIXES };
 
@@ -255,13 +255,13 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		kc_errf(err, errlen, "%s: expected off, skb or native, got '%s'", d->name, v);
 		return -EINVAL;
 	case T_PREFIXES: {
-		struct kc_pol_pfx pfx;
+		struct kc_prefix pfx;
 		char msg[160];
 		size_t used = strlen(field);
 
 		if (!*v)
 			return 0; /* the empty default */
-		if (kc_pol_parse_prefix(v, &pfx, msg, sizeof(msg))) {
+		if (kc_prefix_parse(v, &pfx, msg, sizeof(msg))) {
 			kc_errf(err, errlen, "%s: %s", d->name, msg);
 			return -EINVAL;
 		}

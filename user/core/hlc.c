@@ -1,5 +1,5 @@
 /* hlc.c: the hybrid logical clock behind write versions (see hlc.h). */
-#include "hlc.h"
+#include "core/hlc.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* http.c: the HTTP listener (see http.h): address parsing and binding, routing, limits,
  * accounting, and the built-in /metrics and /healthz. Build-cache routes live elsewhere. */
-#include "http.h"
+#include "core/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,9 +13,9 @@
 
 #include <event2/buffer.h>
 
-#include "buf.h"
-#include "log.h"
-#include "metrics.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 #define TEXT_PLAIN   "text/plain; charset=utf-8"
 #define PROM_TEXT    "text/plain; version=0.0.4; charset=utf-8"

@@ -1,5 +1,5 @@
 /* log.c: the logger (see log.h). */
-#include "log.h"
+#include "core/log.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* metrics.c: per-thread request counters, the collector registry and the Prometheus text
  * exposition (see metrics.h). Nothing here knows about HTTP: the listener calls
  * kc_metrics_render() and serves the bytes. */
-#include "metrics.h"
+#include "core/metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 enum kc_proto { KC_PROTO_TCP, KC_PROTO_UDP, KC_PROTO_HTTP, KC_PROTO__COUNT };
 

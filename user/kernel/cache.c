@@ -44,7 +44,7 @@
  * Lock order: shard lock, then c->lock, then c->cand_lock. Nothing here calls into the memory
  * tier with c->lock held; the hooks never call back into the tier.
  */
-#include "cache.h"
+#include "kernel/cache.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -59,11 +59,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache_entry.h"
-#include "cache_load.h"
-#include "hot.h"
-#include "log.h"
-#include "metrics.h"
+#include "kernel/cache_entry.h"
+#include "kernel/cache_load.h"
+#include "kernel/hot.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 #define KC_TICK_MS 100 /* heartbeat, expiry, admission */
 /* Kernel hits are folded into the residents' counts and the sketch every KC_FOLD_TICKS ticks

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "config.h"
-#include "mem.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "mem/mem.h"
 
 struct kc_cache;
 

@@ -1,5 +1,5 @@
 /* cache_entry.c: rendering and upkeep of kernel hot-key tier entries (see cache_entry.h). */
-#include "cache_entry.h"
+#include "kernel/cache_entry.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bpf_pin.h"
+#include "core/bpf_pin.h"
 
 /* memcached: an exptime above this many seconds is an absolute Unix time */
 #define KC_REL_EXPTIME_MAX (60 * 60 * 24 * 30)
@@ -286,44 +286,4 @@ const char *kc_pass_reason_name(unsigned int reason)
 	if (reason >= KC_PASS__MAX || !pass_names[reason])
 		return "unknown";
 	return pass_names[reason];
-}
-
-int kc_rcu_init(struct kc_rcu *r)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts);
-	int err;
-
-	r->outer_fd = -1;
-	r->inner_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kc_rcu_inner", sizeof(__u32),
-				     sizeof(__u32), 1, NULL);
-	if (r->inner_fd < 0)
-		return -errno;
-	opts.inner_map_fd = (__u32)r->inner_fd;
-	r->outer_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "kc_rcu", sizeof(__u32),
-				     sizeof(__u32), 1, &opts);
-	if (r->outer_fd < 0) {
-		err = -errno;
-		goto err_inner;
-	}
-	return 0;
-err_inner:
-	close(r->inner_fd);
-	r->inner_fd = -1;
-	return err;
-}
-
-int kc_rcu_sync(struct kc_rcu *r)
-{
-	__u32 zero = 0, fd = (__u32)r->inner_fd;
-
-	return bpf_map_update_elem(r->outer_fd, &zero, &fd, BPF_ANY) ? -errno : 0;
-}
-
-void kc_rcu_close(struct kc_rcu *r)
-{
-	if (r->outer_fd >= 0)
-		close(r->outer_fd);
-	if (r->inner_fd >= 0)
-		close(r->inner_fd);
-	r->outer_fd = r->inner_fd = -1;
 }

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <kcache/cache.h>
 
+#include "core/bpf_rcu.h"
+
 /* Fills k with key[0..len) zero-padded. Returns 0, or -EINVAL if len is 0 or above KC_KEY_MAX,
  * or the key holds a byte the program never accepts in a request (control bytes, space, DEL). */
 int kc_key_init(struct kc_key *k, const void *key, size_t len);
@@ -85,17 +87,5 @@ int kc_kstats_read(int stats_fd, struct kc_kstats *out);
 /* Label for an enum kc_pass_reason ("miss", "wrong_port", ...), or "unknown". */
 const char *kc_pass_reason_name(unsigned int reason);
 
-/* An RCU barrier for BPF programs from userspace: updating an array-of-maps waits, inside the
- * kernel, for every running non-sleepable BPF program to finish (maybe_wait_bpf_programs()).
- * kc_rcu_init() creates the two small maps; returns 0 or a negative errno. */
-struct kc_rcu {
-	int outer_fd;
-	int inner_fd;
-};
-int kc_rcu_init(struct kc_rcu *r);
-/* Returns once every XDP run that started before the call has finished: 0 or a negative errno.
- * Blocks for an RCU grace period (microseconds to milliseconds): not for the request path. */
-int kc_rcu_sync(struct kc_rcu *r);
-void kc_rcu_close(struct kc_rcu *r);
 
 #endif

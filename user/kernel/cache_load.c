@@ -1,7 +1,7 @@
 /* cache_load.c: the kernel tier's XDP program as an object: open, size and load
  * bpf/cache.bpf.c, pin its maps, put it into the network policy's slot and take it out (see
  * cache_load.h). What to put in the maps, and when, is user/cache.c's business. */
-#include "cache_load.h"
+#include "kernel/cache_load.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bpf_pin.h"
+#include "core/bpf_pin.h"
 #include "cache.skel.h"
-#include "cache_entry.h"
-#include "log.h"
+#include "kernel/cache_entry.h"
+#include "core/log.h"
 
 #define KC_MTU_CAP 9000 /* larger replies would not fit an XDP frame anyway */
 

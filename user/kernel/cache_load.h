@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include <kcache/cache.h> /* before the skeleton, which uses struct kc_kconfig */
-#include "cache.h"
+#include "kernel/cache.h"
 
 struct cache_bpf;
 

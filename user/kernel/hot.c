@@ -1,5 +1,5 @@
 /* hot.c: count-min sketch with aging for the kernel tier's admission (see hot.h). */
-#include "hot.h"
+#include "kernel/hot.h"
 
 #include <errno.h>
 #include <stdatomic.h>

@@ -26,9 +26,9 @@
 
 #include <xxhash.h>
 
-#include "buf.h"
-#include "hlc.h"
-#include "mem.h"
+#include "core/buf.h"
+#include "core/hlc.h"
+#include "mem/mem.h"
 
 #define SHARDS_MAX	   64
 #define SHARD_BITS	   6	      /* low cas bits that name the shard: log2(SHARDS_MAX) */

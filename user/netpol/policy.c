@@ -1,6 +1,6 @@
 /* policy.c: the in-kernel network policy's manager (see policy.h): sources of the policy,
  * start and stop, reload, kcachectl's "policy" command, deny events, metrics. */
-#include "policy.h"
+#include "netpol/policy.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -13,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit.h"
-#include "audit_event.h" /* kc_json_str */
-#include "log.h"
-#include "metrics.h"
-#include "policy_load.h"
-#include "policy_maps.h"
+#include "audit/audit.h"
+#include "audit/audit_event.h" /* kc_json_str */
+#include "core/log.h"
+#include "core/metrics.h"
+#include "netpol/policy_load.h"
+#include "netpol/policy_maps.h"
 
 #define KC_ALLOW_MAX	   64	/* --allow prefixes */
 #define LOG_EVENTS_PER_SEC 20	/* deny events logged per second without an audit stream */
@@ -36,7 +36,7 @@ struct kc_policy {
 	char file[256], iface[IF_NAMESIZE], pin_path[128];
 	uint16_t port;
 	uint32_t max_rules;
-	struct kc_pol_pfx allow[KC_ALLOW_MAX];
+	struct kc_prefix allow[KC_ALLOW_MAX];
 	uint32_t n_allow;
 	struct kc_pol_obj obj;
 	struct kc_pol_state st;
@@ -53,7 +53,7 @@ struct kc_policy {
 
 /* ---- the policy's sources ------------------------------------------------------------------ */
 
-static int parse_allow(const char *list, struct kc_pol_pfx *out, uint32_t *n, char *err,
+static int parse_allow(const char *list, struct kc_prefix *out, uint32_t *n, char *err,
 		       size_t errlen)
 {
 	char buf[4096], *save = NULL;
@@ -75,7 +75,7 @@ static int parse_allow(const char *list, struct kc_pol_pfx *out, uint32_t *n, ch
 				KC_ALLOW_MAX);
 			return -E2BIG;
 		}
-		if (kc_pol_parse_prefix(t, &out[*n], msg, sizeof(msg))) {
+		if (kc_prefix_parse(t, &out[*n], msg, sizeof(msg))) {
 			kc_errf(err, errlen, "allow: %s", msg);
 			return -EINVAL;
 		}
@@ -86,7 +86,7 @@ static int parse_allow(const char *list, struct kc_pol_pfx *out, uint32_t *n, ch
 
 /* The policy of file ("" or NULL: the default protection) with --allow, finished. */
 static int read_spec(struct kc_pol_spec *s, const char *file, uint16_t port,
-		     const struct kc_pol_pfx *allow, uint32_t n_allow, uint32_t max_rules,
+		     const struct kc_prefix *allow, uint32_t n_allow, uint32_t max_rules,
 		     char *err, size_t errlen)
 {
 	int rc;
@@ -106,7 +106,7 @@ static int read_spec(struct kc_pol_spec *s, const char *file, uint16_t port,
 
 int kc_policy_check(const struct kc_policy_opts *o, char *err, size_t errlen)
 {
-	struct kc_pol_pfx allow[KC_ALLOW_MAX];
+	struct kc_prefix allow[KC_ALLOW_MAX];
 	struct kc_pol_spec s;
 	uint32_t n;
 	int rc;

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "config.h"
-#include "policy_file.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "netpol/policy_file.h"
 
 struct kc_audit;
 struct kc_policy;

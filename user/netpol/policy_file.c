@@ -5,7 +5,7 @@
  * or from words, goes through one checker (rule_check) so both refuse the same things with the
  * same words.
  */
-#include "policy_file.h"
+#include "netpol/policy_file.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "log.h"
+#include "core/log.h"
 
 #define VAL_MAX 64 /* longest scalar value kept (a prefix is at most 43 bytes) */
 
@@ -102,76 +102,6 @@ static int parse_num(const char *s, uint64_t max, uint64_t *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
-}
-
-void kc_pol_pfx_text(const struct kc_pol_pfx *p, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(p->v6 ? AF_INET6 : AF_INET, p->a, a, sizeof(a));
-	snprintf(buf, len, "%s/%u", a, p->len);
-}
-
-int kc_pol_parse_prefix(const char *s, struct kc_pol_pfx *out, char *err, size_t errlen)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	uint64_t len;
-	unsigned max;
-
-	memset(out, 0, sizeof(*out));
-	if (alen == 0 || alen >= sizeof(addr))
-		goto bad;
-	memcpy(addr, s, alen);
-	addr[alen] = 0;
-	if (inet_pton(AF_INET, addr, out->a) == 1) {
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, out->a) == 1) {
-		out->v6 = 1;
-		max = 128;
-	} else {
-		goto bad;
-	}
-	len = max;
-	if (slash && parse_num(slash + 1, 255, &len))
-		goto bad;
-	if (len > max) {
-		kc_errf(err, errlen, "prefix: length %llu is more than %u in '%s'",
-			(unsigned long long)len, max, s);
-		return -EINVAL;
-	}
-	out->len = (uint8_t)len;
-	for (unsigned bit = (unsigned)len; bit < max; bit++)
-		if (out->a[bit / 8] & (0x80 >> (bit % 8))) {
-			struct kc_pol_pfx net = *out;
-			char t[64];
-
-			for (unsigned b = (unsigned)len; b < max; b++)
-				net.a[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
-			kc_pol_pfx_text(&net, t, sizeof(t));
-			kc_errf(err, errlen, "prefix: '%s' has host bits set (the network is %s)",
-				s, t);
-			return -EINVAL;
-		}
-	return 0;
-bad:
-	kc_errf(err, errlen,
-		"prefix: expected an IPv4 or IPv6 prefix such as 198.18.0.0/24 or 2001:db8::/32, "
-		"got '%s'",
-		s);
-	return -EINVAL;
-}
-
-bool kc_pol_pfx_contains(const struct kc_pol_pfx *a, const struct kc_pol_pfx *b)
-{
-	unsigned full = a->len / 8, rest = a->len % 8;
-
-	if (a->v6 != b->v6 || a->len > b->len)
-		return false;
-	if (memcmp(a->a, b->a, full))
-		return false;
-	return !rest || ((a->a[full] ^ b->a[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
 /* ---- one rule, from whatever source --------------------------------------------------- */
@@ -311,7 +241,7 @@ static int rule_check(const struct fields *f, struct kc_pol_rule_spec *r, size_t
 	if (parse_action(f->val[F_ACTION], &r->action, err, errlen, "action"))
 		return -EINVAL;
 	*bad_line = f->line[F_PREFIX];
-	if (kc_pol_parse_prefix(f->val[F_PREFIX], &r->pfx, err, errlen))
+	if (kc_prefix_parse(f->val[F_PREFIX], &r->pfx, err, errlen))
 		return -EINVAL;
 	r->proto = KC_POL_PROTO_ANY;
 	if (f->set[F_PROTO]) {
@@ -751,7 +681,7 @@ static int cmp_match(const void *x, const void *y)
 }
 
 int kc_pol_spec_finish(struct kc_pol_spec *s, const char *name, uint16_t port,
-		       const struct kc_pol_pfx *allow, uint32_t n_allow, uint32_t max_rules,
+		       const struct kc_prefix *allow, uint32_t n_allow, uint32_t max_rules,
 		       char *err, size_t errlen)
 {
 	const struct kc_pol_rule_spec **v;
@@ -777,7 +707,7 @@ int kc_pol_spec_finish(struct kc_pol_spec *s, const char *name, uint16_t port,
 			continue; /* the file says what this prefix gets */
 		rc = kc_pol_spec_add(s, &r, max_rules);
 		if (rc) {
-			kc_pol_pfx_text(&allow[i], t, sizeof(t));
+			kc_prefix_text(&allow[i], t, sizeof(t));
 			kc_errf(err, errlen, "allow %s: %s", t,
 				rc == -E2BIG ? "more rules than net-policy-max-rules"
 					     : "out of memory");
@@ -822,7 +752,7 @@ void kc_pol_rule_text(const struct kc_pol_rule_spec *r, char *buf, size_t len)
 {
 	char p[64], ports[16] = "", rate[48] = "";
 
-	kc_pol_pfx_text(&r->pfx, p, sizeof(p));
+	kc_prefix_text(&r->pfx, p, sizeof(p));
 	if (r->lo != 0 || r->hi != 65535) {
 		if (r->lo == r->hi)
 			snprintf(ports, sizeof(ports), " %u", r->lo);

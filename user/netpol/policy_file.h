@@ -28,17 +28,12 @@
 
 #include <kcache/policy.h>
 
+#include "core/prefix.h"
+
 /* Largest policy file read (a 100,000-rule file is about 7 MB). */
 #define KC_POL_FILE_MAX (64u << 20)
 /* Longest rule in kcachectl's words, with its NUL. */
 #define KC_POL_TEXT_MAX 128
-
-/* A source prefix. Host bits are always zero. */
-struct kc_pol_pfx {
-	uint8_t v6;
-	uint8_t len;   /* 0..32 or 0..128 */
-	uint8_t a[16]; /* network order; IPv4 in a[0..3], the rest zero */
-};
 
 /* Where a rule came from, in precedence order among rules otherwise equal. */
 enum kc_pol_origin {
@@ -49,7 +44,7 @@ enum kc_pol_origin {
 };
 
 struct kc_pol_rule_spec {
-	struct kc_pol_pfx pfx;
+	struct kc_prefix pfx;
 	uint8_t proto;	 /* KC_POL_PROTO_ANY, _TCP, _UDP */
 	uint8_t action;	 /* enum kc_pol_action */
 	uint8_t origin;	 /* enum kc_pol_origin */
@@ -100,16 +95,12 @@ int kc_pol_parse_file(struct kc_pol_spec *s, const char *path, uint32_t max_rule
  * Returns 0, or -EINVAL with what was expected in err. */
 int kc_pol_parse_words(struct kc_pol_rule_spec *r, int argc, char **argv, char *err, size_t errlen);
 
-/* Parses "198.18.0.0/24", "2001:db8::/32" or a bare address. Returns 0, or -EINVAL with what
- * was expected in err (bad address, length out of range, host bits set). */
-int kc_pol_parse_prefix(const char *s, struct kc_pol_pfx *out, char *err, size_t errlen);
-
 /* Completes a parsed spec for use: without a protect list, protects port for udp and tcp
  * with default deny; appends an allow rule per --allow prefix (allow[0..n_allow)). Checks
  * that no two rules share prefix, protocol and ports. Returns 0, or -EINVAL / -E2BIG with
  * the reason (naming the file's lines where it can) in err. */
 int kc_pol_spec_finish(struct kc_pol_spec *s, const char *name, uint16_t port,
-		       const struct kc_pol_pfx *allow, uint32_t n_allow, uint32_t max_rules,
+		       const struct kc_prefix *allow, uint32_t n_allow, uint32_t max_rules,
 		       char *err, size_t errlen);
 
 /* The index of the rule with the same prefix, protocol and ports as r, or -1. */
@@ -118,13 +109,11 @@ int kc_pol_spec_find(const struct kc_pol_spec *s, const struct kc_pol_rule_spec 
 /* Writes r in kcachectl's words ("limit 198.18.1.0/24 udp 11000-12000 --rate 1000 --burst
  * 100") into buf (KC_POL_TEXT_MAX is enough). */
 void kc_pol_rule_text(const struct kc_pol_rule_spec *r, char *buf, size_t len);
-void kc_pol_pfx_text(const struct kc_pol_pfx *p, char *buf, size_t len);
 
 /* "allow", "deny", "limit"; "udp", "tcp", "any". */
 const char *kc_pol_action_name(unsigned action);
 const char *kc_pol_proto_name(unsigned proto);
 
 /* Does prefix a contain address/prefix b (same family, a->len <= b->len)? */
-bool kc_pol_pfx_contains(const struct kc_pol_pfx *a, const struct kc_pol_pfx *b);
 
 #endif

@@ -1,6 +1,6 @@
 /* policy_load.c: the network policy's XDP program as an object, and the interface's attach
  * point (see policy_load.h). */
-#include "policy_load.h"
+#include "netpol/policy_load.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bpf_pin.h"
-#include "log.h"
+#include "core/bpf_pin.h"
+#include "core/log.h"
 #include "policy.skel.h"
 
 /* Programs kcache attaches to an interface: one a dead kcached left may be replaced. */

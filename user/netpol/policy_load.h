@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "policy_maps.h"
+#include "core/config.h"
+#include "netpol/policy_maps.h"
 
 struct policy_bpf;
 

@@ -1,6 +1,6 @@
 /* policy_maps.c: compile a policy into trie sets and port defaults, keep rule ids stable, and
  * swap the result into the double-buffered maps (see policy_maps.h). */
-#include "policy_maps.h"
+#include "netpol/policy_maps.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bpf_pin.h"
-#include "log.h"
+#include "core/bpf_pin.h"
+#include "core/log.h"
 
 /* A rule's identity: what must stay the same for it to keep its id. */
 enum idkind { ID_RULE = 0, ID_DEFAULT = 1, ID_LOOPBACK = 2, ID_INHERITED = 255 };
@@ -110,12 +110,12 @@ static int cmp_protect(const void *a, const void *b)
 
 /* A rule on its way into sets. */
 struct item {
-	struct kc_pol_pfx pfx;
+	struct kc_prefix pfx;
 	struct kc_pol_rule r;
 	uint32_t order; /* position in the spec; loopback allows after everything */
 };
 
-static int cmp_pfx(const struct kc_pol_pfx *a, const struct kc_pol_pfx *b)
+static int cmp_pfx(const struct kc_prefix *a, const struct kc_prefix *b)
 {
 	if (a->v6 != b->v6)
 		return a->v6 - b->v6;
@@ -151,7 +151,7 @@ static int cmp_prec(const void *x, const void *y)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-static void mask_pfx(struct kc_pol_pfx *p, unsigned len)
+static void mask_pfx(struct kc_prefix *p, unsigned len)
 {
 	unsigned max = p->v6 ? 128 : 32;
 
@@ -166,7 +166,7 @@ struct group {
 
 /* Binary search of groups (sorted as their items) for prefix p. */
 static const struct group *find_group(const struct item *items, const struct group *g, uint32_t ng,
-				      const struct kc_pol_pfx *p)
+				      const struct kc_prefix *p)
 {
 	uint32_t lo = 0, hi = ng;
 
@@ -220,13 +220,13 @@ static int build_sets(struct kc_pol_table *t, const struct item *items, uint32_t
 		return -ENOMEM;
 	}
 	for (uint32_t gi = 0; gi < ng; gi++) {
-		const struct kc_pol_pfx *p = &items[g[gi].first].pfx;
+		const struct kc_prefix *p = &items[g[gi].first].pfx;
 		struct kc_pol_set set;
 		uint32_t nc = 0;
 
 		/* Its own rules and those of every prefix that covers it. */
 		for (unsigned len = 0; len <= p->len; len++) {
-			struct kc_pol_pfx q = *p;
+			struct kc_prefix q = *p;
 			const struct group *c;
 
 			if (!lens[p->v6][len])
@@ -237,7 +237,7 @@ static int build_sets(struct kc_pol_table *t, const struct item *items, uint32_t
 				if (nc == KC_POL_SET_MAX) {
 					char txt[64];
 
-					kc_pol_pfx_text(p, txt, sizeof(txt));
+					kc_prefix_text(p, txt, sizeof(txt));
 					kc_errf(
 					    err, errlen,
 					    "prefix %s: more than %d rules apply to it (its own "

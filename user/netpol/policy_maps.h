@@ -24,8 +24,8 @@
 
 #include <kcache/policy.h>
 
-#include "cache_entry.h" /* struct kc_rcu */
-#include "policy_file.h"
+#include "core/bpf_rcu.h"
+#include "netpol/policy_file.h"
 
 /* The maps, by fd, as the loader (user/policy_load.h) opened them. */
 struct kc_pol_maps {

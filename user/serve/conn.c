@@ -8,7 +8,7 @@
  * lines are refused by the parser and oversized values swallowed, so memory per connection is
  * bounded whatever a client sends.
  */
-#include "conn.h"
+#include "serve/conn.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,8 +19,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pend.h"
+#include "core/log.h"
+#include "serve/pend.h"
 
 #define READ_CHUNK (16 << 10)
 #define KEEP_BUF   (64 << 10) /* buffers above this are freed once empty */

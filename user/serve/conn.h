@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "proto_text.h"
+#include "serve/proto_text.h"
 
 #define KC_UDP_HDR     8	   /* request id, sequence, total, reserved: 4 x be16 */
 #define KC_UDP_PAYLOAD 1400	   /* memcached's UDP_MAX_PAYLOAD_SIZE, header included */

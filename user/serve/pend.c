@@ -1,11 +1,11 @@
 /* pend.c: a connection's waits on the lower tiers (see pend.h). */
-#include "pend.h"
+#include "serve/pend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tier.h"
+#include "tiers/tier.h"
 
 #define PEND_MAX_KEYS 1024 /* a get of more keys than this fetches them in rounds */
 

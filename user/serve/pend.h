@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "mem.h"
+#include "core/buf.h"
+#include "mem/mem.h"
 
 struct kc_tiers;
 struct kc_pend;

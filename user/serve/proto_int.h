@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "log.h"
-#include "proto_text.h"
+#include "core/log.h"
+#include "serve/proto_text.h"
 
 #define KC_MAX_TOKENS 24 /* every command but the gets has far fewer */
 

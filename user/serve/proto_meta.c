@@ -10,7 +10,7 @@
  * "CLIENT_ERROR invalid flag" rather than a silently wrong answer. q hides the uninteresting
  * reply (EN for mg, HD for ms/ma, HD and NF for md); errors are always sent.
  */
-#include "proto_int.h"
+#include "serve/proto_int.h"
 
 #include <string.h>
 

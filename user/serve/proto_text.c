@@ -1,12 +1,12 @@
 /* proto_text.c: memcached text protocol, classic commands (see proto_text.h).
  * The meta commands (mg ms md mn ma) live in proto_meta.c; both share proto_int.h. */
-#include "proto_int.h"
+#include "serve/proto_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "version.h"
+#include "core/version.h"
 
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: above this, exptime is absolute */
 

@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "mem.h"
-#include "metrics.h"
-#include "pend.h"
+#include "core/buf.h"
+#include "mem/mem.h"
+#include "core/metrics.h"
+#include "serve/pend.h"
 
 #define KC_LINE_MAX 65536 /* room for a get of ~250 keys of 250 bytes */
 /* One get's reply is copied into the connection's output; past this it is refused with

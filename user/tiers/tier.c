@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "hlc.h"
-#include "log.h"
-#include "tier_int.h"
+#include "core/hlc.h"
+#include "core/log.h"
+#include "tiers/tier_int.h"
 
 static const char *const tier_names[KC_TIER__COUNT] = {"memory", "redis", "store"};
 

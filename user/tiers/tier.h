@@ -26,10 +26,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "admin.h"
-#include "buf.h"
-#include "config.h"
-#include "mem.h"
+#include "core/admin.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "mem/mem.h"
 
 struct kc_tiers;
 

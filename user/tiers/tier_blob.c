@@ -1,11 +1,11 @@
 /* tier_blob.c: the lower tiers' value encoding (see tier_blob.h). */
-#include "tier_blob.h"
+#include "tiers/tier_blob.h"
 
 #include <errno.h>
 #include <string.h>
 #include <zstd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 static const char magic[4] = {'K', 'C', 'B', '1'};
 

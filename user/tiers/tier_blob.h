@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "mem.h"
+#include "core/buf.h"
+#include "mem/mem.h"
 
 #define KC_BLOB_HDR 32
 

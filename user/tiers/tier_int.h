@@ -6,12 +6,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "journal.h"
-#include "metrics.h"
-#include "redis.h"
-#include "store.h"
-#include "tier.h"
-#include "tier_io.h"
+#include "tiers/journal/journal.h"
+#include "core/metrics.h"
+#include "tiers/redis/redis.h"
+#include "tiers/store/store.h"
+#include "tiers/tier.h"
+#include "tiers/tier_io.h"
 
 enum kc_tier_id { KC_TIER_MEMORY, KC_TIER_REDIS, KC_TIER_STORE, KC_TIER__COUNT };
 enum kc_write_mode { KC_WRITE_THROUGH, KC_WRITE_BEHIND };

@@ -1,5 +1,5 @@
 /* tier_io.c: the object store's I/O threads (see tier_io.h). */
-#include "tier_io.h"
+#include "tiers/tier_io.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 struct tio_thread {
 	struct kc_tio *io;

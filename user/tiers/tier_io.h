@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "tiers/store/store.h"
 
 enum kc_tio_op { KC_TIO_GET, KC_TIO_PUT, KC_TIO_DEL };
 

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "hlc.h"
-#include "log.h"
-#include "tier_blob.h"
-#include "tier_int.h"
+#include "core/hlc.h"
+#include "core/log.h"
+#include "tiers/tier_blob.h"
+#include "tiers/tier_int.h"
 
 struct waiter {
 	struct event_base *base;

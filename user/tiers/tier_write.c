@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hlc.h"
-#include "log.h"
-#include "tier_blob.h"
-#include "tier_int.h"
+#include "core/hlc.h"
+#include "core/log.h"
+#include "tiers/tier_blob.h"
+#include "tiers/tier_int.h"
 
 /* Keeps the newest version of a key and tells every node. KEYS[1] the data key; ARGV: version
  * (20 digits, so that string order is numeric order), blob, ttl in ms (0 = none), channel,

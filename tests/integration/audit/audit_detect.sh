@@ -3,7 +3,7 @@
 # event checked field by field: pid, ppid, exe, args, path, result, exec ids, cgroup and
 # container id. Then the log verifies.
 # sanitizers: no   (kernel test; the sanitized daemon runs audit_policy.sh)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 need curl
 

@@ -2,7 +2,7 @@
 # Enforcement: a kill rule kills its target (SIGKILL from the BPF program, event action kill);
 # a cgroup-scoped deny rule makes connect() fail with EPERM for processes in that cgroup only.
 # sanitizers: no   (kernel test)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 need nc
 

@@ -2,7 +2,7 @@
 # In-kernel filtering: a process that does 100,000 opens of a path no rule matches produces
 # zero events, and the per-hook counters show the calls were dropped in the kernel.
 # sanitizers: no   (kernel test)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 need curl promtool
 

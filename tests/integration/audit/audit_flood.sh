@@ -2,7 +2,7 @@
 # Losses are visible: a flood that overflows a small ring buffer. Every matched call is either
 # an event in the log or counted in a gap record (seen = emitted + lost, exactly), /metrics
 # agrees, and the chain still verifies.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 need curl
 

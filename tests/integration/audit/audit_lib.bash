@@ -1,11 +1,11 @@
-# tests/integration/audit_lib.bash: sourced by the audit_*.sh tests after common.sh.
+# tests/integration/audit/audit_lib.bash: sourced by the audit_*.sh tests after common.sh.
 # Builds the helper child program, makes a key, starts kcached with an audit policy, and
 # reads the stream with jq.
 
 need jq cc
 [ "$(id -u)" -eq 0 ] || skip "the audit needs root (BPF)"
 AH=$TMP/audit_helper
-cc -O1 -Wall -o "$AH" tests/integration/audit_helper.c || fail "cannot build audit_helper"
+cc -O1 -Wall -o "$AH" tests/integration/audit/audit_helper.c || fail "cannot build audit_helper"
 AKEY=$TMP/audit.key
 head -c 48 /dev/urandom >"$AKEY"
 chmod 600 "$AKEY"

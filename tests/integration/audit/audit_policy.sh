@@ -2,7 +2,7 @@
 # Policies: malformed ones (unknown keys, bad types, too many prefixes, a 5,000-byte path,
 # broken YAML, too many rules) are refused at start with file:line; on SIGHUP a bad policy is
 # refused the same way while the previous one stays active, and a good one takes over.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need jq
 
 head -c 48 /dev/urandom >"$TMP/k"; chmod 600 "$TMP/k"

@@ -2,7 +2,7 @@
 # The Redis stream sink: records arrive with XADD (MAXLEN ~) and a consumer group reads them;
 # with Redis dead the cache keeps answering and the file sink keeps writing; what Redis missed
 # comes back as a gap record in its own chain once it is up again.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 need redis-server redis-cli
 

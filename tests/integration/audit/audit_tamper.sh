@@ -3,7 +3,7 @@
 # files given in any order and across a daemon restart, and names the exact first bad seq
 # (exit 1) for a modified, a deleted, an inserted and two swapped records, and for a log cut
 # short (against the checkpoint kept beside it).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/audit_lib.bash"
 
 cat >"$TMP/t.yaml" <<YAML

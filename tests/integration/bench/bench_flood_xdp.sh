@@ -7,8 +7,8 @@
 # counter after it counts none. The receiver has no XDP (GRO on, as the bench's nft and iptables
 # droppers have), so the frames go through the stack's parsing up to the nft ingress hook.
 # Also: a target that is not on-link is refused with a reason, and nothing is sent.
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nft ethtool
 BENCH=$BUILD/kcache-bench

@@ -2,7 +2,7 @@
 # kcache-bench against kcached, about 2 s each over TCP and UDP with --verify: no error and no
 # verification failure (no timing assertions). Also: the tool refuses destinations outside
 # loopback and 198.18.0.0/15, and its open-loop and flood modes run and stop by themselves.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 BENCH=$BUILD/kcache-bench
 [ -x "$BENCH" ] || fail "$BENCH is not built: run make"
 

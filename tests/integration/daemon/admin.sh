@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kcachectl over the admin socket: plain commands, errors and exit codes, and a streaming
 # command (audit tail) that must send OK before its first event and ERR when it refuses.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 [ "$(id -u)" -eq 0 ] || skip "audit tail needs root"
 head -c 32 /dev/urandom >"$TMP/key"; chmod 600 "$TMP/key"
 start_kcached admin --audit-policy deploy/policies/default.yaml --audit-log "$TMP/audit.log" --audit-key "$TMP/key"

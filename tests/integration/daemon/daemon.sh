@@ -3,7 +3,7 @@
 # clean shutdown on SIGTERM and SIGINT (ports and admin socket released), and `make run`
 # answering `version` on TCP and UDP port 11211 (the README's first command).
 # sanitizers: no   (make run builds and runs the normal build)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need nc curl
 
 expect_exit() { # WHAT WANT_STATUS WANT_STDERR_SUBSTRING CMD...

@@ -2,7 +2,7 @@
 # The shipped configurations load: deploy/kcached.yaml and the one inside the Kubernetes
 # ConfigMap pass `kcached --check-config`, and the systemd unit names binaries we build.
 # sanitizers: no
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 out=$("$KCACHED" --check-config --config deploy/kcached.yaml) || fail "deploy/kcached.yaml: $out"
 ok "deploy/kcached.yaml: $out"
 # The ConfigMap's kcached.yaml block, unindented; paths it names that only exist in the pod

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # /metrics passes `promtool check metrics` and carries the families the contract names;
 # /healthz answers; counters move with traffic.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need promtool curl
 start_kcached metrics
 mc 'set a 0 0 1\r\nx\r\nget a\r\nget b\r\nbogus\r\n' >/dev/null

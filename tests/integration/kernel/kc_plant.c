@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "cache_entry.h"
+#include "kernel/cache_entry.h"
 
 int main(int argc, char **argv)
 {

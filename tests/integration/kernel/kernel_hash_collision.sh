@@ -7,17 +7,17 @@
 # the hash of "twin", as if twin's hash were hot's.
 # The client subnet is allowed explicitly: the network policy answers only loopback by default.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc curl cc
 
-[ -f "$BUILD/libkcache.a" ] || fail "$BUILD/libkcache.a missing: run make"
+[ -f "$BUILD/lib/kernel.a" ] || fail "$BUILD/lib/kernel.a missing: run make"
 san= # the library of a san-* build needs its sanitizer's runtime
 case $BUILD in *san-*) san="-fsanitize=${BUILD##*san-}" ;; esac
 # shellcheck disable=SC2086 # $san: no flag or one
-cc -O2 -Wall -Wextra -Werror $san -Iinclude -Iuser -o "$TMP/kc_plant" tests/integration/kc_plant.c \
-	"$BUILD/libkcache.a" -lbpf -pthread
+cc -O2 -Wall -Wextra -Werror $san -Iinclude -Iuser -o "$TMP/kc_plant" tests/integration/kernel/kc_plant.c \
+	"$BUILD/lib/kernel.a" "$BUILD/lib/core.a" -lbpf -pthread
 source "$(dirname "$0")/kernel_lib.bash"
 NETNS_MC_ADDR=198.18.0.1
 ns_start_kcached "$S" coll --listen 198.18.0.1 --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \

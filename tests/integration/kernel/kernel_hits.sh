@@ -8,8 +8,8 @@
 # reported; /metrics with the kernel families passes promtool.
 # The client subnet is allowed explicitly: the network policy answers only loopback by default.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc curl cc promtool
 

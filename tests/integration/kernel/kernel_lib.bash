@@ -3,7 +3,7 @@
 # where kcached attaches XDP) and a client namespace C (198.18.0.2 on DC, with a pass-through
 # XDP program so XDP_TX replies arrive), a private pin folder PIN, and kc() to run kc_consist
 # in C against the server. All of it is removed at exit.
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
+cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kernel/kc_consist.c
 S=kcs$$ C=kcc$$ DS=kcs$$a DC=kcc$$b PIN=/sys/fs/bpf/kctest-$$
 on_exit "rm -rf $PIN"
 netns_add "$S"

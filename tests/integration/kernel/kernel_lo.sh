@@ -6,11 +6,11 @@
 # little warmer than nothing stays out, and a much hotter one displaces the coldest resident.
 # Without privileges, --xdp-mode off runs and skb is refused with a message that says why.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc setpriv cc
-cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kc_consist.c
+cc -O2 -Wall -Wextra -Werror -pthread -o "$TMP/kc_consist" tests/integration/kernel/kc_consist.c
 
 N=kcl$$ PIN=/sys/fs/bpf/kctest-$$
 on_exit "rm -rf $PIN"

@@ -10,12 +10,12 @@
 # policy kept); kcachectl policy add/del with bad words fail clearly and the daemon runs on.
 # Without --net-policy only loopback and --allow are answered.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc jq curl bpftool promtool python3
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/kc_polclient.c
+cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
 S=kps$$ C=kpc$$ DS=kps$$a DC=kpc$$b PIN=/sys/fs/bpf/kctest-$$
 on_exit "rm -rf $PIN"
 netns_add "$S"

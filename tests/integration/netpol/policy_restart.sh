@@ -9,12 +9,12 @@
 # persistence an exit (clean or kill -9) takes the policy away, and a persisting policy taken
 # over by a kcached without persistence goes away when that one exits.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc jq bpftool
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/kc_polclient.c
+cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
 S=krs$$ C=krc$$ DS=krs$$a DC=krc$$b PIN=/sys/fs/bpf/kctest-$$
 # Whatever a failed run leaves enforced: the pinned link holds the program on the interface.
 on_exit "nsenter --net=/run/netns/$S -- $KCACHECTL policy uninstall --pin-path $PIN"

@@ -5,12 +5,12 @@
 # of the client's requests goes unanswered (sent = replies), a denied source (198.18.0.3) stays
 # denied in every policy, and the rule count in /metrics follows each swap.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
-source "$(dirname "$0")/../lib/common.sh"
-source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../../lib/common.sh"
+source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc curl
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/kc_polclient.c
+cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
 S=kws$$ C=kwc$$ DS=kws$$a DC=kwc$$b PIN=/sys/fs/bpf/kctest-$$
 on_exit "rm -rf $PIN"
 netns_add "$S"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hostile and malformed memcached input: each gets memcached's error reply or a clean close,
 # the daemon keeps serving, stored data is never damaged and memory stays bounded.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need nc
 start_kcached bad --memory 8M --item-size-max 1M
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$KC_PID/status"; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # memcaslap with --verify against kcached, over TCP and over UDP: no verification failure.
 # sanitizers: no   (a load test: run once, on the normal build)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need memcaslap
 secs=${KC_SLAP_SECONDS:-20}
 start_kcached slap --memory 256M

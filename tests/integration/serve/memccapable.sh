@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # memccapable -a (libmemcached's protocol conformance suite) against kcached: 27 of 27 ASCII tests.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 need memccapable
 start_kcached capable
 out=$(memccapable -h 127.0.0.1 -p "$KC_PORT" -a 2>&1) || { echo "$out"; fail "memccapable failed"; }

@@ -24,8 +24,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "log.h"
-#include "redis.h"
+#include "core/log.h"
+#include "tiers/redis/redis.h"
 
 #define MAXARGS 64
 

@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "store.h"
-#include "../lib/selfval.h"
+#include "core/log.h"
+#include "tiers/store/store.h"
+#include "../../lib/selfval.h"
 
 static int usage(void)
 {

@@ -3,7 +3,7 @@
 # AUTH pass, AUTH user pass, a wrong password (a clear error, logged once however many retries,
 # and no crash), no password at all (NOAUTH); then a peer that sends garbage (protocol error:
 # the in-flight command fails, the connection is dropped).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
 
 P=$(free_port)

@@ -3,7 +3,7 @@
 # SELECT, CLIENT SETNAME, server errors as replies, the in-flight cap, a SIGSTOPped server (every
 # command fails with the timeout, then it recovers), kill -9 and restart (it reconnects by
 # itself), and pub/sub (messages arrive, and again after the restart).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
 
 P=$(free_port)

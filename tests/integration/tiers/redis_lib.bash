@@ -1,6 +1,6 @@
 # redis_lib.bash: sourced by the redis_*.sh tests after tests/lib/common.sh.
 # Starts redis-servers on free loopback ports and drives the client through drv_redis
-# (tests/integration/drv_redis.c): commands go to its stdin through a fifo, results are read
+# (tests/integration/tiers/drv_redis.c): commands go to its stdin through a fifo, results are read
 # from its stdout file. Everything started here is killed at exit by common.sh.
 need redis-server redis-cli
 DRV=$BUILD/tests/drv_redis

@@ -5,7 +5,7 @@
 # the promoted replica by itself; then a manual SENTINEL FAILOVER back, with the old master alive
 # (READONLY / +switch-master), and it follows again. Polls; no timing is asserted.
 # sanitizers: no   (waits on Sentinel's failover; the client code it drives runs under the sanitizers in redis_client, redis_auth and redis_tls)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
 
 MP=$(free_port) RP=$(free_port) SP=$(free_port) DEAD=$(free_port)

@@ -3,7 +3,7 @@
 # by name (SNI + hostname check, resolved without blocking) and by IP, a wrong CA and a name the
 # certificate does not hold (clear verification errors), insecure=1, mutual TLS with a client
 # certificate, and a CA file that cannot be read (kc_redis_new refuses it).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
 need openssl
 

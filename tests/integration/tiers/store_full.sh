@@ -4,7 +4,7 @@
 # no temp file is left, every object stored before reads back intact, an overwrite that does
 # not fit leaves the old value, and a del frees room for the next put. Then the same store
 # under a max_bytes limit evicts instead of failing.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/store_lib.bash"
 
 MNT=$TMP/mnt

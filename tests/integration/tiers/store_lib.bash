@@ -1,15 +1,15 @@
-# tests/integration/store_lib.bash: sourced by the store_*.sh tests after common.sh.
-# Builds kc_store_tool (tests/integration/kc_store_tool.c) against the library of the build
-# under test ($BUILD/libkcache.a, sanitized when BUILD is a san-* build), and small helpers.
+# tests/integration/tiers/store_lib.bash: sourced by the store_*.sh tests after common.sh.
+# Builds kc_store_tool (tests/integration/tiers/kc_store_tool.c) against the library of the build
+# under test ($BUILD/lib/tiers/store.a and core.a, sanitized when BUILD is a san-* build), and small helpers.
 
 need cc pkg-config cmp python3
-[ -f "$BUILD/libkcache.a" ] || fail "$BUILD/libkcache.a missing: run make"
+[ -f "$BUILD/lib/tiers/store.a" ] || fail "$BUILD/lib/tiers/store.a missing: run make"
 STORE_TOOL=$TMP/kc_store_tool
 store_san=
 case $BUILD in *san-*) store_san="-fsanitize=${BUILD##*san-} -fno-omit-frame-pointer" ;; esac
 # shellcheck disable=SC2086,SC2046 # word splitting wanted for the flag lists
 cc -O1 -g -Wall -Wextra -Werror $store_san -Iinclude -Iuser -o "$STORE_TOOL" \
-	tests/integration/kc_store_tool.c "$BUILD/libkcache.a" \
+	tests/integration/tiers/kc_store_tool.c "$BUILD/lib/tiers/store.a" "$BUILD/lib/core.a" \
 	$(pkg-config --libs libbpf libcrypto libxxhash libcurl) -pthread || fail "cannot build kc_store_tool"
 
 # st ARGS...: runs the tool; its stderr is kept in $TMP/st.err (and shown), its status in $rc.

@@ -4,7 +4,7 @@
 # directory. Round trips, a miss on 404, a wrong secret or access key giving a clear 403 error,
 # an unreachable endpoint (a warning at open, then errors), a server that never answers (the
 # timeout), and a bit flipped in the object file as s3rver keeps it on disk (CORRUPT, then gone).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/store_lib.bash"
 source "$(dirname "$0")/s3_lib.bash"
 s3_start

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The write-behind queue as an operator sees it: backpressure when it is full (SERVER_ERROR,
 # nothing dropped), dead letters listed and replayed with kcachectl, and kcachectl warm.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 CTL() { "$KCACHECTL" --admin-socket "$TMP/$1.sock" "${@:2}"; }
 

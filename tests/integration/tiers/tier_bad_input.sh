@@ -2,7 +2,7 @@
 # Bad lower-tier configuration and unreachable or unwelcoming peers: malformed Redis and S3
 # URLs are refused at start with a clear message; an unreachable Redis, a wrong Redis password
 # and wrong S3 credentials are reported in the log and the metrics, and never crash kcached.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 source "$(dirname "$0")/s3_lib.bash"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kill -9 kcached in the middle of a write-behind load: after a restart every acknowledged
 # write is there (the journal is replayed and read through). With and without Redis.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 
 RP=$(free_port)

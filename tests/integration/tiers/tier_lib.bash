@@ -1,6 +1,6 @@
 # tier_lib.bash: sourced by the lower-tier tests (tier_*.sh) after tests/lib/common.sh.
 need redis-server redis-cli cc curl
-cc -O2 -Wall -Wextra -Werror -o "$TMP/kc_load" tests/integration/kc_load.c
+cc -O2 -Wall -Wextra -Werror -o "$TMP/kc_load" tests/integration/tiers/kc_load.c
 LOAD=$TMP/kc_load
 
 # redis_start NAME PORT [redis-server flags...]: a redis-server on loopback, killed at exit.

@@ -2,7 +2,7 @@
 # Pipelined gets of keys only Redis holds: the client sends everything at once, so input (and
 # the client's EOF) arrives while a get waits for Redis; every get must be answered, in order,
 # and the connection closed only after the last answer.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 need nc
 

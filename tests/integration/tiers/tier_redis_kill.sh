@@ -2,7 +2,7 @@
 # kill -9 redis-server in the middle of a write-behind load of 50,000 sets: once Redis is back
 # and the queue has drained, every acknowledged set is readable. Prints both counts.
 # sanitizers: no   (a 50,000-write load: run once; tier_crash covers the same paths under the sanitizers)
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 
 RP=$(free_port)

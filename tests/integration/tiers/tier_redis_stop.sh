@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SIGSTOP redis-server: no request waits much past the Redis timeout, the breaker opens, reads
 # are served from memory and the store; after SIGCONT the breaker closes again.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 
 RP=$(free_port)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Restarting kcached with an empty memory tier: values come back from Redis; then, with Redis
 # flushed, from the directory store; then, with both gone, from S3 (s3rver, started here).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 source "$(dirname "$0")/s3_lib.bash"
 

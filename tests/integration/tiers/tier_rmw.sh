@@ -2,7 +2,7 @@
 # Commands that read the current value (incr, append, delete, touch, add, replace, ma, md) on
 # keys only the store holds: after a restart with an empty memory tier they act on the stored
 # values, as if the keys had never left memory.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 
 flags=(--write-mode through --threads 2 --data-dir "$TMP/data-rmw")

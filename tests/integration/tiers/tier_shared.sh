@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two kcached sharing one redis-server (write-through): a set on A is readable on B, and after
 # a set or a delete on A, B never returns the old value once 100 ms have passed (1,000 keys).
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 
 RP=$(free_port)

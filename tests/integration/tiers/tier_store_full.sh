@@ -2,7 +2,7 @@
 # The store directory on a small filesystem (a 4 MB tmpfs made here) that fills up: writes get
 # SERVER_ERROR, nothing already stored is damaged. Then a bit flipped in a stored object is
 # detected, treated as a miss, removed and counted.
-source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/tier_lib.bash"
 [ "$(id -u)" = 0 ] || skip "mounting a tmpfs needs root"
 

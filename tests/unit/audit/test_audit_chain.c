@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit_chain.h"
+#include "audit/audit_chain.h"
 
 #define N 12
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_policy.h"
+#include "audit/audit_policy.h"
 
 static struct kc_audit_policy *parse(const char *text, char *err, size_t errlen)
 {

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "core/config.h"
 
 static char path[] = "/tmp/kc_test_config_XXXXXX";
 

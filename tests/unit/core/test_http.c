@@ -20,7 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/thread.h>
 
-#include "http.h"
+#include "core/http.h"
 
 struct server {
 	struct event_base *base;

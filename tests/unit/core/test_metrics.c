@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "core/metrics.h"
 
 #define PROMTOOL "/usr/bin/promtool"
 

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "hot.h"
-#include "mem.h"
+#include "kernel/hot.h"
+#include "mem/mem.h"
 
 /* ---- the sketch ------------------------------------------------------------------------------ */
 

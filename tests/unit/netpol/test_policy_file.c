@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "policy_file.h"
+#include "core/config.h"
+#include "netpol/policy_file.h"
 
 static const char good[] =
     "audit: false                 # true: count \"would deny\", drop nothing\n"
@@ -58,11 +58,11 @@ static void test_good_file(void **state)
 	/* Without protect: the memcached port, udp and tcp, default deny; --allow appended. */
 	{
 		const char *f = "rules:\n  - {action: deny, prefix: 198.18.9.0/24}\n";
-		struct kc_pol_pfx allow[2];
+		struct kc_prefix allow[2];
 
-		assert_int_equal(kc_pol_parse_prefix("198.18.0.0/15", &allow[0], err, sizeof(err)),
+		assert_int_equal(kc_prefix_parse("198.18.0.0/15", &allow[0], err, sizeof(err)),
 				 0);
-		assert_int_equal(kc_pol_parse_prefix("2001:2::1", &allow[1], err, sizeof(err)), 0);
+		assert_int_equal(kc_prefix_parse("2001:2::1", &allow[1], err, sizeof(err)), 0);
 		assert_int_equal(allow[1].len, 128);
 		assert_int_equal(
 		    kc_pol_parse_buf(&s, "p.yaml", f, strlen(f), 100, err, sizeof(err)), 0);
@@ -251,27 +251,27 @@ static void test_words(void **state)
 
 static void test_prefixes(void **state)
 {
-	struct kc_pol_pfx a, b;
+	struct kc_prefix a, b;
 	char err[200], t[64];
 
 	(void)state;
-	assert_int_equal(kc_pol_parse_prefix("198.18.0.0/15", &a, err, sizeof(err)), 0);
-	assert_int_equal(kc_pol_parse_prefix("198.19.255.255", &b, err, sizeof(err)), 0);
-	assert_true(kc_pol_pfx_contains(&a, &b));
-	assert_false(kc_pol_pfx_contains(&b, &a));
-	assert_int_equal(kc_pol_parse_prefix("198.20.0.0/16", &b, err, sizeof(err)), 0);
-	assert_false(kc_pol_pfx_contains(&a, &b));
-	assert_int_equal(kc_pol_parse_prefix("0.0.0.0/0", &a, err, sizeof(err)), 0);
-	assert_true(kc_pol_pfx_contains(&a, &b));
-	assert_int_equal(kc_pol_parse_prefix("2001:db8::/32", &a, err, sizeof(err)), 0);
-	assert_false(kc_pol_pfx_contains(&a, &b)); /* families differ */
-	kc_pol_pfx_text(&a, t, sizeof(t));
+	assert_int_equal(kc_prefix_parse("198.18.0.0/15", &a, err, sizeof(err)), 0);
+	assert_int_equal(kc_prefix_parse("198.19.255.255", &b, err, sizeof(err)), 0);
+	assert_true(kc_prefix_contains(&a, &b));
+	assert_false(kc_prefix_contains(&b, &a));
+	assert_int_equal(kc_prefix_parse("198.20.0.0/16", &b, err, sizeof(err)), 0);
+	assert_false(kc_prefix_contains(&a, &b));
+	assert_int_equal(kc_prefix_parse("0.0.0.0/0", &a, err, sizeof(err)), 0);
+	assert_true(kc_prefix_contains(&a, &b));
+	assert_int_equal(kc_prefix_parse("2001:db8::/32", &a, err, sizeof(err)), 0);
+	assert_false(kc_prefix_contains(&a, &b)); /* families differ */
+	kc_prefix_text(&a, t, sizeof(t));
 	assert_string_equal(t, "2001:db8::/32");
 	for (const char *const *p = (const char *const[]){"", "/8", "1.2.3.4/", "1.2.3.4/x",
 							  "1.2.3.4/+8", "1.2.3.4/08x", "::/-1",
 							  "1.2.3.4 /8", "fe80::1%eth0/64", NULL};
 	     *p; p++)
-		if (!kc_pol_parse_prefix(*p, &a, err, sizeof(err)))
+		if (!kc_prefix_parse(*p, &a, err, sizeof(err)))
 			fail_msg("'%s' accepted", *p);
 }
 

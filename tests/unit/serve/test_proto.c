@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "proto_text.h"
+#include "serve/proto_text.h"
 
 static int64_t fake_now = 1700000000;
 static int64_t clock_fn(void)

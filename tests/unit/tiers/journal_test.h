@@ -27,9 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "journal_format.h"
-#include "log.h"
+#include "tiers/journal/journal.h"
+#include "tiers/journal/journal_format.h"
+#include "core/log.h"
 
 static char dir[64]; /* this test's temporary directory */
 static char err[256];

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "redis.h"
+#include "tiers/redis/redis.h"
 
 static void good(const char *s, struct kc_redis_url *u)
 {

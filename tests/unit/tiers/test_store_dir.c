@@ -20,9 +20,9 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "store.h"
-#include "../lib/selfval.h"
+#include "core/log.h"
+#include "tiers/store/store.h"
+#include "../../lib/selfval.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 

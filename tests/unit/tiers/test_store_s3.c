@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "sigv4.h"
-#include "store.h"
-#include "store_int.h"
+#include "tiers/store/sigv4.h"
+#include "tiers/store/store.h"
+#include "tiers/store/store_int.h"
 
 static void test_url_ok(void **state)
 {

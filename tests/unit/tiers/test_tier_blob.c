@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "hlc.h"
-#include "mem.h"
-#include "tier_blob.h"
+#include "core/hlc.h"
+#include "mem/mem.h"
+#include "tiers/tier_blob.h"
 
 static struct kc_item *item(const char *key, const char *val, size_t nval, uint32_t flags,
 			    int64_t exptime)

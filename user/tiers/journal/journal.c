@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "journal_int.h"
-#include "log.h"
+#include "tiers/journal/journal_int.h"
+#include "core/log.h"
 
 #define TICK_MS	      200  /* markers are written at least this often */
 #define MARK_FSYNC_MS 1000 /* and fsynced at least this often */

@@ -8,9 +8,9 @@
 
 #include <xxhash.h>
 
-#include "journal.h"
-#include "journal_format.h"
-#include "log.h"
+#include "tiers/journal/journal.h"
+#include "tiers/journal/journal_format.h"
+#include "core/log.h"
 
 static uint32_t get32(const unsigned char *p)
 {

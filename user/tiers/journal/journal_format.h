@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "journal.h"
+#include "core/buf.h"
+#include "tiers/journal/journal.h"
 
 #define KC_JR_MAGIC	   0x314a434bu /* "KCJ1" as little-endian bytes */
 #define KC_JR_HDR	   32	       /* header bytes before the payload */

@@ -8,8 +8,8 @@
 
 #include <xxhash.h>
 
-#include "journal_int.h"
-#include "log.h"
+#include "tiers/journal/journal_int.h"
+#include "core/log.h"
 
 struct kc_jrec *kc_jrec_alloc(uint8_t op, uint64_t ver, const char *key, size_t nkey,
 			      const void *blob, size_t nblob)

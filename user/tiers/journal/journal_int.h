@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "journal.h"
-#include "journal_format.h"
+#include "core/buf.h"
+#include "tiers/journal/journal.h"
+#include "tiers/journal/journal_format.h"
 
 /* Where an entry is. Durable entries are READY, RETRY or INFLIGHT; DEADQ and DEAD are dead
  * letters (DEADQ: its LETTER record is not written yet, so its segment still holds it). */

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "journal_int.h"
-#include "log.h"
+#include "tiers/journal/journal_int.h"
+#include "core/log.h"
 
 uint64_t kc_jnow_ms(void)
 {

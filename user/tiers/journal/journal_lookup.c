@@ -3,7 +3,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "journal_int.h"
+#include "tiers/journal/journal_int.h"
 
 int kc_journal_lookup(struct kc_journal *j, const char *key, size_t nkey, struct kc_buf *blob)
 {

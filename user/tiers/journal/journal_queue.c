@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "journal_int.h"
-#include "log.h"
+#include "tiers/journal/journal_int.h"
+#include "core/log.h"
 
 void kc_journal_on_ready(struct kc_journal *j, void (*fn)(void *ctx), void *ctx)
 {

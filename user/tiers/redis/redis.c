@@ -1,7 +1,7 @@
 /* redis.c: kcache's Redis client (see redis.h): the command queue and its timeouts, reply
  * dispatch, up/down transitions, creation and teardown. Sockets, TLS and backoff live in
  * redis_conn.c, the handshake and pub/sub in redis_pubsub.c, Sentinel in redis_sentinel.c. */
-#include "redis.h"
+#include "tiers/redis/redis.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,8 +16,8 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "log.h"
-#include "redis_int.h"
+#include "core/log.h"
+#include "tiers/redis/redis_int.h"
 
 uint64_t kc_redis_now_ms(void)
 {

@@ -23,8 +23,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "log.h"
-#include "redis_int.h"
+#include "core/log.h"
+#include "tiers/redis/redis_int.h"
 
 static const char *ssl_reason(void)
 {

@@ -10,7 +10,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#include "redis.h"
+#include "tiers/redis/redis.h"
 
 #define KC_REDIS_DEF_MAX_IN_FLIGHT 65536u
 #define KC_REDIS_DEF_MAX_OUT	   (64u << 20)

@@ -10,8 +10,8 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "log.h"
-#include "redis_int.h"
+#include "core/log.h"
+#include "tiers/redis/redis_int.h"
 
 static bool is_str(const redisReply *x, const char *s)
 {

@@ -10,8 +10,8 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "log.h"
-#include "redis_int.h"
+#include "core/log.h"
+#include "tiers/redis/redis_int.h"
 
 void kc_redis_sentinel_target(struct kc_redis *r)
 {

@@ -1,6 +1,6 @@
 /* redis_url.c: parses, copies and prints (password redacted) kcache's Redis URLs (see redis.h).
  * Pure string work: no sockets, no allocation beyond the URL's own strings. */
-#include "redis.h"
+#include "tiers/redis/redis.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "pct.h"
+#include "core/log.h"
+#include "core/pct.h"
 
 #define HOST_MAX 253
 

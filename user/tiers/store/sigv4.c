@@ -1,6 +1,6 @@
 /* sigv4.c: AWS Signature Version 4 (see sigv4.h): canonical request -> string to sign ->
  * signing key (HMAC chain over date, region, service) -> signature. */
-#include "sigv4.h"
+#include "tiers/store/sigv4.h"
 
 #include <errno.h>
 #include <openssl/evp.h>

@@ -1,6 +1,6 @@
 /* store.c: the object store's dispatch (spec -> backend, key checks, counters) and the object
  * format that both backends store. The backends live in store_dir.c and store_s3.c. */
-#include "store.h"
+#include "tiers/store/store.h"
 
 #include <errno.h>
 #include <openssl/sha.h>
@@ -9,8 +9,8 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-#include "log.h"
-#include "store_int.h"
+#include "core/log.h"
+#include "tiers/store/store_int.h"
 
 /* ---- object format ------------------------------------------------------------------------ */
 

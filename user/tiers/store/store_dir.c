@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "store_dir.h"
+#include "core/log.h"
+#include "tiers/store/store_dir.h"
 
 static struct dir_store *D(struct kc_store *s)
 {

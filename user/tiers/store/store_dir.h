@@ -7,8 +7,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "store_idx.h"
-#include "store_int.h"
+#include "tiers/store/store_idx.h"
+#include "tiers/store/store_int.h"
 
 #define KC_DIR_STRIPES 64
 /* A read's recency is written to the file's atime at most this often (ns). */

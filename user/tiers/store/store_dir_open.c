@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "store_dir.h"
+#include "core/log.h"
+#include "tiers/store/store_dir.h"
 
 /* mkdir -p: each missing component is created 0700. */
 static int mkdir_p(const char *path)

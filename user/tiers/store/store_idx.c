@@ -1,7 +1,7 @@
 /* store_idx.c: the directory store's index: a chained hash table of entries that are also on a
  * doubly linked LRU list. See store_idx.h. The address is a SHA-256, so its first 8 bytes are
  * already a uniform hash. */
-#include "store_idx.h"
+#include "tiers/store/store_idx.h"
 
 #include <errno.h>
 #include <stdlib.h>

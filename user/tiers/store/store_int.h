@@ -7,7 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "store.h"
+#include "tiers/store/store.h"
 
 struct kc_store_ops {
 	const char *kind;

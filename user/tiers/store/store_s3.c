@@ -12,9 +12,9 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "log.h"
-#include "sigv4.h"
-#include "store_int.h"
+#include "core/log.h"
+#include "tiers/store/sigv4.h"
+#include "tiers/store/store_int.h"
 
 #define POOL	 8
 #define BODY_MAX (1ULL << 30) /* a response larger than this is refused */

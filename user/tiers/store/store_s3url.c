@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "pct.h"
-#include "store_int.h"
+#include "core/log.h"
+#include "core/pct.h"
+#include "tiers/store/store_int.h"
 
 #define PFX "store: s3 URL: "
 
