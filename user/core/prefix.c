@@ -96,4 +96,3 @@ bool kc_prefix_contains(const struct kc_prefix *a, const struct kc_prefix *b)
 		return false;
 	return !rest || ((a->a[full] ^ b->a[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
-

@@ -87,5 +87,4 @@ int kc_kstats_read(int stats_fd, struct kc_kstats *out);
 /* Label for an enum kc_pass_reason ("miss", "wrong_port", ...), or "unknown". */
 const char *kc_pass_reason_name(unsigned int reason);
 
-
 #endif

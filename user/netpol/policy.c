@@ -86,8 +86,8 @@ static int parse_allow(const char *list, struct kc_prefix *out, uint32_t *n, cha
 
 /* The policy of file ("" or NULL: the default protection) with --allow, finished. */
 static int read_spec(struct kc_pol_spec *s, const char *file, uint16_t port,
-		     const struct kc_prefix *allow, uint32_t n_allow, uint32_t max_rules,
-		     char *err, size_t errlen)
+		     const struct kc_prefix *allow, uint32_t n_allow, uint32_t max_rules, char *err,
+		     size_t errlen)
 {
 	int rc;
 

@@ -60,8 +60,7 @@ static void test_good_file(void **state)
 		const char *f = "rules:\n  - {action: deny, prefix: 198.18.9.0/24}\n";
 		struct kc_prefix allow[2];
 
-		assert_int_equal(kc_prefix_parse("198.18.0.0/15", &allow[0], err, sizeof(err)),
-				 0);
+		assert_int_equal(kc_prefix_parse("198.18.0.0/15", &allow[0], err, sizeof(err)), 0);
 		assert_int_equal(kc_prefix_parse("2001:2::1", &allow[1], err, sizeof(err)), 0);
 		assert_int_equal(allow[1].len, 128);
 		assert_int_equal(
