@@ -34,8 +34,8 @@
 #include <linux/types.h>
 #endif
 
-/* memcached's key limit; a longer key is never resident, its request passes. */
-#define KC_KEY_MAX 250
+#include "limits.h" /* KC_KEY_MAX */
+
 /* Largest value the slot layout can hold. The --kernel-max-value knob may only lower it: raising
  * it changes struct kc_kentry and needs both the BPF object and the daemon rebuilt. */
 #define KC_VALUE_MAX 1024

@@ -10,10 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <kcache/limits.h>
+
 #include "client/admin_client.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "mem/mem.h"
 
 #define BATCH 128 /* requests in flight */
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KC_KEY_MAX 250
+#include <kcache/limits.h> /* KC_KEY_MAX */
 
 struct kc_item {
 	/* public, read-only after the item is stored */
