@@ -248,7 +248,7 @@ bench: all
 # checker misfires across files in one run); warnings inside generated skeletons are not ours.
 TIDY_FLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)/skel $(PKG_CFLAGS)
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
-check: all check-vmlinux
+check: all check-vmlinux check-layers
 	$(call msg,FORMAT,clang-format --dry-run)
 	$(Q)clang-format --dry-run --Werror $(C_FILES)
 	$(call msg,TIDY,clang-tidy)
@@ -258,6 +258,11 @@ check: all check-vmlinux
 	$(call msg,CPPCHECK,cppcheck)
 	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		-Iinclude -Iuser --suppress=missingIncludeSystem user tools
+
+# The layering rule: user/LAYERS says which folder may include which.
+check-layers:
+	$(call msg,LAYERS,tools/check-layers.sh)
+	$(Q)tools/check-layers.sh
 
 format:
 	$(Q)clang-format -i $(C_FILES)
