@@ -159,7 +159,7 @@ void kc_redis_cmd(struct kc_redis *r, kc_redis_cb cb, void *ctx, int argc, const
 		why = "not connected";
 	else if (r->n_user >= r->max_in_flight || kc_redis_unsent(r) >= r->max_out)
 		why = "too many in flight";
-	else if (kc_redis_push(r, KC_OP_USER, NULL, false, kc_redis_now_ms() + r->timeout_ms, argc,
+	else if (kc_redis_push(r, KC_ROP_USER, NULL, false, kc_redis_now_ms() + r->timeout_ms, argc,
 			       argv, argvlen))
 		why = "out of memory";
 	if (why) {
@@ -179,9 +179,9 @@ static bool pop(struct kc_redis *r, struct kc_redis_pending *e)
 	*e = r->q[r->qhead];
 	r->qhead = (r->qhead + 1) % r->qcap;
 	r->qlen--;
-	if (e->op == KC_OP_USER)
+	if (e->op == KC_ROP_USER)
 		r->n_user--;
-	else if (e->op == KC_OP_PING)
+	else if (e->op == KC_ROP_PING)
 		r->ping_out = false;
 	return true;
 }
@@ -191,7 +191,7 @@ static void fail_all(struct kc_redis *r, const char *err)
 	struct kc_redis_pending e;
 
 	while (pop(r, &e)) {
-		if (e.op != KC_OP_USER)
+		if (e.op != KC_ROP_USER)
 			continue;
 		r->st.errors++;
 		if (err == r->tmo_err)
@@ -304,18 +304,18 @@ static void became_up(struct kc_redis *r)
 static void step_reply(struct kc_redis *r, const struct kc_redis_pending *e, const redisReply *x)
 {
 	if (x->type == REDIS_REPLY_ERROR) {
-		if (e->op == KC_OP_QUERY)
+		if (e->op == KC_ROP_QUERY)
 			kc_redis_failf(r, "sentinel %s:%u: %s", r->host, r->port, x->str);
 		else
 			kc_redis_failf(r, "%s failed on %s:%u: %s", e->what, r->host, r->port,
 				       x->str);
 		return;
 	}
-	if (e->op == KC_OP_QUERY) {
+	if (e->op == KC_ROP_QUERY) {
 		kc_redis_sentinel_answer(r, x);
 		return;
 	}
-	if (e->op == KC_OP_ROLE && !kc_redis_sentinel_role(r, x))
+	if (e->op == KC_ROP_ROLE && !kc_redis_sentinel_role(r, x))
 		return;
 	if (e->step && --r->hs_left == 0 && r->state == KC_RS_HANDSHAKE)
 		became_up(r);
@@ -334,7 +334,7 @@ void kc_redis_on_reply(struct kc_redis *r, void *reply)
 			      false);
 		goto out;
 	}
-	if (e.op == KC_OP_USER) {
+	if (e.op == KC_ROP_USER) {
 		e.cb(e.ctx, x, NULL);
 		if (r->url.sentinel && x->type == REDIS_REPLY_ERROR &&
 		    strncmp(x->str, "READONLY", 8) == 0 && r->state == KC_RS_UP) {
@@ -342,7 +342,7 @@ void kc_redis_on_reply(struct kc_redis *r, void *reply)
 			kc_redis_drop(r, "connection lost",
 				      "READONLY: the node is no longer the master", true);
 		}
-	} else if (e.op == KC_OP_SUBSCRIBE && !e.step && x->type == REDIS_REPLY_ERROR) {
+	} else if (e.op == KC_ROP_SUBSCRIBE && !e.step && x->type == REDIS_REPLY_ERROR) {
 		log_error("%s: SUBSCRIBE failed: %s", r->tag, x->str);
 	} else if (e.step) {
 		step_reply(r, &e, x);

@@ -27,12 +27,12 @@ enum kc_redis_state { KC_RS_DOWN, KC_RS_CONNECTING, KC_RS_HANDSHAKE, KC_RS_UP };
 
 /* What a queued reply belongs to. */
 enum kc_redis_op {
-	KC_OP_USER,	 /* kc_redis_cmd: cb/ctx */
-	KC_OP_STEP,	 /* a handshake step (AUTH, SELECT, CLIENT SETNAME, PING); what names it */
-	KC_OP_ROLE,	 /* handshake through Sentinel: the node must say it is a master */
-	KC_OP_SUBSCRIBE, /* one channel's subscribe confirmation */
-	KC_OP_PING,	 /* subscriber health check */
-	KC_OP_QUERY,	 /* SENTINEL get-master-addr-by-name */
+	KC_ROP_USER,	  /* kc_redis_cmd: cb/ctx */
+	KC_ROP_STEP,	  /* a handshake step (AUTH, SELECT, CLIENT SETNAME, PING); what names it */
+	KC_ROP_ROLE,	  /* handshake through Sentinel: the node must say it is a master */
+	KC_ROP_SUBSCRIBE, /* one channel's subscribe confirmation */
+	KC_ROP_PING,	  /* subscriber health check */
+	KC_ROP_QUERY,	  /* SENTINEL get-master-addr-by-name */
 };
 
 struct kc_redis_pending {

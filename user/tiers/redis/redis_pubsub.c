@@ -32,35 +32,35 @@ void kc_redis_handshake(struct kc_redis *r)
 	r->state = KC_RS_HANDSHAKE;
 	if (r->to_sentinel) {
 		const char *a[] = {"SENTINEL", "get-master-addr-by-name", r->url.master};
-		rc = kc_redis_push(r, KC_OP_QUERY, "SENTINEL", true, dl, 3, a, NULL);
+		rc = kc_redis_push(r, KC_ROP_QUERY, "SENTINEL", true, dl, 3, a, NULL);
 		goto out;
 	}
 	if (r->url.pass && !r->sentinel_peer) {
 		const char *a[] = {"AUTH", r->url.user, r->url.pass};
 		if (r->url.user)
-			rc |= kc_redis_push(r, KC_OP_STEP, "AUTH", true, dl, 3, a, NULL);
+			rc |= kc_redis_push(r, KC_ROP_STEP, "AUTH", true, dl, 3, a, NULL);
 		else
-			rc |= kc_redis_push(r, KC_OP_STEP, "AUTH", true, dl, 2,
+			rc |= kc_redis_push(r, KC_ROP_STEP, "AUTH", true, dl, 2,
 					    (const char *[]){"AUTH", r->url.pass}, NULL);
 	}
 	if (r->url.db && !r->sentinel_peer) {
 		snprintf(db, sizeof(db), "%u", r->url.db);
-		rc |= kc_redis_push(r, KC_OP_STEP, "SELECT", true, dl, 2,
+		rc |= kc_redis_push(r, KC_ROP_STEP, "SELECT", true, dl, 2,
 				    (const char *[]){"SELECT", db}, NULL);
 	}
 	if (r->name && !r->sentinel_peer)
-		rc |= kc_redis_push(r, KC_OP_STEP, "CLIENT SETNAME", true, dl, 3,
+		rc |= kc_redis_push(r, KC_ROP_STEP, "CLIENT SETNAME", true, dl, 3,
 				    (const char *[]){"CLIENT", "SETNAME", r->name}, NULL);
 	if (r->url.sentinel)
-		rc |= kc_redis_push(r, KC_OP_ROLE, "ROLE", true, dl, 1, (const char *[]){"ROLE"},
+		rc |= kc_redis_push(r, KC_ROP_ROLE, "ROLE", true, dl, 1, (const char *[]){"ROLE"},
 				    NULL);
 	if (!r->hs_left) /* something must answer before we call the server up */
-		rc |= kc_redis_push(r, KC_OP_STEP, "PING", true, dl, 1, (const char *[]){"PING"},
+		rc |= kc_redis_push(r, KC_ROP_STEP, "PING", true, dl, 1, (const char *[]){"PING"},
 				    NULL);
 	for (unsigned i = 0; i < r->nchans; i++) {
 		const char *a[] = {"SUBSCRIBE", r->chans[i].name};
 		size_t l[] = {9, r->chans[i].len};
-		rc |= kc_redis_push(r, KC_OP_SUBSCRIBE, "SUBSCRIBE", true, dl, 2, a, l);
+		rc |= kc_redis_push(r, KC_ROP_SUBSCRIBE, "SUBSCRIBE", true, dl, 2, a, l);
 	}
 out:
 	if (rc)
@@ -90,7 +90,7 @@ void kc_redis_ping_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (r->state != KC_RS_UP || r->ping_out)
 		return;
-	if (kc_redis_push(r, KC_OP_PING, "PING", false, kc_redis_now_ms() + r->timeout_ms, 1,
+	if (kc_redis_push(r, KC_ROP_PING, "PING", false, kc_redis_now_ms() + r->timeout_ms, 1,
 			  (const char *[]){"PING"}, NULL) == 0)
 		r->ping_out = true;
 }
@@ -122,8 +122,9 @@ int kc_redis_subscribe(struct kc_redis *r, const char *channel, kc_redis_msg_fn 
 	}
 	/* Connected: subscribe now; otherwise the handshake will. */
 	if ((r->state == KC_RS_UP || r->state == KC_RS_HANDSHAKE) && !r->to_sentinel &&
-	    kc_redis_push(r, KC_OP_SUBSCRIBE, "SUBSCRIBE", false, kc_redis_now_ms() + r->timeout_ms,
-			  2, (const char *[]){"SUBSCRIBE", c->name}, (const size_t[]){9, n}))
+	    kc_redis_push(r, KC_ROP_SUBSCRIBE, "SUBSCRIBE", false,
+			  kc_redis_now_ms() + r->timeout_ms, 2,
+			  (const char *[]){"SUBSCRIBE", c->name}, (const size_t[]){9, n}))
 		return -ENOMEM;
 	return 0;
 }
