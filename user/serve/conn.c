@@ -216,9 +216,10 @@ static bool conn_drive(struct kc_conn *c)
 			return false;
 		}
 		kc_buf_shrink(&c->out, KEEP_BUF);
-		/* Issue 13's pipelining hang is decided here: a round that skipped the parser
-		 * because the output was over KC_OUT_SOFT counts as no progress, so a connection
-		 * whose complete commands are buffered goes READING and waits for input that the
+		/* A known hang (issue 13) is decided here: a round that parsed nothing because
+		 * the output was over KC_OUT_SOFT (the check above, or kc_proto_process's, which
+		 * counts the bytes of out already written) is no progress, so a connection whose
+		 * complete requests are buffered goes READING and waits for input that the
 		 * client will not send. */
 		next = kc_conn_after_write(c->pc.close, c->eof, progress);
 		if (next == KC_CONN_LINGER) {

@@ -29,8 +29,8 @@
  *                        +-----> WAIT_CALL ----+
  *   RUNNING --> LINGER --> CLOSED <-- READING, RUNNING, WRITING, WAITING
  *
- * RUNNING exists only while conn_drive() is on the stack, WAIT_CALL and WAIT_EARLY only while
- * kc_pend_run() is: every event callback finds the connection READING, WRITING, WAITING or
+ * RUNNING exists only while conn_drive() is on the stack, WAIT_CALL and WAIT_EARLY only inside
+ * conn_wait(): every event callback finds the connection READING, WRITING, WAITING or
  * LINGER. Whether the client's EOF was read is a fact about the input, not a state: READING,
  * RUNNING and WAITING can each have seen it; RUNNING closes once it parsed nothing more. */
 #ifndef KC_CONN_H
