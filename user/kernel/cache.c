@@ -5,13 +5,13 @@
  * requests it does not answer) counts one request for each key in a count-min sketch with
  * aging (hot.c); every VALUE block the kernel serves counts too, folded in from kc_hits once a
  * second (KC_FOLD_TICKS), so a resident key does not look cold because the daemon no longer sees
- * its requests. A key asked for at least KC_HOT_MIN times, whose value fits --kernel-max-value and
- * whose bytes the XDP parser accepts, is offered once per tick through a small candidate queue.
- * Admission (TinyLFU's rule): while slots are free every candidate is installed, hottest first;
- * once full, a candidate displaces the coldest resident only if its estimate is strictly
- * higher, pairing the hottest candidates with the coldest residents. A worker offering a key
- * while slots are free wakes the main thread at once (kick); everything else waits for the
- * 100 ms tick.
+ * its requests. A key asked for at least KC_HOT_MIN times (kc_hot_note), whose value fits
+ * --kernel-max-value and whose bytes the XDP parser accepts, is offered once per tick through a
+ * small candidate queue. Admission (TinyLFU's rule, kc_hot_admits): while slots are free every
+ * candidate is installed, hottest first; once full, a candidate displaces the coldest resident
+ * only if its estimate is strictly higher, pairing the hottest candidates with the coldest
+ * residents. A worker offering a key while slots are free wakes the main thread at once
+ * (kick); everything else waits for the 100 ms tick.
  *
  * Consistency: the daemon is the only writer of kc_index/kc_slots, and the kernel never holds
  * a value that a write has replaced once that write is acknowledged. The argument:
@@ -77,7 +77,6 @@
  * item lives in it. `kcachectl hot` folds first, so its counts never lag. */
 #define KC_FOLD_TICKS	 10
 #define KC_NOTE_FOLDS	 10
-#define KC_HOT_MIN	 2    /* requests within the sketch's window before a key is offered */
 #define KC_CAND_MAX	 1024 /* keys offered between two ticks */
 #define KC_OFFERED_BITS	 (1u << 16)
 #define KC_CLOCK_STEP_NS 50000000LL /* a wall-clock jump beyond this re-derives deadlines */
@@ -688,7 +687,7 @@ static void admit(struct kc_cache *c, bool evict)
 			nv = coldest(c, &v);
 			have_victims = true;
 		}
-		if (vi >= nv || c->work[i].est <= v[vi].est) {
+		if (vi >= nv || !kc_hot_admits(c->work[i].est, v[vi].est)) {
 			atomic_fetch_add_explicit(&c->rejected, keep - i, memory_order_relaxed);
 			break;
 		}
@@ -754,7 +753,7 @@ void kc_cache_note_get(struct kc_cache *c, const char *key, size_t nkey, const s
 	if (!c || nkey == 0 || nkey > KC_KEY_MAX)
 		return;
 	hash = kc_hot_hash(key, nkey);
-	if (kc_hot_add(c->hot, hash, 1) < KC_HOT_MIN || !it || it->nval > c->max_value)
+	if (!kc_hot_note(c->hot, hash) || !it || it->nval > c->max_value)
 		return;
 	if (atomic_fetch_or_explicit(offered_word(c, hash, &mask), mask, memory_order_relaxed) &
 	    mask)

@@ -94,6 +94,11 @@ uint32_t kc_hot_add(struct kc_hot *h, uint64_t hash, uint32_t n)
 	return est;
 }
 
+bool kc_hot_note(struct kc_hot *h, uint64_t hash)
+{
+	return kc_hot_add(h, hash, 1) >= KC_HOT_MIN;
+}
+
 uint32_t kc_hot_estimate(const struct kc_hot *h, uint64_t hash)
 {
 	uint32_t est = UINT32_MAX;

@@ -37,6 +37,22 @@ uint32_t kc_hot_estimate(const struct kc_hot *h, uint64_t hash);
 /* Halves every counter if the sample is full. Returns true if it did. */
 bool kc_hot_age(struct kc_hot *h);
 
+/* Requests within the sketch's window before a key is worth offering to the kernel tier: one
+ * request is no evidence of popularity (a one-hit wonder, a scan). */
+#define KC_HOT_MIN 2
+
+/* Counts one request for the key; true if its estimate has reached KC_HOT_MIN, so the kernel
+ * tier may offer it for admission. Any thread, as kc_hot_add. */
+bool kc_hot_note(struct kc_hot *h, uint64_t hash);
+
+/* TinyLFU's admission rule (kernel/cache.c's admit): once the kernel tier is full, a candidate
+ * whose estimate is `cand` displaces a resident whose estimate is `victim` only if it is
+ * strictly more frequent; a tie keeps the resident (no churn between equals). */
+static inline bool kc_hot_admits(uint32_t cand, uint32_t victim)
+{
+	return cand > victim;
+}
+
 /* Bytes the sketch occupies. */
 size_t kc_hot_bytes(const struct kc_hot *h);
 

@@ -1,6 +1,6 @@
 /* conn.c: TCP connections and UDP datagrams of one worker (see conn.h).
  *
- * A TCP connection is a small state machine driven by conn_drive():
+ * A TCP connection is a small state machine (conn.h draws it) driven by conn_drive():
  *   read what the socket has -> parse and execute complete requests (proto_text) -> write the
  *   replies; if the socket cannot take them all, stop reading and wait for EV_WRITE
  *   (backpressure), then resume parsing what is already buffered.
@@ -10,6 +10,7 @@
  */
 #include "serve/conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,18 +37,80 @@ struct kc_conn {
 	struct event *rev, *wev;
 	struct kc_buf in, out;
 	struct kc_proto_conn pc;
-	bool eof;
-	bool draining;	      /* replies sent, our side shut down, discarding input */
-	bool in_run, resumed; /* inside kc_pend_run; its callback came before it returned */
-	bool waiting;	      /* a wait on the lower tiers is under way */
-	size_t drained;
+	enum kc_conn_state state; /* written by kc_conn_set_state only */
+	bool eof;		  /* the client's EOF was read (any state may have seen it) */
+	size_t drained;		  /* LINGER: bytes discarded */
 	struct kc_conn *prev, *next;
 };
+
+#define BIT(s) (1u << (s))
+/* The transition table (conn.h draws it): allowed[from] has bit `to` set. */
+static const unsigned allowed[KC_CONN_NSTATES] = {
+    [KC_CONN_NEW] = BIT(KC_CONN_READING),
+    [KC_CONN_READING] = BIT(KC_CONN_RUNNING) | BIT(KC_CONN_CLOSED),
+    [KC_CONN_RUNNING] = BIT(KC_CONN_READING) | BIT(KC_CONN_WRITING) | BIT(KC_CONN_WAIT_CALL) |
+			BIT(KC_CONN_LINGER) | BIT(KC_CONN_CLOSED),
+    [KC_CONN_WRITING] = BIT(KC_CONN_RUNNING) | BIT(KC_CONN_CLOSED),
+    [KC_CONN_WAIT_CALL] = BIT(KC_CONN_WAIT_EARLY) | BIT(KC_CONN_WAITING),
+    [KC_CONN_WAIT_EARLY] = BIT(KC_CONN_RUNNING),
+    [KC_CONN_WAITING] = BIT(KC_CONN_RUNNING) | BIT(KC_CONN_CLOSED),
+    [KC_CONN_LINGER] = BIT(KC_CONN_CLOSED),
+    [KC_CONN_CLOSED] = 0,
+};
+#undef BIT
+
+bool kc_conn_transition_ok(enum kc_conn_state from, enum kc_conn_state to)
+{
+	if ((unsigned)from >= KC_CONN_NSTATES || (unsigned)to >= KC_CONN_NSTATES)
+		return false;
+	return allowed[from] & (1u << to);
+}
+
+const char *kc_conn_state_name(enum kc_conn_state s)
+{
+	static const char *const names[KC_CONN_NSTATES] = {
+	    [KC_CONN_NEW] = "NEW",
+	    [KC_CONN_READING] = "READING",
+	    [KC_CONN_RUNNING] = "RUNNING",
+	    [KC_CONN_WRITING] = "WRITING",
+	    [KC_CONN_WAIT_CALL] = "WAIT_CALL",
+	    [KC_CONN_WAIT_EARLY] = "WAIT_EARLY",
+	    [KC_CONN_WAITING] = "WAITING",
+	    [KC_CONN_LINGER] = "LINGER",
+	    [KC_CONN_CLOSED] = "CLOSED",
+	};
+
+	return (unsigned)s < KC_CONN_NSTATES ? names[s] : "?";
+}
+
+enum kc_conn_state kc_conn_get_state(const struct kc_conn *c)
+{
+	return c->state;
+}
+
+void kc_conn_set_state(struct kc_conn *c, enum kc_conn_state to)
+{
+	if (!kc_conn_transition_ok(c->state, to))
+		log_error("conn %d: no transition %s -> %s", c->fd, kc_conn_state_name(c->state),
+			  kc_conn_state_name(to));
+	assert(kc_conn_transition_ok(c->state, to));
+	c->state = to;
+}
+
+enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress)
+{
+	if (close && !eof)
+		return KC_CONN_LINGER;
+	if (close || (eof && !progress))
+		return KC_CONN_CLOSED;
+	return progress ? KC_CONN_RUNNING : KC_CONN_READING;
+}
 
 static void conn_close(struct kc_conn *c)
 {
 	struct kc_worker *w = c->w;
 
+	kc_conn_set_state(c, KC_CONN_CLOSED);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -84,37 +147,41 @@ static void conn_resume(void *arg)
 	struct kc_conn *c = arg;
 
 	c->pc.wait = KC_WAIT_NONE;
-	c->waiting = false;
-	if (c->in_run) {
-		c->resumed = true; /* kc_pend_run finished at once: conn_drive goes on */
+	if (c->state == KC_CONN_WAIT_CALL) {
+		/* kc_pend_run finished at once: conn_drive goes on when it returns */
+		kc_conn_set_state(c, KC_CONN_WAIT_EARLY);
 		return;
 	}
-	conn_drive(c);
+	conn_drive(c); /* WAITING -> RUNNING */
 }
 
 /* Starts the wait the protocol asked for; true if it is still under way. */
 static bool conn_wait(struct kc_conn *c)
 {
-	c->in_run = true;
-	c->resumed = false;
+	kc_conn_set_state(c, KC_CONN_WAIT_CALL);
 	kc_pend_run(c->pc.pend, c->pc.wait, &c->out, c->pc.reply_mark, conn_resume, c);
-	c->in_run = false;
-	if (c->resumed)
+	if (c->state == KC_CONN_WAIT_EARLY) {
+		kc_conn_set_state(c, KC_CONN_RUNNING);
 		return false;
+	}
 	/* Nothing more is parsed until it is done. The read event stays: a client that sends
 	 * nothing meanwhile (one request in flight) costs no epoll_ctl per wait; conn_on_read
 	 * buffers what does come and stops reading at the input limit or EOF. */
-	c->waiting = true;
+	kc_conn_set_state(c, KC_CONN_WAITING);
 	event_del(c->wev);
 	return true;
 }
 
-/* Parses buffered input and writes replies until nothing more can be done now.
+/* RUNNING: parses buffered input and writes replies until nothing more can be done now, then
+ * leaves for READING, WRITING, WAITING (through WAIT_CALL), LINGER or CLOSED. Entered from
+ * READING (input came), WRITING (the socket drained) or WAITING (the wait ended).
  * Returns false if the connection was closed. */
 static bool conn_drive(struct kc_conn *c)
 {
+	kc_conn_set_state(c, KC_CONN_RUNNING);
 	for (;;) {
 		bool progress = false;
+		enum kc_conn_state next;
 
 		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) < KC_OUT_SOFT) {
 			size_t used = kc_proto_process(&c->pc, kc_buf_head(&c->in),
@@ -140,6 +207,7 @@ static bool conn_drive(struct kc_conn *c)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				kc_conn_set_state(c, KC_CONN_WRITING);
 				event_del(c->rev); /* backpressure: no reading until drained */
 				event_add(c->wev, NULL);
 				return true;
@@ -148,23 +216,30 @@ static bool conn_drive(struct kc_conn *c)
 			return false;
 		}
 		kc_buf_shrink(&c->out, KEEP_BUF);
-		if (c->pc.close && !c->eof) {
+		/* A known hang (issue 13) is decided here: a round that parsed nothing because
+		 * the output was over KC_OUT_SOFT (the check above, or kc_proto_process's, which
+		 * counts the bytes of out already written) is no progress, so a connection whose
+		 * complete requests are buffered goes READING and waits for input that the
+		 * client will not send. */
+		next = kc_conn_after_write(c->pc.close, c->eof, progress);
+		if (next == KC_CONN_LINGER) {
 			struct timeval tv = {LINGER_SECS, 0};
 
+			kc_conn_set_state(c, KC_CONN_LINGER);
 			shutdown(c->fd, SHUT_WR);
-			c->draining = true;
 			kc_buf_free(&c->in);
 			event_del(c->wev);
 			event_add(c->rev, &tv);
 			return true;
 		}
-		if (c->pc.close || (c->eof && !progress)) {
+		if (next == KC_CONN_CLOSED) {
 			conn_close(c);
 			return false;
 		}
-		if (!progress)
+		if (next == KC_CONN_READING)
 			break;
 	}
+	kc_conn_set_state(c, KC_CONN_READING);
 	kc_buf_shrink(&c->in, KEEP_BUF);
 	event_del(c->wev);
 	event_add(c->rev, NULL);
@@ -197,11 +272,11 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 	struct kc_conn *c = arg;
 	size_t limit = KC_LINE_MAX + c->w->env->item_max + 4;
 
-	if (c->draining) {
+	if (c->state == KC_CONN_LINGER) {
 		conn_drain(c, what);
 		return;
 	}
-	if (c->waiting && (c->eof || kc_buf_avail(&c->in) >= limit)) {
+	if (c->state == KC_CONN_WAITING && (c->eof || kc_buf_avail(&c->in) >= limit)) {
 		event_del(c->rev); /* conn_drive adds it back once the wait is over */
 		return;
 	}
@@ -237,12 +312,12 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		}
 		break;
 	}
-	if (c->waiting) {
+	if (c->state == KC_CONN_WAITING) {
 		if (c->eof || kc_buf_avail(&c->in) >= limit)
 			event_del(c->rev);
 		return;
 	}
-	conn_drive(c);
+	conn_drive(c); /* READING -> RUNNING */
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -307,6 +382,7 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		atomic_fetch_add(w->env->curr_conns, 1);
 		atomic_fetch_add(w->env->total_conns, 1);
 		atomic_fetch_add_explicit(&w->stats->conns_opened, 1, memory_order_relaxed);
+		kc_conn_set_state(c, KC_CONN_READING);
 		event_add(c->rev, NULL);
 	}
 }

@@ -1,10 +1,44 @@
 /* conn.h: one worker's memcached traffic: TCP connections and UDP datagrams.
- * Everything here runs on the owning worker's thread; nothing is shared but the tier. */
+ * Everything here runs on the owning worker's thread; nothing is shared but the tier.
+ *
+ * A TCP connection is a state machine (memcached's enum conn_states is the model). Its state
+ * changes only in kc_conn_set_state(), which asserts that the move is one of these:
+ *
+ *   from        to          when
+ *   NEW         READING     accepted: the read event armed
+ *   READING     RUNNING     input came (conn_on_read)
+ *   RUNNING     READING     all output written, nothing more parsed this round
+ *   RUNNING     WRITING     the socket took not all output (backpressure)
+ *   WRITING     RUNNING     the socket drained (conn_on_write)
+ *   RUNNING     WAIT_CALL   a command needs the lower tiers: kc_pend_run
+ *   WAIT_CALL   WAIT_EARLY  its done callback came before kc_pend_run returned
+ *   WAIT_EARLY  RUNNING     kc_pend_run returned: parsing goes on at once
+ *   WAIT_CALL   WAITING     kc_pend_run returned first
+ *   WAITING     RUNNING     done came (conn_resume)
+ *   RUNNING     LINGER      the protocol asked to close before the client's EOF
+ *   RUNNING     CLOSED      asked to close after EOF; EOF and nothing parsed; write error
+ *   LINGER      CLOSED      EOF, LINGER_SECS or LINGER_BYTES of discarded input
+ *   READING     CLOSED      read error, out of memory, kc_conn_close_all
+ *   WRITING     CLOSED      kc_conn_close_all
+ *   WAITING     CLOSED      read error, out of memory, kc_conn_close_all (the wait is dropped)
+ *
+ *   NEW --> READING <--> RUNNING <--> WRITING
+ *                        | ^ ^
+ *                        | | +-- WAIT_EARLY <--+
+ *                        | +---- WAITING <-----+
+ *                        +-----> WAIT_CALL ----+
+ *   RUNNING --> LINGER --> CLOSED <-- READING, RUNNING, WRITING, WAITING
+ *
+ * RUNNING exists only while conn_drive() is on the stack, WAIT_CALL and WAIT_EARLY only inside
+ * conn_wait(): every event callback finds the connection READING, WRITING, WAITING or
+ * LINGER. Whether the client's EOF was read is a fact about the input, not a state: READING,
+ * RUNNING and WAITING can each have seen it; RUNNING closes once it parsed nothing more. */
 #ifndef KC_CONN_H
 #define KC_CONN_H
 
 #include <event2/event.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "serve/proto_text.h"
@@ -32,6 +66,34 @@ struct kc_worker {
 	struct kc_udp_wait *udp_waits; /* their list, for shutdown */
 	struct kc_pend *udp_pend;      /* reused by datagrams that do not wait */
 };
+
+enum kc_conn_state {
+	KC_CONN_NEW,	    /* accepted, its events not armed yet */
+	KC_CONN_READING,    /* idle: the read event is armed, the write event not */
+	KC_CONN_RUNNING,    /* conn_drive parses, executes and writes what it can */
+	KC_CONN_WRITING,    /* the socket took not all output: waits for EV_WRITE, reads nothing */
+	KC_CONN_WAIT_CALL,  /* inside kc_pend_run; its done callback has not come */
+	KC_CONN_WAIT_EARLY, /* inside kc_pend_run; done came already: RUNNING goes on at once */
+	KC_CONN_WAITING,    /* a wait on the lower tiers is under way; input is only buffered */
+	KC_CONN_LINGER,	    /* error replies sent, our side shut down: input discarded till EOF */
+	KC_CONN_CLOSED,	    /* being freed; nothing follows */
+	KC_CONN_NSTATES
+};
+
+/* True if a connection may move from `from` to `to` (the table above). Out-of-range states
+ * are never allowed. */
+bool kc_conn_transition_ok(enum kc_conn_state from, enum kc_conn_state to);
+/* "READING", ...; "?" for a value out of range. */
+const char *kc_conn_state_name(enum kc_conn_state s);
+/* c's state (for tests and debugging). */
+enum kc_conn_state kc_conn_get_state(const struct kc_conn *c);
+/* Moves c to `to`: the only writer of c's state. Aborts (assert) on a move kc_conn_transition_ok
+ * refuses. On c's worker thread. */
+void kc_conn_set_state(struct kc_conn *c, enum kc_conn_state to);
+/* The drive loop's decision once RUNNING has written all its output: LINGER (the protocol asked
+ * to close and the client's EOF has not come), CLOSED (it asked to close, or EOF came and this
+ * round parsed nothing), RUNNING (this round parsed something: parse again) or READING. */
+enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress);
 
 /* Event callbacks, registered by server.c on the worker's base. */
 void kc_conn_on_accept(evutil_socket_t fd, short what, void *worker);

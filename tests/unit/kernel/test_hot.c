@@ -1,7 +1,8 @@
 /* test_hot.c: what the kernel tier relies on outside the kernel: the popularity sketch
- * (user/hot.c) and the memory tier's calls for it (kc_mem_with_item, the change hook and
- * kc_mem_note_access in user/mem.c). The kernel side is tests/bpf/test_cache.c; the whole
- * thing in network namespaces is tests/integration/kernel_*.sh.
+ * and the admission rule it decides with (user/kernel/hot.c), and the memory tier's calls for it
+ * (kc_mem_with_item, the change hook and kc_mem_note_access in user/mem/mem.c). The kernel side is
+ * tests/bpf/test_cache.c; the whole thing in network namespaces is the scripts in
+ * tests/integration/kernel/.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -70,6 +71,90 @@ static void test_sketch_aging(void **state)
 	kc_hot_add(h, a, UINT32_MAX);
 	kc_hot_add(h, a, UINT32_MAX);
 	assert_true(kc_hot_estimate(h, a) >= UINT32_MAX / 2);
+	kc_hot_free(h);
+}
+
+/* ---- admission (kc_hot_note, kc_hot_admits: what kernel/cache.c decides with) ------------ */
+
+/* Strictly more frequent than the victim, or not admitted. */
+static void test_admits_rule(void **state)
+{
+	static const struct {
+		uint32_t cand, victim;
+		bool admit;
+	} rows[] = {
+	    {5, 3, true}, {4, 3, true},	 {3, 3, false},		{2, 3, false},
+	    {1, 0, true}, {0, 0, false}, {UINT32_MAX, 0, true}, {0, UINT32_MAX, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (kc_hot_admits(rows[i].cand, rows[i].victim) != rows[i].admit)
+			fail_msg("candidate %u victim %u: expected %d", rows[i].cand,
+				 rows[i].victim, rows[i].admit);
+}
+
+/* A key requested once is never offered; from its KC_HOT_MIN-th request on it is. A scan of a
+ * thousand distinct keys offers none of them. */
+static void test_one_hit_wonder(void **state)
+{
+	struct kc_hot *h = kc_hot_new(5000);
+	int offered = 0;
+
+	(void)state;
+	assert_non_null(h);
+	assert_int_equal(KC_HOT_MIN, 2);
+	assert_false(kc_hot_note(h, key_hash(1)));
+	assert_true(kc_hot_note(h, key_hash(1)));
+	assert_true(kc_hot_note(h, key_hash(1)));
+	for (unsigned i = 100; i < 1100; i++)
+		offered += kc_hot_note(h, key_hash(i));
+	assert_int_equal(offered, 0);
+	kc_hot_free(h);
+}
+
+/* With estimates from the sketch: a key seen more often than the resident gets in; as often,
+ * or a one-hit wonder against a warm resident, does not. */
+static void test_frequent_beats_victim(void **state)
+{
+	struct kc_hot *h = kc_hot_new(1024);
+	uint64_t resident = key_hash(1), hot = key_hash(2), tie = key_hash(3), once = key_hash(4);
+
+	(void)state;
+	assert_non_null(h);
+	for (int i = 0; i < 3; i++)
+		kc_hot_note(h, resident);
+	for (int i = 0; i < 5; i++)
+		kc_hot_note(h, hot);
+	for (int i = 0; i < 3; i++)
+		kc_hot_note(h, tie);
+	kc_hot_note(h, once);
+	assert_true(kc_hot_admits(kc_hot_estimate(h, hot), kc_hot_estimate(h, resident)));
+	assert_false(kc_hot_admits(kc_hot_estimate(h, tie), kc_hot_estimate(h, resident)));
+	assert_false(kc_hot_admits(kc_hot_estimate(h, once), kc_hot_estimate(h, resident)));
+	kc_hot_free(h);
+}
+
+/* Ageing: a resident that was hot long ago loses its place to a key hot now, which it would
+ * keep out without the halvings. */
+static void test_ageing_lets_new_keys_in(void **state)
+{
+	struct kc_hot *h = kc_hot_new(256); /* 1024 wide: ages after 10240 additions */
+	uint64_t old = key_hash(1), now = key_hash(2), filler = key_hash(3);
+
+	(void)state;
+	assert_non_null(h);
+	kc_hot_add(h, old, 40);
+	for (int round = 0; round < 2; round++) {
+		kc_hot_add(h, filler, 10240);
+		assert_true(kc_hot_age(h));
+	}
+	assert_int_equal(kc_hot_estimate(h, old), 10); /* 40 halved twice */
+	for (int i = 0; i < 15; i++)
+		kc_hot_note(h, now);
+	assert_int_equal(kc_hot_estimate(h, now), 15);
+	assert_true(kc_hot_admits(kc_hot_estimate(h, now), kc_hot_estimate(h, old)));
+	assert_false(kc_hot_admits(15, 40)); /* what it would have been without ageing */
 	kc_hot_free(h);
 }
 
@@ -264,6 +349,10 @@ int main(void)
 	    cmocka_unit_test(test_sketch_bounds),
 	    cmocka_unit_test(test_sketch_aging),
 	    cmocka_unit_test(test_sketch_threads),
+	    cmocka_unit_test(test_admits_rule),
+	    cmocka_unit_test(test_one_hit_wonder),
+	    cmocka_unit_test(test_frequent_beats_victim),
+	    cmocka_unit_test(test_ageing_lets_new_keys_in),
 	    cmocka_unit_test_setup_teardown(test_with_item, mem_setup, mem_teardown),
 	    cmocka_unit_test_setup_teardown(test_change_hook, mem_setup, mem_teardown),
 	    cmocka_unit_test_setup_teardown(test_note_access, mem_setup, mem_teardown),
