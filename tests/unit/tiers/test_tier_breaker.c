@@ -3,10 +3,12 @@
  * through once the wait is over (half-open), closes on the probe's success and opens again on
  * its failure. Real time, with waits of tens of milliseconds. */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -138,51 +140,65 @@ static void probe_failure_opens_again(void **state)
 	assert_true(kc_breaker_allow(&b)); /* and it probes again after the new wait */
 }
 
-#define NTHREADS 8
+/* Callers racing for the probe: each round opens the breaker with its wait already over, then
+ * lets NRACERS spinning threads ask at once (one per core, so that they do run at the same
+ * time); exactly one of them may be let through. */
+#define NRACERS 2
+#define ROUNDS	20000
 
 struct race {
-	struct kc_breaker *b;
-	pthread_barrier_t *go;
-	bool allowed;
+	struct kc_breaker b;
+	_Atomic int round, answered, quit;
+	_Atomic int allowed[ROUNDS];
 };
 
 static void *racer(void *arg)
 {
 	struct race *r = arg;
+	int seen = 0;
 
-	pthread_barrier_wait(r->go);
-	r->allowed = kc_breaker_allow(r->b);
-	return NULL;
+	for (;;) {
+		int now;
+
+		while ((now = atomic_load(&r->round)) == seen && !atomic_load(&r->quit))
+			sched_yield();
+		if (atomic_load(&r->quit))
+			return NULL;
+		seen = now;
+		if (kc_breaker_allow(&r->b))
+			atomic_fetch_add(&r->allowed[now - 1], 1);
+		atomic_fetch_add(&r->answered, 1);
+	}
 }
 
 static void concurrent_callers_get_one_probe(void **state)
 {
-	struct kc_breaker b;
-	pthread_barrier_t go;
-	pthread_t tid[NTHREADS];
-	struct race r[NTHREADS];
-	int probes = 0;
+	struct race *r = calloc(1, sizeof(*r));
+	pthread_t tid[NRACERS];
+	int rounds_with_two = 0;
 
 	(void)state;
-	for (int round = 0; round < 20; round++) {
-		breaker_init(&b, 1);
-		b.reset_ms = 1;
-		open_it(&b);
-		sleep_ms(3);
-		pthread_barrier_init(&go, NULL, NTHREADS);
-		for (int i = 0; i < NTHREADS; i++) {
-			r[i] = (struct race){.b = &b, .go = &go};
-			assert_int_equal(pthread_create(&tid[i], NULL, racer, &r[i]), 0);
-		}
-		probes = 0;
-		for (int i = 0; i < NTHREADS; i++) {
-			pthread_join(tid[i], NULL);
-			probes += r[i].allowed;
-		}
-		pthread_barrier_destroy(&go);
-		assert_int_equal(probes, 1);
-		assert_int_equal(atomic_load(&b.state), KC_BREAKER_HALF_OPEN);
+	assert_non_null(r);
+	breaker_init(&r->b, 1);
+	for (int i = 0; i < NRACERS; i++)
+		assert_int_equal(pthread_create(&tid[i], NULL, racer, r), 0);
+	for (int round = 1; round <= ROUNDS; round++) {
+		atomic_store(&r->b.open_until_ms, 0); /* the wait is over */
+		atomic_store(&r->b.state, KC_BREAKER_OPEN);
+		atomic_store(&r->answered, 0);
+		atomic_store(&r->round, round);
+		while (atomic_load(&r->answered) < NRACERS)
+			sched_yield();
+		if (atomic_load(&r->allowed[round - 1]) != 1)
+			rounds_with_two++;
 	}
+	atomic_store(&r->quit, 1);
+	for (int i = 0; i < NRACERS; i++)
+		pthread_join(tid[i], NULL);
+	print_message("%d of %d rounds let more than one probe through\n", rounds_with_two, ROUNDS);
+	assert_int_equal(rounds_with_two, 0);
+	assert_int_equal(atomic_load(&r->b.state), KC_BREAKER_HALF_OPEN);
+	free(r);
 }
 
 int main(void)
