@@ -248,7 +248,7 @@ bench: all
 # checker misfires across files in one run); warnings inside generated skeletons are not ours.
 TIDY_FLAGS = -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)/skel $(PKG_CFLAGS)
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^vmlinux/')
-check: all check-vmlinux check-layers
+check: all check-vmlinux check-layers check-circles
 	$(call msg,FORMAT,clang-format --dry-run)
 	$(Q)clang-format --dry-run --Werror $(C_FILES)
 	$(call msg,TIDY,clang-tidy)
@@ -269,6 +269,10 @@ format:
 
 vmlinux:
 	$(Q)tools/gen-vmlinux.sh vmlinux/$(ARCH)/vmlinux.h
+
+# Files that call each other in a circle (outside tiers/redis), from nm of the archives.
+check-circles: all
+	$(Q)BUILD=$(BUILD) tools/check-circles.sh
 
 check-vmlinux:
 	$(Q)tools/gen-vmlinux.sh --check vmlinux/$(ARCH)/vmlinux.h

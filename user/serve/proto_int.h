@@ -1,4 +1,6 @@
-/* proto_int.h: what proto_text.c (classic commands) and proto_meta.c (meta commands) share.
+/* proto_int.h: what proto_text.c (classic commands) and proto_meta.c (meta commands) share:
+ * the command being executed and the toolkit in proto_cmd.c, and the meta entry point
+ * kc_proto_meta (proto_meta.c, called by proto_text.c's dispatcher only).
  * Private to the protocol; the public contract is proto_text.h. */
 #ifndef KC_PROTO_INT_H
 #define KC_PROTO_INT_H
@@ -30,6 +32,8 @@ struct kc_cmd {
 	bool suspend; /* needs keys from the lower tiers: drop the reply, run again later */
 	bool wrote;   /* changed keys the lower tiers must be told about */
 };
+
+/* --- proto_cmd.c ---------------------------------------------------------------------- */
 
 /* Reads the next space-separated token from *cur (advanced). False at the end of the line. */
 bool kc_tok_next(const char **cur, const char *end, struct kc_tok *t);
@@ -63,6 +67,8 @@ enum kc_res kc_mem_res(enum kc_mem_result r);
 ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
 		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
 		       struct kc_item **item);
+
+/* --- proto_meta.c --------------------------------------------------------------------- */
 
 /* Executes mg ms md mn ma; same return convention as kc_store_value (0 when no data block). */
 ssize_t kc_proto_meta(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const char *data,

@@ -1,5 +1,7 @@
-/* proto_text.c: memcached text protocol, classic commands (see proto_text.h).
- * The meta commands (mg ms md mn ma) live in proto_meta.c; both share proto_int.h. */
+/* proto_text.c: memcached text protocol, classic commands, and the dispatcher kc_proto_process
+ * (see proto_text.h). The meta commands (mg ms md mn ma) live in proto_meta.c, which the
+ * dispatcher calls; the toolkit both call (tokens, replies, value blocks) is proto_cmd.c. Calls go
+ * one way: proto_text.c -> proto_meta.c -> proto_cmd.c, and proto_text.c -> proto_cmd.c. */
 #include "serve/proto_int.h"
 
 #include <stdlib.h>
@@ -7,137 +9,6 @@
 #include <unistd.h>
 
 #include "core/version.h"
-
-#define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: above this, exptime is absolute */
-
-int64_t kc_proto_exptime(int64_t exptime, int64_t now)
-{
-	if (exptime == 0)
-		return 0;
-	if (exptime < 0)
-		return 1; /* in the past: stored, never returned */
-	if (exptime > REALTIME_MAXDELTA)
-		return exptime <= now ? 1 : exptime;
-	return now + exptime;
-}
-
-bool kc_tok_next(const char **cur, const char *end, struct kc_tok *t)
-{
-	const char *p = *cur;
-
-	while (p < end && *p == ' ')
-		p++;
-	if (p == end) {
-		*cur = p;
-		return false;
-	}
-	t->p = p;
-	while (p < end && *p != ' ')
-		p++;
-	t->n = (size_t)(p - t->p);
-	*cur = p;
-	return true;
-}
-
-size_t kc_tokenize(const char *line, size_t n, struct kc_tok *t, size_t max)
-{
-	const char *cur = line, *end = line + n;
-	size_t i = 0;
-	struct kc_tok tmp;
-
-	while (kc_tok_next(&cur, end, i < max ? &t[i] : &tmp))
-		i++;
-	return i;
-}
-
-bool kc_tok_is(const struct kc_tok *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	return t->n == n && memcmp(t->p, s, n) == 0;
-}
-
-bool kc_tok_u64(const struct kc_tok *t, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (t->n == 0 || t->n > 20)
-		return false;
-	for (size_t i = 0; i < t->n; i++) {
-		unsigned d = (unsigned char)t->p[i] - '0';
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
-bool kc_tok_u32(const struct kc_tok *t, uint32_t *out)
-{
-	uint64_t v;
-
-	if (!kc_tok_u64(t, &v) || v > UINT32_MAX)
-		return false;
-	*out = (uint32_t)v;
-	return true;
-}
-
-bool kc_tok_i32(const struct kc_tok *t, int32_t *out)
-{
-	struct kc_tok u = *t;
-	bool neg = false;
-	uint64_t v;
-
-	if (u.n > 0 && u.p[0] == '-') {
-		neg = true;
-		u.p++;
-		u.n--;
-	}
-	if (!kc_tok_u64(&u, &v) || v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
-		return false;
-	*out = neg ? (int32_t)(-(int64_t)v) : (int32_t)v;
-	return true;
-}
-
-bool kc_cmd_need(struct kc_cmd *cmd, const char *key, size_t nkey)
-{
-	struct kc_proto_conn *c = cmd->conn;
-
-	if (!c->pend || !kc_pend_need(c->pend, c->env->mem, key, nkey))
-		return false;
-	cmd->suspend = true;
-	return true;
-}
-
-struct kc_item *kc_cmd_below(struct kc_cmd *cmd, const char *key, size_t nkey)
-{
-	struct kc_proto_conn *c = cmd->conn;
-
-	return c->pend ? kc_pend_lookup(c->pend, key, nkey, &cmd->suspend) : NULL;
-}
-
-void kc_cmd_wrote(struct kc_cmd *cmd, const char *key, size_t nkey)
-{
-	if (cmd->conn->pend) {
-		kc_pend_wrote(cmd->conn->pend, key, nkey);
-		cmd->wrote = true;
-	}
-}
-
-void kc_reply(struct kc_cmd *cmd, const char *s)
-{
-	if (!cmd->noreply)
-		kc_buf_append(cmd->out, s, strlen(s));
-}
-
-void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s)
-{
-	cmd->res = res;
-	cmd->out->len = cmd->out_mark; /* drop a partial reply (e.g. VALUEs before a bad key) */
-	kc_buf_append(cmd->out, s, strlen(s));
-}
 
 /* --- retrieval ------------------------------------------------------------------------- */
 
@@ -237,69 +108,6 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 }
 
 /* --- storage --------------------------------------------------------------------------- */
-
-enum kc_res kc_mem_res(enum kc_mem_result r)
-{
-	switch (r) {
-	case KC_STORED:
-		return KC_RES_STORED;
-	case KC_NOT_STORED:
-		return KC_RES_NOT_STORED;
-	case KC_EXISTS:
-		return KC_RES_EXISTS;
-	case KC_NOT_FOUND:
-		return KC_RES_NOT_FOUND;
-	case KC_DELETED:
-		return KC_RES_DELETED;
-	case KC_TOUCHED:
-		return KC_RES_TOUCHED;
-	case KC_NON_NUMERIC:
-		return KC_RES_CLIENT_ERROR;
-	case KC_TOO_LARGE:
-	case KC_NO_MEMORY:
-		return KC_RES_SERVER_ERROR;
-	}
-	return KC_RES_SERVER_ERROR;
-}
-
-ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
-		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
-		       struct kc_item **out_item)
-{
-	struct kc_proto_conn *c = cmd->conn;
-	size_t need = (size_t)vlen + 2;
-	struct kc_item *it;
-
-	*out_item = NULL;
-	if ((size_t)key->n + (size_t)vlen > c->env->item_max) {
-		/* memcached: reply, swallow the value, and drop any stale copy for a set. */
-		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
-			       "SERVER_ERROR object too large for cache\r\n");
-		if (cmd->op == KC_OP_SET || cmd->op == KC_OP_MS) {
-			kc_mem_delete(c->env->mem, key->p, key->n, 0);
-			kc_cmd_wrote(cmd, key->p, key->n);
-		}
-		size_t now = avail < need ? avail : need;
-
-		c->swallow = need - now;
-		return (ssize_t)now;
-	}
-	if (avail < need)
-		return -1;
-	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR, "CLIENT_ERROR bad data chunk\r\n");
-		return (ssize_t)need;
-	}
-	it = kc_item_new(key->p, key->n, flags, exptime, (size_t)vlen);
-	if (!it) {
-		kc_reply_error(cmd, KC_RES_SERVER_ERROR,
-			       "SERVER_ERROR out of memory storing object\r\n");
-		return (ssize_t)need;
-	}
-	memcpy(kc_item_value(it), data, (size_t)vlen);
-	*out_item = it;
-	return (ssize_t)need;
-}
 
 /* set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]
  * cas <key> <flags> <exptime> <bytes> <cas unique> [noreply] */

@@ -1,5 +1,7 @@
-/* tier.c: the lower tiers' lifecycle, circuit breakers, statistics and admin commands (see
- * tier.h). The read path is in tier_read.c, the write path in tier_write.c. */
+/* tier.c: the lower tiers' lifecycle, statistics and admin commands (see tier.h): the top of
+ * the tiers. The read path is in tier_read.c, the write path in tier_write.c; below both, the
+ * shared state (tier_state.c), the circuit breakers (tier_breaker.c), single-flight
+ * (tier_flight.c) and one write to Redis and the store (tier_apply.c). Calls go down only. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,65 +13,6 @@
 #include "core/hlc.h"
 #include "core/log.h"
 #include "tiers/tier_int.h"
-
-static const char *const tier_names[KC_TIER__COUNT] = {"memory", "redis", "store"};
-
-const char *kc_tier_name(enum kc_tier_id id)
-{
-	return id < KC_TIER__COUNT ? tier_names[id] : "unknown";
-}
-
-uint64_t kc_tier_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void kc_tier_observe(struct kc_tier_stats *s, uint64_t ns)
-{
-	kc_hist_observe(&s->lat, ns);
-}
-
-/* --- circuit breakers -------------------------------------------------------------------- */
-
-bool kc_breaker_allow(struct kc_breaker *b)
-{
-	int st = atomic_load(&b->state), open = KC_BREAKER_OPEN;
-
-	if (st == KC_BREAKER_CLOSED)
-		return true;
-	if (st == KC_BREAKER_HALF_OPEN)
-		return false; /* one probe is out */
-	if (kc_tier_now_ms() < atomic_load(&b->open_until_ms))
-		return false;
-	/* The first caller after the wait becomes the probe. */
-	return atomic_compare_exchange_strong(&b->state, &open, KC_BREAKER_HALF_OPEN);
-}
-
-void kc_breaker_result(struct kc_breaker *b, bool ok)
-{
-	if (ok) {
-		atomic_store(&b->fails, 0);
-		if (atomic_exchange(&b->state, KC_BREAKER_CLOSED) != KC_BREAKER_CLOSED)
-			log_info("circuit breaker closed again");
-		return;
-	}
-	uint32_t fails = atomic_fetch_add(&b->fails, 1) + 1;
-	int st = atomic_load(&b->state);
-
-	if (st == KC_BREAKER_HALF_OPEN || (st == KC_BREAKER_CLOSED && fails >= b->threshold)) {
-		atomic_store(&b->open_until_ms, kc_tier_now_ms() + b->reset_ms);
-		atomic_store(&b->state, KC_BREAKER_OPEN);
-		if (st == KC_BREAKER_CLOSED) {
-			atomic_fetch_add(&b->opened, 1);
-			log_warn("circuit breaker open after %u failures in a row; probing again "
-				 "every %u ms",
-				 fails, b->reset_ms);
-		}
-	}
-}
 
 /* --- lifecycle -------------------------------------------------------------------------- */
 
@@ -373,11 +316,6 @@ void kc_tiers_free(struct kc_tiers *t)
 
 /* --- statistics --------------------------------------------------------------------------- */
 
-bool kc_tier_on(const struct kc_tiers *t, int i)
-{
-	return i == KC_TIER_REDIS ? t->has_redis : i == KC_TIER_STORE ? t->store != NULL : false;
-}
-
 typedef uint64_t (*tier_get_fn)(struct kc_tiers *t, int i, size_t off);
 
 static uint64_t get_stat(struct kc_tiers *t, int i, size_t off)
@@ -407,7 +345,7 @@ static void tier_family(struct kc_buf *out, const char *name, const char *type, 
 	for (int i = KC_TIER_REDIS; i < KC_TIER__COUNT; i++) {
 		if (!kc_tier_on(t, i))
 			continue;
-		snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
+		snprintf(labels, sizeof(labels), "tier=\"%s\"", kc_tier_name((enum kc_tier_id)i));
 		if (get)
 			kc_metric_u64(out, name, labels, get(t, i, off));
 		else
@@ -433,7 +371,8 @@ void kc_tiers_collect_hits(struct kc_tiers *t, const struct kc_mem_stats *ms, st
 
 			if (!kc_tier_on(t, i))
 				continue;
-			snprintf(labels, sizeof(labels), "tier=\"%s\"", tier_names[i]);
+			snprintf(labels, sizeof(labels), "tier=\"%s\"",
+				 kc_tier_name((enum kc_tier_id)i));
 			kc_metric_u64(out, names[k], labels,
 				      atomic_load(k ? &t->st[i].misses : &t->st[i].hits));
 		}
@@ -536,10 +475,11 @@ void kc_tiers_stats_text(struct kc_tiers *t, struct kc_buf *out)
 			      ", promotions %" PRIu64 ", corrupt %" PRIu64 ", writes %" PRIu64
 			      ", write errors %" PRIu64 ", breaker %s, latency p50 %" PRIu64
 			      " us, p95 %" PRIu64 " us, p99 %" PRIu64 " us\n",
-			      tier_names[i], atomic_load(&s->hits), atomic_load(&s->misses),
-			      atomic_load(&s->errors), atomic_load(&s->promotions),
-			      atomic_load(&s->corrupt), atomic_load(&s->writes),
-			      atomic_load(&s->write_errors), states[atomic_load(&t->br[i].state)],
+			      kc_tier_name((enum kc_tier_id)i), atomic_load(&s->hits),
+			      atomic_load(&s->misses), atomic_load(&s->errors),
+			      atomic_load(&s->promotions), atomic_load(&s->corrupt),
+			      atomic_load(&s->writes), atomic_load(&s->write_errors),
+			      states[atomic_load(&t->br[i].state)],
 			      kc_hist_quantile_ns(&s->lat, 0.50) / 1000,
 			      kc_hist_quantile_ns(&s->lat, 0.95) / 1000,
 			      kc_hist_quantile_ns(&s->lat, 0.99) / 1000);

@@ -1,5 +1,10 @@
-/* tier_int.h: what tier.c (lifecycle, metrics, admin), tier_read.c (fetch, single-flight,
- * negative cache) and tier_write.c (write modes, flusher, invalidation) share. Private. */
+/* tier_int.h: what the files of the tiers share. Private. Calls go one way:
+ *   tier.c (lifecycle, metrics, admin)
+ *     -> tier_read.c (fetch) and tier_write.c (write modes, flush_all, flusher, invalidation)
+ *       -> tier_flight.c (single-flight), tier_apply.c (one write to Redis and the store)
+ *         -> tier_breaker.c (circuit breakers), tier_state.c (names, clock, which tiers are on,
+ *            flush_all's version, negative cache, recent writes)
+ * and any of them may call a file further down. */
 #ifndef KC_TIER_INT_H
 #define KC_TIER_INT_H
 
@@ -43,7 +48,20 @@ struct kc_tctx {
 #define KC_NEG_SLOTS	  65536 /* negative cache: direct-mapped by key hash */
 #define KC_FLIGHT_BUCKETS 1024
 
-struct kc_flight;
+struct kc_flight_waiter;
+
+/* A fetch in flight (tier_flight.c): in t->flights while it runs, its waiters get its result. */
+struct kc_flight {
+	struct kc_flight *next;
+	uint64_t hash;
+	char *key;
+	size_t nkey;
+	struct kc_flight_waiter *waiters;
+	struct kc_tctx *x;
+	bool in_call;	   /* inside kc_tiers_fetch: waiters must be called later, from the loop */
+	bool redis_missed; /* Redis answered "no such key" (so a store hit may fill it) */
+	bool tier_failed;  /* some tier could not answer: the miss is not cached */
+};
 
 struct kc_tiers {
 	/* configuration */
@@ -94,23 +112,52 @@ struct kc_tiers {
 	_Atomic uint64_t wb_full, wb_flushed, wb_retries;
 };
 
-uint64_t kc_tier_now_ms(void);
+/* --- tier_state.c: no lock; any thread ------------------------------------------------ */
+
+uint64_t kc_tier_now_ms(void); /* CLOCK_MONOTONIC in ms */
 /* Is lower tier i (KC_TIER_REDIS, KC_TIER_STORE) configured? */
 bool kc_tier_on(const struct kc_tiers *t, int i);
 const char *kc_tier_name(enum kc_tier_id id);
-
-bool kc_breaker_allow(struct kc_breaker *b);
-void kc_breaker_result(struct kc_breaker *b, bool ok);
-
 void kc_tier_observe(struct kc_tier_stats *s, uint64_t ns);
+/* The hash that names key in the flight table, the negative cache and the recent writes
+ * (never 0). */
+uint64_t kc_tier_key_hash(const char *key, size_t nkey);
 
 /* True if a blob of version ver is wiped by the latest flush_all. */
 bool kc_tier_flushed(struct kc_tiers *t, uint64_t ver);
+/* Remembers that the key of hash h is in no lower tier, for t->neg_ttl_ms (nothing when 0);
+ * kc_tiers_may_have (tier.h) answers false for it until then, or until a write clears it. */
+void kc_tier_neg_insert(struct kc_tiers *t, uint64_t h);
 void kc_tier_neg_clear(struct kc_tiers *t, const char *key, size_t nkey);
 /* Records a write of key at ver (clears its negative entry too); and asks whether a version
  * read from below is older than a write recorded since. */
 void kc_tier_note_write(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver);
 bool kc_tier_overtaken(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver);
+
+/* --- tier_breaker.c: atomics only; any thread ------------------------------------------ */
+
+/* True if a request may go to the tier: always when closed; when open, false until
+ * open_until_ms, then true for exactly one caller (the probe, the breaker is half-open) and
+ * false for the others until the probe's result. */
+bool kc_breaker_allow(struct kc_breaker *b);
+/* Reports a request's outcome: a success closes the breaker and clears the failures; a failure
+ * opens it after threshold failures in a row, or at once when it was the half-open probe. */
+void kc_breaker_result(struct kc_breaker *b, bool ok);
+
+/* --- tier_flight.c: takes t->flights_lock itself ---------------------------------------- */
+
+/* Starts or joins the fetch of key for fn(ctx, item) on x's loop. Returns 1 when the caller
+ * leads a new flight (*out: it fetches, then calls kc_flight_finish), 0 when it joined the
+ * flight in progress (fn is called with that flight's result; t->coalesced counted), -ENOMEM
+ * (fn will never be called). */
+int kc_flight_begin(struct kc_tiers *t, struct kc_tctx *x, const char *key, size_t nkey,
+		    kc_tier_fetch_fn fn, void *ctx, struct kc_flight **out);
+/* Ends flight f (leader only): hands it (a reference each; NULL for a miss) to every waiter on
+ * its own loop, remembers a miss in the negative cache unless f->tier_failed, frees f and drops
+ * the caller's reference to it. */
+void kc_flight_finish(struct kc_flight *f, struct kc_item *it);
+
+/* --- tier_apply.c ------------------------------------------------------------------------ */
 
 /* Redis key for a cache key: <prefix>k:<key>, in buf (at least sizeof prefix + 3 + 1024). */
 size_t kc_tier_redis_key(const struct kc_tiers *t, const char *key, size_t nkey, char *buf);
@@ -121,6 +168,8 @@ typedef void (*kc_apply_fn)(void *ctx, const char *err);
 void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver, const void *blob,
 		   size_t nblob, bool tomb, int64_t exptime, bool redis_only, kc_apply_fn done,
 		   void *ctx);
+
+/* --- tier_write.c ------------------------------------------------------------------------ */
 
 /* The invalidation subscriber's message handler, and the flusher's thread. */
 void kc_tier_on_inval(void *ctx, const char *chan, size_t nchan, const char *msg, size_t n);

@@ -1,137 +1,14 @@
-/* tier_read.c: the read path below the memory tier (see tier.h): single-flight fetches through
- * the journal, Redis and the store, the negative cache, and filling the tiers above. */
+/* tier_read.c: the read path below the memory tier (see tier.h): fetches through the journal,
+ * Redis and the store, and filling the tiers above. The flight table that makes concurrent misses
+ * of one key one fetch is tier_flight.c; the negative cache is tier_state.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "core/hlc.h"
 #include "core/log.h"
 #include "tiers/tier_blob.h"
 #include "tiers/tier_int.h"
-
-struct waiter {
-	struct event_base *base;
-	kc_tier_fetch_fn fn;
-	void *ctx;
-	struct kc_item *it;
-	struct waiter *next;
-};
-
-struct kc_flight {
-	struct kc_flight *next;
-	uint64_t hash;
-	char *key;
-	size_t nkey;
-	struct waiter *waiters;
-	struct kc_tctx *x;
-	bool in_call;	   /* inside kc_tiers_fetch: waiters must be called later, from the loop */
-	bool redis_missed; /* Redis answered "no such key" (so a store hit may fill it) */
-	bool tier_failed;  /* some tier could not answer: the miss is not cached */
-};
-
-/* --- negative cache --------------------------------------------------------------------- */
-
-bool kc_tiers_may_have(struct kc_tiers *t, const char *key, size_t nkey)
-{
-	uint64_t h = XXH3_64bits(key, nkey) | 1;
-	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
-
-	if (atomic_load_explicit(&t->neg[i].hash, memory_order_acquire) == h &&
-	    atomic_load_explicit(&t->neg[i].until_ms, memory_order_relaxed) > kc_tier_now_ms()) {
-		atomic_fetch_add_explicit(&t->neg_hits, 1, memory_order_relaxed);
-		return false;
-	}
-	return true;
-}
-
-static void neg_insert(struct kc_tiers *t, uint64_t h)
-{
-	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
-
-	if (!t->neg_ttl_ms)
-		return;
-	atomic_store_explicit(&t->neg[i].until_ms, kc_tier_now_ms() + t->neg_ttl_ms,
-			      memory_order_relaxed);
-	atomic_store_explicit(&t->neg[i].hash, h, memory_order_release);
-}
-
-void kc_tier_neg_clear(struct kc_tiers *t, const char *key, size_t nkey)
-{
-	uint64_t h = XXH3_64bits(key, nkey) | 1;
-	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
-
-	if (atomic_load_explicit(&t->neg[i].hash, memory_order_relaxed) == h)
-		atomic_store_explicit(&t->neg[i].hash, 0, memory_order_release);
-}
-
-void kc_tier_note_write(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver)
-{
-	uint64_t h = XXH3_64bits(key, nkey) | 1;
-	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
-
-	kc_tier_neg_clear(t, key, nkey);
-	atomic_store_explicit(&t->wver[i].ver, ver, memory_order_relaxed);
-	atomic_store_explicit(&t->wver[i].hash, h, memory_order_release);
-}
-
-bool kc_tier_overtaken(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver)
-{
-	uint64_t h = XXH3_64bits(key, nkey) | 1;
-	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
-
-	return atomic_load_explicit(&t->wver[i].hash, memory_order_acquire) == h &&
-	       atomic_load_explicit(&t->wver[i].ver, memory_order_relaxed) > ver;
-}
-
-/* --- finishing a flight ----------------------------------------------------------------- */
-
-static void deliver(evutil_socket_t fd, short what, void *arg)
-{
-	struct waiter *w = arg;
-
-	(void)fd, (void)what;
-	w->fn(w->ctx, w->it);
-	free(w);
-}
-
-/* Hands it (or NULL) to every waiter, on each waiter's own loop, and ends the flight. */
-static void finish(struct kc_flight *f, struct kc_item *it)
-{
-	struct kc_tiers *t = f->x->t;
-	struct kc_flight **pp;
-	struct waiter *w, *next;
-
-	if (!it && !f->tier_failed)
-		neg_insert(t, f->hash);
-	pthread_mutex_lock(&t->flights_lock);
-	for (pp = &t->flights[f->hash % KC_FLIGHT_BUCKETS]; *pp; pp = &(*pp)->next)
-		if (*pp == f) {
-			*pp = f->next;
-			break;
-		}
-	w = f->waiters;
-	pthread_mutex_unlock(&t->flights_lock);
-	for (; w; w = next) {
-		next = w->next;
-		if (it)
-			kc_item_get(it);
-		w->it = it;
-		/* A waiter on this loop is called now (one loop turn less on the hit path); the
-		 * others, and every one while kc_tiers_fetch has not returned, from their loop. */
-		if (w->base == f->x->base && !f->in_call) {
-			deliver(-1, 0, w);
-			continue;
-		}
-		if (event_base_once(w->base, -1, EV_TIMEOUT, deliver, w, NULL)) {
-			kc_item_put(it);
-			free(w); /* the loop is gone (shutdown): nobody is waiting any more */
-		}
-	}
-	kc_item_put(it);
-	free(f->key);
-	free(f);
-}
 
 /* Decodes a blob read from tier id; returns the item to serve (memory filled) or NULL. */
 static struct kc_item *use_blob(struct kc_flight *f, enum kc_tier_id id, const void *b, size_t n)
@@ -212,7 +89,7 @@ static void on_store_get(struct kc_tio_job *j)
 		break;
 	}
 	kc_tio_job_free(j);
-	finish(f, it);
+	kc_flight_finish(f, it);
 }
 
 static void fetch_store(struct kc_flight *f)
@@ -221,18 +98,18 @@ static void fetch_store(struct kc_flight *f)
 	struct kc_tio_job *j;
 
 	if (!t->store || atomic_load(&t->stopping)) {
-		finish(f, NULL);
+		kc_flight_finish(f, NULL);
 		return;
 	}
 	if (!kc_breaker_allow(&t->br[KC_TIER_STORE])) {
 		f->tier_failed = true;
-		finish(f, NULL);
+		kc_flight_finish(f, NULL);
 		return;
 	}
 	j = kc_tio_job_new(KC_TIO_GET, f->key, f->nkey, NULL, 0);
 	if (!j) {
 		f->tier_failed = true;
-		finish(f, NULL);
+		kc_flight_finish(f, NULL);
 		return;
 	}
 	j->base = f->x->base;
@@ -281,12 +158,12 @@ static void on_hmget(void *ctx, const redisReply *r, const char *err)
 	it = use_blob(f, KC_TIER_REDIS, b->str, b->len);
 	if (it) {
 		atomic_fetch_add(&st->hits, 1);
-		finish(f, it);
+		kc_flight_finish(f, it);
 		return;
 	}
 	atomic_fetch_add(&st->misses, 1);
 	/* A tombstone, an expired or flushed value: authoritative, the store is no newer. */
-	finish(f, NULL);
+	kc_flight_finish(f, NULL);
 }
 
 static void fetch_redis(struct kc_flight *f)
@@ -320,42 +197,13 @@ void kc_tiers_fetch(struct kc_tiers *t, unsigned worker, const char *key, size_t
 		    kc_tier_fetch_fn fn, void *ctx)
 {
 	struct kc_tctx *x = &t->workers[worker];
-	uint64_t h = XXH3_64bits(key, nkey) | 1;
-	struct waiter *w = calloc(1, sizeof(*w));
 	struct kc_flight *f;
+	int rc = kc_flight_begin(t, x, key, nkey, fn, ctx, &f);
 
-	if (!w)
+	if (rc == 0)
+		return; /* joined the fetch in flight: its result comes to fn */
+	if (rc < 0)
 		goto fail;
-	w->base = x->base;
-	w->fn = fn;
-	w->ctx = ctx;
-	pthread_mutex_lock(&t->flights_lock);
-	for (f = t->flights[h % KC_FLIGHT_BUCKETS]; f; f = f->next)
-		if (f->hash == h && f->nkey == nkey && !memcmp(f->key, key, nkey))
-			break;
-	if (f) {
-		w->next = f->waiters;
-		f->waiters = w;
-		pthread_mutex_unlock(&t->flights_lock);
-		atomic_fetch_add(&t->coalesced, 1);
-		return;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f || !(f->key = malloc(nkey))) {
-		pthread_mutex_unlock(&t->flights_lock);
-		free(f);
-		free(w);
-		goto fail;
-	}
-	memcpy(f->key, key, nkey);
-	f->nkey = nkey;
-	f->hash = h;
-	f->x = x;
-	f->waiters = w;
-	f->next = t->flights[h % KC_FLIGHT_BUCKETS];
-	t->flights[h % KC_FLIGHT_BUCKETS] = f;
-	pthread_mutex_unlock(&t->flights_lock);
-
 	/* Writes not yet flushed come first: they are newer than anything below. */
 	f->in_call = true;
 	if (t->journal) {
@@ -366,7 +214,7 @@ void kc_tiers_fetch(struct kc_tiers *t, unsigned worker, const char *key, size_t
 			struct kc_item *it = use_blob(f, KC_TIER_MEMORY, blob.data, blob.len);
 
 			kc_buf_free(&blob);
-			finish(f, it);
+			kc_flight_finish(f, it);
 			return;
 		}
 		kc_buf_free(&blob);

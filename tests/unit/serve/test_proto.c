@@ -1,4 +1,5 @@
-/* test_proto: the memcached text protocol (proto_text.c, proto_meta.c) against a real tier. */
+/* test_proto: the memcached text protocol (proto_text.c, proto_meta.c and their toolkit
+ * proto_cmd.c) against a real tier. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

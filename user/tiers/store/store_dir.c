@@ -1,6 +1,6 @@
 /* store_dir.c: the object store in a local directory (the default backend, --data-dir): get,
- * put, del and eviction. Opening, the scan that rebuilds the index, and closing are in
- * store_dir_open.c.
+ * put, del and eviction. Opening, the scan that rebuilds the index, closing and the backend's
+ * ops table are in store_dir_open.c, which calls into this file (never the other way).
  *
  *   DIR/lock                 flock()ed while open: one process per directory
  *   DIR/tmp/                 objects being written; emptied at open
@@ -174,8 +174,9 @@ static enum kc_store_res fail_errno(struct dir_store *d, const char *what, const
 	return is_full_errno(e) ? KC_STORE_FULL : KC_STORE_ERR;
 }
 
-static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nkey, const char *addr,
-				 const void *val, size_t n, char *err, size_t errlen)
+enum kc_store_res kc_store_dir_put(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, const void *val, size_t n, char *err,
+				   size_t errlen)
 {
 	struct dir_store *d = D(s);
 	unsigned char hdr[KC_STORE_OBJ_HDR];
@@ -314,8 +315,9 @@ static int read_all(int fd, void *buf, size_t n)
 	return 0;
 }
 
-static enum kc_store_res dir_get(struct kc_store *s, const char *key, size_t nkey, const char *addr,
-				 void **val, size_t *n, char *err, size_t errlen)
+enum kc_store_res kc_store_dir_get(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, void **val, size_t *n, char *err,
+				   size_t errlen)
 {
 	struct dir_store *d = D(s);
 	uint8_t bin[KC_ADDR_LEN] = {0};
@@ -381,8 +383,8 @@ static enum kc_store_res dir_get(struct kc_store *s, const char *key, size_t nke
 	return KC_STORE_OK;
 }
 
-static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nkey, const char *addr,
-				 char *err, size_t errlen)
+enum kc_store_res kc_store_dir_del(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, char *err, size_t errlen)
 {
 	struct dir_store *d = D(s);
 	unsigned char head[KC_STORE_OBJ_HDR + KC_STORE_KEY_MAX];
@@ -444,12 +446,3 @@ static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nke
 		return fail_errno(d, "unlink", rel, e, err, errlen);
 	return gone || replaced ? KC_STORE_OK : KC_STORE_MISS;
 }
-
-const struct kc_store_ops kc_store_dir_ops = {
-    .kind = "dir",
-    .get = dir_get,
-    .put = dir_put,
-    .del = dir_del,
-    .totals = kc_store_dir_totals,
-    .close = kc_store_dir_close,
-};

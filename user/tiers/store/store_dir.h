@@ -1,6 +1,6 @@
 /* store_dir.h: the directory backend's state, shared by its data path (store_dir.c: get, put,
- * del, eviction) and its life cycle (store_dir_open.c: open, scan, close). Nothing else
- * includes it. */
+ * del, eviction) and its life cycle (store_dir_open.c: open, scan, close, the ops table), which
+ * calls the data path and is never called by it. Nothing else includes it. */
 #ifndef KC_STORE_DIR_H
 #define KC_STORE_DIR_H
 
@@ -26,8 +26,6 @@ struct dir_store {
 	_Atomic uint64_t tmpseq;
 };
 
-extern const struct kc_store_ops kc_store_dir_ops;
-
 /* "ab/cd/abcd…": an object's path relative to objects/ */
 static inline void kc_dir_rel(char out[72], const char *addr)
 {
@@ -49,6 +47,16 @@ bool kc_store_dir_reserve(struct dir_store *d, uint64_t need);
 /* Removes the file at addr unless the index holds addr again (a put that re-added it owns the
  * file). Takes the stripe, then mu. */
 void kc_store_dir_unlink_unindexed(struct dir_store *d, const char *addr, const uint8_t *bin);
+/* The data path (store_dir.c), the kc_store_ops get, put and del of the directory backend:
+ * same contract as struct kc_store_ops (store_int.h). They take stripes and mu themselves. */
+enum kc_store_res kc_store_dir_get(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, void **val, size_t *n, char *err,
+				   size_t errlen);
+enum kc_store_res kc_store_dir_put(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, const void *val, size_t n, char *err,
+				   size_t errlen);
+enum kc_store_res kc_store_dir_del(struct kc_store *s, const char *key, size_t nkey,
+				   const char *addr, char *err, size_t errlen);
 void kc_store_dir_totals(struct kc_store *s, uint64_t *objects, uint64_t *bytes);
 void kc_store_dir_close(struct kc_store *s);
 

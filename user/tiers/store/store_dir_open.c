@@ -1,6 +1,7 @@
 /* store_dir_open.c: the directory backend's life cycle: create or open DIR, lock it, empty
  * DIR/tmp, scan DIR/objects to rebuild the index (sizes, and LRU order from the files' times),
- * evict down to max_bytes, and close. The data path is in store_dir.c. */
+ * evict down to max_bytes, and close; and the backend's ops table. The data path (get, put, del,
+ * eviction) is in store_dir.c, which this file calls and which never calls back. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +180,15 @@ static int scan(struct dir_store *d, int parent, const char *ab, char *err, size
 	return rc;
 }
 
+static const struct kc_store_ops dir_ops = {
+    .kind = "dir",
+    .get = kc_store_dir_get,
+    .put = kc_store_dir_put,
+    .del = kc_store_dir_del,
+    .totals = kc_store_dir_totals,
+    .close = kc_store_dir_close,
+};
+
 struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, size_t errlen)
 {
 	struct dir_store *d = calloc(1, sizeof(*d));
@@ -192,7 +202,7 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 	}
 	while (len > 1 && d->path[len - 1] == '/')
 		d->path[--len] = 0;
-	d->base.ops = &kc_store_dir_ops;
+	d->base.ops = &dir_ops;
 	d->base.max_bytes = o->max_bytes;
 	d->dfd = d->objfd = d->tmpfd = d->lockfd = -1;
 	pthread_mutex_init(&d->mu, NULL);

@@ -1,6 +1,7 @@
-/* store_int.h: what the object store's backends share with its dispatch (user/store.c) and
- * nothing else includes: the backend table, the common counters, the backends' constructors and
- * the S3 URL parser (separate so that it can be tested without a network). */
+/* store_int.h: what the object store's backends share with its dispatch (store.c) and
+ * nothing else includes: the backend table, the common counters, the backends' constructors,
+ * the hex helper of the object format (store_obj.c) and the S3 URL parser (separate so that it
+ * can be tested without a network). */
 #ifndef KC_STORE_INT_H
 #define KC_STORE_INT_H
 
