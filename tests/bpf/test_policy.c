@@ -528,18 +528,22 @@ static void test_headers(void **state)
 	}
 }
 
-/* Every truncation of whole frames (14 bytes up: BPF_PROG_TEST_RUN needs an Ethernet header)
- * is passed on untouched as "pass": the IP lengths no longer fit the frame, and the stack
- * drops such packets itself. Corrupt headers likewise. Never a fault, never a drop. */
+/* Every truncation of whole frames (two of them behind three tags; 14 bytes up: BPF_PROG_TEST_RUN
+ * needs an Ethernet header) is passed on untouched as "pass": the IP lengths no longer fit the
+ * frame, and the stack drops such packets itself. Corrupt headers likewise. Never a fault, never
+ * a drop. */
 static void test_malformed(void **state)
 {
+	static const struct tags three = {3, {{0x88a8, 0}, {0x8100, 0}, {0x8100, 0}}};
 	static const struct {
 		const char *src;
 		unsigned flags;
+		const struct tags *stk;
 	} frames[] = {
-	    {"198.18.5.1", 0},	      {"198.18.5.1", F_TCP | F_VLAN},
-	    {"198.18.5.1", F_IPOPT},  {"2001:2:0:5::1", F_V6HBH | F_VLAN},
-	    {"2001:2:0:5::1", F_TCP}, {"2001:2:0:5::1", F_V6FRAG},
+	    {"198.18.5.1", 0, NULL},	    {"198.18.5.1", F_TCP | F_VLAN, NULL},
+	    {"198.18.5.1", F_IPOPT, NULL},  {"2001:2:0:5::1", F_V6HBH | F_VLAN, NULL},
+	    {"2001:2:0:5::1", F_TCP, NULL}, {"2001:2:0:5::1", F_V6FRAG, NULL},
+	    {"198.18.5.1", F_TCP, &three},  {"2001:2:0:5::1", F_V6HBH, &three},
 	};
 	static uint8_t buf[FRAME_MAX];
 	char name[80];
@@ -548,7 +552,7 @@ static void test_malformed(void **state)
 	(void)state;
 	apply_yaml(main_policy);
 	for (size_t f = 0; f < sizeof(frames) / sizeof(frames[0]); f++) {
-		n = frame(buf, frames[f].src, 11211, frames[f].flags);
+		n = frame_tagged(buf, frames[f].src, 11211, frames[f].flags, frames[f].stk);
 		for (size_t len = 0; len < 14; len++) {
 			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf,
 				    .data_size_in = (__u32)len, .repeat = 1);
@@ -556,8 +560,8 @@ static void test_malformed(void **state)
 			assert_int_not_equal(bpf_prog_test_run_opts(E.prog_fd, &o), 0);
 		}
 		for (size_t len = 14; len < n; len++) {
-			snprintf(name, sizeof(name), "%s 0x%x cut to %zu", frames[f].src,
-				 frames[f].flags, len);
+			snprintf(name, sizeof(name), "%s 0x%x%s cut to %zu", frames[f].src,
+				 frames[f].flags, frames[f].stk ? " 3 tags" : "", len);
 			if (len + 1 == n || len == 14)
 				check(name, buf, len, NEXT, KC_POL_V_PASS, NULL, 0);
 			else /* quietly: the same checks */
@@ -576,8 +580,9 @@ static void test_malformed(void **state)
 								      tb.v[KC_POL_V_PASS]));
 			}
 		}
-		print_message("    %s 0x%x: 0..13 bytes EINVAL, 14..%zu bytes passed on\n",
-			      frames[f].src, frames[f].flags, n - 1);
+		print_message("    %s 0x%x%s: 0..13 bytes EINVAL, 14..%zu bytes passed on\n",
+			      frames[f].src, frames[f].flags, frames[f].stk ? " 3 tags" : "",
+			      n - 1);
 	}
 	/* Corrupt IPv4 headers from a denied source: the stack drops them, so do not we. */
 	n = frame(buf, "198.18.5.1", 11211, 0);
