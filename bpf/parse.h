@@ -241,10 +241,10 @@ static __always_inline int kc_parse_tags(void *data, void *data_end, struct kc_p
 }
 
 /* The policy's parser: fills p->frame_len, proto, sport, dport, l4_off, v6, saddr behind up
- * to KC_POL_VLAN_MAX tags (kc_parse_tags). IPv4
- * options are skipped and IPv6 extension headers walked (hop-by-hop, routing, destination
- * options, fragment, AH); a first fragment is parsed by its L4 header, later fragments are
- * skipped (the stack cannot reassemble them without the first, which the policy saw). */
+ * to KC_POL_VLAN_MAX tags (kc_parse_tags). IPv4 options are skipped and IPv6 extension headers
+ * walked (hop-by-hop, routing, destination options, fragment, AH); a first fragment is parsed
+ * by its L4 header, later fragments are skipped (the stack cannot reassemble them without the
+ * first, which the policy saw). */
 static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
