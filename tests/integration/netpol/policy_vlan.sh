@@ -4,9 +4,9 @@
 # (VID 0) and delivers what is behind them, so a priority tag in front of a second tag reached
 # kcached as "not IP" to the policy: the allowed source behind such stacks is answered over UDP
 # and TCP (so the frames do reach the socket, and the test can see a bypass), the denied one is
-# not, and the deny rule counts every frame; a frame with more tags than the program walks is
-# dropped as invalid. A forged 127.0.0.1 source asking for a key the kernel tier holds gets no
-# XDP_TX answer, and is counted as invalid.
+# not, and the deny rule counts every frame (behind a VLAN id too); a frame with more tags than
+# the program walks is dropped as invalid. A forged 127.0.0.1 source asking for a key the
+# kernel tier holds gets no XDP_TX answer, and is counted as invalid.
 # sanitizers: no   (root, netns and XDP; run by hand with BUILD=build/san-address)
 source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/../../lib/netns.sh"
@@ -56,6 +56,13 @@ for tags in 8100:0,8100:0 88a8:0,8100:0 8100:0,88a8:0,8100:0 88a8:0; do
 	expect_eq "denied .3 behind $tags: the deny rule dropped all 11" "$(($(rule_cnt "deny 198.18.0.3/32" 4) - d0))" 11
 	n=$((n + 11))
 done
+# A tag with a VID: without that VLAN's device the stack drops the frame (so the allowed source
+# is not answered either), with one it would deliver it; the policy judges it by its source.
+d0=$(rule_cnt "deny 198.18.0.3/32" 4)
+expect_eq "allowed .2 behind 8100:0,8100:100: the stack drops it (no VLAN device)" "$(replies 198.18.0.2 udp 8100:0,8100:100 3)" 0
+expect_eq "denied .3 behind 8100:0,8100:100: no UDP answer" "$(replies 198.18.0.3 udp 8100:0,8100:100 6)" 0
+expect_eq "denied .3 behind 8100:0,8100:100: the deny rule dropped all 6" "$(($(rule_cnt "deny 198.18.0.3/32" 4) - d0))" 6
+n=$((n + 6))
 [ "$(metric 'kcache_policy_packets_total{action="deny"}')" -ge $((n + 5)) ] || fail "kcache_policy_packets_total deny below $((n + 5))"
 i0=$(metric 'kcache_policy_packets_total{action="invalid"}')
 five=8100:0,8100:0,8100:0,8100:0,8100:0
