@@ -1,12 +1,15 @@
-/* parse.h: bounds-checked parsing of Ethernet (one optional 802.1Q tag), IPv4, IPv6, UDP and
- * TCP headers for XDP programs. BPF only; nothing here writes to the packet.
+/* parse.h: bounds-checked parsing of Ethernet (802.1Q/802.1ad tags), IPv4, IPv6, UDP and TCP
+ * headers for XDP programs. BPF only; nothing here writes to the packet.
  *
- * One shared front (kc_parse_eth, kc_ip4_ok, kc_ip6_ok) and two parsers on top of it:
- *   kc_parse_udp  the kernel tier's and the bench ceiling's: a whole, unfragmented UDP datagram
- *                 without IPv4 options or IPv6 extension headers, or a pass reason;
- *   kc_parse_l4   the network policy's: the source address and the UDP/TCP ports of anything
- *                 the stack would deliver to a socket, IPv4 options, IPv6 extension headers and
- *                 first fragments included (docs/network-policy.md lists its verdicts).
+ * Two parsers over shared IP checks (kc_ip4_ok, kc_ip6_ok):
+ *   kc_parse_udp  the kernel tier's and the bench ceiling's (Ethernet by kc_parse_eth, at most
+ *                 one 802.1Q tag): a whole, unfragmented UDP datagram without IPv4 options or
+ *                 IPv6 extension headers, or a pass reason; what it passes goes up the stack;
+ *   kc_parse_l4   the network policy's (Ethernet by kc_parse_tags, every tag the stack may
+ *                 strip or hand to a VLAN device): the source address and the UDP/TCP ports of
+ *                 anything the stack would deliver to a socket, IPv4 options, IPv6 extension
+ *                 headers and first fragments included (docs/network-policy.md lists its
+ *                 verdicts).
  *
  * Lengths are taken from the IP header, never from the frame: a frame may carry Ethernet padding
  * (a minimal frame is 60 bytes) or be shorter than its headers claim, and both must be told apart
@@ -21,6 +24,8 @@
 #define KC_ETH_P_IP	0x0800
 #define KC_ETH_P_IPV6	0x86DD
 #define KC_ETH_P_8021Q	0x8100
+#define KC_ETH_P_8021AD 0x88A8
+#define KC_ETH_P_QINQ1	0x9100 /* pre-802.1ad QinQ outer tag */
 #define KC_IPPROTO_UDP	17
 #define KC_IPPROTO_TCP	6
 #define KC_IP_MF_OFFSET 0x3fff /* MF flag and fragment offset */
@@ -33,7 +38,7 @@
 
 /* Where the headers of a datagram are. Offsets are from the start of the frame. */
 struct kc_pkt {
-	__u32 l3_off;	/* 14, or 18 behind a VLAN tag */
+	__u32 l3_off;	/* 14, or 4 more per VLAN tag */
 	__u32 l4_off;	/* UDP (or, kc_parse_l4, TCP) header */
 	__u32 udp_len;	/* kc_parse_udp: UDP header + payload, as both IP and UDP agree */
 	__u32 v6;	/* 1 for IPv6 */
@@ -185,17 +190,61 @@ enum kc_l4_result {
 	KC_L4_SKIP = 0,	   /* nothing a socket would receive as UDP/TCP with ports: not IP, a
 			    * header the stack drops (truncated, inconsistent lengths), another
 			    * protocol, ESP, or a fragment after the first */
-	KC_L4_INVALID = 1, /* IPv6 extension headers longer or deeper than the program walks */
+	KC_L4_INVALID = 1, /* more tags, or IPv6 extension headers longer or deeper, than the
+			    * program walks */
 };
 
-/* Furthest L4 header offset walked: Ethernet, VLAN, IPv6 and 256 bytes of extension headers
- * (IPv4 with options ends by 78). */
-#define KC_L4_OFF_MAX (KC_ETH_HLEN + KC_VLAN_HLEN + KC_IP6_HLEN + 256)
+/* Furthest L4 header offset walked: Ethernet, the tags, IPv6 and 256 bytes of extension
+ * headers (IPv4 with options ends by 90). */
+#define KC_L4_OFF_MAX (KC_ETH_HLEN + KC_POL_VLAN_MAX * KC_VLAN_HLEN + KC_IP6_HLEN + 256)
 
-/* The policy's parser: fills p->frame_len, proto, sport, dport, l4_off, v6, saddr. IPv4
- * options are skipped and IPv6 extension headers walked (hop-by-hop, routing, destination
- * options, fragment, AH); a first fragment is parsed by its L4 header, later fragments are
- * skipped (the stack cannot reassemble them without the first, which the policy saw). */
+/* The TPIDs the policy walks as tags. Linux strips 802.1Q and 802.1ad tags with VID 0 (priority
+ * tags) and delivers what is behind them, and hands a tag with a VID to that VLAN's device if
+ * one exists (which a socket bound to any address hears); 0x9100 it leaves alone, but some
+ * hardware strips it, and walking it costs a legitimate frame nothing. */
+static __always_inline int kc_eth_is_tag(__u16 proto)
+{
+	return proto == KC_ETH_P_8021Q || proto == KC_ETH_P_8021AD || proto == KC_ETH_P_QINQ1;
+}
+
+/* The policy's Ethernet: walks up to KC_POL_VLAN_MAX tags of any VID, so that every IPv4 or
+ * IPv6 packet the stack could deliver, behind whatever tags, is classified by its own headers.
+ * Sets p->l2_mcast, p->l3_off, *off to the L3 header and *proto to the ethertype behind the
+ * tags. Returns -1; KC_L4_SKIP for a frame that ends inside its tags (the stack drops it);
+ * KC_L4_INVALID for one still tagged after KC_POL_VLAN_MAX of them. */
+static __always_inline int kc_parse_tags(void *data, void *data_end, struct kc_pkt *p, __u32 *off,
+					 __u16 *proto)
+{
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return KC_L4_SKIP;
+	p->l2_mcast = eth->h_dest[0] & 1;
+	*proto = bpf_ntohs(eth->h_proto);
+	*off = KC_ETH_HLEN;
+#pragma unroll
+	for (int i = 0; i < KC_POL_VLAN_MAX; i++) {
+		struct vlan_hdr *vh;
+
+		if (!kc_eth_is_tag(*proto))
+			break;
+		vh = data + *off;
+		if ((void *)(vh + 1) > data_end)
+			return KC_L4_SKIP;
+		*proto = bpf_ntohs(vh->h_vlan_encapsulated_proto);
+		*off += KC_VLAN_HLEN;
+	}
+	if (kc_eth_is_tag(*proto))
+		return KC_L4_INVALID;
+	p->l3_off = *off;
+	return -1;
+}
+
+/* The policy's parser: fills p->frame_len, proto, sport, dport, l4_off, v6, saddr behind up
+ * to KC_POL_VLAN_MAX tags (kc_parse_tags). IPv4 options are skipped and IPv6 extension headers
+ * walked (hop-by-hop, routing, destination options, fragment, AH); a first fragment is parsed
+ * by its L4 header, later fragments are skipped (the stack cannot reassemble them without the
+ * first, which the policy saw). */
 static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
@@ -205,10 +254,12 @@ static __always_inline int kc_parse_l4(struct xdp_md *ctx, struct kc_pkt *p)
 	__u32 off, end;
 	__u16 proto;
 	__u8 nh;
+	int r;
 
 	p->frame_len = frame_len;
-	if (kc_parse_eth(data, data_end, p, &off, &proto) >= 0)
-		return KC_L4_SKIP;
+	r = kc_parse_tags(data, data_end, p, &off, &proto);
+	if (r >= 0)
+		return r;
 	if (proto == KC_ETH_P_IP) {
 		struct iphdr *ip = data + off;
 		__u32 ihl;

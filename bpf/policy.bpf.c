@@ -6,8 +6,9 @@
  * when the cache is not loaded. Layout and map contract: include/kcache/policy.h; verdicts for
  * odd packets: docs/network-policy.md.
  *
- *   1. parse: source address, protocol, destination port (kc_parse_l4); not UDP/TCP with
- *      ports -> pass on;
+ *   1. parse: source address, protocol, destination port (kc_parse_l4), behind any tags the
+ *      stack would strip or hand to a VLAN device; more tags than walked -> invalid (drop);
+ *      a loopback source off lo -> invalid (drop); not UDP/TCP with ports -> pass on;
  *   2. read the active buffer once; the port's default rule from kc_policy_prt_* and
  *      kc_policy_def_* (two inlined array lookups); not protected -> pass on;
  *   3. the longest prefix's rule set from the trie; the first rule that matches the port wins,
@@ -32,6 +33,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #ifndef KC_POL_CPUS_MAX
 #define KC_POL_CPUS_MAX 4096
 #endif
+
+/* Linux's LOOPBACK_IFINDEX: lo is 1 in every network namespace. The program asks the packet,
+ * not a load-time knob, because one program may be attached to several interfaces. */
+#define KC_LOOPBACK_IFINDEX 1
 
 /* One load that the compiler may neither repeat nor tear. */
 #define KC_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
@@ -156,6 +161,19 @@ static __always_inline int kc_next(struct xdp_md *ctx)
 {
 	bpf_tail_call(ctx, &kc_policy_next, 0);
 	return XDP_PASS;
+}
+
+/* Whether p's source is a loopback address: 127.0.0.0/8, ::1, or IPv4-mapped
+ * ::ffff:127.0.0.0/104. Only lo carries such a source; anywhere else it is forged. */
+static __always_inline int kc_src_loopback(const struct kc_pkt *p)
+{
+	if (!p->v6)
+		return (bpf_ntohl(p->saddr[0]) >> 24) == 127;
+	if (p->saddr[0] | p->saddr[1])
+		return 0;
+	if (!p->saddr[2])
+		return p->saddr[3] == bpf_htonl(1);
+	return p->saddr[2] == bpf_htonl(0xffff) && (bpf_ntohl(p->saddr[3]) >> 24) == 127;
 }
 
 /* The rule that applies: the first of the set that matches, else the port's default. */
@@ -387,6 +405,12 @@ int kc_policy(struct xdp_md *ctx)
 	int res;
 
 	res = kc_parse_l4(ctx, &p);
+	/* The implicit loopback allows (and any rule) hold on lo only: elsewhere the stack would
+	 * drop the packet as a martian, but the kernel tier would answer it before that. Any
+	 * port, since the kernel tier's need not be protected. */
+	if (res == KC_L4_PORTS && ctx->ingress_ifindex != KC_LOOPBACK_IFINDEX &&
+	    kc_src_loopback(&p))
+		res = KC_L4_INVALID;
 	cfg = bpf_map_lookup_elem(&kc_policy_cfg, &zero);
 	if (!cfg) /* cannot happen: a one-element array */
 		return kc_next(ctx);

@@ -73,6 +73,9 @@
 /* IPv6 extension headers the program walks to find the ports; a longer chain is dropped as
  * KC_POL_V_INVALID (docs/network-policy.md). */
 #define KC_POL_V6_EXT_MAX 4
+/* 802.1Q / 802.1ad tags the program walks to find the IP header; a frame still tagged after
+ * them is dropped as KC_POL_V_INVALID (docs/network-policy.md). */
+#define KC_POL_VLAN_MAX 4
 /* Rate-limit bounds: packets per second and burst. */
 #define KC_POL_RATE_MAX	 100000000U
 #define KC_POL_BURST_MAX 1000000U
@@ -158,7 +161,8 @@ enum kc_pol_verdict {
 	KC_POL_V_WOULD_DENY = 3, /* audit mode: a deny that was let through */
 	KC_POL_V_WOULD_LIMIT = 4, /* audit mode: a limit drop that was let through */
 	KC_POL_V_PASS = 5,	  /* not subject to the policy (see docs/network-policy.md) */
-	KC_POL_V_INVALID = 6,	  /* dropped: IPv6 header chain the program cannot walk */
+	KC_POL_V_INVALID = 6,	  /* dropped: more tags or IPv6 headers than the program walks, or
+				   * a loopback source off lo */
 	KC_POL_V_EVENTS_LOST = 7, /* not a verdict: deny events the ring buffer had no room for */
 	KC_POL_V__MAX = 8,
 };

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/mman.h>
 #include <sched.h>
 #include <unistd.h>
@@ -47,7 +48,8 @@ struct env {
 	int prog_fd, next_fd;
 	struct kc_pol_state st;
 	struct ring_buffer *rb;
-	int cpu[2]; /* the CPU the test runs on, and another one or -1 */
+	int cpu[2];    /* the CPU the test runs on, and another one or -1 */
+	__u32 ifindex; /* xdp_md.ingress_ifindex of the rows run now; 0: none given (lo's rxq) */
 };
 
 static struct env E;
@@ -245,7 +247,15 @@ enum {
 	F_ARP = 1 << 9,
 };
 
-static size_t frame(uint8_t *buf, const char *src, uint16_t dport, unsigned flags)
+/* A stack of tags in front of the IP header, outermost first: {TPID, TCI}. */
+struct tags {
+	int n;
+	uint16_t t[PKT_TAGS_MAX][2];
+};
+
+/* A frame from src to dport with flags, behind the tags of stk (NULL: none). */
+static size_t frame_tagged(uint8_t *buf, const char *src, uint16_t dport, unsigned flags,
+			   const struct tags *stk)
 {
 	static const uint8_t cmac[6] = {0x02, 0, 0, 0, 0, 1}, smac[6] = {0x02, 0, 0, 0, 0, 2};
 	uint8_t l4[20] = {0};
@@ -264,6 +274,11 @@ static size_t frame(uint8_t *buf, const char *src, uint16_t dport, unsigned flag
 	if (flags & F_VLAN) {
 		s.vlan = 1;
 		s.vlan_tci = 100;
+	}
+	for (int i = 0; stk && i < stk->n; i++) {
+		s.tags[i].tpid = stk->t[i][0];
+		s.tags[i].tci = stk->t[i][1];
+		s.n_tags = stk->n;
 	}
 	if (flags & F_IPOPT)
 		s.ip_opt_len = 8;
@@ -289,12 +304,17 @@ static size_t frame(uint8_t *buf, const char *src, uint16_t dport, unsigned flag
 	}
 	assert_true(n > 0);
 	if (flags & F_V6LATER) {
-		size_t fh = 14 + (s.vlan ? 4 : 0) + 40;
+		size_t fh = 14 + (s.vlan ? 4 : 0) + (size_t)s.n_tags * 4 + 40;
 
 		buf[fh + 2] = 0;
 		buf[fh + 3] = 8; /* offset 1 (8 bytes), no M */
 	}
 	return n;
+}
+
+static size_t frame(uint8_t *buf, const char *src, uint16_t dport, unsigned flags)
+{
+	return frame_tagged(buf, src, dport, flags, NULL);
 }
 
 /* IPv6 from src to udp dport behind n destination-options headers (8 bytes each). */
@@ -337,10 +357,16 @@ static void check(const char *name, const uint8_t *in, size_t len, int want_ret,
 	static uint8_t out[FRAME_MAX];
 	struct kc_pol_totals tb, ta;
 	__u32 want_id = want_rule ? rule_id(want_rule) : 0;
+	struct xdp_md md = {.data_end = (__u32)len, .ingress_ifindex = E.ifindex};
 	int err;
 
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len,
 		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+	/* Without a context the kernel runs the program on lo's receive queue (ifindex 1). */
+	if (E.ifindex) {
+		o.ctx_in = &md;
+		o.ctx_size_in = sizeof(md);
+	}
 
 	assert_int_equal(kc_pol_read_totals(&E.st, &tb), 0);
 	assert_int_equal(kc_pol_read_all_cnt(&E.st, before), 0);
@@ -374,7 +400,7 @@ static void check(const char *name, const uint8_t *in, size_t len, int want_ret,
 				 want_rule ? want_rule : "none");
 		}
 	}
-	print_message("    %-36s %-8s %-11s %s\n", name,
+	print_message("    %-40s %-8s %-11s %s\n", name,
 		      want_ret == XDP_DROP ? "DROP"
 		      : want_ret == NEXT   ? "next"
 					   : "PASS",
@@ -382,15 +408,21 @@ static void check(const char *name, const uint8_t *in, size_t len, int want_ret,
 }
 
 /* A row: a frame from src to dport with flags. */
-static void row(const char *name, const char *src, uint16_t dport, unsigned flags, int want_ret,
-		int want_v, const char *want_rule)
+static void row_tagged(const char *name, const char *src, uint16_t dport, unsigned flags,
+		       const struct tags *stk, int want_ret, int want_v, const char *want_rule)
 {
 	static uint8_t buf[FRAME_MAX];
-	size_t n = frame(buf, src, dport, flags);
+	size_t n = frame_tagged(buf, src, dport, flags, stk);
 
 	check(name, buf, n, want_ret, want_v, want_rule,
 	      want_v == KC_POL_V_DENY || want_v == KC_POL_V_LIMIT ||
 		  want_v == KC_POL_V_WOULD_DENY || want_v == KC_POL_V_WOULD_LIMIT);
+}
+
+static void row(const char *name, const char *src, uint16_t dport, unsigned flags, int want_ret,
+		int want_v, const char *want_rule)
+{
+	row_tagged(name, src, dport, flags, NULL, want_ret, want_v, want_rule);
 }
 
 #define ALLOW(name, src, port, flags, rule) row(name, src, port, flags, NEXT, KC_POL_V_ALLOW, rule)
@@ -496,18 +528,22 @@ static void test_headers(void **state)
 	}
 }
 
-/* Every truncation of whole frames (14 bytes up: BPF_PROG_TEST_RUN needs an Ethernet header)
- * is passed on untouched as "pass": the IP lengths no longer fit the frame, and the stack
- * drops such packets itself. Corrupt headers likewise. Never a fault, never a drop. */
+/* Every truncation of whole frames (two of them behind three tags; 14 bytes up: BPF_PROG_TEST_RUN
+ * needs an Ethernet header) is passed on untouched as "pass": the IP lengths no longer fit the
+ * frame, and the stack drops such packets itself. Corrupt headers likewise. Never a fault, never
+ * a drop. */
 static void test_malformed(void **state)
 {
+	static const struct tags three = {3, {{0x88a8, 0}, {0x8100, 0}, {0x8100, 0}}};
 	static const struct {
 		const char *src;
 		unsigned flags;
+		const struct tags *stk;
 	} frames[] = {
-	    {"198.18.5.1", 0},	      {"198.18.5.1", F_TCP | F_VLAN},
-	    {"198.18.5.1", F_IPOPT},  {"2001:2:0:5::1", F_V6HBH | F_VLAN},
-	    {"2001:2:0:5::1", F_TCP}, {"2001:2:0:5::1", F_V6FRAG},
+	    {"198.18.5.1", 0, NULL},	    {"198.18.5.1", F_TCP | F_VLAN, NULL},
+	    {"198.18.5.1", F_IPOPT, NULL},  {"2001:2:0:5::1", F_V6HBH | F_VLAN, NULL},
+	    {"2001:2:0:5::1", F_TCP, NULL}, {"2001:2:0:5::1", F_V6FRAG, NULL},
+	    {"198.18.5.1", F_TCP, &three},  {"2001:2:0:5::1", F_V6HBH, &three},
 	};
 	static uint8_t buf[FRAME_MAX];
 	char name[80];
@@ -516,7 +552,7 @@ static void test_malformed(void **state)
 	(void)state;
 	apply_yaml(main_policy);
 	for (size_t f = 0; f < sizeof(frames) / sizeof(frames[0]); f++) {
-		n = frame(buf, frames[f].src, 11211, frames[f].flags);
+		n = frame_tagged(buf, frames[f].src, 11211, frames[f].flags, frames[f].stk);
 		for (size_t len = 0; len < 14; len++) {
 			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf,
 				    .data_size_in = (__u32)len, .repeat = 1);
@@ -524,8 +560,8 @@ static void test_malformed(void **state)
 			assert_int_not_equal(bpf_prog_test_run_opts(E.prog_fd, &o), 0);
 		}
 		for (size_t len = 14; len < n; len++) {
-			snprintf(name, sizeof(name), "%s 0x%x cut to %zu", frames[f].src,
-				 frames[f].flags, len);
+			snprintf(name, sizeof(name), "%s 0x%x%s cut to %zu", frames[f].src,
+				 frames[f].flags, frames[f].stk ? " 3 tags" : "", len);
 			if (len + 1 == n || len == 14)
 				check(name, buf, len, NEXT, KC_POL_V_PASS, NULL, 0);
 			else /* quietly: the same checks */
@@ -544,8 +580,9 @@ static void test_malformed(void **state)
 								      tb.v[KC_POL_V_PASS]));
 			}
 		}
-		print_message("    %s 0x%x: 0..13 bytes EINVAL, 14..%zu bytes passed on\n",
-			      frames[f].src, frames[f].flags, n - 1);
+		print_message("    %s 0x%x%s: 0..13 bytes EINVAL, 14..%zu bytes passed on\n",
+			      frames[f].src, frames[f].flags, frames[f].stk ? " 3 tags" : "",
+			      n - 1);
 	}
 	/* Corrupt IPv4 headers from a denied source: the stack drops them, so do not we. */
 	n = frame(buf, "198.18.5.1", 11211, 0);
@@ -852,13 +889,183 @@ static void test_swaps(void **state)
 	}
 }
 
+/* --- tag stacks --------------------------------------------------------------------------------
+ */
+
+/* Linux strips priority tags (VID 0, 802.1Q or 802.1ad) and delivers what is behind them; a tag
+ * with a VID goes to that VLAN's device, if there is one, which reaches a socket bound to any
+ * address. So the policy walks every tag, up to KC_POL_VLAN_MAX of them, and judges the IP
+ * packet behind them by its source whatever the VIDs; a frame still tagged after that many is
+ * dropped as invalid, IP inside or not. */
+static const struct {
+	const char *name;
+	struct tags stk;
+} stacks[] = {
+    {"untagged", {0, {{0}}}},
+    {"8100/0", {1, {{0x8100, 0}}}},
+    {"8100/100", {1, {{0x8100, 100}}}},
+    {"88a8/0", {1, {{0x88a8, 0}}}},
+    {"88a8/100", {1, {{0x88a8, 100}}}},
+    {"9100/0", {1, {{0x9100, 0}}}},
+    {"8100/0+8100/0", {2, {{0x8100, 0}, {0x8100, 0}}}},
+    {"8100/0+8100/7", {2, {{0x8100, 0}, {0x8100, 7}}}},
+    {"8100/0+88a8/0", {2, {{0x8100, 0}, {0x88a8, 0}}}},
+    {"88a8/0+8100/0", {2, {{0x88a8, 0}, {0x8100, 0}}}},
+    {"88a8/0+8100/100 (prio bits)", {2, {{0x88a8, 0xe000}, {0x8100, 0xe064}}}},
+    {"88a8/100+8100/200", {2, {{0x88a8, 100}, {0x8100, 200}}}},
+    {"9100/0+8100/0", {2, {{0x9100, 0}, {0x8100, 0}}}},
+    {"88a8/0+8100/0+8100/0", {3, {{0x88a8, 0}, {0x8100, 0}, {0x8100, 0}}}},
+    {"8100/5+88a8/0+8100/0", {3, {{0x8100, 5}, {0x88a8, 0}, {0x8100, 0}}}},
+    {"4 x 8100/0", {4, {{0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}}}},
+    {"5 x 8100/0", {5, {{0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}}}},
+    {"88a8/0+5 x 8100/0",
+     {6, {{0x88a8, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}, {0x8100, 0}}}},
+};
+
+static void test_vlan_stacks(void **state)
+{
+	static const struct {
+		const char *src;
+		const char *rule; /* the allow rule that applies, or NULL: */
+		const char *deny; /* the deny rule that does */
+	} srcs[] = {
+	    {"198.18.1.1", "allow 198.18.0.0/16", NULL},
+	    {"198.18.5.1", NULL, "deny 198.18.5.0/24"},
+	    {"2001:2::9", "allow 2001:2::/32", NULL},
+	    {"2001:2:0:5::1", NULL, "deny 2001:2:0:5::/64"},
+	};
+	char name[96];
+
+	(void)state;
+	apply_yaml(main_policy);
+	_Static_assert(KC_POL_VLAN_MAX == 4, "the table's last two stacks are one and two over");
+	print_message("  tag stacks x IPv4/IPv6 x allowed/denied x UDP/TCP (%d tags walked)\n",
+		      KC_POL_VLAN_MAX);
+	for (size_t k = 0; k < sizeof(stacks) / sizeof(stacks[0]); k++) {
+		const struct tags *stk = &stacks[k].stk;
+		int over = stk->n > KC_POL_VLAN_MAX;
+
+		for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+			for (unsigned tcp = 0; tcp <= F_TCP; tcp += F_TCP) {
+				snprintf(name, sizeof(name), "%s %s %s", stacks[k].name,
+					 srcs[i].src, tcp ? "tcp" : "udp");
+				if (over)
+					row_tagged(name, srcs[i].src, 11211, tcp, stk, XDP_DROP,
+						   KC_POL_V_INVALID, NULL);
+				else if (srcs[i].rule)
+					row_tagged(name, srcs[i].src, 11211, tcp, stk, NEXT,
+						   KC_POL_V_ALLOW, srcs[i].rule);
+				else
+					row_tagged(name, srcs[i].src, 11211, tcp, stk, XDP_DROP,
+						   KC_POL_V_DENY, srcs[i].deny);
+			}
+		}
+		/* Not IP behind the tags: passed on, unless still tagged after the walk. */
+		snprintf(name, sizeof(name), "%s arp", stacks[k].name);
+		row_tagged(name, "198.18.5.1", 11211, F_ARP, stk, over ? XDP_DROP : NEXT,
+			   over ? KC_POL_V_INVALID : KC_POL_V_PASS, NULL);
+		snprintf(name, sizeof(name), "%s to an unprotected port", stacks[k].name);
+		row_tagged(name, "198.18.5.1", 53, 0, stk, over ? XDP_DROP : NEXT,
+			   over ? KC_POL_V_INVALID : KC_POL_V_PASS, NULL);
+	}
+}
+
+/* --- loopback sources ------------------------------------------------------------------------ */
+
+/* Makes a veth pair in a network namespace of the test's own (gone when the test exits) and
+ * returns the ifindex of one end: BPF_PROG_TEST_RUN wants an existing device for
+ * ingress_ifindex. */
+static __u32 make_veth(void)
+{
+	__u32 idx;
+
+	if (unshare(CLONE_NEWNET))
+		fail_msg("unshare(CLONE_NEWNET): %s", strerror(errno));
+	if (system("ip link add kct0 type veth peer name kct1"))
+		fail_msg("ip link add kct0 type veth failed");
+	idx = if_nametoindex("kct0");
+	if (!idx || idx == 1)
+		fail_msg("kct0: ifindex %u", idx);
+	return idx;
+}
+
+/* The implicit loopback allows hold on lo only. Anywhere else a loopback source is forged (the
+ * stack drops it as a martian, but the kernel tier would answer it with XDP_TX first): dropped
+ * as invalid, to any port, whatever the rules. */
+static void test_loopback_spoof(void **state)
+{
+	static const char *const lo_srcs[] = {"127.0.0.1", "127.1.2.3",	       "127.255.255.255",
+					      "::1",	   "::ffff:127.0.0.1", "::ffff:127.9.8.7"};
+	static const struct tags dbl = {2, {{0x8100, 0}, {0x8100, 0}}};
+	__u32 veth = make_veth();
+	char name[96];
+
+	(void)state;
+	apply_yaml("audit: false\n"
+		   "protect:\n"
+		   "  - {proto: udp, port: 11211, default: deny}\n"
+		   "  - {proto: tcp, port: 11211, default: deny}\n"
+		   "rules:\n"
+		   "  - {action: allow, prefix: 0.0.0.0/0}\n"
+		   "  - {action: allow, prefix: \"::/0\"}\n"
+		   "  - {action: deny, prefix: 198.18.5.0/24}\n");
+	for (int pass = 0; pass < 2; pass++) {
+		/* 0: no context (lo's queue), then ingress_ifindex 1 given explicitly */
+		E.ifindex = pass ? 1 : 0;
+		print_message("  on lo (%s)\n", pass ? "ingress_ifindex 1" : "no context");
+		ALLOW("127.0.0.1 udp", "127.0.0.1", 11211, 0, "loopback4");
+		ALLOW("127.0.0.1 tcp", "127.0.0.1", 11211, F_TCP, "loopback4");
+		ALLOW("127.1.2.3 udp", "127.1.2.3", 11211, 0, "loopback4");
+		ALLOW("::1 udp", "::1", 11211, 0, "loopback6");
+		ALLOW("::1 tcp", "::1", 11211, F_TCP, "loopback6");
+		/* no implicit allow for the mapped form: the rules decide */
+		ALLOW("::ffff:127.0.0.1 udp", "::ffff:127.0.0.1", 11211, 0, "allow ::/0");
+		row_tagged("127.0.0.1 behind two priority tags", "127.0.0.1", 11211, 0, &dbl, NEXT,
+			   KC_POL_V_ALLOW, "loopback4");
+		PASS("127.0.0.1 to an unprotected port", "127.0.0.1", 53, 0);
+	}
+	E.ifindex = veth;
+	print_message("  on a veth (ifindex %u)\n", veth);
+	for (size_t i = 0; i < sizeof(lo_srcs) / sizeof(lo_srcs[0]); i++) {
+		snprintf(name, sizeof(name), "%s udp", lo_srcs[i]);
+		row(name, lo_srcs[i], 11211, 0, XDP_DROP, KC_POL_V_INVALID, NULL);
+		snprintf(name, sizeof(name), "%s tcp", lo_srcs[i]);
+		row(name, lo_srcs[i], 11211, F_TCP, XDP_DROP, KC_POL_V_INVALID, NULL);
+		snprintf(name, sizeof(name), "%s to an unprotected port", lo_srcs[i]);
+		row(name, lo_srcs[i], 53, 0, XDP_DROP, KC_POL_V_INVALID, NULL);
+		snprintf(name, sizeof(name), "%s behind two priority tags", lo_srcs[i]);
+		row_tagged(name, lo_srcs[i], 11211, 0, &dbl, XDP_DROP, KC_POL_V_INVALID, NULL);
+	}
+	/* The neighbours of the loopback prefixes are ordinary sources. */
+	ALLOW("126.255.255.255 (not loopback)", "126.255.255.255", 11211, 0, "allow 0.0.0.0/0");
+	ALLOW("128.0.0.1 (not loopback)", "128.0.0.1", 11211, 0, "allow 0.0.0.0/0");
+	ALLOW("198.18.1.1 allowed", "198.18.1.1", 11211, F_TCP, "allow 0.0.0.0/0");
+	DENY("198.18.5.1 denied", "198.18.5.1", 11211, 0, "deny 198.18.5.0/24");
+	ALLOW("::2 (not loopback)", "::2", 11211, 0, "allow ::/0");
+	ALLOW("::1:0:0:1 (not loopback)", "::1:0:0:1", 11211, 0, "allow ::/0");
+	ALLOW("::ffff:128.0.0.1 (not loopback)", "::ffff:128.0.0.1", 11211, 0, "allow ::/0");
+	ALLOW("::fffe:127.0.0.1 (not mapped)", "::fffe:127.0.0.1", 11211, 0, "allow ::/0");
+	PASS("198.18.5.1 to an unprotected port", "198.18.5.1", 53, 0);
+	{
+		static uint8_t buf[FRAME_MAX];
+		size_t n = frame(buf, "127.0.0.1", 11211, 0);
+
+		/* audit mode drops nothing, this included */
+		apply_yaml("audit: true\nrules:\n  - {action: deny, prefix: 198.18.5.0/24}\n");
+		check("audit: 127.0.0.1 on the veth counted, passed", buf, n, NEXT,
+		      KC_POL_V_INVALID, NULL, 0);
+	}
+	E.ifindex = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_precedence), cmocka_unit_test(test_headers),
-	    cmocka_unit_test(test_malformed),  cmocka_unit_test(test_rate_limit),
-	    cmocka_unit_test(test_audit_mode), cmocka_unit_test(test_events),
-	    cmocka_unit_test(test_swaps),
+	    cmocka_unit_test(test_precedence),	   cmocka_unit_test(test_headers),
+	    cmocka_unit_test(test_malformed),	   cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_audit_mode),	   cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_swaps),	   cmocka_unit_test(test_vlan_stacks),
+	    cmocka_unit_test(test_loopback_spoof), /* last: it moves to a network namespace */
 	};
 	const char *req = getenv("KCACHE_REQUIRE_BPF");
 	cpu_set_t set;

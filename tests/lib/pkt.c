@@ -46,7 +46,9 @@ size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_spec *s, const void 
 	size_t off = 0, l3, ext = 0, l4, total;
 	uint8_t ttl = s->ttl ? s->ttl : 64;
 
-	total = ETH_HLEN + (s->vlan ? 4 : 0) + len;
+	if (s->n_tags < 0 || s->n_tags > PKT_TAGS_MAX)
+		return 0;
+	total = ETH_HLEN + (s->vlan ? 4 : 0) + (size_t)s->n_tags * 4 + len;
 	if (!s->raw_ethertype)
 		total += (s->v6 ? 40 : 20 + s->ip_opt_len) + (proto == 17 ? 8 : 0) +
 			 (s->v6 && s->v6_ext ? 8 : 0);
@@ -60,6 +62,11 @@ size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_spec *s, const void 
 	if (s->vlan) {
 		put16(buf + off, s->vlan_tpid ? s->vlan_tpid : 0x8100);
 		put16(buf + off + 2, s->vlan_tci);
+		off += 4;
+	}
+	for (int i = 0; i < s->n_tags; i++) {
+		put16(buf + off, s->tags[i].tpid);
+		put16(buf + off + 2, s->tags[i].tci);
 		off += 4;
 	}
 	put16(buf + off, s->raw_ethertype ? s->raw_ethertype : s->v6 ? 0x86dd : 0x0800);

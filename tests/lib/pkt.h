@@ -1,8 +1,8 @@
 /* pkt.h: canned packets for BPF_PROG_TEST_RUN tests, and an independent checksum verifier.
  *
- * The builders write Ethernet (optionally one 802.1Q tag) + IPv4/IPv6 + UDP frames with correct
- * lengths and checksums; knobs produce the odd cases (IP options, fragments, extension headers,
- * other protocols, Ethernet padding). The verifier re-parses a frame and recomputes every
+ * The builders write Ethernet (optionally 802.1Q/802.1ad tags) + IPv4/IPv6 + UDP frames with
+ * correct lengths and checksums; knobs produce the odd cases (IP options, fragments, extension
+ * headers, other protocols, Ethernet padding). The verifier re-parses a frame and recomputes every
  * checksum with a plain byte-wise one's-complement sum that shares no code with the BPF side.
  * Pure C: no libbpf, no cmocka.
  */
@@ -12,11 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Tags pkt_spec.tags can stack. */
+#define PKT_TAGS_MAX 8
+
 struct pkt_spec {
 	int v6;
 	int vlan; /* one 802.1Q tag with vlan_tci */
 	uint16_t vlan_tci;
-	uint16_t vlan_tpid;	/* 0: 0x8100 (set 0x88a8 for an 802.1ad outer tag) */
+	uint16_t vlan_tpid; /* 0: 0x8100 (set 0x88a8 for an 802.1ad outer tag) */
+	int n_tags; /* more tags after that one (or alone), outermost first; <= PKT_TAGS_MAX */
+	struct {
+		uint16_t tpid, tci; /* written as given: 0x8100, 0x88a8, 0x9100, anything */
+	} tags[PKT_TAGS_MAX];
 	uint16_t raw_ethertype; /* non-zero: no IP at all, payload follows Ethernet (e.g. ARP) */
 	uint8_t dst_mac[6], src_mac[6];
 	uint8_t src_ip[16], dst_ip[16]; /* IPv4 uses the first 4 bytes */
@@ -34,7 +41,7 @@ struct pkt_spec {
 };
 
 /* Writes a frame carrying payload as the UDP payload (or, with proto != 17, as the L4 bytes).
- * Returns its length, or 0 when cap is too small. */
+ * Returns its length, or 0 when cap is too small or n_tags is out of range. */
 size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_spec *s, const void *payload,
 		 size_t len);
 
@@ -48,9 +55,10 @@ void pkt_spec_reverse(struct pkt_spec *out, const struct pkt_spec *req);
 /* Folded (not inverted) one's-complement sum of len bytes, big-endian words, plus init. */
 uint16_t pkt_csum(const void *data, size_t len, uint32_t init);
 
-/* Parses frame (Ethernet, one optional VLAN tag, IPv4 without options or IPv6 without extension
- * headers, UDP) and checks: lengths agree with the frame, IPv4 header checksum, UDP checksum
- * (required non-zero when require_udp_csum or IPv6). Returns 0, or -1 with why filled in. */
+/* Parses frame (Ethernet, one optional 802.1Q tag: not the stacks n_tags builds, IPv4 without
+ * options or IPv6 without extension headers, UDP) and checks: lengths agree with the frame, IPv4
+ * header checksum, UDP checksum (required non-zero when require_udp_csum or IPv6). Returns 0, or -1
+ * with why filled in. */
 int pkt_verify(const uint8_t *frame, size_t len, int require_udp_csum, char *why, size_t whylen);
 
 /* Hex dump of the first differing region of two buffers into out, for assertion messages. */
