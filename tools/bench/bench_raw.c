@@ -261,11 +261,15 @@ int kb_raw_check(const struct kb_raw *r, const struct kb_cfg *cfg, const void *f
 		return -EPERM;
 	}
 	memcpy(&to, f + ETH_HLEN_ + 16, 4);
-	if (cfg->addr.ss_family != AF_INET || to.s_addr != dst->sin_addr.s_addr ||
-	    !kb_v4_allowed(&to)) {
-		snprintf(err, errlen,
-			 "refusing to send a raw frame to %s: not the target %s, or outside "
-			 "127.0.0.0/8 and 198.18.0.0/15",
+	if (!kb_v4_allowed(&to)) {
+		snprintf(
+		    err, errlen,
+		    "refusing to send a raw frame to %s: outside 127.0.0.0/8 and 198.18.0.0/15",
+		    inet_ntoa(to));
+		return -EPERM;
+	}
+	if (cfg->addr.ss_family != AF_INET || to.s_addr != dst->sin_addr.s_addr) {
+		snprintf(err, errlen, "refusing to send a raw frame to %s: not the target %s",
 			 inet_ntoa(to), cfg->target);
 		return -EPERM;
 	}
