@@ -160,8 +160,12 @@ static int live_load(int ifindex, char *why, size_t whylen)
 static int live_open(int ifindex, const char *frame, int len, char *why, size_t whylen, char *err,
 		     size_t errlen)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len, .repeat = 1,
-		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 1);
+	struct bpf_test_run_opts o = {.sz = sizeof(o),
+				      .data_in = frame,
+				      .data_size_in = (__u32)len,
+				      .repeat = 1,
+				      .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+				      .batch_size = 1};
 	int rc;
 
 	if (live_load(ifindex, why, whylen))
