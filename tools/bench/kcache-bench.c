@@ -6,8 +6,8 @@
  * Safety: the tool only ever sends to loopback (127.0.0.0/8, ::1) or to the benchmarking range
  * 198.18.0.0/15 (RFC 2544), which kcache's scripts assign to the network namespaces and veth
  * pairs they create. Any other destination is refused before a socket is opened. Names are not
- * resolved: the target must be a numeric address. The raw frames of --pad-frames and
- * --flood-xdp are checked again before they go out (kb_raw_check).
+ * resolved: the target must be a numeric address. The frame --flood-xdp's packet sender sends
+ * is checked again before it goes out (kb_raw_check).
  */
 #include <errno.h>
 #include <getopt.h>
