@@ -1,8 +1,8 @@
 /* test_bench_raw.c: kcache-bench's safety check on raw frames (tools/bench/bench_raw.c): which
  * IPv4 destinations kb_v4_allowed() accepts, and the frames and sockets kb_raw_check() refuses
- * before the --flood-xdp packet sender sends anything. No root needed: the
- * frames are built by kb_raw_frame() over a hand-made header; only the case with a real packet
- * socket needs CAP_NET_RAW, and it is skipped (reported as such) without it. */
+ * before the --flood-xdp packet sender sends anything. No root needed: the frames are built by
+ * kb_raw_frame() over a hand-made header; only the case with a real packet socket needs
+ * CAP_NET_RAW, and it is skipped (reported as such) without it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
