@@ -175,6 +175,8 @@ $(BUILD)/tests/$(2): $(BUILD)/obj/$(1:.c=.o) $(3) $(TEST_LIBS)
 	$(Q)mkdir -p $$(@D)
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) $(4)
 endef
+# tests/unit/bench tests kcache-bench's engine, which is in no archive.
+$(BUILD)/tests/test_bench_raw: $(BUILD)/obj/tools/bench/bench_raw.o
 $(foreach s,$(UNIT_SRCS),$(eval $(call test_rule,$(s),$(basename $(notdir $(s))),$(TLIB_OBJS),-lcmocka)))
 $(foreach s,$(BPFT_SRCS),$(eval $(call test_rule,$(s),$(patsubst test_%,bpf_%,$(basename $(notdir $(s)))),$(TLIB_OBJS),-lcmocka)))
 $(foreach s,$(DRV_SRCS),$(eval $(call test_rule,$(s),$(basename $(notdir $(s))),,)))

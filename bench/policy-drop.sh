@@ -20,7 +20,9 @@
 # so every packet walks all N rules, as every packet that no rule denies would.
 #
 # The flood: kcache-bench --flood-xdp in the sender namespace: the kernel makes the frames
-# (BPF_PROG_TEST_RUN live frames, redirected into the veth), 2 threads pinned to CPU 0. On a
+# (BPF_PROG_TEST_RUN live frames, redirected into the veth), 2 threads pinned to CPU 0. (On a
+# kernel that refuses live frames kcache-bench sends from an AF_PACKET socket instead; the
+# generator line says which ran, and a warning follows if it was not live frames.) On a
 # veth the receiver's NAPI poll then runs in softirq on CPU 0 right after each batch of 64
 # frames, so the generator and the dropper take turns on CPU 0: the generator never outruns the
 # dropper (the ring would show it: "ring overflow"), and everything else (this script, kcached's
@@ -398,6 +400,12 @@ for n in $RULES; do
 	for col in "${COLS[@]}"; do
 		[ -n "${NA[$col]:-}" ] && continue
 		flood "$col" 0.5 || fail "$col: kcache-bench --flood-xdp failed: $(cat "$TMP/flood.out")"
+		[ -z "${GEN_LINE:-}" ] || continue
+		GEN_LINE=$(grep -m1 'sending with' "$TMP/flood.out" || echo "(no generator line)")
+		echo "  generator: ${GEN_LINE#kcache-bench: }"
+		case $GEN_LINE in *AF_PACKET*) echo "  warning: not the live-frames generator the figures in" \
+			"docs/benchmarks.md were made with: skbs through veth_xmit, and the ring checks see nothing" ;;
+		esac
 	done
 	# Each round starts at the next dropper: none is always the first after a pause.
 	for r in $(seq "$ROUNDS"); do

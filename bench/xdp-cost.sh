@@ -6,7 +6,7 @@
 #
 #   bench/xdp-cost.sh [NKEYS [NREQ [ZIPF]]]     defaults 100000 200000 0.99
 #   JIT=FILE bench/xdp-cost.sh                  also write kc_cache's JIT image (see the .c)
-# Take the bench lock on a shared host: flock /work/notes/bench.lock bench/xdp-cost.sh
+# On a shared host, run it under the lock file the other benches there take: flock LOCKFILE bench/xdp-cost.sh
 # sanitizers: no
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,7 +4,7 @@
 #   tests/run.sh unit|bpf|integration|NAME...   a suite, or tests whose name contains NAME
 # Environment: BUILD (default build), KC_SAN_BUILDS (extra sanitized build folders whose unit
 # tests and protocol integration tests run too), KCACHE_REQUIRE_BPF=1 (a skip is a failure).
-# A test passes with exit 0 and skips with exit 77 (xdp-tools' convention).
+# A test passes with exit 0 and skips with exit 77 (automake's skip code; xdp-tools uses 249).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

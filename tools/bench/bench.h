@@ -1,6 +1,6 @@
-/* bench.h: the engine of tools/kcache-bench, a memcached load generator (UDP and TCP, text
- * protocol). Shared by tools/kcache-bench.c (options, safety check, threads, report) and the
- * user/bench_*.c modules:
+/* bench.h: the engine of kcache-bench, a memcached load generator (UDP and TCP, text
+ * protocol). Shared by tools/bench/kcache-bench.c (options, safety check, threads, report) and
+ * the tools/bench/bench_*.c modules:
  *
  *   bench_gen.c    random numbers, Zipf ranks, the key space (keys, deterministic values),
  *                  the latency histogram
@@ -8,7 +8,8 @@
  *   bench_udp.c    UDP: sendmmsg/recvmmsg, requests matched by the frame's request id; flood
  *   bench_tcp.c    TCP: pipelined connections, replies matched in order; prefill
  *   bench_raw.c    UDP requests as padded Ethernet frames (--pad-frames), for XDP on veth
- *   bench_xdp.c    --flood-xdp: frames made in the kernel (BPF_PROG_TEST_RUN live frames)
+ *   bench_xdp.c    --flood-xdp: frames made in the kernel (BPF_PROG_TEST_RUN live frames),
+ *                  or sent through a packet socket where the kernel refuses that mode
  *
  * Nothing here is used by the daemon. Every engine function runs on one bench thread and
  * touches only that thread's struct kb_thread; the configuration is read-only once threads run.
@@ -16,6 +17,7 @@
 #ifndef KC_BENCH_H
 #define KC_BENCH_H
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -103,6 +105,8 @@ uint64_t kb_hist_quantile(const struct kb_hist *h, double q);
 
 enum kb_proto { KB_UDP, KB_TCP };
 enum kb_op { KB_GET, KB_SET };
+/* --flood-xdp's generator (--xdp-gen): live frames if the kernel takes them, else AF_PACKET. */
+enum kb_xdp_gen { KB_XDP_GEN_AUTO, KB_XDP_GEN_LIVE, KB_XDP_GEN_PACKET };
 
 struct kb_cfg {
 	struct sockaddr_storage addr; /* the target: checked by kb_target_parse() */
@@ -126,6 +130,8 @@ struct kb_cfg {
 	bool verify;
 	bool flood;
 	bool flood_xdp;		  /* flood from the kernel (bench_xdp.c); implies flood */
+	enum kb_xdp_gen xdp_gen;  /* its generator */
+	const char *xdp_gen_why;  /* what chose it when not auto, for the notice */
 	_Atomic bool *stop;	  /* set by a signal, the watchdog or the request limit */
 	_Atomic uint64_t *issued; /* measured requests issued so far, for max_requests */
 };
@@ -202,6 +208,15 @@ int kb_raw_open(struct kb_raw *r, int udp_fd, const struct kb_cfg *cfg, char *er
 size_t kb_raw_frame(struct kb_raw *r, const void *p1, size_t n1, const void *p2, size_t n2,
 		    char *out);
 void kb_raw_close(struct kb_raw *r);
+/* True if a is in 127.0.0.0/8 or 198.18.0.0/15, the only IPv4 destinations kcache-bench sends
+ * to (see kcache-bench.c). */
+bool kb_v4_allowed(const struct in_addr *a);
+/* The safety check before raw frames go out of r->fd: frame[0..len) is an IPv4 frame from
+ * r's interface to cfg's target (an address kb_v4_allowed() accepts), and r->fd is bound to
+ * r->ifindex, the interface holding the local address the kernel chose towards that target.
+ * Returns 0, or -EPERM with a message in err. */
+int kb_raw_check(const struct kb_raw *r, const struct kb_cfg *cfg, const void *frame, size_t len,
+		 char *err, size_t errlen);
 
 /* --- engines ----------------------------------------------------------------------------- */
 
@@ -216,7 +231,9 @@ bool kb_claim(struct kb_thread *t);
 /* Each returns 0, or a negative errno with a message in t->err. */
 int kb_udp_run(struct kb_thread *t);
 int kb_udp_flood(struct kb_thread *t);
-/* --flood-xdp: frames sent by BPF_PROG_TEST_RUN in live-frames mode (root, IPv4, on-link). */
+/* --flood-xdp: frames sent by BPF_PROG_TEST_RUN in live-frames mode, or by an AF_PACKET socket
+ * when cfg->xdp_gen says so or the kernel refuses that mode (root, IPv4, on-link). The first
+ * thread chooses for all and prints one line on stderr saying which generator runs and why. */
 int kb_xdp_flood(struct kb_thread *t);
 int kb_tcp_run(struct kb_thread *t);
 /* Sets keys [t->pf_first, t->pf_end) over TCP, cfg->depth in flight per connection. */

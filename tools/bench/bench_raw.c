@@ -237,3 +237,54 @@ void kb_raw_close(struct kb_raw *r)
 		close(r->fd);
 	r->fd = -1;
 }
+
+bool kb_v4_allowed(const struct in_addr *a)
+{
+	uint32_t h = ntohl(a->s_addr);
+
+	return (h >> 24) == 127 ||		 /* 127.0.0.0/8 */
+	       (h & 0xfffe0000u) == 0xc6120000u; /* 198.18.0.0/15 */
+}
+
+int kb_raw_check(const struct kb_raw *r, const struct kb_cfg *cfg, const void *frame, size_t len,
+		 char *err, size_t errlen)
+{
+	const struct sockaddr_in *dst = (const struct sockaddr_in *)&cfg->addr;
+	const uint8_t *f = frame;
+	struct sockaddr_ll ll = {0};
+	socklen_t ll_len = sizeof(ll);
+	struct in_addr to;
+	char ifname[IF_NAMESIZE] = "?";
+
+	if (len < KB_RAW_HLEN || f[12] != 0x08 || f[13] != 0x00 || f[ETH_HLEN_] != 0x45) {
+		snprintf(err, errlen, "refusing to send a raw frame that is not IPv4");
+		return -EPERM;
+	}
+	memcpy(&to, f + ETH_HLEN_ + 16, 4);
+	if (!kb_v4_allowed(&to)) {
+		snprintf(
+		    err, errlen,
+		    "refusing to send a raw frame to %s: outside 127.0.0.0/8 and 198.18.0.0/15",
+		    inet_ntoa(to));
+		return -EPERM;
+	}
+	if (cfg->addr.ss_family != AF_INET || to.s_addr != dst->sin_addr.s_addr) {
+		snprintf(err, errlen, "refusing to send a raw frame to %s: not the target %s",
+			 inet_ntoa(to), cfg->target);
+		return -EPERM;
+	}
+	if (memcmp(f + 6, r->hdr + 6, 6)) {
+		snprintf(err, errlen, "refusing to send a raw frame with another source MAC");
+		return -EPERM;
+	}
+	if (getsockname(r->fd, (struct sockaddr *)&ll, &ll_len) || ll.sll_family != AF_PACKET ||
+	    ll.sll_ifindex <= 0 || ll.sll_ifindex != r->ifindex) {
+		if_indextoname((unsigned)r->ifindex, ifname);
+		snprintf(err, errlen,
+			 "refusing to send raw frames: the packet socket is not bound to %s, the "
+			 "interface facing %s",
+			 ifname, cfg->target);
+		return -EPERM;
+	}
+	return 0;
+}

@@ -1,12 +1,13 @@
 /* kcache-bench: a memcached load generator for kcache's benches and tests.
  *
  * This file holds the command line, the target safety check, the threads, the watchdog and the
- * report. The engines live in user/bench_*.c (contract: user/bench.h).
+ * report. The engines live in tools/bench/bench_*.c (contract: tools/bench/bench.h).
  *
  * Safety: the tool only ever sends to loopback (127.0.0.0/8, ::1) or to the benchmarking range
  * 198.18.0.0/15 (RFC 2544), which kcache's scripts assign to the network namespaces and veth
  * pairs they create. Any other destination is refused before a socket is opened. Names are not
- * resolved: the target must be a numeric address.
+ * resolved: the target must be a numeric address. The frame --flood-xdp's packet sender sends
+ * is checked again before it goes out (kb_raw_check).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -81,6 +82,13 @@ static void usage(FILE *f)
 "                            peer needs XDP or GRO on to take them). --batch frames (at most\n"
 "                            256) per kernel batch; the receiver's softirq runs on the sending\n"
 "                            CPU after each batch. Replies are not read\n"
+"      --xdp-gen GEN         --flood-xdp's generator: live (frames as above), packet (the\n"
+"                            same frames sent with sendmmsg on an AF_PACKET socket bound to\n"
+"                            that interface: one skb each, through veth_xmit) or auto (the\n"
+"                            default): live if one probe call shows the kernel takes live\n"
+"                            frames (it may refuse: EPERM, EINVAL, EOPNOTSUPP), else packet.\n"
+"                            A line on stderr says which runs and why.\n"
+"                            KCACHE_BENCH_NO_LIVE_FRAMES=1 in the environment makes auto packet\n"
 "      --pad-frames N        UDP over IPv4 to an on-link target: send each request as an\n"
 "                            Ethernet frame of at least N bytes (64-1514) through a packet\n"
 "                            socket, the request followed by a trailer the stack trims. On a\n"
@@ -125,14 +133,6 @@ static void usage(FILE *f)
 // clang-format on
 
 /* --- the target ----------------------------------------------------------------------------- */
-
-static bool v4_allowed(const struct in_addr *a)
-{
-	uint32_t h = ntohl(a->s_addr);
-
-	return (h >> 24) == 127 ||		 /* 127.0.0.0/8 */
-	       (h & 0xfffe0000u) == 0xc6120000u; /* 198.18.0.0/15 */
-}
 
 /* Parses ADDR:PORT or [ADDR6]:PORT (numeric) and refuses destinations outside loopback and
  * 198.18.0.0/15. Returns 0, or -EINVAL / -EPERM with a message in err. */
@@ -184,7 +184,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 				 host);
 			return -EINVAL;
 		}
-		if (!v4_allowed(&a->sin_addr))
+		if (!kb_v4_allowed(&a->sin_addr))
 			goto refuse;
 		a->sin_family = AF_INET;
 		a->sin_port = htons((uint16_t)port);
@@ -201,7 +201,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 			struct in_addr v4;
 
 			memcpy(&v4, &a->sin6_addr.s6_addr[12], 4);
-			if (!v4_allowed(&v4))
+			if (!kb_v4_allowed(&v4))
 				goto refuse;
 		} else if (!IN6_IS_ADDR_LOOPBACK(&a->sin6_addr)) {
 			goto refuse;
@@ -297,6 +297,7 @@ enum {
 	O_UDP,
 	O_TCP,
 	O_PAD,
+	O_XDP_GEN,
 };
 
 static const struct option long_opts[] = {
@@ -315,6 +316,7 @@ static const struct option long_opts[] = {
     {"timeout-ms", required_argument, NULL, 'T'},
     {"flood", no_argument, NULL, O_FLOOD},
     {"flood-xdp", no_argument, NULL, O_FLOOD_XDP},
+    {"xdp-gen", required_argument, NULL, O_XDP_GEN},
     {"pad-frames", required_argument, NULL, O_PAD},
     {"keys", required_argument, NULL, 'k'},
     {"zipf", required_argument, NULL, 'z'},
@@ -356,6 +358,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	const char *server = "127.0.0.1:11211";
 	uint64_t v, lo, hi, keys = 100000;
 	double zipf = 0.99, t;
+	const char *env;
+	bool xdp_gen_set = false;
 	char err[256];
 	int c;
 
@@ -441,6 +445,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_FLOOD_XDP:
 			cfg->flood = cfg->flood_xdp = true;
+			break;
+		case O_XDP_GEN:
+			if (!strcmp(optarg, "auto")) {
+				cfg->xdp_gen = KB_XDP_GEN_AUTO;
+			} else if (!strcmp(optarg, "live")) {
+				cfg->xdp_gen = KB_XDP_GEN_LIVE;
+			} else if (!strcmp(optarg, "packet")) {
+				cfg->xdp_gen = KB_XDP_GEN_PACKET;
+			} else {
+				fprintf(stderr,
+					"kcache-bench: --xdp-gen: expected auto, live or packet\n");
+				return -EINVAL;
+			}
+			xdp_gen_set = true;
 			break;
 		case O_PAD:
 			if (parse_u64_opt("pad-frames", optarg, 64, KB_FRAME_MAX, &v))
@@ -530,6 +548,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	if (cfg->pad_frames && (cfg->proto != KB_UDP || (cfg->flood && !cfg->flood_xdp))) {
 		fprintf(stderr, "kcache-bench: --pad-frames is for UDP requests (not --flood)\n");
 		return -EINVAL;
+	}
+	if (xdp_gen_set && !cfg->flood_xdp) {
+		fprintf(stderr, "kcache-bench: --xdp-gen is for --flood-xdp\n");
+		return -EINVAL;
+	}
+	if (cfg->xdp_gen == KB_XDP_GEN_LIVE) {
+		cfg->xdp_gen_why = "--xdp-gen live";
+	} else if (cfg->xdp_gen == KB_XDP_GEN_PACKET) {
+		cfg->xdp_gen_why = "--xdp-gen packet";
+	} else if ((env = getenv("KCACHE_BENCH_NO_LIVE_FRAMES")) && *env && strcmp(env, "0")) {
+		cfg->xdp_gen = KB_XDP_GEN_PACKET;
+		cfg->xdp_gen_why = "KCACHE_BENCH_NO_LIVE_FRAMES is set";
 	}
 	if (cfg->flood_xdp && cfg->batch > 256) {
 		fprintf(stderr, "kcache-bench: --flood-xdp: --batch is at most 256\n");
