@@ -245,8 +245,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	if (size < sizeof(*ev) || ev->type != KC_REC_EVENT || ev->hook >= KC_HOOK__COUNT)
 		return 0;
-	rule = ev->rule & 63;
-	gen = ev->rule >> 7;
+	rule = KC_AUDIT_RULE_IDX(ev->rule);
+	gen = KC_AUDIT_RULE_GEN(ev->rule);
 	p = a->pol[gen];
 	a->enc.len = a->enc.off = 0;
 	if (kc_audit_encode_event(a->enrich, ev, p && rule < p->n_rules ? p->names[rule] : "?",
