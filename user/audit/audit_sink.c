@@ -205,12 +205,13 @@ static int stopping_now(struct kc_audit_sink *s)
 	return stop;
 }
 
-/* Runs the base until the client is up, for at most ms; true when it is. */
+/* Runs the base until the client is up, for at most ms (not at all once the sink is
+ * stopping); true when it is. */
 static bool redis_wait_up(struct kc_audit_sink *s, uint64_t ms)
 {
 	uint64_t deadline = mono_ms() + ms;
 
-	while (!kc_redis_up(s->redis) && mono_ms() < deadline)
+	while (!kc_redis_up(s->redis) && mono_ms() < deadline && !stopping_now(s))
 		redis_turn(s, deadline);
 	return kc_redis_up(s->redis);
 }
@@ -305,6 +306,7 @@ static void redis_close(struct kc_audit_sink *s)
 		close(s->wake_fd);
 	s->wake_fd = -1;
 	free(s->stream);
+	s->stream = NULL;
 }
 
 /* --- writing records -------------------------------------------------------------------- */
