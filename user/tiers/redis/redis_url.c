@@ -271,7 +271,7 @@ int kc_redis_url_parse(const char *s, struct kc_redis_url *u, char *err, size_t 
 		       {"rediss+sentinel://", true, true}};
 	size_t len = strnlen(s, KC_REDIS_URL_MAX + 1), i;
 	const char *p, *slash, *qm, *end;
-	unsigned long long db;
+	unsigned long long db = 0;
 
 	memset(u, 0, sizeof(*u));
 	if (len > KC_REDIS_URL_MAX)
