@@ -154,7 +154,9 @@ static int write_all(int fd, const char *p, size_t n)
 /* --- Redis (the tiers' client, on this sink's own event base) ---------------------------- */
 
 #define REDIS_FIRST_WAIT_MS 2000 /* at start, for the first connection */
-#define REDIS_DOWN_WAIT_MS  1000 /* a batch, for a client that is down */
+#define REDIS_DOWN_WAIT_MS  1000 /* a batch, for a client that just went down */
+#define REDIS_RETRY_WAIT_MS 250	 /* a batch, while writes keep failing (> the backoff cap) */
+#define REDIS_BACKOFF_MS    200	 /* the client's reconnect backoff cap */
 
 static void redis_on_state(void *ctx, bool up)
 {
@@ -263,7 +265,7 @@ static int redis_open(struct kc_audit_sink *s, char *err, size_t errlen)
 {
 	struct kc_redis_opts o = {.url = s->cfg.redis_url,
 				  .timeout_ms = 2000,
-				  .backoff_max_ms = 1000,
+				  .backoff_max_ms = REDIS_BACKOFF_MS,
 				  .name = "kcached-audit",
 				  .on_state = redis_on_state,
 				  .state_ctx = s};
@@ -518,10 +520,11 @@ static void *sink_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 
 		/* Down: the first batch gives a blip a second to heal; while writes keep failing,
-		 * records fail fast (counted, and a gap record once it is back). */
+		 * each batch waits only for one reconnect attempt, then its records are counted
+		 * (a gap record goes out once it is back). */
 		s->came_up = 0;
-		if (s->redis && work && !s->failing && !kc_redis_up(s->redis))
-			redis_wait_up(s, REDIS_DOWN_WAIT_MS);
+		if (s->redis && work && !kc_redis_up(s->redis))
+			redis_wait_up(s, s->failing ? REDIS_RETRY_WAIT_MS : REDIS_DOWN_WAIT_MS);
 		write_gaps(s);
 		while ((q = batch)) {
 			struct kc_audit_rec *r = q->rec;

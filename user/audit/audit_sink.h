@@ -7,8 +7,9 @@
  * full, Redis down) is a drop too; the chain only advances over records really written.
  * The Redis sink speaks through the tiers' client (tiers/redis/redis.h: AUTH, TLS, Sentinel)
  * on an event base of its own thread, one XADD at a time. When Redis goes away the next batch
- * waits up to a second for it; while writes keep failing, records are drops at once (the file
- * sink, when there is one, still has them), and the gap record goes out when it is back.
+ * waits up to a second for it, later ones a quarter of a second (the client retries every
+ * 200 ms at most); then their records are drops (the file sink, when there is one, still has
+ * them), and the gap record goes out when it is back.
  * Checkpoint records are written every checkpoint_s seconds, at rotation and at stop; a file
  * sink also keeps the latest one in "<file>.checkpoint" (0600) for truncation checks.
  */
