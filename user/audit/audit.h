@@ -15,21 +15,19 @@
 struct kc_admin;
 
 struct kc_audit_opts {
-	const char *policy;	/* YAML policy file (required) */
-	const char *key;	/* HMAC key file, mode 0600 (required) */
-	const char *log;	/* file, or "-" for stdout; NULL/"" for none */
-	uint64_t log_max_size;	/* rotate past this many bytes */
-	unsigned log_max_files; /* files kept, the current one included (>= 2) */
-	const char
-	    *redis_stream;	 /* a --redis URL with the stream key last: redis://host:port/key,
-				  * rediss://user:pass@host/db/key?ca=..., sentinels; NULL/"" none */
-	uint64_t redis_maxlen;	 /* XADD MAXLEN ~ */
-	uint64_t ring_size;	 /* BPF ring buffer bytes (power of two) */
-	uint64_t queue_bytes;	 /* bound of each sink's queue */
-	unsigned checkpoint_s;	 /* seconds between checkpoint records */
-	const char *pin_path;	 /* maps are pinned under <pin_path>/audit/ ("" : not pinned) */
-	const char *cgroup_root; /* cgroup v2 mount (default /sys/fs/cgroup/unified, or
-				  * /sys/fs/cgroup when that is cgroup2) */
+	const char *policy;	  /* YAML policy file (required) */
+	const char *key;	  /* HMAC key file, mode 0600 (required) */
+	const char *log;	  /* file, or "-" for stdout; NULL/"" for none */
+	uint64_t log_max_size;	  /* rotate past this many bytes */
+	unsigned log_max_files;	  /* files kept, the current one included (>= 2) */
+	const char *redis_stream; /* a --redis URL, the stream key last; NULL/"" none */
+	uint64_t redis_maxlen;	  /* XADD MAXLEN ~ */
+	uint64_t ring_size;	  /* BPF ring buffer bytes (power of two) */
+	uint64_t queue_bytes;	  /* bound of each sink's queue */
+	unsigned checkpoint_s;	  /* seconds between checkpoint records */
+	const char *pin_path;	  /* maps are pinned under <pin_path>/audit/ ("" : not pinned) */
+	const char *cgroup_root;  /* cgroup v2 mount (default /sys/fs/cgroup/unified, or
+				   * /sys/fs/cgroup when that is cgroup2) */
 };
 
 struct kc_audit;
