@@ -72,7 +72,7 @@ lib_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
 lib_a = $(foreach d,$(1),$(BUILD)/lib/$(d).a)
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(call lib_srcs,$(d)))
 # Link order: callers before callees, so each archive resolves from those after it.
-DAEMON_LIBS := $(call lib_a,serve tiers tiers/journal tiers/store tiers/redis kernel audit \
+DAEMON_LIBS := $(call lib_a,serve tiers tiers/journal tiers/store kernel audit tiers/redis \
 	netpol mem core)
 ALL_LIBS := $(call lib_a,client) $(DAEMON_LIBS)
 ROOT_OBJS := $(BUILD)/obj/user/server.o

@@ -400,7 +400,7 @@ static __always_inline struct verdict decide(struct scratch *s, const struct kc_
 	} else {
 		v.rule = lowest_bit(m);
 	}
-	idx = gen * KC_AUDIT_MAX_RULES + (v.rule & 63);
+	idx = gen * KC_AUDIT_MAX_RULES + KC_AUDIT_RULE_IDX(v.rule); /* bounded for the verifier */
 	r = bpf_map_lookup_elem(&kc_audit_rules, &idx);
 	if (!r) {
 		v.rule = -1;
@@ -704,7 +704,7 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 				return 0;
 			}
 			in->matched = 1;
-			in->rule = v.rule | gen << 7;
+			in->rule = KC_AUDIT_RULE_PACK(v.rule, gen);
 			in->action = v.action;
 		}
 	}
@@ -793,7 +793,7 @@ int BPF_PROG(kc_audit_exit, struct pt_regs *regs, long ret)
 			count(hook, KC_ST_RATELIMITED);
 			goto out;
 		}
-		in->rule = v.rule | gen << 7;
+		in->rule = KC_AUDIT_RULE_PACK(v.rule, gen);
 		in->action = v.action;
 		count(hook, KC_ST_SEEN);
 	}

@@ -340,6 +340,13 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 			  err);
 }
 
+/* The network policy's deny events, into the audit stream (kc_policy_report_fn). */
+static void policy_report(void *ctx, const char *kind, const char *members, size_t len)
+{
+	if (kc_audit_emit(ctx, kind, members, len))
+		log_warn("network policy: out of memory for a %s audit record", kind);
+}
+
 /* Starts the syscall audit when --audit-policy is set (user/audit.h). */
 static int start_audit(struct kc_server *s, char *err, size_t errlen)
 {
@@ -362,7 +369,7 @@ static int start_audit(struct kc_server *s, char *err, size_t errlen)
 	if (!s->audit)
 		return -EINVAL;
 	kc_audit_register_admin(s->audit, s->admin);
-	kc_policy_set_audit(s->policy, s->audit);
+	kc_policy_set_report(s->policy, policy_report, s->audit);
 	return 0;
 }
 

@@ -32,6 +32,20 @@
 #define KC_AUDIT_SCHEMA 1
 /* Rules per policy: a rule set is a __u64 bitmask. */
 #define KC_AUDIT_MAX_RULES 64
+/* The rule byte of struct kc_audit_event and kc_audit_infl, written by the programs and read
+ * by the daemon: bits 0-5 the index of the first matching rule (0..KC_AUDIT_MAX_RULES-1),
+ * bit 6 zero, bit 7 the policy generation (0 or 1) the rule was matched in, so that the
+ * daemon names it from that generation's policy even after a reload flipped the active one. */
+#define KC_AUDIT_RULE_BITS	 6
+#define KC_AUDIT_RULE_MASK	 ((1u << KC_AUDIT_RULE_BITS) - 1)
+#define KC_AUDIT_GEN_SHIFT	 7
+#define KC_AUDIT_RULE_PACK(i, g) ((i) | (g) << KC_AUDIT_GEN_SHIFT)
+#define KC_AUDIT_RULE_IDX(b)	 ((b)&KC_AUDIT_RULE_MASK)
+#define KC_AUDIT_RULE_GEN(b)	 ((b) >> KC_AUDIT_GEN_SHIFT)
+_Static_assert(1u << KC_AUDIT_RULE_BITS == KC_AUDIT_MAX_RULES,
+	       "the rule index bits hold every rule of a policy");
+_Static_assert(KC_AUDIT_GEN_SHIFT >= KC_AUDIT_RULE_BITS && KC_AUDIT_GEN_SHIFT < 8,
+	       "the generation bit is above the index, inside the byte");
 /* Bytes of a path or string argument read from the caller, NUL included; longer ones are cut
  * and flagged truncated. */
 #define KC_AUDIT_STR_MAX 256
@@ -236,7 +250,7 @@ enum kc_audit_rec_type {
 struct kc_audit_event {
 	__u16 type; /* KC_REC_EVENT */
 	__u8 hook;
-	__u8 rule; /* index of the first matching rule | policy generation << 7 */
+	__u8 rule; /* KC_AUDIT_RULE_PACK(first matching rule, policy generation) */
 	__u8 action;
 	__u8 flags; /* KC_EV_* */
 	__u16 nr;   /* the syscall number (open is reported as openat's hook, with nr 2) */
@@ -277,7 +291,7 @@ struct kc_audit_infl {
 	__u64 ktime;
 	__u64 args[6];
 	__u8 hook;
-	__u8 rule; /* first matching rule, valid when matched */
+	__u8 rule; /* KC_AUDIT_RULE_PACK(first matching rule, generation), when matched */
 	__u8 action;
 	__u8 flags;   /* KC_EV_* */
 	__u8 matched; /* 0 for an exec not matched at enter: matched again at exit */

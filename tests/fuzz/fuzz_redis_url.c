@@ -1,6 +1,7 @@
 /* fuzz_redis_url.c: libFuzzer target for the Redis URL parser (user/redis_url.c): any input is
  * refused with a "redis URL: …" message or parsed, copied and printed, never a crash or a leak;
- * the printed form never shows the password. */
+ * the printed form never shows the password. kc_redis_url_parse_key (the audit stream's URL)
+ * likewise. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s, err[256] = "", out[600];
+	char *s, *key, err[256] = "", out[600];
 	struct kc_redis_url u, c;
 
 	if (size > KC_REDIS_URL_MAX + 16 || !(s = malloc(size + 1)))
@@ -27,6 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kc_redis_url_free(&u);
 	} else if (strncmp(err, "redis URL: ", 11) != 0) {
 		__builtin_trap(); /* every refusal says what was wrong */
+	}
+	/* The audit stream's form (a key after the db) refuses or parses the same way. */
+	if (kc_redis_url_parse_key(s, &u, &key, err, sizeof(err)) == 0) {
+		if (!key)
+			__builtin_trap();
+		free(key);
+		kc_redis_url_free(&u);
+	} else if (strncmp(err, "redis URL: ", 11) != 0 || key || u.pass) {
+		__builtin_trap();
 	}
 	free(s);
 	return 0;

@@ -36,6 +36,7 @@
 #include "audit/audit_sink.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "tiers/redis/redis.h"
 
 #define MAX_SINKS     3
 #define MAX_TAILS     8 /* kcachectl audit tail clients at once */
@@ -244,8 +245,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	if (size < sizeof(*ev) || ev->type != KC_REC_EVENT || ev->hook >= KC_HOOK__COUNT)
 		return 0;
-	rule = ev->rule & 63;
-	gen = ev->rule >> 7;
+	rule = KC_AUDIT_RULE_IDX(ev->rule);
+	gen = KC_AUDIT_RULE_GEN(ev->rule);
 	p = a->pol[gen];
 	a->enc.len = a->enc.off = 0;
 	if (kc_audit_encode_event(a->enrich, ev, p && rule < p->n_rules ? p->names[rule] : "?",
@@ -635,23 +636,23 @@ static int add_sinks(struct kc_audit *a, char *err, size_t errlen)
 		a->n_sinks++;
 	}
 	if (a->o.redis_stream && a->o.redis_stream[0]) {
-		static char host[128], stream[128];
-		unsigned port = 0;
+		struct kc_redis_url url;
+		char *key, why[256];
 
-		if (sscanf(a->o.redis_stream, "redis://%127[^:/]:%u/%127s", host, &port, stream) !=
-			3 ||
-		    !port || port > 65535) {
-			snprintf(err, errlen,
-				 "audit-redis-stream: expected redis://HOST:PORT/KEY, got '%s'",
-				 a->o.redis_stream);
+		/* The URLs of --redis, with the stream key as the last path segment; errors
+		 * never show the password. */
+		if (kc_redis_url_parse_key(a->o.redis_stream, &url, &key, why, sizeof(why))) {
+			snprintf(err, errlen, "audit-redis-stream: %s", why);
 			return -EINVAL;
 		}
 		c.kind = KC_SINK_REDIS;
-		c.redis_host = host;
-		c.redis_port = port;
-		c.stream = stream;
+		c.redis_url = &url;
+		c.stream = key;
 		c.stream_max = a->o.redis_maxlen ? a->o.redis_maxlen : 100000;
-		if (!(a->sinks[a->n_sinks] = kc_audit_sink_start(&c, err, errlen)))
+		a->sinks[a->n_sinks] = kc_audit_sink_start(&c, err, errlen); /* copies both */
+		kc_redis_url_free(&url);
+		free(key);
+		if (!a->sinks[a->n_sinks])
 			return -EINVAL;
 		a->n_sinks++;
 	}

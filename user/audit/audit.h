@@ -20,7 +20,7 @@ struct kc_audit_opts {
 	const char *log;	  /* file, or "-" for stdout; NULL/"" for none */
 	uint64_t log_max_size;	  /* rotate past this many bytes */
 	unsigned log_max_files;	  /* files kept, the current one included (>= 2) */
-	const char *redis_stream; /* "redis://host:port/key"; NULL/"" for none */
+	const char *redis_stream; /* a --redis URL, the stream key last; NULL/"" none */
 	uint64_t redis_maxlen;	  /* XADD MAXLEN ~ */
 	uint64_t ring_size;	  /* BPF ring buffer bytes (power of two) */
 	uint64_t queue_bytes;	  /* bound of each sink's queue */

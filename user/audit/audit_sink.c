@@ -1,22 +1,24 @@
 /* audit_sink.c: the sink threads (file with rotation, stdout, Redis stream). See audit_sink.h.
  *
- * Redis is spoken directly (RESP over a blocking socket with timeouts, in the sink's own
- * thread): the sink needs XADD and nothing else, and this keeps the daemon's link line as it is.
+ * Redis goes through the tiers' client (tiers/redis/redis.h), which is non-blocking on a
+ * libevent base: the Redis sink's thread owns a base of its own, runs it while it waits for
+ * records (so the client reconnects in the background) and while it waits for each XADD's
+ * reply. One XADD at a time: the chain advances only over records Redis took.
  */
 #include "audit/audit_sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "audit/audit_policy.h"
 #include "core/buf.h"
@@ -49,6 +51,16 @@ struct kc_audit_sink {
 	uint64_t since_ckpt;
 	struct kc_buf out;
 	char *ckpt_path;
+	/* Redis: the base is driven by the sink thread only (created before it starts, freed
+	 * after it ends); wake_fd is written by kc_audit_sink_push and stop. */
+	struct event_base *base;
+	struct event *wake, *tick;
+	int wake_fd;
+	struct kc_redis *redis;
+	char *stream;
+	char url_str[600]; /* password redacted */
+	int xadd_done, xadd_rc, failing, came_up;
+	char xadd_err[128];
 };
 
 struct kc_audit_rec *kc_audit_rec_new(const char *body, size_t len, unsigned hook)
@@ -77,6 +89,14 @@ static uint64_t realtime_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void kc_audit_fmt_time(char *out, size_t len, uint64_t ns)
@@ -131,100 +151,164 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* --- Redis (RESP) ----------------------------------------------------------------------- */
+/* --- Redis (the tiers' client, on this sink's own event base) ---------------------------- */
+
+#define REDIS_FIRST_WAIT_MS 2000 /* at start, for the first connection */
+#define REDIS_DOWN_WAIT_MS  1000 /* a batch, for a client that just went down */
+#define REDIS_RETRY_WAIT_MS 250	 /* a batch, while writes keep failing (> the backoff cap) */
+#define REDIS_BACKOFF_MS    200	 /* the client's reconnect backoff cap */
+
+static void redis_on_state(void *ctx, bool up)
+{
+	struct kc_audit_sink *s = ctx;
+
+	atomic_store(&s->connected, up ? 1 : 0);
+	if (up)
+		s->came_up = 1; /* ends the wait: the gap record goes out now */
+}
+
+static void redis_on_wake(evutil_socket_t fd, short what, void *ctx)
+{
+	uint64_t n;
+
+	(void)what, (void)ctx;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("audit sink redis: wake fd: %s", strerror(errno));
+}
+
+static void redis_on_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	(void)fd, (void)what, (void)ctx; /* only ends one event_base_loop turn */
+}
+
+/* Runs the base for one turn of events, at most until deadline_ms (mono_ms). */
+static void redis_turn(struct kc_audit_sink *s, uint64_t deadline_ms)
+{
+	uint64_t now = mono_ms(), ms = deadline_ms > now ? deadline_ms - now : 0;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_add(s->tick, &tv);
+	if (event_base_loop(s->base, EVLOOP_ONCE) < 0) {
+		struct timespec pause = {.tv_nsec = 10000000};
+
+		nanosleep(&pause, NULL); /* never spin on a broken base */
+	}
+	evtimer_del(s->tick);
+}
+
+static int stopping_now(struct kc_audit_sink *s)
+{
+	int stop;
+
+	pthread_mutex_lock(&s->lock);
+	stop = s->stop;
+	pthread_mutex_unlock(&s->lock);
+	return stop;
+}
+
+/* Runs the base until the client is up, for at most ms (not at all once the sink is
+ * stopping); true when it is. */
+static bool redis_wait_up(struct kc_audit_sink *s, uint64_t ms)
+{
+	uint64_t deadline = mono_ms() + ms;
+
+	while (!kc_redis_up(s->redis) && mono_ms() < deadline && !stopping_now(s))
+		redis_turn(s, deadline);
+	return kc_redis_up(s->redis);
+}
+
+static void redis_on_reply(void *ctx, const redisReply *reply, const char *err)
+{
+	struct kc_audit_sink *s = ctx;
+
+	s->xadd_done = 1;
+	if (!reply) {
+		s->xadd_rc = -EIO;
+		snprintf(s->xadd_err, sizeof(s->xadd_err), "%s", err ? err : "failed");
+	} else if (reply->type == REDIS_REPLY_ERROR) {
+		s->xadd_rc = -EPROTO;
+		snprintf(s->xadd_err, sizeof(s->xadd_err), "%.*s", (int)reply->len, reply->str);
+	} else {
+		s->xadd_rc = 0;
+	}
+}
+
+/* XADD stream MAXLEN ~ N * record <line>, and waits for its reply (the client fails it within
+ * its timeout). Returns 0 or -errno; the first failure after a success is logged. */
+static int redis_xadd(struct kc_audit_sink *s, const char *line, size_t len)
+{
+	char max[24];
+	const char *argv[] = {"XADD", s->stream, "MAXLEN", "~", max, "*", "record", line};
+	size_t argvlen[8];
+
+	snprintf(max, sizeof(max), "%llu", (unsigned long long)s->cfg.stream_max);
+	for (int i = 0; i < 7; i++)
+		argvlen[i] = strlen(argv[i]);
+	argvlen[7] = len;
+	s->xadd_done = 0;
+	kc_redis_cmd(s->redis, redis_on_reply, s, 8, argv, argvlen);
+	while (!s->xadd_done)
+		redis_turn(s, mono_ms() + 1000);
+	if (s->xadd_rc && !s->failing)
+		log_warn(
+		    "audit sink redis: XADD %s on %s: %s; records are counted as lost until it "
+		    "works again",
+		    s->stream, s->url_str, s->xadd_err);
+	else if (!s->xadd_rc && s->failing)
+		log_info("audit sink redis: XADD %s on %s works again", s->stream, s->url_str);
+	s->failing = s->xadd_rc != 0;
+	return s->xadd_rc;
+}
+
+static int redis_open(struct kc_audit_sink *s, char *err, size_t errlen)
+{
+	struct kc_redis_opts o = {.url = s->cfg.redis_url,
+				  .timeout_ms = 2000,
+				  .backoff_max_ms = REDIS_BACKOFF_MS,
+				  .name = "kcached-audit",
+				  .on_state = redis_on_state,
+				  .state_ctx = s};
+	char why[256] = "";
+
+	kc_redis_url_print(s->cfg.redis_url, s->url_str, sizeof(s->url_str));
+	s->stream = strdup(s->cfg.stream ? s->cfg.stream : "");
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->base = event_base_new();
+	if (!s->stream || s->wake_fd < 0 || !s->base) {
+		snprintf(err, errlen, "audit sink redis: %s", strerror(errno ? errno : ENOMEM));
+		return -ENOMEM;
+	}
+	s->wake = event_new(s->base, s->wake_fd, EV_READ | EV_PERSIST, redis_on_wake, s);
+	s->tick = evtimer_new(s->base, redis_on_tick, s);
+	if (!s->wake || !s->tick || event_add(s->wake, NULL)) {
+		snprintf(err, errlen, "audit sink redis: out of memory for events");
+		return -ENOMEM;
+	}
+	/* Created here for its errors; only the sink thread drives the base after this. */
+	s->redis = kc_redis_new(s->base, &o, why, sizeof(why));
+	if (!s->redis) {
+		snprintf(err, errlen, "audit-redis-stream %s: %s", s->url_str, why);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static void redis_close(struct kc_audit_sink *s)
 {
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	atomic_store(&s->connected, 0);
-}
-
-static int redis_connect(struct kc_audit_sink *s)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-	struct timeval tv = {.tv_sec = 2};
-	char port[8];
-	int fd;
-
-	snprintf(port, sizeof(port), "%u", s->cfg.redis_port);
-	if (getaddrinfo(s->cfg.redis_host, port, &hints, &ai))
-		return -EHOSTUNREACH;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		return -errno;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
-		int rc = -errno;
-
-		close(fd);
-		freeaddrinfo(ai);
-		return rc;
-	}
-	freeaddrinfo(ai);
-	s->fd = fd;
-	atomic_store(&s->connected, 1);
-	return 0;
-}
-
-/* Reads one RESP reply line ("+OK", "$17", "-ERR ..."); bulk bodies are skipped. Returns 0
- * for a non-error reply, -EPROTO for an error reply, -errno on I/O. */
-static int redis_reply(int fd)
-{
-	char line[512], c;
-	size_t n = 0;
-	long bulk;
-
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
-
-		if (r <= 0)
-			return r == 0 ? -ECONNRESET : -errno;
-		if (c == '\n')
-			break;
-		if (n < sizeof(line) - 1)
-			line[n++] = c;
-	}
-	line[n] = 0;
-	if (line[0] == '-')
-		return -EPROTO;
-	if (line[0] == '$' && (bulk = strtol(line + 1, NULL, 10)) >= 0) {
-		char skip[256];
-		long left = bulk + 2;
-
-		while (left > 0) {
-			ssize_t r =
-			    read(fd, skip, left > (long)sizeof(skip) ? sizeof(skip) : (size_t)left);
-
-			if (r <= 0)
-				return -EIO;
-			left -= r;
-		}
-	}
-	return 0;
-}
-
-/* Appends XADD stream MAXLEN ~ N * record <line> as a RESP array to b. */
-static int redis_xadd(struct kc_buf *b, const struct kc_audit_sink_cfg *cfg, const char *line,
-		      size_t len)
-{
-	char max[24];
-	const char *argv[] = {"XADD", cfg->stream, "MAXLEN", "~", max, "*", "record"};
-
-	snprintf(max, sizeof(max), "%llu", (unsigned long long)cfg->stream_max);
-	if (kc_buf_printf(b, "*8\r\n"))
-		return -ENOMEM;
-	for (size_t i = 0; i < 7; i++)
-		if (kc_buf_printf(b, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]))
-			return -ENOMEM;
-	if (kc_buf_printf(b, "$%zu\r\n", len) || kc_buf_append(b, line, len) ||
-	    kc_buf_append(b, "\r\n", 2))
-		return -ENOMEM;
-	return 0;
+	kc_redis_free(s->redis);
+	s->redis = NULL;
+	if (s->wake)
+		event_free(s->wake);
+	if (s->tick)
+		event_free(s->tick);
+	if (s->base)
+		event_base_free(s->base);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	s->wake_fd = -1;
+	free(s->stream);
+	s->stream = NULL;
 }
 
 /* --- writing records -------------------------------------------------------------------- */
@@ -312,23 +396,11 @@ static int write_members(struct kc_audit_sink *s, const char *members, size_t le
 		if (rc)
 			return rc;
 		break;
-	case KC_SINK_REDIS: {
-		struct kc_buf cmd = {0};
-
-		if (s->fd < 0 && (rc = redis_connect(s)))
+	case KC_SINK_REDIS:
+		rc = redis_xadd(s, s->out.data, s->out.len - 1); /* without the newline */
+		if (rc)
 			return rc;
-		rc = redis_xadd(&cmd, &s->cfg, s->out.data, s->out.len - 1);
-		if (!rc)
-			rc = write_all(s->fd, cmd.data, cmd.len);
-		if (!rc)
-			rc = redis_reply(s->fd);
-		kc_buf_free(&cmd);
-		if (rc) {
-			redis_close(s);
-			return rc;
-		}
 		break;
-	}
 	}
 	(void)hook;
 	kc_audit_chain_commit(&s->chain, mac);
@@ -414,22 +486,45 @@ static void *sink_main(void *arg)
 	int stopping = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &last_ckpt);
+	if (s->redis && !redis_wait_up(s, REDIS_FIRST_WAIT_MS) && !stopping_now(s))
+		log_warn("audit sink redis %s: not reachable yet; records are counted as lost "
+			 "until it is",
+			 s->url_str);
 	while (!stopping) {
 		struct qnode *batch, *q;
 		struct timespec until;
+		bool work;
 
 		pthread_mutex_lock(&s->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
-		while (!s->head && !s->stop)
+		if (s->redis) {
+			/* The base runs while waiting: the client reconnects in the background;
+			 * kc_audit_sink_push wakes it through wake_fd. */
+			uint64_t deadline = mono_ms() + 1000;
+
+			while (!s->head && !s->stop && !s->came_up && mono_ms() < deadline) {
+				pthread_mutex_unlock(&s->lock);
+				redis_turn(s, deadline);
+				pthread_mutex_lock(&s->lock);
+			}
+		}
+		while (!s->redis && !s->head && !s->stop)
 			if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
 				break;
 		batch = s->head;
 		s->head = s->tail = NULL;
 		s->queued_bytes = 0;
 		stopping = s->stop;
+		work = batch || s->gap_from;
 		pthread_mutex_unlock(&s->lock);
 
+		/* Down: the first batch gives a blip a second to heal; while writes keep failing,
+		 * each batch waits only for one reconnect attempt, then its records are counted
+		 * (a gap record goes out once it is back). */
+		s->came_up = 0;
+		if (s->redis && work && !kc_redis_up(s->redis))
+			redis_wait_up(s, s->failing ? REDIS_RETRY_WAIT_MS : REDIS_DOWN_WAIT_MS);
 		write_gaps(s);
 		while ((q = batch)) {
 			struct kc_audit_rec *r = q->rec;
@@ -444,10 +539,6 @@ static void *sink_main(void *arg)
 		if (s->since_ckpt && now.tv_sec - last_ckpt.tv_sec >= (time_t)s->cfg.checkpoint_s) {
 			checkpoint(s, 1);
 			last_ckpt = now;
-		}
-		if (s->cfg.kind == KC_SINK_REDIS && s->fd < 0 && !stopping) {
-			/* Down: drops are counted; try again in a second. */
-			sleep(1);
 		}
 	}
 	write_gaps(s);
@@ -467,6 +558,7 @@ struct kc_audit_sink *kc_audit_sink_start(const struct kc_audit_sink_cfg *cfg, c
 	}
 	s->cfg = *cfg;
 	s->fd = -1;
+	s->wake_fd = -1;
 	s->chain.key = cfg->key;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
@@ -501,10 +593,9 @@ struct kc_audit_sink *kc_audit_sink_start(const struct kc_audit_sink_cfg *cfg, c
 		break;
 	case KC_SINK_REDIS:
 		snprintf(s->name, sizeof(s->name), "redis");
-		if (redis_connect(s))
-			log_warn("audit sink redis %s:%u: not reachable yet; records are counted "
-				 "as lost until it is",
-				 cfg->redis_host, cfg->redis_port);
+		if (redis_open(s, err, errlen))
+			goto fail;
+		log_info("audit sink redis: stream %s on %s", s->stream, s->url_str);
 		break;
 	}
 	rc = pthread_create(&s->thread, NULL, sink_main, s);
@@ -516,9 +607,19 @@ struct kc_audit_sink *kc_audit_sink_start(const struct kc_audit_sink_cfg *cfg, c
 fail:
 	if (s->fd >= 0)
 		close(s->fd);
+	if (cfg->kind == KC_SINK_REDIS)
+		redis_close(s);
 	free(s->ckpt_path);
 	free(s);
 	return NULL;
+}
+
+static void wake(struct kc_audit_sink *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("audit sink redis: wake: %s", strerror(errno));
 }
 
 void kc_audit_sink_push(struct kc_audit_sink *s, struct kc_audit_rec *r)
@@ -542,6 +643,8 @@ void kc_audit_sink_push(struct kc_audit_sink *s, struct kc_audit_rec *r)
 	s->tail = q;
 	s->queued_bytes += r->len;
 	pthread_cond_signal(&s->cond);
+	if (s->wake_fd >= 0 && s->head == q)
+		wake(s); /* the queue was empty: the thread may be asleep in its base */
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -563,6 +666,8 @@ void kc_audit_sink_stop(struct kc_audit_sink *s)
 	pthread_mutex_lock(&s->lock);
 	s->stop = 1;
 	pthread_cond_signal(&s->cond);
+	if (s->wake_fd >= 0)
+		wake(s);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
 	if (s->fd >= 0) {
@@ -570,6 +675,8 @@ void kc_audit_sink_stop(struct kc_audit_sink *s)
 			fsync(s->fd);
 		close(s->fd);
 	}
+	if (s->cfg.kind == KC_SINK_REDIS)
+		redis_close(s); /* the thread is gone: nobody else drives the base */
 	kc_buf_free(&s->out);
 	free(s->ckpt_path);
 	pthread_mutex_destroy(&s->lock);

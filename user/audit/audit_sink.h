@@ -5,6 +5,11 @@
  * per hook, and the sink writes a gap record for the drops into its chain before its next
  * record, so a reader of that output sees exactly what it missed. A write that fails (disk
  * full, Redis down) is a drop too; the chain only advances over records really written.
+ * The Redis sink speaks through the tiers' client (tiers/redis/redis.h: AUTH, TLS, Sentinel)
+ * on an event base of its own thread, one XADD at a time. When Redis goes away the next batch
+ * waits up to a second for it, later ones a quarter of a second (the client retries every
+ * 200 ms at most); then their records are drops (the file sink, when there is one, still has
+ * them), and the gap record goes out when it is back.
  * Checkpoint records are written every checkpoint_s seconds, at rotation and at stop; a file
  * sink also keeps the latest one in "<file>.checkpoint" (0600) for truncation checks.
  */
@@ -18,6 +23,7 @@
 #include <kcache/audit.h>
 
 #include "audit/audit_chain.h"
+#include "tiers/redis/redis.h"
 
 /* A record's own members (`"time":...,"node":...,...`, no braces), shared by every sink it
  * is pushed to. */
@@ -41,11 +47,10 @@ struct kc_audit_sink_cfg {
 	const char *path;   /* file */
 	uint64_t max_size;  /* file: rotate past this many bytes (0: never) */
 	unsigned max_files; /* file: keep this many files, the current one included */
-	const char *redis_host;
-	unsigned redis_port;
-	const char *stream;   /* Redis stream key */
-	uint64_t stream_max;  /* XADD MAXLEN ~ */
-	uint64_t queue_bytes; /* bound of the queue */
+	const struct kc_redis_url *redis_url; /* Redis: copied by kc_audit_sink_start */
+	const char *stream;		      /* Redis stream key, copied */
+	uint64_t stream_max;		      /* XADD MAXLEN ~ */
+	uint64_t queue_bytes;		      /* bound of the queue */
 	unsigned checkpoint_s;
 	const struct kc_audit_key *key;
 	const char *node;
@@ -59,8 +64,9 @@ struct kc_audit_sink_stats {
 	int connected; /* Redis: 1 while connected */
 };
 
-/* Opens the output (a file sink resumes the chain from the file's last record) and starts
- * the thread. Returns NULL with a message in err. */
+/* Opens the output (a file sink resumes the chain from the file's last record; a Redis sink
+ * starts connecting, and a server that is down is not an error) and starts the thread.
+ * Returns NULL with a message in err (never a password), e.g. a CA file that cannot be read. */
 struct kc_audit_sink *kc_audit_sink_start(const struct kc_audit_sink_cfg *cfg, char *err,
 					  size_t errlen);
 

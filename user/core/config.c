@@ -105,7 +105,7 @@ static const struct kc_directive directives[] = {
     {"audit-log-max-files", T_U32, F(audit_log_max_files), "5", 2, 1000, false,
      "audit log files kept, the current one included"},
     {"audit-redis-stream", T_STR, F(audit_redis_stream), "", 0, 0, false,
-     "audit Redis stream, redis://host:port/key"},
+     "audit Redis stream: a --redis URL with the key last, redis[s]://[user:pass@]host:port/key"},
     {"audit-redis-maxlen", T_U32, F(audit_redis_maxlen), "100000", 1, 1000000000, false,
      "approximate length cap of the audit stream (XADD MAXLEN ~)"},
     {"audit-ring-size", T_SIZE, F(audit_ring_size), "4M", 4096, 1 << 30, false,

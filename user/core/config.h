@@ -40,7 +40,7 @@ struct kc_config {
 	char audit_key[256];	      /* HMAC key file, mode 0600 */
 	uint64_t audit_log_max_size;  /* rotate past this size */
 	uint32_t audit_log_max_files; /* files kept, the current one included */
-	char audit_redis_stream[256]; /* redis://host:port/key */
+	char audit_redis_stream[512]; /* a --redis URL, the stream key last */
 	uint32_t audit_redis_maxlen;  /* XADD MAXLEN ~ */
 	uint64_t audit_ring_size;     /* BPF ring buffer bytes */
 	uint64_t audit_queue_size;    /* each sink's queue bound */

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit/audit.h"
 #include "audit/audit_event.h" /* kc_json_str */
 #include "core/log.h"
 #include "core/metrics.h"
@@ -21,7 +20,7 @@
 #include "netpol/policy_maps.h"
 
 #define KC_ALLOW_MAX	   64	/* --allow prefixes */
-#define LOG_EVENTS_PER_SEC 20	/* deny events logged per second without an audit stream */
+#define LOG_EVENTS_PER_SEC 20	/* deny events logged per second without a report callback */
 #define METRIC_RULES_MAX   1000 /* per-rule series in /metrics (the busiest rules) */
 
 /* Who owns a rule id, for events and metrics: kind in the top 2 bits, index below. */
@@ -44,7 +43,8 @@ struct kc_policy {
 	uint32_t *owner; /* [max_ids]: OWN_* | index */
 	struct ring_buffer *rb;
 	struct event *rb_ev;
-	struct kc_audit *audit;
+	kc_policy_report_fn report; /* NULL: deny events go to the log */
+	void *report_ctx;
 	uint64_t reloads, reload_errors, events;
 	time_t log_sec;
 	uint32_t log_n;
@@ -190,7 +190,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	id_text(p, ev->rule, rule, sizeof(rule));
 	inet_ntop(ev->v6 ? AF_INET6 : AF_INET, ev->addr, src, sizeof(src));
 	verdict = kc_pol_verdict_name(ev->verdict);
-	if (p->audit) {
+	if (p->report) {
 		kc_buf_printf(&b, "\"action\":\"%s\",\"rule\":", verdict);
 		kc_json_str(&b, rule, sizeof(rule));
 		kc_buf_printf(&b,
@@ -199,11 +199,11 @@ static int on_event(void *ctx, void *data, size_t size)
 			      ev->rule, src, kc_pol_proto_name(ev->proto), ev->dport, ev->count);
 		kc_json_str(&b, p->iface, sizeof(p->iface));
 		if (b.data)
-			kc_audit_emit(p->audit, "net_policy_deny", b.data, b.len);
+			p->report(p->report_ctx, "net_policy_deny", b.data, b.len);
 		kc_buf_free(&b);
 		return 0;
 	}
-	/* No audit stream: the log, at most LOG_EVENTS_PER_SEC lines a second. */
+	/* No report callback: the log, at most LOG_EVENTS_PER_SEC lines a second. */
 	if (time(NULL) != p->log_sec) {
 		if (p->log_suppressed)
 			log_info("network policy: %" PRIu64 " more deny events not logged",
@@ -230,10 +230,12 @@ static void on_ring(evutil_socket_t fd, short what, void *arg)
 	ring_buffer__consume(p->rb);
 }
 
-void kc_policy_set_audit(struct kc_policy *p, struct kc_audit *a)
+void kc_policy_set_report(struct kc_policy *p, kc_policy_report_fn fn, void *ctx)
 {
-	if (p)
-		p->audit = a;
+	if (!p)
+		return;
+	p->report = fn;
+	p->report_ctx = ctx;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */

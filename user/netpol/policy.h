@@ -1,7 +1,7 @@
 /* policy.h: the in-kernel network policy's manager: reads the policy (--net-policy, --allow),
  * loads and attaches bpf/policy.bpf.c in front of the kernel cache (user/policy_load.h), swaps
  * policies in atomically (user/policy_maps.h) at start, on SIGHUP and on kcachectl's
- * policy add/del/reload, turns the kernel's deny events into audit records, and exports
+ * policy add/del/reload, reports the kernel's deny events (kc_policy_set_report), and exports
  * counters. Behaviour and formats: docs/network-policy.md.
  *
  * Threads: everything here runs on the main thread (its event base polls the event ring);
@@ -19,7 +19,6 @@
 #include "core/config.h"
 #include "netpol/policy_file.h"
 
-struct kc_audit;
 struct kc_policy;
 
 struct kc_policy_opts {
@@ -46,8 +45,15 @@ struct kc_policy *kc_policy_start(const struct kc_policy_opts *o, char *err, siz
 /* The prog array whose slot 0 the kernel cache fills (kc_policy_next). */
 int kc_policy_next_fd(const struct kc_policy *p);
 
-/* Deny events go to this audit stream from now on (NULL: to the log). Main thread. */
-void kc_policy_set_audit(struct kc_policy *p, struct kc_audit *a);
+/* Where deny events are reported instead of the log: kind is the record type
+ * ("net_policy_deny"), members the record's JSON object members without braces (len bytes, as
+ * docs/audit-event.schema.json defines the type). Called on the main thread, from the policy's
+ * event ring; must not block. server.c wires it to the audit stream (kc_audit_emit). */
+typedef void (*kc_policy_report_fn)(void *ctx, const char *kind, const char *members, size_t len);
+
+/* Deny events go to fn(ctx, ...) from now on (fn NULL: to the log, at most 20 lines a second).
+ * p NULL is a no-op. Main thread. */
+void kc_policy_set_report(struct kc_policy *p, kc_policy_report_fn fn, void *ctx);
 
 /* Re-reads file (NULL: the --net-policy file; the default protection without one) and swaps
  * it in; runtime additions are dropped. On any error the running policy stays and err says

@@ -5,38 +5,8 @@
 # certificate, and a CA file that cannot be read (kc_redis_new refuses it).
 source "$(dirname "$0")/../../lib/common.sh"
 source "$(dirname "$0")/redis_lib.bash"
-need openssl
+source "$(dirname "$0")/redis_tls_lib.bash"
 
-D=$TMP/pki
-mkdir -p "$D"
-cert() { # NAME CN [SAN]: a key and a certificate signed by the test CA
-	openssl req -newkey rsa:2048 -nodes -keyout "$D/$1.key" -out "$D/$1.csr" -subj "/CN=$2" \
-		2>/dev/null || fail "openssl req $1"
-	printf '%s\n' "${3:+subjectAltName=$3}" >"$D/$1.ext"
-	openssl x509 -req -in "$D/$1.csr" -CA "$D/ca.crt" -CAkey "$D/ca.key" -CAcreateserial \
-		-days 2 -out "$D/$1.crt" -extfile "$D/$1.ext" 2>/dev/null || fail "openssl x509 $1"
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/ca.key" -out "$D/ca.crt" -days 2 \
-	-subj "/CN=kcache test CA" 2>/dev/null || fail "openssl: test CA"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$D/other.key" -out "$D/other.crt" -days 2 \
-	-subj "/CN=another CA" 2>/dev/null || fail "openssl: other CA"
-cert server localhost "DNS:localhost,IP:127.0.0.1"
-cert client kcache-client
-
-# start_tls NAME PORT AUTH_CLIENTS: TLS only, on 127.0.0.1 and 127.0.0.2 (not in the cert).
-start_tls() {
-	redis-server --port 0 --tls-port "$2" --bind "127.0.0.1 127.0.0.2" --save '' \
-		--appendonly no --dir "$TMP" --tls-cert-file "$D/server.crt" \
-		--tls-key-file "$D/server.key" --tls-ca-cert-file "$D/ca.crt" \
-		--tls-auth-clients "$3" >"$TMP/redis-$1.log" 2>&1 &
-	KC_PIDS+=($!)
-	for _ in $(seq 100); do
-		redis-cli --tls --cacert "$D/ca.crt" --cert "$D/client.crt" --key "$D/client.key" \
-			-p "$2" ping 2>/dev/null | grep -q PONG && return
-		sleep 0.1
-	done
-	fail "TLS redis-server did not start"
-}
 T=$(free_port)
 start_tls tls "$T" no
 

@@ -222,12 +222,69 @@ static void test_print(void **state)
 	kc_redis_url_free(&u);
 }
 
+/* The audit stream's form: the last path segment is the key, one before it the db. */
+static void test_key(void **state)
+{
+	static const char *const refused[][2] = {
+	    {"redis://h:1", "redis URL: missing key (want redis://host:port/KEY)"},
+	    {"rediss://h:1/?ca=/c", "redis URL: missing key (want rediss://host:port/KEY)"},
+	    {"redis://h:1/2/", "redis URL: empty key after '/'"},
+	    {"redis://h:1/x/k", "redis URL: db 'x' is not a number"},
+	    {"redis://u:hunter2@h:1/k%zz", "redis URL: bad %-escape in key"},
+	    {"u:hunter2@h:1/k", "redis URL: '***@h:1/k' has no scheme (want redis://host:port)"},
+	};
+	struct kc_redis_url u;
+	char err[256], *key;
+
+	(void)state;
+	assert_int_equal(
+	    kc_redis_url_parse_key("redis://127.0.0.1:7/kcache:audit", &u, &key, err, sizeof(err)),
+	    0);
+	assert_string_equal(key, "kcache:audit");
+	assert_string_equal(u.addrs[0].host, "127.0.0.1");
+	assert_int_equal(u.addrs[0].port, 7);
+	assert_int_equal(u.db, 0);
+	free(key);
+	kc_redis_url_free(&u);
+	assert_int_equal(kc_redis_url_parse_key("rediss://:pw@h:9/3/a%2Fb?ca=/ca.pem&insecure=1",
+						&u, &key, err, sizeof(err)),
+			 0);
+	assert_string_equal(key, "a/b");
+	assert_true(u.tls);
+	assert_true(u.insecure);
+	assert_string_equal(u.pass, "pw");
+	assert_string_equal(u.ca, "/ca.pem");
+	assert_int_equal(u.db, 3);
+	free(key);
+	kc_redis_url_free(&u);
+	assert_int_equal(
+	    kc_redis_url_parse_key("redis+sentinel://mm@s1,s2:5/k", &u, &key, err, sizeof(err)), 0);
+	assert_string_equal(key, "k");
+	assert_int_equal(u.naddrs, 2);
+	free(key);
+	kc_redis_url_free(&u);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		key = (char *)"unset";
+		err[0] = 0;
+		if (kc_redis_url_parse_key(refused[i][0], &u, &key, err, sizeof(err)) == 0)
+			fail_msg("'%s' should be refused", refused[i][0]);
+		if (strcmp(err, refused[i][1]) != 0)
+			fail_msg("'%s': got \"%s\", want \"%s\"", refused[i][0], err,
+				 refused[i][1]);
+		assert_null(key);
+		assert_null(u.pass);
+		assert_null(strstr(err, "hunter2"));
+	}
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_plain), cmocka_unit_test(test_auth),
-	    cmocka_unit_test(test_tls_and_sentinel), cmocka_unit_test(test_bad),
-	    cmocka_unit_test(test_print)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_plain),
+					   cmocka_unit_test(test_auth),
+					   cmocka_unit_test(test_tls_and_sentinel),
+					   cmocka_unit_test(test_bad),
+					   cmocka_unit_test(test_print),
+					   cmocka_unit_test(test_key)};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,13 @@ struct kc_redis_url {
 /* Parses s into u (zeroed first). Returns 0, or -1 with a precise reason in err, such as
  * "redis URL: port 99999 out of range"; u then holds nothing to free. */
 int kc_redis_url_parse(const char *s, struct kc_redis_url *u, char *err, size_t errlen);
+/* The URL of one key (the audit stream's): the path's last segment is the key (%XX-decoded,
+ * required), a segment before it the db: scheme://[user:pass@]host[:port][/DB]/KEY[?options],
+ * with every scheme and option of kc_redis_url_parse. Returns 0 with *key malloc'd (the
+ * caller frees it), or -1 with the reason in err (never the password); then neither u nor
+ * *key holds anything to free. */
+int kc_redis_url_parse_key(const char *s, struct kc_redis_url *u, char **key, char *err,
+			   size_t errlen);
 /* Deep copy. Returns 0 or -ENOMEM (dst then holds nothing to free). */
 int kc_redis_url_dup(struct kc_redis_url *dst, const struct kc_redis_url *src);
 void kc_redis_url_free(struct kc_redis_url *u);

@@ -271,7 +271,7 @@ int kc_redis_url_parse(const char *s, struct kc_redis_url *u, char *err, size_t 
 		       {"rediss+sentinel://", true, true}};
 	size_t len = strnlen(s, KC_REDIS_URL_MAX + 1), i;
 	const char *p, *slash, *qm, *end;
-	unsigned long long db;
+	unsigned long long db = 0;
 
 	memset(u, 0, sizeof(*u));
 	if (len > KC_REDIS_URL_MAX)
@@ -284,7 +284,10 @@ int kc_redis_url_parse(const char *s, struct kc_redis_url *u, char *err, size_t 
 		if (strncmp(s, schemes[i].name, strlen(schemes[i].name)) == 0)
 			break;
 	if (i == 4) {
-		const char *sep = strstr(s, "://");
+		const char *sep = strstr(s, "://"), *at = strrchr(s, '@');
+		if (!sep && at) /* what comes before '@' may be a password: never echo it */
+			return bad(err, errlen,
+				   "'***@%.40s' has no scheme (want redis://host:port)", at + 1);
 		if (!sep)
 			return bad(err, errlen, "'%.40s' has no scheme (want redis://host:port)",
 				   s);
@@ -313,6 +316,48 @@ int kc_redis_url_parse(const char *s, struct kc_redis_url *u, char *err, size_t 
 fail:
 	kc_redis_url_free(u);
 	return -1;
+}
+
+int kc_redis_url_parse_key(const char *s, struct kc_redis_url *u, char **key, char *err,
+			   size_t errlen)
+{
+	const char *sep = strstr(s, "://"), *path, *end, *last;
+	size_t len = strnlen(s, KC_REDIS_URL_MAX + 1);
+	char *rest;
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	*key = NULL;
+	if (len > KC_REDIS_URL_MAX || !sep) /* the parser says what is wrong */
+		return kc_redis_url_parse(s, u, err, errlen);
+	end = strchr(sep + 3, '?');
+	if (!end)
+		end = s + len;
+	path = memchr(sep + 3, '/', (size_t)(end - sep - 3));
+	if (!path || path + 1 == end)
+		return bad(err, errlen, "missing key (want %.*s://host:port/KEY)",
+			   (int)(sep - s > 40 ? 40 : sep - s), s);
+	last = path;
+	for (const char *p = path + 1; p < end; p++)
+		if (*p == '/')
+			last = p;
+	if (last + 1 == end)
+		return bad(err, errlen, "empty key after '/'");
+	/* The URL without "/KEY", for the parser. */
+	rest = malloc(len + 1);
+	if (!rest)
+		return bad(err, errlen, "out of memory");
+	memcpy(rest, s, (size_t)(last - s));
+	memcpy(rest + (last - s), end, (size_t)(s + len - end) + 1);
+	rc = kc_redis_url_parse(rest, u, err, errlen);
+	free(rest);
+	if (rc)
+		return rc;
+	if (decode(last + 1, (size_t)(end - last - 1), "key", key, err, errlen)) {
+		kc_redis_url_free(u);
+		return -1;
+	}
+	return 0;
 }
 
 static int dupstr(char **dst, const char *src)
