@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
-#include "audit/audit_event.h" /* kc_json_str */
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "netpol/policy_load.h"
