@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/store_dir.h"
 
@@ -39,25 +40,6 @@ int64_t kc_store_dir_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int kc_store_unhex(const char *h, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < 2 * n; i++) {
-		int c = (unsigned char)h[i], v;
-
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else
-			return -1;
-		if (i % 2)
-			out[i / 2] = (uint8_t)(out[i / 2] << 4 | v);
-		else
-			out[i / 2] = (uint8_t)v;
-	}
-	return 0;
 }
 
 static bool is_full_errno(int e)
@@ -99,7 +81,7 @@ bool kc_store_dir_reserve(struct dir_store *d, uint64_t need)
 		for (int i = 0; i < nv; i++) {
 			char addr[65];
 
-			kc_store_hex(victims[i], KC_ADDR_LEN, addr);
+			kc_hex_encode(victims[i], KC_ADDR_LEN, addr);
 			kc_store_dir_unlink_unindexed(d, addr, victims[i]);
 			atomic_fetch_add_explicit(&d->base.evictions, 1, memory_order_relaxed);
 		}
@@ -186,7 +168,7 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	enum kc_store_res r;
 	int fd, sfd, e;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	if (s->max_bytes && size > s->max_bytes) {
 		kc_errf(err, errlen, "store: object of %llu bytes exceeds the limit of %llu bytes",
 			(unsigned long long)size, (unsigned long long)s->max_bytes);
@@ -328,7 +310,7 @@ static enum kc_store_res dir_get(struct kc_store *s, const char *key, size_t nke
 	bool persist;
 	int fd, e;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	kc_dir_rel(rel, addr);
 	fd = openat(d->objfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -393,7 +375,7 @@ static enum kc_store_res dir_del(struct kc_store *s, const char *key, size_t nke
 	int fd, sfd, e = 0;
 	bool gone = false, replaced = false;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	kc_dir_rel(rel, addr);
 	fd = openat(d->objfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {

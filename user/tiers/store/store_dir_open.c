@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/store_dir.h"
 
@@ -124,7 +125,7 @@ static int scan_leaf(struct dir_store *d, int fd, const char *ab, const char *cd
 			log_debug("store: ignoring %s/objects/%s/%s/%s", d->path, ab, cd, n);
 			continue;
 		}
-		kc_store_unhex(n, bin, KC_ADDR_LEN);
+		kc_hex_decode(n, KC_ADDR_LEN, bin);
 		int64_t a = ts_ns(&st.st_atim), m = ts_ns(&st.st_mtim);
 
 		if (kc_sidx_set(d->idx, bin, (uint64_t)st.st_size, a > m ? a : m)) {
