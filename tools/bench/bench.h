@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "core/clock.h" /* kc_mono_ns: every timestamp of the engines */
+
 /* --- random numbers and Zipf ranks (bench_gen.c) ------------------------------------------ */
 
 /* xoshiro256**: fast, good enough for load generation, reproducible from a seed. */
@@ -205,7 +207,6 @@ void kb_raw_close(struct kb_raw *r);
 
 /* --- engines ----------------------------------------------------------------------------- */
 
-uint64_t kb_now_ns(void);
 /* CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID), ns. */
 uint64_t kb_thread_cpu_ns(void);
 /* Chooses the next request: a Zipf key, get or set by the ratio. */

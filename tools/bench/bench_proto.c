@@ -7,14 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t kb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t kb_thread_cpu_ns(void)
 {
 	struct timespec ts;

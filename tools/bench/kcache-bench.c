@@ -647,7 +647,7 @@ static int run_threads(const struct opts *o, const struct kb_cfg *cfg, enum job 
 	}
 	for (;;) {
 		unsigned done = 0;
-		uint64_t now = kb_now_ns();
+		uint64_t now = kc_mono_ns();
 		struct timespec ts = {0, 10 * 1000000L};
 
 		for (unsigned i = 0; i < started; i++)
@@ -689,7 +689,7 @@ static int prefill(const struct opts *o)
 {
 	struct kb_cfg cfg = o->cfg;
 	struct kb_stats st = {0};
-	uint64_t start = kb_now_ns(), deadline = start + (uint64_t)(o->pf_timeout * 1e9);
+	uint64_t start = kc_mono_ns(), deadline = start + (uint64_t)(o->pf_timeout * 1e9);
 	double secs;
 	int rc;
 
@@ -703,7 +703,7 @@ static int prefill(const struct opts *o)
 	if (cfg.threads > cfg.ks.n)
 		cfg.threads = (unsigned)cfg.ks.n;
 	rc = run_threads(o, &cfg, JOB_PREFILL, start, deadline, &st);
-	secs = (double)(kb_now_ns() - start) / 1e9;
+	secs = (double)(kc_mono_ns() - start) / 1e9;
 	printf("prefill: proto=tcp keys=%llu stored=%llu errors=%llu lost=%llu secs=%.2f "
 	       "sets_per_s=%.0f\n",
 	       (unsigned long long)cfg.ks.n, (unsigned long long)st.stored,
@@ -806,7 +806,7 @@ int main(int argc, char **argv)
 	if (o->cfg.duration_ns == 0 || atomic_load(&stop_flag))
 		goto out;
 
-	start = kb_now_ns() + 2000000; /* 2 ms for the threads to start */
+	start = kc_mono_ns() + 2000000; /* 2 ms for the threads to start */
 	hard_end = start + o->cfg.warmup_ns + o->cfg.duration_ns + o->cfg.timeout_ns;
 	if (run_threads(o, &o->cfg, JOB_RUN, start, hard_end, st))
 		status = EXIT_FAIL;

@@ -20,6 +20,7 @@
 
 #include "audit/audit_policy.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 /* A sink's queue entry: the record is shared with other sinks, the link is this sink's. */
@@ -69,14 +70,6 @@ void kc_audit_rec_put(struct kc_audit_rec *r)
 {
 	if (r && atomic_fetch_sub(&r->refs, 1) == 1)
 		free(r);
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 void kc_audit_fmt_time(char *out, size_t len, uint64_t ns)
@@ -232,7 +225,7 @@ static int redis_xadd(struct kc_buf *b, const struct kc_audit_sink_cfg *cfg, con
 static void count_drop_locked(struct kc_audit_sink *s, unsigned hook, uint64_t n)
 {
 	if (!s->gap_from)
-		s->gap_from = realtime_ns();
+		s->gap_from = kc_wall_ns();
 	s->dropped[hook] += n;
 	s->gap_pending[hook] += n;
 }
@@ -253,7 +246,7 @@ static void checkpoint(struct kc_audit_sink *s, int to_sidecar)
 	char body[256], t[40], tmp[4200];
 	int fd;
 
-	kc_audit_fmt_time(t, sizeof(t), realtime_ns());
+	kc_audit_fmt_time(t, sizeof(t), kc_wall_ns());
 	snprintf(body, sizeof(body),
 		 "\"time\":\"%s\",\"node\":\"%s\",\"type\":\"checkpoint\",\"last_seq\":%llu", t,
 		 s->cfg.node, (unsigned long long)s->chain.seq);
@@ -387,7 +380,7 @@ static void write_gaps(struct kc_audit_sink *s)
 	if (!any)
 		return;
 	kc_audit_fmt_time(t0, sizeof(t0), from);
-	kc_audit_fmt_time(t1, sizeof(t1), realtime_ns());
+	kc_audit_fmt_time(t1, sizeof(t1), kc_wall_ns());
 	for (unsigned h = 0; h < KC_HOOK__COUNT; h++) {
 		if (!pending[h])
 			continue;
@@ -410,10 +403,9 @@ static void write_gaps(struct kc_audit_sink *s)
 static void *sink_main(void *arg)
 {
 	struct kc_audit_sink *s = arg;
-	struct timespec last_ckpt, now;
+	uint64_t last_ckpt = kc_mono_ns() / 1000000000ULL, now;
 	int stopping = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &last_ckpt);
 	while (!stopping) {
 		struct qnode *batch, *q;
 		struct timespec until;
@@ -440,8 +432,8 @@ static void *sink_main(void *arg)
 				count_drop(s, r->hook, 1);
 			kc_audit_rec_put(r);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (s->since_ckpt && now.tv_sec - last_ckpt.tv_sec >= (time_t)s->cfg.checkpoint_s) {
+		now = kc_mono_ns() / 1000000000ULL; /* whole seconds, as the checkpoint period */
+		if (s->since_ckpt && now - last_ckpt >= (uint64_t)s->cfg.checkpoint_s) {
 			checkpoint(s, 1);
 			last_ckpt = now;
 		}

@@ -19,14 +19,6 @@ const char *kc_tier_name(enum kc_tier_id id)
 	return id < KC_TIER__COUNT ? tier_names[id] : "unknown";
 }
 
-uint64_t kc_tier_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void kc_tier_observe(struct kc_tier_stats *s, uint64_t ns)
 {
 	kc_hist_observe(&s->lat, ns);
@@ -42,7 +34,7 @@ bool kc_breaker_allow(struct kc_breaker *b)
 		return true;
 	if (st == KC_BREAKER_HALF_OPEN)
 		return false; /* one probe is out */
-	if (kc_tier_now_ms() < atomic_load(&b->open_until_ms))
+	if (kc_mono_ms() < atomic_load(&b->open_until_ms))
 		return false;
 	/* The first caller after the wait becomes the probe. */
 	return atomic_compare_exchange_strong(&b->state, &open, KC_BREAKER_HALF_OPEN);
@@ -60,7 +52,7 @@ void kc_breaker_result(struct kc_breaker *b, bool ok)
 	int st = atomic_load(&b->state);
 
 	if (st == KC_BREAKER_HALF_OPEN || (st == KC_BREAKER_CLOSED && fails >= b->threshold)) {
-		atomic_store(&b->open_until_ms, kc_tier_now_ms() + b->reset_ms);
+		atomic_store(&b->open_until_ms, kc_mono_ms() + b->reset_ms);
 		atomic_store(&b->state, KC_BREAKER_OPEN);
 		if (st == KC_BREAKER_CLOSED) {
 			atomic_fetch_add(&b->opened, 1);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "tiers/journal/journal.h"
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "tiers/redis/redis.h"
 #include "tiers/store/store.h"
@@ -94,7 +95,6 @@ struct kc_tiers {
 	_Atomic uint64_t wb_full, wb_flushed, wb_retries;
 };
 
-uint64_t kc_tier_now_ms(void);
 /* Is lower tier i (KC_TIER_REDIS, KC_TIER_STORE) configured? */
 bool kc_tier_on(const struct kc_tiers *t, int i);
 const char *kc_tier_name(enum kc_tier_id id);

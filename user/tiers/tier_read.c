@@ -38,7 +38,7 @@ bool kc_tiers_may_have(struct kc_tiers *t, const char *key, size_t nkey)
 	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
 
 	if (atomic_load_explicit(&t->neg[i].hash, memory_order_acquire) == h &&
-	    atomic_load_explicit(&t->neg[i].until_ms, memory_order_relaxed) > kc_tier_now_ms()) {
+	    atomic_load_explicit(&t->neg[i].until_ms, memory_order_relaxed) > kc_mono_ms()) {
 		atomic_fetch_add_explicit(&t->neg_hits, 1, memory_order_relaxed);
 		return false;
 	}
@@ -51,7 +51,7 @@ static void neg_insert(struct kc_tiers *t, uint64_t h)
 
 	if (!t->neg_ttl_ms)
 		return;
-	atomic_store_explicit(&t->neg[i].until_ms, kc_tier_now_ms() + t->neg_ttl_ms,
+	atomic_store_explicit(&t->neg[i].until_ms, kc_mono_ms() + t->neg_ttl_ms,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->neg[i].hash, h, memory_order_release);
 }
@@ -257,7 +257,7 @@ static void on_hmget(void *ctx, const redisReply *r, const char *err)
 	struct kc_item *it;
 
 	f->in_call = false; /* a callback from the loop (or, out of memory, from inside the call) */
-	kc_tier_observe(st, kc_now_ns() - g->t0);
+	kc_tier_observe(st, kc_mono_ns() - g->t0);
 	free(g);
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		kc_breaker_result(&t->br[KC_TIER_REDIS], false);
@@ -310,7 +310,7 @@ static void fetch_redis(struct kc_flight *f)
 	size_t lens[] = {5, nr, 1, 1};
 
 	g->f = f;
-	g->t0 = kc_now_ns();
+	g->t0 = kc_mono_ns();
 	kc_redis_cmd(f->x->redis, on_hmget, g, 4, argv, lens);
 }
 

@@ -17,14 +17,6 @@
 #include "tiers/journal/journal_int.h"
 #include "core/log.h"
 
-uint64_t kc_jnow_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void kc_jseg_name(char *out, size_t outlen, uint64_t num)
 {
 	snprintf(out, outlen, "journal-%020" PRIu64 ".log", num);

@@ -34,14 +34,6 @@ static struct dir_store *D(struct kc_store *s)
 	return (struct dir_store *)s;
 }
 
-int64_t kc_store_dir_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static bool is_full_errno(int e)
 {
 	return e == ENOSPC || e == EDQUOT;
@@ -218,7 +210,7 @@ static enum kc_store_res dir_put(struct kc_store *s, const char *key, size_t nke
 	}
 	pthread_mutex_lock(&d->mu);
 	d->reserved -= size;
-	if (kc_sidx_set(d->idx, bin, size, kc_store_dir_now()))
+	if (kc_sidx_set(d->idx, bin, size, (int64_t)kc_wall_ns()))
 		log_warn("store: out of memory indexing %s: it is not counted until restart", addr);
 	pthread_mutex_unlock(&d->mu);
 	pthread_mutex_unlock(kc_dir_stripe(d, bin));
@@ -352,7 +344,7 @@ static enum kc_store_res dir_get(struct kc_store *s, const char *key, size_t nke
 		return KC_STORE_MISS;
 	}
 	pthread_mutex_lock(&d->mu);
-	persist = kc_sidx_touch(d->idx, bin, kc_store_dir_now(), KC_DIR_PERSIST_NS);
+	persist = kc_sidx_touch(d->idx, bin, (int64_t)kc_wall_ns(), KC_DIR_PERSIST_NS);
 	pthread_mutex_unlock(&d->mu);
 	if (persist) /* the atime is the recency a restart sorts by */
 		futimens(fd, (struct timespec[2]){{0, UTIME_NOW}, {0, UTIME_OMIT}});

@@ -184,7 +184,7 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 {
 	struct dir_store *d = calloc(1, sizeof(*d));
 	size_t len = strlen(o->spec);
-	struct timespec t0, t1;
+	uint64_t t0;
 	int e;
 
 	if (!d || !(d->path = strdup(o->spec)) || !(d->idx = kc_sidx_new())) {
@@ -199,7 +199,7 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 	pthread_mutex_init(&d->mu, NULL);
 	for (int i = 0; i < KC_DIR_STRIPES; i++)
 		pthread_mutex_init(&d->stripe[i], NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = kc_mono_ns();
 
 	e = mkdir_p(d->path);
 	if (!e) {
@@ -242,11 +242,10 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 			 (unsigned long long)(before - kc_sidx_objects(d->idx)),
 			 (unsigned long long)d->base.max_bytes);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("store: %s: %llu objects, %llu bytes (scanned in %lld ms)", d->path,
 		 (unsigned long long)kc_sidx_objects(d->idx),
 		 (unsigned long long)kc_sidx_bytes(d->idx),
-		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		 (long long)((kc_mono_ns() - t0) / 1000000));
 	return &d->base;
 
 fail:
