@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "core/num.h"
 
 #define EXIT_FAIL	   1 /* the bench ran and found a problem (with --verify), or could not run */
 #define EXIT_USAGE	   2 /* bad options or a refused target */
@@ -141,8 +142,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 	char host[64];
 	const char *colon, *h = s;
 	size_t hl;
-	char *end;
-	unsigned long port;
+	uint64_t port;
 
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
@@ -169,9 +169,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 	}
 	memcpy(host, h, hl);
 	host[hl] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port == 0 || port > 65535) {
+	if (kc_parse_u64(colon + 1, 65535, &port) || port == 0) {
 		snprintf(err, errlen, "server '%s': port must be 1..65535", s);
 		return -EINVAL;
 	}
@@ -224,12 +222,9 @@ refuse:
 
 static int parse_u64_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long n;
+	uint64_t n;
 
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (!*v || *end || errno || v[0] == '-' || n < min || n > max) {
+	if (kc_parse_u64(v, max, &n) || n < min) {
 		fprintf(stderr,
 			"kcache-bench: --%s: expected an integer from %llu to %llu, got '%s'\n",
 			name, (unsigned long long)min, (unsigned long long)max, v);

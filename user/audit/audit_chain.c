@@ -14,6 +14,7 @@
 #include <kcache/audit.h>
 
 #include "core/hex.h"
+#include "core/num.h"
 
 int kc_audit_key_load(const char *path, struct kc_audit_key *key, char *err, size_t errlen)
 {
@@ -104,19 +105,18 @@ int kc_audit_chain_parse(const char *line, size_t len, uint64_t *seq,
 	static const char head[] = "{\"v\":1,\"seq\":";
 	const size_t taglen = sizeof(MAC_TAG) - 1, tail = taglen + 2 * KC_AUDIT_MAC_LEN + 2;
 	const char *p = line + sizeof(head) - 1;
-	uint64_t v = 0;
+	size_t digits = 0;
+	uint64_t v;
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	if (len < sizeof(head) - 1 + tail || memcmp(line, head, sizeof(head) - 1))
 		return -EINVAL;
-	if (*p < '0' || *p > '9')
+	while (p + digits < line + len && p[digits] >= '0' && p[digits] <= '9')
+		digits++;
+	if (kc_parse_u64n(p, digits, UINT64_MAX, &v))
 		return -EINVAL;
-	for (; p < line + len && *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
+	p += digits;
 	if ((size_t)(line + len - p) < 10 + 2 * KC_AUDIT_MAC_LEN + tail ||
 	    memcmp(p, ",\"prev\":\"", 9) || kc_hex_decode(p + 9, KC_AUDIT_MAC_LEN, prev) ||
 	    p[9 + 2 * KC_AUDIT_MAC_LEN] != '"')

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "core/config.h"
+#include "core/num.h"
 
 static const char *const hook_names[KC_HOOK__COUNT] = {
     [KC_HOOK_NONE] = "none",
@@ -222,7 +223,7 @@ static int parse_u32(struct parse *ps, yaml_node_t *n, const char *what, uint32_
 	const char *s = scalar(n);
 	uint64_t v;
 
-	if (!s || kc_parse_u64(s, &v) || v > UINT32_MAX)
+	if (!s || kc_parse_u64(s, UINT32_MAX, &v))
 		return perr(ps, n, "%s: expected an integer from 0 to 4294967295, got %s", what,
 			    s ? s : "a list or mapping");
 	*out = (uint32_t)v;

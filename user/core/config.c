@@ -11,6 +11,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "core/num.h"
 #include "core/version.h"
 #include <kcache/cache.h>  /* KC_VALUE_MAX */
 #include <kcache/policy.h> /* KC_POL_RULES_DEFAULT */
@@ -126,23 +127,6 @@ static const struct kc_directive directives[] = {
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
-int kc_parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int kc_parse_size(const char *s, uint64_t *out)
 {
 	char num[32];
@@ -172,7 +156,7 @@ int kc_parse_size(const char *s, uint64_t *out)
 	}
 	if (shift)
 		num[--n] = 0;
-	if (kc_parse_u64(num, &v))
+	if (kc_parse_u64(num, UINT64_MAX, &v))
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
 		return -EINVAL;
@@ -206,8 +190,7 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			const char *colon = strrchr(v, ':');
 			uint64_t port;
 
-			if (!colon || colon == v || kc_parse_u64(colon + 1, &port) ||
-			    port > 65535) {
+			if (!colon || colon == v || kc_parse_u64(colon + 1, 65535, &port)) {
 				kc_errf(err, errlen, "%s: expected host:port, got '%s'", d->name,
 					v);
 				return -EINVAL;
@@ -216,7 +199,7 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		strcpy(field, v);
 		return 0;
 	case T_U32:
-		if (kc_parse_u64(v, &n) || n < d->min || n > d->max) {
+		if (kc_parse_u64(v, d->max, &n) || n < d->min) {
 			kc_errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'",
 				d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;

@@ -90,10 +90,6 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
 /* Parses "64M" style sizes (bytes, K, M, G, T; powers of 1024). Returns 0 or -EINVAL. */
 int kc_parse_size(const char *s, uint64_t *out);
 
-/* Parses a decimal unsigned integer with no sign, no trailing garbage and no overflow.
- * Returns 0 or -EINVAL (not a number) / -ERANGE (too big). */
-int kc_parse_u64(const char *s, uint64_t *out);
-
 /* Prints the directive table (name, default, help) to stdout. */
 void kc_config_usage(const char *prog);
 

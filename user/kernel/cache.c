@@ -64,6 +64,7 @@
 #include "kernel/hot.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/num.h"
 
 #define KC_TICK_MS 100 /* heartbeat, expiry, admission */
 /* Kernel hits are folded into the residents' counts and the sketch every KC_FOLD_TICKS ticks
@@ -950,7 +951,7 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 		kc_buf_puts(out, "the kernel tier is off (--xdp-mode off)");
 		return -1;
 	}
-	if (argc > 2 || (argc == 2 && kc_parse_u64(argv[1], &limit))) {
+	if (argc > 2 || (argc == 2 && kc_parse_u64(argv[1], UINT64_MAX, &limit))) {
 		kc_buf_puts(out, "usage: hot [N]  (the N hottest resident keys, 0 = all)");
 		return -1;
 	}

@@ -19,6 +19,7 @@
 #include <yaml.h>
 
 #include "core/log.h"
+#include "core/num.h"
 
 #define VAL_MAX 64 /* longest scalar value kept (a prefix is at most 43 bytes) */
 
@@ -87,23 +88,6 @@ int kc_pol_spec_add(struct kc_pol_spec *s, const struct kc_pol_rule_spec *r, uin
 
 /* ---- prefixes and numbers ---------------------------------------------------------------- */
 
-static int parse_num(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 12)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 /* ---- one rule, from whatever source --------------------------------------------------- */
 
 enum field { F_ACTION, F_PREFIX, F_PROTO, F_PORTS, F_PORT, F_RATE, F_BURST, F_DEFAULT, F__N };
@@ -152,14 +136,14 @@ static int parse_ports(const char *v, uint16_t *lo, uint16_t *hi, char *err, siz
 	if (strlen(v) >= sizeof(a))
 		goto bad;
 	if (!dash) {
-		if (parse_num(v, 65535, &x) || x == 0)
+		if (kc_parse_u64(v, 65535, &x) || x == 0)
 			goto bad;
 		*lo = *hi = (uint16_t)x;
 		return 0;
 	}
 	memcpy(a, v, (size_t)(dash - v));
 	a[dash - v] = 0;
-	if (parse_num(a, 65535, &x) || parse_num(dash + 1, 65535, &y) || x == 0 || x > y)
+	if (kc_parse_u64(a, 65535, &x) || kc_parse_u64(dash + 1, 65535, &y) || x == 0 || x > y)
 		goto bad;
 	*lo = (uint16_t)x;
 	*hi = (uint16_t)y;
@@ -175,7 +159,7 @@ static int parse_bounded(const char *v, const char *what, uint64_t max, uint32_t
 {
 	uint64_t x;
 
-	if (parse_num(v, max, &x) || x == 0) {
+	if (kc_parse_u64(v, max, &x) || x == 0) {
 		kc_errf(err, errlen, "%s: expected an integer from 1 to %llu, got '%s'", what,
 			(unsigned long long)max, v);
 		return -EINVAL;
