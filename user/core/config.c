@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "core/num.h"
 #include "core/version.h"
+#include "core/yaml.h"
 #include <kcache/cache.h>  /* KC_VALUE_MAX */
 #include <kcache/policy.h> /* KC_POL_RULES_DEFAULT */
 #include "core/prefix.h"
+
+/* The config file: directives and allow lists, far below this. */
+#define KC_CONFIG_FILE_MAX (1u << 20)
 
 enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT, T_PREFIXES };
 
@@ -291,45 +294,32 @@ void kc_config_defaults(struct kc_config *cfg)
 
 int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size_t errlen)
 {
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	FILE *f;
-	int rc = 0, depth = 0, done = 0;
+	struct kc_yaml y;
+	char *text;
+	size_t len;
+	int rc, depth = 0, done = 0;
 	char key[64] = "";
 	size_t key_line = 0;
 	bool have_key = false, in_list = false;
 
-	f = fopen(path, "r");
-	if (!f) {
-		rc = -errno;
-		kc_errf(err, errlen, "%s: %s", path, strerror(errno));
+	rc = kc_yaml_read_file(path, KC_CONFIG_FILE_MAX, &text, &len, err, errlen);
+	if (rc)
 		return rc;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
-		kc_errf(err, errlen, "%s: cannot initialise the YAML parser", path);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_file(&parser, f);
-	while (!done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			kc_errf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-				parser.problem ? parser.problem : "malformed YAML");
-			rc = -EINVAL;
+	rc = kc_yaml_open(&y, path, text, len, err, errlen);
+	while (!rc && !done) {
+		rc = kc_yaml_next(&y);
+		if (rc)
 			break;
-		}
-		size_t line = ev.start_mark.line + 1;
-		switch (ev.type) {
+		size_t line = kc_yaml_line(&y);
+		switch (y.ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = 1;
 			break;
 		case YAML_MAPPING_START_EVENT:
-			if (++depth > 1) {
-				kc_errf(err, errlen,
-					"%s:%zu: %s: expected a scalar value, got a mapping", path,
-					line, have_key ? key : "?");
-				rc = -EINVAL;
-			}
+			if (++depth > 1)
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "%s: expected a scalar value, got a mapping",
+						  have_key ? key : "?");
 			break;
 		case YAML_MAPPING_END_EVENT:
 			depth--;
@@ -339,31 +329,24 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				in_list = true;
 				break;
 			}
-			kc_errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list",
-				path, line, have_key ? key : "top level");
-			rc = -EINVAL;
+			rc = kc_yaml_errf(err, errlen, path, line,
+					  "%s: expected a scalar value, got a list",
+					  have_key ? key : "top level");
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 			in_list = false;
 			have_key = false;
 			break;
-		case YAML_ALIAS_EVENT:
-			kc_errf(err, errlen, "%s:%zu: aliases are not supported", path, line);
-			rc = -EINVAL;
-			break;
 		case YAML_SCALAR_EVENT: {
-			const char *val = (const char *)ev.data.scalar.value;
+			const char *val = (const char *)y.ev.data.scalar.value;
 
 			if (depth != 1) {
-				kc_errf(err, errlen,
-					"%s:%zu: expected a mapping of directive: value", path,
-					line);
-				rc = -EINVAL;
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "expected a mapping of directive: value");
 			} else if (!have_key) {
 				if (strlen(val) >= sizeof(key) || !find(val)) {
-					kc_errf(err, errlen, "%s:%zu: unknown key '%.63s'", path,
-						line, val);
-					rc = -EINVAL;
+					rc = kc_yaml_errf(err, errlen, path, line,
+							  "unknown key '%.63s'", val);
 				} else {
 					strcpy(key, val);
 					key_line = line;
@@ -372,11 +355,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			} else {
 				char msg[200];
 
-				if (set_value(cfg, find(key), val, msg, sizeof(msg))) {
-					kc_errf(err, errlen, "%s:%zu: %s", path,
-						in_list ? line : key_line, msg);
-					rc = -EINVAL;
-				}
+				if (set_value(cfg, find(key), val, msg, sizeof(msg)))
+					rc = kc_yaml_errf(err, errlen, path,
+							  in_list ? line : key_line, "%s", msg);
 				have_key = in_list;
 			}
 			break;
@@ -384,12 +365,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 		default:
 			break;
 		}
-		yaml_event_delete(&ev);
-		if (rc)
-			break;
 	}
-	yaml_parser_delete(&parser);
-	fclose(f);
+	kc_yaml_close(&y);
+	free(text);
 	return rc;
 }
 

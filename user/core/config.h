@@ -75,8 +75,9 @@ struct kc_config {
 /* Fills cfg with the embedded defaults. Cannot fail. */
 void kc_config_defaults(struct kc_config *cfg);
 
-/* Reads a YAML mapping of directive: scalar. Returns 0, or -EINVAL / -errno with a message
- * such as "kcached.yaml:3: memory: expected a size (bytes, K, M, G), got 'lots'" in err.
+/* Reads a YAML mapping of directive: scalar from path, a regular file of at most 1 MiB
+ * (core/yaml.h). Returns 0, or -EINVAL / -EFBIG / -errno with a message such as
+ * "kcached.yaml:3: memory: expected a size (bytes, K, M, G), got 'lots'" in err.
  * On error cfg may be partly updated: callers load into a copy. */
 int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size_t errlen);
 
