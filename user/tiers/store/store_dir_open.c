@@ -87,14 +87,6 @@ static int clean_tmp(struct dir_store *d, char *err, size_t errlen)
 	return 0;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[n] == 0;
-}
-
 static int64_t ts_ns(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
@@ -120,12 +112,12 @@ static int scan_leaf(struct dir_store *d, int fd, const char *ab, const char *cd
 
 		if (n[0] == '.')
 			continue;
-		if (!is_hex(n, 64) || memcmp(n, ab, 2) != 0 || memcmp(n + 2, cd, 2) != 0 ||
+		if (strlen(n) != 2 * KC_ADDR_LEN || kc_hex_decode(n, KC_ADDR_LEN, bin) ||
+		    memcmp(n, ab, 2) != 0 || memcmp(n + 2, cd, 2) != 0 ||
 		    fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) {
 			log_debug("store: ignoring %s/objects/%s/%s/%s", d->path, ab, cd, n);
 			continue;
 		}
-		kc_hex_decode(n, KC_ADDR_LEN, bin);
 		int64_t a = ts_ns(&st.st_atim), m = ts_ns(&st.st_mtim);
 
 		if (kc_sidx_set(d->idx, bin, (uint64_t)st.st_size, a > m ? a : m)) {
@@ -155,10 +147,11 @@ static int scan(struct dir_store *d, int parent, const char *ab, char *err, size
 	}
 	while (!rc && (de = readdir(dir))) {
 		const char *n = de->d_name;
+		uint8_t byte;
 
 		if (n[0] == '.')
 			continue;
-		if (!is_hex(n, 2)) {
+		if (strlen(n) != 2 || kc_hex_decode(n, 1, &byte)) {
 			log_debug("store: ignoring %s/objects/%s%s%s", d->path, ab ? ab : "",
 				  ab ? "/" : "", n);
 			continue;
