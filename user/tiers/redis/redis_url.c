@@ -59,13 +59,15 @@ static int decode(const char *s, size_t n, const char *what, char **out, char *e
 	return 0;
 }
 
-/* Parses a decimal number (core/num.h) into *v; max bounds it. what names it in err. */
+/* Parses a decimal number (core/num.h) into *v (0 on error); max bounds it. what names it in
+ * err. */
 static int number(const char *s, size_t n, unsigned long long max, const char *what,
 		  unsigned long long *v, char *err, size_t errlen)
 {
-	uint64_t x;
+	uint64_t x = 0;
 	int rc;
 
+	*v = 0;
 	if (n == 0)
 		return bad(err, errlen, "missing %s", what);
 	rc = kc_parse_u64n(s, n, UINT64_MAX, &x);
