@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "core/clock.h" /* kc_mono_ns: every timestamp of the engines */
+
 /* --- random numbers and Zipf ranks (bench_gen.c) ------------------------------------------ */
 
 /* xoshiro256**: fast, good enough for load generation, reproducible from a seed. */
@@ -220,7 +222,6 @@ int kb_raw_check(const struct kb_raw *r, const struct kb_cfg *cfg, const void *f
 
 /* --- engines ----------------------------------------------------------------------------- */
 
-uint64_t kb_now_ns(void);
 /* CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID), ns. */
 uint64_t kb_thread_cpu_ns(void);
 /* Chooses the next request: a Zipf key, get or set by the ratio. */

@@ -3,17 +3,10 @@
  * every engine shares (clock, request choice, the request limit). */
 #include "bench.h"
 #include "core/buf.h"
+#include "core/num.h"
 
 #include <string.h>
 #include <time.h>
-
-uint64_t kb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t kb_thread_cpu_ns(void)
 {
@@ -84,16 +77,11 @@ size_t kb_req_render(const struct kb_keyspace *ks, enum kb_op op, uint64_t i, ch
 /* Parses a decimal field ending at a space or '\r'. Returns the end, or NULL. */
 static const char *parse_u64(const char *p, const char *end, uint64_t *v)
 {
-	const char *start = p;
+	size_t n = 0;
 
-	*v = 0;
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (*v > (UINT64_MAX - 9) / 10)
-			return NULL;
-		*v = *v * 10 + (uint64_t)(*p - '0');
-		p++;
-	}
-	return p > start ? p : NULL;
+	while (p + n < end && p[n] >= '0' && p[n] <= '9')
+		n++;
+	return kc_parse_u64n(p, n, UINT64_MAX, v) ? NULL : p + n;
 }
 
 static bool starts(const char *p, size_t n, const char *s)

@@ -177,7 +177,7 @@ static bool next_req(struct tctx *x, struct tconn *c, uint64_t now, struct tpend
 static int conn_send(struct tctx *x, struct tconn *c)
 {
 	const struct kb_cfg *cfg = x->cfg;
-	uint64_t now = kb_now_ns();
+	uint64_t now = kc_mono_ns();
 	struct tpend p;
 	int queued = 0;
 
@@ -246,7 +246,7 @@ static int conn_recv(struct tctx *x, struct tconn *c)
 	if (!c->in_len)
 		return 0;
 	{
-		uint64_t now = kb_now_ns();
+		uint64_t now = kc_mono_ns();
 
 		while (off < c->in_len) {
 			struct tpend *p = &c->q[c->qhead];
@@ -356,7 +356,7 @@ int kb_tcp_run(struct kb_thread *t)
 	for (;;) {
 		int r;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= x.end || atomic_load_explicit(cfg->stop, memory_order_relaxed))
 			break;
 		r = tcp_pass(&x, true, now);
@@ -369,7 +369,7 @@ int kb_tcp_run(struct kb_thread *t)
 	while (x.inflight) {
 		int r;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= stop_at + cfg->timeout_ns)
 			break;
 		r = tcp_pass(&x, false, now);
@@ -406,11 +406,11 @@ int kb_tcp_prefill(struct kb_thread *t, uint64_t deadline_ns)
 	if (rc)
 		return rc;
 	x.pf_next = t->pf_first;
-	t->st.start_ns = kb_now_ns();
+	t->st.start_ns = kc_mono_ns();
 	while (x.pf_next < t->pf_end || x.inflight) {
 		int r;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (atomic_load_explicit(cfg->stop, memory_order_relaxed))
 			break;
 		if (now >= deadline_ns) {
@@ -429,7 +429,7 @@ int kb_tcp_prefill(struct kb_thread *t, uint64_t deadline_ns)
 		if (!r)
 			tcp_wait(&x, now, deadline_ns, true);
 	}
-	t->st.end_ns = kb_now_ns();
+	t->st.end_ns = kc_mono_ns();
 	ctx_free(&x);
 	return rc;
 }

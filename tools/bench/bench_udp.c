@@ -302,7 +302,7 @@ static int udp_recv(struct uctx *c, struct usock *s)
 		snprintf(c->t->err, sizeof(c->t->err), "recvmmsg: %s", strerror(errno));
 		return -errno;
 	}
-	now = kb_now_ns();
+	now = kc_mono_ns();
 	for (int j = 0; j < r; j++)
 		on_datagram(c, s, c->riov[j].iov_base, c->rmsg[j].msg_len,
 			    c->rmsg[j].msg_hdr.msg_flags, now);
@@ -313,7 +313,7 @@ static int udp_recv(struct uctx *c, struct usock *s)
 static int udp_send(struct uctx *c, struct usock *s)
 {
 	const struct kb_cfg *cfg = c->cfg;
-	uint64_t now = kb_now_ns();
+	uint64_t now = kc_mono_ns();
 	unsigned n = 0;
 	int r;
 
@@ -446,7 +446,7 @@ int kb_udp_run(struct kb_thread *t)
 	for (;;) {
 		int progress = 0;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= c.end || atomic_load_explicit(cfg->stop, memory_order_relaxed))
 			break;
 		for (unsigned i = 0; i < c.n; i++) {
@@ -471,7 +471,7 @@ int kb_udp_run(struct kb_thread *t)
 	while (c.inflight) {
 		int progress = 0;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= stop_at + cfg->timeout_ns)
 			break;
 		for (unsigned i = 0; i < c.n; i++) {
@@ -546,7 +546,7 @@ int kb_udp_flood(struct kb_thread *t)
 		interval = (uint64_t)(1e9 * (double)cfg->threads / cfg->rate) + 1;
 	t->st.start_ns = mstart;
 	while (!atomic_load_explicit(cfg->stop, memory_order_relaxed)) {
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= end)
 			break;
 		if (!cpu0 && now >= mstart)
@@ -595,7 +595,7 @@ int kb_udp_flood(struct kb_thread *t)
 			ppoll(NULL, 0, &ts, NULL);
 		}
 	}
-	t->st.end_ns = kb_now_ns();
+	t->st.end_ns = kc_mono_ns();
 	if (t->st.end_ns > end)
 		t->st.end_ns = end;
 	if (cpu0)

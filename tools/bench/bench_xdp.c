@@ -359,7 +359,7 @@ int kb_xdp_flood(struct kb_thread *t)
 		uint32_t n = repeat;
 		uint64_t c0;
 
-		now = kb_now_ns();
+		now = kc_mono_ns();
 		if (now >= end)
 			break;
 		if (now < t->start_ns) { /* the other threads are starting */
@@ -411,7 +411,7 @@ int kb_xdp_flood(struct kb_thread *t)
 	}
 	/* not capped at end: the last call's frames count, and it ends when they are out */
 	if (measuring) {
-		t->st.end_ns = kb_now_ns();
+		t->st.end_ns = kc_mono_ns();
 		t->st.cpu_ns = kb_thread_cpu_ns() - cpu0;
 	}
 out:

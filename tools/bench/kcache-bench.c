@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "core/num.h"
 
 #define EXIT_FAIL	   1 /* the bench ran and found a problem (with --verify), or could not run */
 #define EXIT_USAGE	   2 /* bad options or a refused target */
@@ -141,8 +142,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 	char host[64];
 	const char *colon, *h = s;
 	size_t hl;
-	char *end;
-	unsigned long port;
+	uint64_t port;
 
 	if (s[0] == '[') {
 		const char *rb = strchr(s, ']');
@@ -169,9 +169,7 @@ static int target_parse(const char *s, struct kb_cfg *cfg, char *err, size_t err
 	}
 	memcpy(host, h, hl);
 	host[hl] = 0;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || errno || port == 0 || port > 65535) {
+	if (kc_parse_u64(colon + 1, 65535, &port) || port == 0) {
 		snprintf(err, errlen, "server '%s': port must be 1..65535", s);
 		return -EINVAL;
 	}
@@ -224,12 +222,9 @@ refuse:
 
 static int parse_u64_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long n;
+	uint64_t n;
 
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (!*v || *end || errno || v[0] == '-' || n < min || n > max) {
+	if (kc_parse_u64(v, max, &n) || n < min) {
 		fprintf(stderr,
 			"kcache-bench: --%s: expected an integer from %llu to %llu, got '%s'\n",
 			name, (unsigned long long)min, (unsigned long long)max, v);
@@ -677,7 +672,7 @@ static int run_threads(const struct opts *o, const struct kb_cfg *cfg, enum job 
 	}
 	for (;;) {
 		unsigned done = 0;
-		uint64_t now = kb_now_ns();
+		uint64_t now = kc_mono_ns();
 		struct timespec ts = {0, 10 * 1000000L};
 
 		for (unsigned i = 0; i < started; i++)
@@ -719,7 +714,7 @@ static int prefill(const struct opts *o)
 {
 	struct kb_cfg cfg = o->cfg;
 	struct kb_stats st = {0};
-	uint64_t start = kb_now_ns(), deadline = start + (uint64_t)(o->pf_timeout * 1e9);
+	uint64_t start = kc_mono_ns(), deadline = start + (uint64_t)(o->pf_timeout * 1e9);
 	double secs;
 	int rc;
 
@@ -733,7 +728,7 @@ static int prefill(const struct opts *o)
 	if (cfg.threads > cfg.ks.n)
 		cfg.threads = (unsigned)cfg.ks.n;
 	rc = run_threads(o, &cfg, JOB_PREFILL, start, deadline, &st);
-	secs = (double)(kb_now_ns() - start) / 1e9;
+	secs = (double)(kc_mono_ns() - start) / 1e9;
 	printf("prefill: proto=tcp keys=%llu stored=%llu errors=%llu lost=%llu secs=%.2f "
 	       "sets_per_s=%.0f\n",
 	       (unsigned long long)cfg.ks.n, (unsigned long long)st.stored,
@@ -836,7 +831,7 @@ int main(int argc, char **argv)
 	if (o->cfg.duration_ns == 0 || atomic_load(&stop_flag))
 		goto out;
 
-	start = kb_now_ns() + 2000000; /* 2 ms for the threads to start */
+	start = kc_mono_ns() + 2000000; /* 2 ms for the threads to start */
 	hard_end = start + o->cfg.warmup_ns + o->cfg.duration_ns + o->cfg.timeout_ns;
 	if (run_threads(o, &o->cfg, JOB_RUN, start, hard_end, st))
 		status = EXIT_FAIL;

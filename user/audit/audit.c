@@ -33,6 +33,7 @@
 #include "audit/audit_event.h"
 #include "audit/audit_policy.h"
 #include "core/admin.h"
+#include "core/clock.h"
 #include "audit/audit_sink.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -79,14 +80,6 @@ struct kc_audit {
 	int tails[MAX_TAILS];  /* under lock; -1 free */
 	uint64_t tail_dropped; /* under lock */
 };
-
-static uint64_t now_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* --- records that are not syscalls --------------------------------------------------------- */
 
@@ -140,7 +133,7 @@ static void policy_record(struct kc_audit *a, const char *result, const char *de
 	struct kc_buf b = {0};
 	char t[40];
 
-	kc_audit_fmt_time(t, sizeof(t), now_ns(CLOCK_REALTIME));
+	kc_audit_fmt_time(t, sizeof(t), kc_wall_ns());
 	kc_buf_printf(&b, "\"time\":\"%s\",\"node\":", t);
 	kc_json_str(&b, a->node, sizeof(a->node));
 	kc_buf_printf(&b, ",\"type\":\"policy\",\"result\":\"%s\",\"file\":", result);
@@ -171,7 +164,7 @@ int kc_audit_emit(struct kc_audit *a, const char *type, const char *members, siz
 
 	if (!a)
 		return 0;
-	kc_audit_fmt_time(t, sizeof(t), now_ns(CLOCK_REALTIME));
+	kc_audit_fmt_time(t, sizeof(t), kc_wall_ns());
 	kc_buf_printf(&b, "\"time\":\"%s\",\"node\":", t);
 	kc_json_str(&b, a->node, sizeof(a->node));
 	kc_buf_puts(&b, ",\"type\":");
@@ -195,7 +188,7 @@ static void poll_stats(struct kc_audit *a)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->skel->maps.kc_audit_stats);
 	struct kc_audit_stats *per = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*per));
-	uint64_t now = now_ns(CLOCK_REALTIME);
+	uint64_t now = kc_wall_ns();
 	char t0[40], t1[40], body[400];
 
 	if (!per)
@@ -261,13 +254,13 @@ static int on_record(void *ctx, void *data, size_t size)
 static void *consumer_main(void *arg)
 {
 	struct kc_audit *a = arg;
-	uint64_t last = now_ns(CLOCK_MONOTONIC);
+	uint64_t last = kc_mono_ns();
 
 	while (!atomic_load(&a->stop)) {
 		uint64_t now;
 
 		ring_buffer__poll(a->rb, 100);
-		now = now_ns(CLOCK_MONOTONIC);
+		now = kc_mono_ns();
 		if (now - last >= 1000000000ULL) {
 			poll_stats(a);
 			pthread_mutex_lock(&a->lock);
@@ -793,7 +786,7 @@ struct kc_audit *kc_audit_start(const struct kc_audit_opts *o, char *err, size_t
 	if (add_sinks(a, err, errlen))
 		goto fail;
 	pin_maps(a);
-	a->mono_to_real = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
+	a->mono_to_real = (int64_t)(kc_wall_ns() - kc_mono_ns());
 	a->rb = ring_buffer__new(bpf_map__fd(a->skel->maps.kc_audit_rb), on_record, a, NULL);
 	if (!a->rb) {
 		snprintf(err, errlen, "audit: ring buffer: %s", strerror(errno));

@@ -13,6 +13,9 @@
 
 #include <kcache/audit.h>
 
+#include "core/hex.h"
+#include "core/num.h"
+
 int kc_audit_key_load(const char *path, struct kc_audit_key *key, char *err, size_t errlen)
 {
 	struct stat st;
@@ -46,33 +49,6 @@ int kc_audit_key_load(const char *path, struct kc_audit_key *key, char *err, siz
 	return 0;
 }
 
-static void hex(char *out, const unsigned char *in, size_t n)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
-static int unhex(const char *s, unsigned char *out, size_t n)
-{
-	for (size_t i = 0; i < 2 * n; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (v < 0)
-			return -EINVAL;
-		if (i % 2 == 0)
-			out[i / 2] = (unsigned char)(v << 4);
-		else
-			out[i / 2] |= (unsigned char)v;
-	}
-	return 0;
-}
-
 static void mac_of(const struct kc_audit_key *key, const unsigned char *prev, const char *canon,
 		   size_t len, unsigned char mac[KC_AUDIT_MAC_LEN])
 {
@@ -100,7 +76,7 @@ int kc_audit_chain_seal(const struct kc_audit_chain *c, const char *members, siz
 	size_t start = out->len;
 	char h[2 * KC_AUDIT_MAC_LEN + 1];
 
-	hex(h, c->prev, KC_AUDIT_MAC_LEN);
+	kc_hex_encode(c->prev, KC_AUDIT_MAC_LEN, h);
 	if (kc_buf_printf(out, "{\"v\":%d,\"seq\":%llu,\"prev\":\"%s\",", KC_AUDIT_SCHEMA,
 			  (unsigned long long)c->seq + 1, h) ||
 	    kc_buf_append(out, members, len)) {
@@ -108,7 +84,7 @@ int kc_audit_chain_seal(const struct kc_audit_chain *c, const char *members, siz
 		return -ENOMEM;
 	}
 	mac_of(c->key, c->prev, out->data + start, out->len - start, mac);
-	hex(h, mac, KC_AUDIT_MAC_LEN);
+	kc_hex_encode(mac, KC_AUDIT_MAC_LEN, h);
 	if (kc_buf_printf(out, MAC_TAG "%s\"}\n", h)) {
 		out->len = start; /* roll the partial record back */
 		return -ENOMEM;
@@ -129,25 +105,24 @@ int kc_audit_chain_parse(const char *line, size_t len, uint64_t *seq,
 	static const char head[] = "{\"v\":1,\"seq\":";
 	const size_t taglen = sizeof(MAC_TAG) - 1, tail = taglen + 2 * KC_AUDIT_MAC_LEN + 2;
 	const char *p = line + sizeof(head) - 1;
-	uint64_t v = 0;
+	size_t digits = 0;
+	uint64_t v;
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	if (len < sizeof(head) - 1 + tail || memcmp(line, head, sizeof(head) - 1))
 		return -EINVAL;
-	if (*p < '0' || *p > '9')
+	while (p + digits < line + len && p[digits] >= '0' && p[digits] <= '9')
+		digits++;
+	if (kc_parse_u64n(p, digits, UINT64_MAX, &v))
 		return -EINVAL;
-	for (; p < line + len && *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
+	p += digits;
 	if ((size_t)(line + len - p) < 10 + 2 * KC_AUDIT_MAC_LEN + tail ||
-	    memcmp(p, ",\"prev\":\"", 9) || unhex(p + 9, prev, KC_AUDIT_MAC_LEN) ||
+	    memcmp(p, ",\"prev\":\"", 9) || kc_hex_decode(p + 9, KC_AUDIT_MAC_LEN, prev) ||
 	    p[9 + 2 * KC_AUDIT_MAC_LEN] != '"')
 		return -EINVAL;
 	if (memcmp(line + len - tail, MAC_TAG, taglen) ||
-	    unhex(line + len - tail + taglen, mac, KC_AUDIT_MAC_LEN) ||
+	    kc_hex_decode(line + len - tail + taglen, KC_AUDIT_MAC_LEN, mac) ||
 	    memcmp(line + len - 2, "\"}", 2))
 		return -EINVAL;
 	*seq = v;

@@ -17,6 +17,7 @@
 #include <kcache/audit.h>
 
 #include "core/buf.h"
+#include "core/json.h" /* kc_json_str, used with the encoder */
 
 struct kc_audit_enrich;
 
@@ -41,10 +42,6 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 			  const char *rule, int64_t mono_to_real, struct kc_buf *out);
 
 void kc_audit_enrich_stats(const struct kc_audit_enrich *e, struct kc_audit_enrich_stats *out);
-
-/* Appends s as a JSON string (quotes included), escaping as JSON requires and replacing bytes
- * that are not UTF-8 by \u00XX. At most max bytes of s are read. */
-int kc_json_str(struct kc_buf *out, const char *s, size_t max);
 
 /* The container id in a cgroup path (docker, containerd, CRI-O, podman), or 0 when none:
  * fills id (65 bytes) and runtime ("docker", "containerd", "cri-o", "podman" or "unknown"). */

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <yaml.h>
 
-#include "core/config.h"
+#include "core/num.h"
+#include "core/yaml.h"
 
 static const char *const hook_names[KC_HOOK__COUNT] = {
     [KC_HOOK_NONE] = "none",
@@ -172,13 +172,11 @@ static int perr(struct parse *ps, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int perr(struct parse *ps, const yaml_node_t *n, const char *fmt, ...)
 {
-	char msg[384];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	kc_yaml_verrf(ps->err, ps->errlen, ps->file, kc_yaml_node_line(n), fmt, ap);
 	va_end(ap);
-	snprintf(ps->err, ps->errlen, "%s:%zu: %s", ps->file, n ? n->start_mark.line + 1 : 0, msg);
 	return -EINVAL;
 }
 
@@ -222,7 +220,7 @@ static int parse_u32(struct parse *ps, yaml_node_t *n, const char *what, uint32_
 	const char *s = scalar(n);
 	uint64_t v;
 
-	if (!s || kc_parse_u64(s, &v) || v > UINT32_MAX)
+	if (!s || kc_parse_u64(s, UINT32_MAX, &v))
 		return perr(ps, n, "%s: expected an integer from 0 to 4294967295, got %s", what,
 			    s ? s : "a list or mapping");
 	*out = (uint32_t)v;
@@ -638,7 +636,6 @@ struct kc_audit_policy *kc_audit_policy_parse(const char *name, const char *buf,
 					      char *err, size_t errlen)
 {
 	struct kc_audit_policy *p = calloc(1, sizeof(*p));
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct parse ps = {.file = name, .doc = &doc, .err = err, .errlen = errlen, .p = p};
 	int rc;
@@ -650,24 +647,14 @@ struct kc_audit_policy *kc_audit_policy_parse(const char *name, const char *buf,
 		return NULL;
 	}
 	p->pol.path_any = p->pol.bin_any = p->pol.cg_any = ~0ULL;
-	if (!yaml_parser_initialize(&parser)) {
-		snprintf(err, errlen, "%s: cannot initialise the YAML parser", name);
+	rc = kc_yaml_load(&doc, name, buf, len, err, errlen);
+	if (rc) {
 		kc_audit_policy_free(p);
-		errno = ENOMEM;
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "%s:%zu: %s", name, parser.problem_mark.line + 1,
-			 parser.problem ? parser.problem : "malformed YAML");
-		yaml_parser_delete(&parser);
-		kc_audit_policy_free(p);
-		errno = EINVAL;
+		errno = -rc;
 		return NULL;
 	}
 	rc = parse_root(&ps);
 	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
 	if (rc) {
 		kc_audit_policy_free(p);
 		errno = EINVAL;
@@ -680,30 +667,13 @@ struct kc_audit_policy *kc_audit_policy_parse(const char *name, const char *buf,
 struct kc_audit_policy *kc_audit_policy_load(const char *path, char *err, size_t errlen)
 {
 	struct kc_audit_policy *p;
-	FILE *f = fopen(path, "r");
 	char *buf;
 	size_t n;
-	int e;
+	int rc;
 
-	if (!f) {
-		e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		errno = e;
-		return NULL;
-	}
-	buf = malloc(KC_AUDIT_POLICY_FILE_MAX + 1);
-	if (!buf) {
-		fclose(f);
-		snprintf(err, errlen, "%s: out of memory", path);
-		errno = ENOMEM;
-		return NULL;
-	}
-	n = fread(buf, 1, KC_AUDIT_POLICY_FILE_MAX + 1, f);
-	fclose(f);
-	if (n > KC_AUDIT_POLICY_FILE_MAX) {
-		free(buf);
-		snprintf(err, errlen, "%s:1: larger than %d bytes", path, KC_AUDIT_POLICY_FILE_MAX);
-		errno = EFBIG;
+	rc = kc_yaml_read_file(path, KC_AUDIT_POLICY_FILE_MAX, &buf, &n, err, errlen);
+	if (rc) {
+		errno = -rc;
 		return NULL;
 	}
 	p = kc_audit_policy_parse(path, buf, n, err, errlen);

@@ -54,8 +54,9 @@ struct kc_audit_policy {
 	bool has_deny;			  /* a deny rule: attach the cgroup connect hooks */
 };
 
-/* Parses and compiles the policy in path. Returns a policy (free with kc_audit_policy_free),
- * or NULL with "FILE:LINE: what was wrong" in err (errno EINVAL, or the open error). */
+/* Parses and compiles the policy in path, a regular file of at most KC_AUDIT_POLICY_FILE_MAX
+ * bytes (core/yaml.h). Returns a policy (free with kc_audit_policy_free), or NULL with
+ * "FILE:LINE: what was wrong" in err (errno EINVAL, EFBIG, ENOMEM, or the open error). */
 struct kc_audit_policy *kc_audit_policy_load(const char *path, char *err, size_t errlen);
 
 /* The same from a buffer; name is used in messages. */

@@ -22,6 +22,7 @@
 
 #include "audit/audit_policy.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 /* A sink's queue entry: the record is shared with other sinks, the link is this sink's. */
@@ -81,22 +82,6 @@ void kc_audit_rec_put(struct kc_audit_rec *r)
 {
 	if (r && atomic_fetch_sub(&r->refs, 1) == 1)
 		free(r);
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void kc_audit_fmt_time(char *out, size_t len, uint64_t ns)
@@ -181,10 +166,10 @@ static void redis_on_tick(evutil_socket_t fd, short what, void *ctx)
 	(void)fd, (void)what, (void)ctx; /* only ends one event_base_loop turn */
 }
 
-/* Runs the base for one turn of events, at most until deadline_ms (mono_ms). */
+/* Runs the base for one turn of events, at most until deadline_ms (kc_mono_ms). */
 static void redis_turn(struct kc_audit_sink *s, uint64_t deadline_ms)
 {
-	uint64_t now = mono_ms(), ms = deadline_ms > now ? deadline_ms - now : 0;
+	uint64_t now = kc_mono_ms(), ms = deadline_ms > now ? deadline_ms - now : 0;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
@@ -211,9 +196,9 @@ static int stopping_now(struct kc_audit_sink *s)
  * stopping); true when it is. */
 static bool redis_wait_up(struct kc_audit_sink *s, uint64_t ms)
 {
-	uint64_t deadline = mono_ms() + ms;
+	uint64_t deadline = kc_mono_ms() + ms;
 
-	while (!kc_redis_up(s->redis) && mono_ms() < deadline && !stopping_now(s))
+	while (!kc_redis_up(s->redis) && kc_mono_ms() < deadline && !stopping_now(s))
 		redis_turn(s, deadline);
 	return kc_redis_up(s->redis);
 }
@@ -249,7 +234,7 @@ static int redis_xadd(struct kc_audit_sink *s, const char *line, size_t len)
 	s->xadd_done = 0;
 	kc_redis_cmd(s->redis, redis_on_reply, s, 8, argv, argvlen);
 	while (!s->xadd_done)
-		redis_turn(s, mono_ms() + 1000);
+		redis_turn(s, kc_mono_ms() + 1000);
 	if (s->xadd_rc && !s->failing)
 		log_warn(
 		    "audit sink redis: XADD %s on %s: %s; records are counted as lost until it "
@@ -316,7 +301,7 @@ static void redis_close(struct kc_audit_sink *s)
 static void count_drop_locked(struct kc_audit_sink *s, unsigned hook, uint64_t n)
 {
 	if (!s->gap_from)
-		s->gap_from = realtime_ns();
+		s->gap_from = kc_wall_ns();
 	s->dropped[hook] += n;
 	s->gap_pending[hook] += n;
 }
@@ -337,7 +322,7 @@ static void checkpoint(struct kc_audit_sink *s, int to_sidecar)
 	char body[256], t[40], tmp[4200];
 	int fd;
 
-	kc_audit_fmt_time(t, sizeof(t), realtime_ns());
+	kc_audit_fmt_time(t, sizeof(t), kc_wall_ns());
 	snprintf(body, sizeof(body),
 		 "\"time\":\"%s\",\"node\":\"%s\",\"type\":\"checkpoint\",\"last_seq\":%llu", t,
 		 s->cfg.node, (unsigned long long)s->chain.seq);
@@ -459,7 +444,7 @@ static void write_gaps(struct kc_audit_sink *s)
 	if (!any)
 		return;
 	kc_audit_fmt_time(t0, sizeof(t0), from);
-	kc_audit_fmt_time(t1, sizeof(t1), realtime_ns());
+	kc_audit_fmt_time(t1, sizeof(t1), kc_wall_ns());
 	for (unsigned h = 0; h < KC_HOOK__COUNT; h++) {
 		if (!pending[h])
 			continue;
@@ -482,10 +467,9 @@ static void write_gaps(struct kc_audit_sink *s)
 static void *sink_main(void *arg)
 {
 	struct kc_audit_sink *s = arg;
-	struct timespec last_ckpt, now;
+	uint64_t last_ckpt = kc_mono_ns() / 1000000000ULL, now;
 	int stopping = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &last_ckpt);
 	if (s->redis && !redis_wait_up(s, REDIS_FIRST_WAIT_MS) && !stopping_now(s))
 		log_warn("audit sink redis %s: not reachable yet; records are counted as lost "
 			 "until it is",
@@ -501,9 +485,9 @@ static void *sink_main(void *arg)
 		if (s->redis) {
 			/* The base runs while waiting: the client reconnects in the background;
 			 * kc_audit_sink_push wakes it through wake_fd. */
-			uint64_t deadline = mono_ms() + 1000;
+			uint64_t deadline = kc_mono_ms() + 1000;
 
-			while (!s->head && !s->stop && !s->came_up && mono_ms() < deadline) {
+			while (!s->head && !s->stop && !s->came_up && kc_mono_ms() < deadline) {
 				pthread_mutex_unlock(&s->lock);
 				redis_turn(s, deadline);
 				pthread_mutex_lock(&s->lock);
@@ -535,8 +519,8 @@ static void *sink_main(void *arg)
 				count_drop(s, r->hook, 1);
 			kc_audit_rec_put(r);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (s->since_ckpt && now.tv_sec - last_ckpt.tv_sec >= (time_t)s->cfg.checkpoint_s) {
+		now = kc_mono_ns() / 1000000000ULL; /* whole seconds, as the checkpoint period */
+		if (s->since_ckpt && now - last_ckpt >= (uint64_t)s->cfg.checkpoint_s) {
 			checkpoint(s, 1);
 			last_ckpt = now;
 		}

@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
+#include "core/num.h"
 #include "core/version.h"
+#include "core/yaml.h"
 #include <kcache/cache.h>  /* KC_VALUE_MAX */
 #include <kcache/policy.h> /* KC_POL_RULES_DEFAULT */
 #include "core/prefix.h"
+
+/* The config file: directives and allow lists, far below this. */
+#define KC_CONFIG_FILE_MAX (1u << 20)
 
 enum kc_cfg_type { T_STR, T_U32, T_SIZE, T_BOOL, T_XDP, T_LOGLEVEL, T_HOSTPORT, T_PREFIXES };
 
@@ -126,23 +130,6 @@ static const struct kc_directive directives[] = {
 };
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
 
-int kc_parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int kc_parse_size(const char *s, uint64_t *out)
 {
 	char num[32];
@@ -172,7 +159,7 @@ int kc_parse_size(const char *s, uint64_t *out)
 	}
 	if (shift)
 		num[--n] = 0;
-	if (kc_parse_u64(num, &v))
+	if (kc_parse_u64(num, UINT64_MAX, &v))
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
 		return -EINVAL;
@@ -206,8 +193,7 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			const char *colon = strrchr(v, ':');
 			uint64_t port;
 
-			if (!colon || colon == v || kc_parse_u64(colon + 1, &port) ||
-			    port > 65535) {
+			if (!colon || colon == v || kc_parse_u64(colon + 1, 65535, &port)) {
 				kc_errf(err, errlen, "%s: expected host:port, got '%s'", d->name,
 					v);
 				return -EINVAL;
@@ -216,7 +202,7 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 		strcpy(field, v);
 		return 0;
 	case T_U32:
-		if (kc_parse_u64(v, &n) || n < d->min || n > d->max) {
+		if (kc_parse_u64(v, d->max, &n) || n < d->min) {
 			kc_errf(err, errlen, "%s: expected an integer from %llu to %llu, got '%s'",
 				d->name, (unsigned long long)d->min, (unsigned long long)d->max, v);
 			return -EINVAL;
@@ -308,45 +294,32 @@ void kc_config_defaults(struct kc_config *cfg)
 
 int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size_t errlen)
 {
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	FILE *f;
-	int rc = 0, depth = 0, done = 0;
+	struct kc_yaml y;
+	char *text;
+	size_t len;
+	int rc, depth = 0, done = 0;
 	char key[64] = "";
 	size_t key_line = 0;
 	bool have_key = false, in_list = false;
 
-	f = fopen(path, "r");
-	if (!f) {
-		rc = -errno;
-		kc_errf(err, errlen, "%s: %s", path, strerror(errno));
+	rc = kc_yaml_read_file(path, KC_CONFIG_FILE_MAX, &text, &len, err, errlen);
+	if (rc)
 		return rc;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
-		kc_errf(err, errlen, "%s: cannot initialise the YAML parser", path);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_file(&parser, f);
-	while (!done) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			kc_errf(err, errlen, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-				parser.problem ? parser.problem : "malformed YAML");
-			rc = -EINVAL;
+	rc = kc_yaml_open(&y, path, text, len, err, errlen);
+	while (!rc && !done) {
+		rc = kc_yaml_next(&y);
+		if (rc)
 			break;
-		}
-		size_t line = ev.start_mark.line + 1;
-		switch (ev.type) {
+		size_t line = kc_yaml_line(&y);
+		switch (y.ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = 1;
 			break;
 		case YAML_MAPPING_START_EVENT:
-			if (++depth > 1) {
-				kc_errf(err, errlen,
-					"%s:%zu: %s: expected a scalar value, got a mapping", path,
-					line, have_key ? key : "?");
-				rc = -EINVAL;
-			}
+			if (++depth > 1)
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "%s: expected a scalar value, got a mapping",
+						  have_key ? key : "?");
 			break;
 		case YAML_MAPPING_END_EVENT:
 			depth--;
@@ -356,31 +329,24 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				in_list = true;
 				break;
 			}
-			kc_errf(err, errlen, "%s:%zu: %s: expected a scalar value, got a list",
-				path, line, have_key ? key : "top level");
-			rc = -EINVAL;
+			rc = kc_yaml_errf(err, errlen, path, line,
+					  "%s: expected a scalar value, got a list",
+					  have_key ? key : "top level");
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 			in_list = false;
 			have_key = false;
 			break;
-		case YAML_ALIAS_EVENT:
-			kc_errf(err, errlen, "%s:%zu: aliases are not supported", path, line);
-			rc = -EINVAL;
-			break;
 		case YAML_SCALAR_EVENT: {
-			const char *val = (const char *)ev.data.scalar.value;
+			const char *val = (const char *)y.ev.data.scalar.value;
 
 			if (depth != 1) {
-				kc_errf(err, errlen,
-					"%s:%zu: expected a mapping of directive: value", path,
-					line);
-				rc = -EINVAL;
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "expected a mapping of directive: value");
 			} else if (!have_key) {
 				if (strlen(val) >= sizeof(key) || !find(val)) {
-					kc_errf(err, errlen, "%s:%zu: unknown key '%.63s'", path,
-						line, val);
-					rc = -EINVAL;
+					rc = kc_yaml_errf(err, errlen, path, line,
+							  "unknown key '%.63s'", val);
 				} else {
 					strcpy(key, val);
 					key_line = line;
@@ -389,11 +355,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 			} else {
 				char msg[200];
 
-				if (set_value(cfg, find(key), val, msg, sizeof(msg))) {
-					kc_errf(err, errlen, "%s:%zu: %s", path,
-						in_list ? line : key_line, msg);
-					rc = -EINVAL;
-				}
+				if (set_value(cfg, find(key), val, msg, sizeof(msg)))
+					rc = kc_yaml_errf(err, errlen, path,
+							  in_list ? line : key_line, "%s", msg);
 				have_key = in_list;
 			}
 			break;
@@ -401,12 +365,9 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 		default:
 			break;
 		}
-		yaml_event_delete(&ev);
-		if (rc)
-			break;
 	}
-	yaml_parser_delete(&parser);
-	fclose(f);
+	kc_yaml_close(&y);
+	free(text);
 	return rc;
 }
 

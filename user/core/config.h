@@ -75,8 +75,9 @@ struct kc_config {
 /* Fills cfg with the embedded defaults. Cannot fail. */
 void kc_config_defaults(struct kc_config *cfg);
 
-/* Reads a YAML mapping of directive: scalar. Returns 0, or -EINVAL / -errno with a message
- * such as "kcached.yaml:3: memory: expected a size (bytes, K, M, G), got 'lots'" in err.
+/* Reads a YAML mapping of directive: scalar from path, a regular file of at most 1 MiB
+ * (core/yaml.h). Returns 0, or -EINVAL / -EFBIG / -errno with a message such as
+ * "kcached.yaml:3: memory: expected a size (bytes, K, M, G), got 'lots'" in err.
  * On error cfg may be partly updated: callers load into a copy. */
 int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size_t errlen);
 
@@ -89,10 +90,6 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
 
 /* Parses "64M" style sizes (bytes, K, M, G, T; powers of 1024). Returns 0 or -EINVAL. */
 int kc_parse_size(const char *s, uint64_t *out);
-
-/* Parses a decimal unsigned integer with no sign, no trailing garbage and no overflow.
- * Returns 0 or -EINVAL (not a number) / -ERANGE (too big). */
-int kc_parse_u64(const char *s, uint64_t *out);
 
 /* Prints the directive table (name, default, help) to stdout. */
 void kc_config_usage(const char *prog);

@@ -6,6 +6,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/clock.h"
+
 static _Atomic uint64_t last;	     /* highest version minted or observed, node bits cleared */
 static _Atomic uint32_t node_id = 0; /* 0: not chosen yet */
 
@@ -30,17 +32,9 @@ uint32_t kc_hlc_node(void)
 	return n & 0xff;
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 uint64_t kc_hlc_next(void)
 {
-	uint64_t phys = wall_ms() << 20, old = atomic_load(&last), next;
+	uint64_t phys = (kc_wall_ns() / 1000000) << 20, old = atomic_load(&last), next;
 
 	do {
 		next = old + 0x100 > phys ? old + 0x100 : phys;

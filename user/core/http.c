@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/num.h"
 
 #define TEXT_PLAIN   "text/plain; charset=utf-8"
 #define PROM_TEXT    "text/plain; version=0.0.4; charset=utf-8"
@@ -217,10 +218,9 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *colon, *p;
-	unsigned long port;
+	uint64_t port;
 	size_t hlen;
 	bool v6 = addr[0] == '[';
-	char *end;
 
 	if (v6) {
 		p = strchr(addr, ']');
@@ -241,9 +241,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *
 		snprintf(err, errlen, "http address \"%s\": expected host:port or [v6]:port", addr);
 		return -EINVAL;
 	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (colon[1] < '0' || colon[1] > '9' || *end || errno || port > 65535) {
+	if (kc_parse_u64(colon + 1, 65535, &port)) {
 		snprintf(err, errlen, "http address \"%s\": port must be 0..65535", addr);
 		return -EINVAL;
 	}

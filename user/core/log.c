@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 static volatile enum kc_log_level max_level = KC_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -36,17 +38,19 @@ int kc_log_parse_level(const char *s, enum kc_log_level *out)
 static void vlog(enum kc_log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
-	struct timespec ts;
+	uint64_t now;
+	time_t sec;
 	struct tm tm;
 	size_t n;
 
 	if (level > max_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	now = kc_wall_ns();
+	sec = (time_t)(now / 1000000000ULL);
+	gmtime_r(&sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000,
-			      level_names[level]);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03uZ %-5s ",
+			      (unsigned)(now / 1000000 % 1000), level_names[level]);
 	int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (m < 0)
 		return;

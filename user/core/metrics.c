@@ -95,14 +95,6 @@ const char *kc_proto_name(enum kc_proto proto)
 	return (unsigned)proto < KC_PROTO__COUNT ? proto_names[proto] : "unknown";
 }
 
-uint64_t kc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* --- per-thread blocks ----------------------------------------------------------------- */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/clock.h" /* kc_mono_ns, what latencies are measured with */
 
 enum kc_proto { KC_PROTO_TCP, KC_PROTO_UDP, KC_PROTO_HTTP, KC_PROTO__COUNT };
 
@@ -144,8 +145,5 @@ int kc_metric_f64(struct kc_buf *out, const char *name, const char *labels, doub
 /* The _bucket, _sum and _count samples of one histogram series (labels not empty); the caller
  * wrote the family's header. */
 int kc_metric_hist(struct kc_buf *out, const char *name, const char *labels, struct kc_hist *h);
-
-/* Monotonic nanoseconds, for request timing. */
-uint64_t kc_now_ns(void);
 
 #endif

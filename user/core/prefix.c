@@ -8,24 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
-
-/* A prefix length: 1 to 3 decimal digits, at most max. */
-static int parse_len(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 3)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
+#include "core/num.h"
 
 void kc_prefix_text(const struct kc_prefix *p, char *buf, size_t len)
 {
@@ -57,7 +40,8 @@ int kc_prefix_parse(const char *s, struct kc_prefix *out, char *err, size_t errl
 		goto bad;
 	}
 	len = max;
-	if (slash && parse_len(slash + 1, 255, &len))
+	/* The length: 1 to 3 decimal digits. */
+	if (slash && (strlen(slash + 1) > 3 || kc_parse_u64(slash + 1, 255, &len)))
 		goto bad;
 	if (len > max) {
 		kc_errf(err, errlen, "prefix: length %llu is more than %u in '%s'",

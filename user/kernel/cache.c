@@ -64,6 +64,7 @@
 #include "kernel/hot.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/num.h"
 
 #define KC_TICK_MS 100 /* heartbeat, expiry, admission */
 /* Kernel hits are folded into the residents' counts and the sketch every KC_FOLD_TICKS ticks
@@ -289,18 +290,14 @@ struct install_ctx {
  * reaching the deadline (short of a step of the wall clock). */
 static uint64_t mono_deadline(int64_t unix_s)
 {
-	struct timespec rt, mt;
-	int64_t rt_ns, dl_ns;
+	int64_t rt_ns = (int64_t)kc_wall_ns(), mt_ns = (int64_t)kc_mono_ns(), dl_ns;
 
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mt);
-	rt_ns = (int64_t)rt.tv_sec * NSEC + rt.tv_nsec;
 	if (unix_s > INT64_MAX / NSEC)
 		return 0;
 	dl_ns = unix_s * NSEC;
 	if (dl_ns <= rt_ns)
 		return 0;
-	return (uint64_t)((int64_t)mt.tv_sec * NSEC + mt.tv_nsec) + (uint64_t)(dl_ns - rt_ns);
+	return (uint64_t)mt_ns + (uint64_t)(dl_ns - rt_ns);
 }
 
 /* kc_mem_with_item's callback: publishes the live item, under its shard lock. */
@@ -550,11 +547,7 @@ static void fold_hits(struct kc_cache *c)
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: moves only when the wall clock is stepped. */
 static int64_t wall_offset(void)
 {
-	struct timespec rt, mt;
-
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mt);
-	return ((int64_t)rt.tv_sec - (int64_t)mt.tv_sec) * NSEC + (rt.tv_nsec - mt.tv_nsec);
+	return (int64_t)kc_wall_ns() - (int64_t)kc_mono_ns();
 }
 
 /* Removes residents whose deadline passed. If the wall clock was stepped since the last tick,
@@ -957,7 +950,7 @@ int kc_cache_admin_hot(void *ctx, int argc, char **argv, struct kc_buf *out)
 		kc_buf_puts(out, "the kernel tier is off (--xdp-mode off)");
 		return -1;
 	}
-	if (argc > 2 || (argc == 2 && kc_parse_u64(argv[1], &limit))) {
+	if (argc > 2 || (argc == 2 && kc_parse_u64(argv[1], UINT64_MAX, &limit))) {
 		kc_buf_puts(out, "usage: hot [N]  (the N hottest resident keys, 0 = all)");
 		return -1;
 	}

@@ -213,14 +213,6 @@ __u64 kc_expire_ns(__s64 exptime, __s64 now_unix, __u64 now_mono_ns)
 	return now_mono_ns + rel * KC_NSEC;
 }
 
-__u64 kc_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * KC_NSEC + (__u64)ts.tv_nsec;
-}
-
 static int heartbeat_write(int fd, __u64 ns)
 {
 	struct kc_heartbeat hb = {.mono_ns = ns};

@@ -34,6 +34,7 @@
 #include <kcache/cache.h>
 
 #include "core/bpf_rcu.h"
+#include "core/clock.h" /* kc_mono_ns: the clock of bpf_ktime_get_ns() */
 
 /* Fills k with key[0..len) zero-padded. Returns 0, or -EINVAL if len is 0 or above KC_KEY_MAX,
  * or the key holds a byte the program never accepts in a request (control bytes, space, DEL). */
@@ -73,9 +74,6 @@ __u16 kc_entry_csum(const void *p, size_t len);
  * 0 -> 0 (never); up to 30 days -> relative seconds; above -> absolute Unix time. Returns 1 (a
  * deadline already past) for a negative exptime or an absolute time not after now_unix. */
 __u64 kc_expire_ns(__s64 exptime, __s64 now_unix, __u64 now_mono_ns);
-
-/* CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns(). */
-__u64 kc_mono_ns(void);
 
 /* Writes kc_mono_ns() (beat) or 0 (stop) to kc_heartbeat[0]. Return 0 or a negative errno. */
 int kc_heartbeat_beat(int heartbeat_fd);

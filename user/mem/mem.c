@@ -28,6 +28,7 @@
 
 #include "core/buf.h"
 #include "core/hlc.h"
+#include "core/num.h"
 #include "mem/mem.h"
 
 #define SHARDS_MAX	   64
@@ -767,29 +768,6 @@ bool kc_mem_has(struct kc_mem *m, const char *key, size_t nkey)
 
 /* ---- incr/decr ----------------------------------------------------------------------------- */
 
-/* memcached's rule: decimal digits (at most 20, at most UINT64_MAX), then only spaces (decr pads
- * its results with spaces when it rewrites in place). */
-static bool parse_u64(const char *p, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-
-	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-		unsigned d = (unsigned)(p[i] - '0');
-
-		if (i == 20 || v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	if (i == 0)
-		return false;
-	for (size_t j = i; j < n; j++)
-		if (p[j] != ' ')
-			return false;
-	*out = v;
-	return true;
-}
-
 enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
 				uint64_t delta, uint64_t *result, uint64_t *cas_out)
 {
@@ -808,7 +786,11 @@ enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, 
 		goto out;
 	}
 	sketch_inc(&s->sk, hash);
-	if (!parse_u64(kc_item_value(old), old->nval, &v)) {
+	/* memcached's rule: a number, then only spaces (decr pads its results with spaces when it
+	 * rewrites in place). */
+	for (len = old->nval; len && kc_item_value(old)[len - 1] == ' ';)
+		len--;
+	if (kc_parse_u64n(kc_item_value(old), len, UINT64_MAX, &v)) {
 		res = KC_NON_NUMERIC;
 		goto out;
 	}

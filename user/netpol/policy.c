@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "audit/audit_event.h" /* kc_json_str */
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "netpol/policy_load.h"

@@ -9,16 +9,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <yaml.h>
 
 #include "core/log.h"
+#include "core/num.h"
+#include "core/yaml.h"
 
 #define VAL_MAX 64 /* longest scalar value kept (a prefix is at most 43 bytes) */
 
@@ -87,23 +85,6 @@ int kc_pol_spec_add(struct kc_pol_spec *s, const struct kc_pol_rule_spec *r, uin
 
 /* ---- prefixes and numbers ---------------------------------------------------------------- */
 
-static int parse_num(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s || strlen(s) > 12)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 /* ---- one rule, from whatever source --------------------------------------------------- */
 
 enum field { F_ACTION, F_PREFIX, F_PROTO, F_PORTS, F_PORT, F_RATE, F_BURST, F_DEFAULT, F__N };
@@ -152,14 +133,14 @@ static int parse_ports(const char *v, uint16_t *lo, uint16_t *hi, char *err, siz
 	if (strlen(v) >= sizeof(a))
 		goto bad;
 	if (!dash) {
-		if (parse_num(v, 65535, &x) || x == 0)
+		if (kc_parse_u64(v, 65535, &x) || x == 0)
 			goto bad;
 		*lo = *hi = (uint16_t)x;
 		return 0;
 	}
 	memcpy(a, v, (size_t)(dash - v));
 	a[dash - v] = 0;
-	if (parse_num(a, 65535, &x) || parse_num(dash + 1, 65535, &y) || x == 0 || x > y)
+	if (kc_parse_u64(a, 65535, &x) || kc_parse_u64(dash + 1, 65535, &y) || x == 0 || x > y)
 		goto bad;
 	*lo = (uint16_t)x;
 	*hi = (uint16_t)y;
@@ -175,7 +156,7 @@ static int parse_bounded(const char *v, const char *what, uint64_t max, uint32_t
 {
 	uint64_t x;
 
-	if (parse_num(v, max, &x) || x == 0) {
+	if (kc_parse_u64(v, max, &x) || x == 0) {
 		kc_errf(err, errlen, "%s: expected an integer from 1 to %llu, got '%s'", what,
 			(unsigned long long)max, v);
 		return -EINVAL;
@@ -347,12 +328,7 @@ int kc_pol_parse_words(struct kc_pol_rule_spec *r, int argc, char **argv, char *
 /* ---- the file ----------------------------------------------------------------------------- */
 
 struct parse {
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	bool have_ev;
-	const char *name;
-	char *err;
-	size_t errlen;
+	struct kc_yaml y; /* the events, the name and err */
 	uint32_t max_rules;
 	struct kc_pol_spec *s;
 };
@@ -361,41 +337,12 @@ static int perr(struct parse *ps, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int perr(struct parse *ps, size_t line, const char *fmt, ...)
 {
-	char msg[300];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	kc_yaml_verrf(ps->y.err, ps->y.errlen, ps->y.name, line, fmt, ap);
 	va_end(ap);
-	kc_errf(ps->err, ps->errlen, "%s:%zu: %s", ps->name, line, msg);
 	return -EINVAL;
-}
-
-/* The next event into ps->ev (the previous one freed). */
-static int next(struct parse *ps)
-{
-	if (ps->have_ev)
-		yaml_event_delete(&ps->ev);
-	ps->have_ev = false;
-	if (!yaml_parser_parse(&ps->yp, &ps->ev))
-		return perr(ps, ps->yp.problem_mark.line + 1, "%s",
-			    ps->yp.problem ? ps->yp.problem : "malformed YAML");
-	ps->have_ev = true;
-	if (ps->ev.type == YAML_ALIAS_EVENT)
-		return perr(ps, ps->ev.start_mark.line + 1, "aliases are not supported");
-	return 0;
-}
-
-static size_t ev_line(const struct parse *ps)
-{
-	return ps->ev.start_mark.line + 1;
-}
-
-static const char *ev_type_name(yaml_event_type_t t)
-{
-	return t == YAML_SEQUENCE_START_EVENT  ? "a list"
-	       : t == YAML_MAPPING_START_EVENT ? "a mapping"
-					       : "a scalar";
 }
 
 /* One {key: scalar, ...} mapping (ps->ev is its MAPPING_START) into f. */
@@ -407,15 +354,15 @@ static int parse_fields(struct parse *ps, struct fields *f, const char *what)
 		int idx = -1;
 		size_t line;
 
-		if (next(ps))
+		if (kc_yaml_next(&ps->y))
 			return -EINVAL;
-		if (ps->ev.type == YAML_MAPPING_END_EVENT)
+		if (ps->y.ev.type == YAML_MAPPING_END_EVENT)
 			return 0;
-		if (ps->ev.type != YAML_SCALAR_EVENT)
-			return perr(ps, ev_line(ps), "%s: expected key: value, got %s", what,
-				    ev_type_name(ps->ev.type));
-		k = (const char *)ps->ev.data.scalar.value;
-		line = ev_line(ps);
+		if (ps->y.ev.type != YAML_SCALAR_EVENT)
+			return perr(ps, kc_yaml_line(&ps->y), "%s: expected key: value, got %s",
+				    what, kc_yaml_kind(ps->y.ev.type));
+		k = (const char *)ps->y.ev.data.scalar.value;
+		line = kc_yaml_line(&ps->y);
 		for (int i = 0; i < F__N; i++)
 			if (!strcmp(k, field_names[i]))
 				idx = i;
@@ -426,18 +373,18 @@ static int parse_fields(struct parse *ps, struct fields *f, const char *what)
 					: "proto, port, default, rate, burst");
 		if (f->set[idx])
 			return perr(ps, line, "%s: given twice", k);
-		if (next(ps))
+		if (kc_yaml_next(&ps->y))
 			return -EINVAL;
-		if (ps->ev.type != YAML_SCALAR_EVENT)
-			return perr(ps, ev_line(ps), "%s: expected a value, got %s",
-				    field_names[idx], ev_type_name(ps->ev.type));
-		if (ps->ev.data.scalar.length > VAL_MAX)
-			return perr(ps, ev_line(ps), "%s: value longer than %d bytes",
+		if (ps->y.ev.type != YAML_SCALAR_EVENT)
+			return perr(ps, kc_yaml_line(&ps->y), "%s: expected a value, got %s",
+				    field_names[idx], kc_yaml_kind(ps->y.ev.type));
+		if (ps->y.ev.data.scalar.length > VAL_MAX)
+			return perr(ps, kc_yaml_line(&ps->y), "%s: value longer than %d bytes",
 				    field_names[idx], VAL_MAX);
 		f->set[idx] = true;
 		f->line[idx] = line;
-		memcpy(f->val[idx], ps->ev.data.scalar.value, ps->ev.data.scalar.length);
-		f->val[idx][ps->ev.data.scalar.length] = 0;
+		memcpy(f->val[idx], ps->y.ev.data.scalar.value, ps->y.ev.data.scalar.length);
+		f->val[idx][ps->y.ev.data.scalar.length] = 0;
 	}
 }
 
@@ -446,23 +393,23 @@ static int parse_list(struct parse *ps, bool rules)
 {
 	const char *what = rules ? "rule" : "protect entry";
 
-	if (ps->ev.type != YAML_SEQUENCE_START_EVENT)
-		return perr(ps, ev_line(ps), "%s: expected a list, got %s",
-			    rules ? "rules" : "protect", ev_type_name(ps->ev.type));
+	if (ps->y.ev.type != YAML_SEQUENCE_START_EVENT)
+		return perr(ps, kc_yaml_line(&ps->y), "%s: expected a list, got %s",
+			    rules ? "rules" : "protect", kc_yaml_kind(ps->y.ev.type));
 	for (;;) {
 		struct fields f;
 		size_t start, bad = 0;
 		char msg[240];
 		int rc;
 
-		if (next(ps))
+		if (kc_yaml_next(&ps->y))
 			return -EINVAL;
-		if (ps->ev.type == YAML_SEQUENCE_END_EVENT)
+		if (ps->y.ev.type == YAML_SEQUENCE_END_EVENT)
 			return 0;
-		start = ev_line(ps);
-		if (ps->ev.type != YAML_MAPPING_START_EVENT)
+		start = kc_yaml_line(&ps->y);
+		if (ps->y.ev.type != YAML_MAPPING_START_EVENT)
 			return perr(ps, start, "expected a %s ({key: value, ...}), got %s", what,
-				    ev_type_name(ps->ev.type));
+				    kc_yaml_kind(ps->y.ev.type));
 		if (parse_fields(ps, &f, what))
 			return -EINVAL;
 		if (rules) {
@@ -505,33 +452,34 @@ static int parse_top(struct parse *ps)
 {
 	bool seen[3] = {false, false, false};
 
-	if (next(ps))
+	if (kc_yaml_next(&ps->y))
 		return -EINVAL; /* STREAM_START */
-	if (next(ps))
+	if (kc_yaml_next(&ps->y))
 		return -EINVAL;
-	if (ps->ev.type == YAML_STREAM_END_EVENT)
-		return 0; /* an empty file: no rules */
-	if (next(ps))	  /* after DOCUMENT_START */
+	if (ps->y.ev.type == YAML_STREAM_END_EVENT)
+		return 0;	  /* an empty file: no rules */
+	if (kc_yaml_next(&ps->y)) /* after DOCUMENT_START */
 		return -EINVAL;
-	if (ps->ev.type == YAML_SCALAR_EVENT && ps->ev.data.scalar.length == 0)
+	if (ps->y.ev.type == YAML_SCALAR_EVENT && ps->y.ev.data.scalar.length == 0)
 		return 0; /* a document with nothing in it */
-	if (ps->ev.type != YAML_MAPPING_START_EVENT)
-		return perr(ps, ev_line(ps),
+	if (ps->y.ev.type != YAML_MAPPING_START_EVENT)
+		return perr(ps, kc_yaml_line(&ps->y),
 			    "expected a mapping with audit, protect and rules, got %s",
-			    ev_type_name(ps->ev.type));
+			    kc_yaml_kind(ps->y.ev.type));
 	for (;;) {
 		const char *k;
 		int which;
 		size_t line;
 
-		if (next(ps))
+		if (kc_yaml_next(&ps->y))
 			return -EINVAL;
-		if (ps->ev.type == YAML_MAPPING_END_EVENT)
+		if (ps->y.ev.type == YAML_MAPPING_END_EVENT)
 			break;
-		if (ps->ev.type != YAML_SCALAR_EVENT)
-			return perr(ps, ev_line(ps), "expected a key (audit, protect, rules)");
-		k = (const char *)ps->ev.data.scalar.value;
-		line = ev_line(ps);
+		if (ps->y.ev.type != YAML_SCALAR_EVENT)
+			return perr(ps, kc_yaml_line(&ps->y),
+				    "expected a key (audit, protect, rules)");
+		k = (const char *)ps->y.ev.data.scalar.value;
+		line = kc_yaml_line(&ps->y);
 		which = !strcmp(k, "audit")	? 0
 			: !strcmp(k, "protect") ? 1
 			: !strcmp(k, "rules")	? 2
@@ -542,21 +490,21 @@ static int parse_top(struct parse *ps)
 		if (seen[which])
 			return perr(ps, line, "%s: given twice", k);
 		seen[which] = true;
-		if (next(ps))
+		if (kc_yaml_next(&ps->y))
 			return -EINVAL;
 		if (which == 0) {
-			const char *v = (const char *)ps->ev.data.scalar.value;
+			const char *v = (const char *)ps->y.ev.data.scalar.value;
 
-			if (ps->ev.type != YAML_SCALAR_EVENT)
-				return perr(ps, ev_line(ps),
+			if (ps->y.ev.type != YAML_SCALAR_EVENT)
+				return perr(ps, kc_yaml_line(&ps->y),
 					    "audit: expected true or false, got %s",
-					    ev_type_name(ps->ev.type));
+					    kc_yaml_kind(ps->y.ev.type));
 			if (!strcmp(v, "true"))
 				ps->s->audit = true;
 			else if (!strcmp(v, "false"))
 				ps->s->audit = false;
 			else
-				return perr(ps, ev_line(ps),
+				return perr(ps, kc_yaml_line(&ps->y),
 					    "audit: expected true or false, got '%.40s'", v);
 		} else if (which == 1) {
 			ps->s->protect_given = true;
@@ -566,32 +514,26 @@ static int parse_top(struct parse *ps)
 			return -EINVAL;
 		}
 	}
-	if (next(ps)) /* DOCUMENT_END */
+	if (kc_yaml_next(&ps->y)) /* DOCUMENT_END */
 		return -EINVAL;
-	if (next(ps))
+	if (kc_yaml_next(&ps->y))
 		return -EINVAL;
-	if (ps->ev.type != YAML_STREAM_END_EVENT)
-		return perr(ps, ev_line(ps), "expected one YAML document, found another");
+	if (ps->y.ev.type != YAML_STREAM_END_EVENT)
+		return perr(ps, kc_yaml_line(&ps->y), "expected one YAML document, found another");
 	return 0;
 }
 
 int kc_pol_parse_buf(struct kc_pol_spec *s, const char *name, const char *buf, size_t len,
 		     uint32_t max_rules, char *err, size_t errlen)
 {
-	struct parse ps = {
-	    .name = name, .err = err, .errlen = errlen, .max_rules = max_rules, .s = s};
+	struct parse ps = {.max_rules = max_rules, .s = s};
 	int rc;
 
 	kc_pol_spec_init(s);
-	if (!yaml_parser_initialize(&ps.yp)) {
-		kc_errf(err, errlen, "%s: cannot initialise the YAML parser", name);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&ps.yp, (const unsigned char *)buf, len);
-	rc = parse_top(&ps);
-	if (ps.have_ev)
-		yaml_event_delete(&ps.ev);
-	yaml_parser_delete(&ps.yp);
+	rc = kc_yaml_open(&ps.y, name, buf, len, err, errlen);
+	if (!rc)
+		rc = parse_top(&ps);
+	kc_yaml_close(&ps.y);
 	if (rc)
 		kc_pol_spec_free(s);
 	return rc;
@@ -600,44 +542,16 @@ int kc_pol_parse_buf(struct kc_pol_spec *s, const char *name, const char *buf, s
 int kc_pol_parse_file(struct kc_pol_spec *s, const char *path, uint32_t max_rules, char *err,
 		      size_t errlen)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc;
+	char *buf;
+	size_t len;
+	int rc;
 
 	kc_pol_spec_init(s);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		rc = -errno;
-		kc_errf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)KC_POL_FILE_MAX) {
-		kc_errf(err, errlen, "%s:1: not a regular file of at most %u bytes", path,
-			KC_POL_FILE_MAX);
-		rc = -EINVAL;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		kc_errf(err, errlen, "%s: out of memory", path);
-		rc = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	rc = kc_pol_parse_buf(s, path, buf, got, max_rules, err, errlen);
-out:
+	rc = kc_yaml_read_file(path, KC_POL_FILE_MAX, &buf, &len, err, errlen);
+	if (rc)
+		return rc;
+	rc = kc_pol_parse_buf(s, path, buf, len, max_rules, err, errlen);
 	free(buf);
-	if (fd >= 0)
-		close(fd);
 	return rc;
 }
 

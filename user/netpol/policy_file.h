@@ -86,7 +86,9 @@ int kc_pol_spec_add(struct kc_pol_spec *s, const struct kc_pol_rule_spec *r, uin
 int kc_pol_parse_buf(struct kc_pol_spec *s, const char *name, const char *buf, size_t len,
 		     uint32_t max_rules, char *err, size_t errlen);
 
-/* Reads and parses path. Returns 0, -EINVAL as above, or -errno ("PATH: No such file"). */
+/* Reads and parses path, a regular file of at most KC_POL_FILE_MAX bytes (core/yaml.h).
+ * Returns 0, -EINVAL as above (also "PATH:1: expected a regular file, got a FIFO"), -EFBIG
+ * above the cap, or -errno ("PATH: No such file"). */
 int kc_pol_parse_file(struct kc_pol_spec *s, const char *path, uint32_t max_rules, char *err,
 		      size_t errlen);
 

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "core/num.h"
+
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30) /* memcached: above this, exptime is absolute */
 
 int64_t kc_proto_exptime(int64_t exptime, int64_t now)
@@ -58,19 +60,7 @@ bool kc_tok_is(const struct kc_tok *t, const char *s)
 
 bool kc_tok_u64(const struct kc_tok *t, uint64_t *out)
 {
-	uint64_t v = 0;
-
-	if (t->n == 0 || t->n > 20)
-		return false;
-	for (size_t i = 0; i < t->n; i++) {
-		unsigned d = (unsigned char)t->p[i] - '0';
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
+	return kc_parse_u64n(t->p, t->n, UINT64_MAX, out) == 0;
 }
 
 bool kc_tok_u32(const struct kc_tok *t, uint32_t *out)

@@ -533,7 +533,7 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 		if (n && in[pos + n - 1] == '\r')
 			n--;
 		struct kc_cmd cmd = {.conn = c, .out = out, .out_mark = out->len, .res = KC_RES_OK};
-		uint64_t t0 = kc_now_ns();
+		uint64_t t0 = kc_mono_ns();
 		ssize_t used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
 
 		if (used < 0) {
@@ -547,7 +547,7 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 		}
 		pos += linelen + 1 + (size_t)used;
 		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
-		kc_stats_observe(c->stats, c->proto, cmd.op, kc_now_ns() - t0);
+		kc_stats_observe(c->stats, c->proto, cmd.op, kc_mono_ns() - t0);
 		if (c->pend) {
 			kc_pend_command_done(c->pend);
 			if (cmd.wrote && kc_pend_has_writes(c->pend)) {

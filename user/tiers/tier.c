@@ -12,6 +12,7 @@
 
 #include "core/hlc.h"
 #include "core/log.h"
+#include "core/num.h"
 #include "tiers/tier_int.h"
 
 /* --- lifecycle -------------------------------------------------------------------------- */
@@ -527,10 +528,9 @@ static int admin_dead(void *ctx, int argc, char **argv, struct kc_buf *out)
 	}
 	if (argc >= 2 && !strcmp(argv[1], "replay")) {
 		uint64_t id = 0, count = 0;
-		char *end = NULL;
 
-		if (argc != 3 ||
-		    (strcmp(argv[2], "all") && ((id = strtoull(argv[2], &end, 10)) == 0 || *end))) {
+		if (argc != 3 || (strcmp(argv[2], "all") &&
+				  (kc_parse_u64(argv[2], UINT64_MAX, &id) || id == 0))) {
 			kc_buf_puts(out, "usage: deadletters replay ID|all");
 			return -1;
 		}

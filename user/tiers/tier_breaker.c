@@ -21,7 +21,7 @@ bool kc_breaker_allow(struct kc_breaker *b)
 		return true;
 	if (st == KC_BREAKER_HALF_OPEN)
 		return false; /* one probe is out */
-	if (kc_tier_now_ms() < atomic_load(&b->open_until_ms))
+	if (kc_mono_ms() < atomic_load(&b->open_until_ms))
 		return false;
 	/* The first caller after the wait becomes the probe. */
 	return atomic_compare_exchange_strong(&b->state, &open, KC_BREAKER_HALF_OPEN);
@@ -39,7 +39,7 @@ void kc_breaker_result(struct kc_breaker *b, bool ok)
 	int st = atomic_load(&b->state);
 
 	if (st == KC_BREAKER_HALF_OPEN || (st == KC_BREAKER_CLOSED && fails >= b->threshold)) {
-		atomic_store(&b->open_until_ms, kc_tier_now_ms() + b->reset_ms);
+		atomic_store(&b->open_until_ms, kc_mono_ms() + b->reset_ms);
 		atomic_store(&b->state, KC_BREAKER_OPEN);
 		if (st == KC_BREAKER_CLOSED) {
 			atomic_fetch_add(&b->opened, 1);

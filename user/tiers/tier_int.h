@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "tiers/journal/journal.h"
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "tiers/redis/redis.h"
 #include "tiers/store/store.h"
@@ -114,7 +115,6 @@ struct kc_tiers {
 
 /* --- tier_state.c: no lock; any thread ------------------------------------------------ */
 
-uint64_t kc_tier_now_ms(void); /* CLOCK_MONOTONIC in ms */
 /* Is lower tier i (KC_TIER_REDIS, KC_TIER_STORE) configured? */
 bool kc_tier_on(const struct kc_tiers *t, int i);
 const char *kc_tier_name(enum kc_tier_id id);

@@ -64,7 +64,7 @@ void kc_tio_job_free(struct kc_tio_job *j)
 
 static void run_job(struct kc_store *s, struct kc_tio_job *j)
 {
-	uint64_t t0 = kc_now_ns();
+	uint64_t t0 = kc_mono_ns();
 
 	switch (j->op) {
 	case KC_TIO_GET:
@@ -77,7 +77,7 @@ static void run_job(struct kc_store *s, struct kc_tio_job *j)
 		j->res = kc_store_del(s, j->key, j->nkey, j->err, sizeof(j->err));
 		break;
 	}
-	j->ns = kc_now_ns() - t0;
+	j->ns = kc_mono_ns() - t0;
 }
 
 static void deliver(evutil_socket_t fd, short what, void *arg)

@@ -134,7 +134,7 @@ static void on_hmget(void *ctx, const redisReply *r, const char *err)
 	struct kc_item *it;
 
 	f->in_call = false; /* a callback from the loop (or, out of memory, from inside the call) */
-	kc_tier_observe(st, kc_now_ns() - g->t0);
+	kc_tier_observe(st, kc_mono_ns() - g->t0);
 	free(g);
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		kc_breaker_result(&t->br[KC_TIER_REDIS], false);
@@ -187,7 +187,7 @@ static void fetch_redis(struct kc_flight *f)
 	size_t lens[] = {5, nr, 1, 1};
 
 	g->f = f;
-	g->t0 = kc_now_ns();
+	g->t0 = kc_mono_ns();
 	kc_redis_cmd(f->x->redis, on_hmget, g, 4, argv, lens);
 }
 

@@ -19,14 +19,6 @@ const char *kc_tier_name(enum kc_tier_id id)
 	return id < KC_TIER__COUNT ? tier_names[id] : "unknown";
 }
 
-uint64_t kc_tier_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void kc_tier_observe(struct kc_tier_stats *s, uint64_t ns)
 {
 	kc_hist_observe(&s->lat, ns);
@@ -57,7 +49,7 @@ bool kc_tiers_may_have(struct kc_tiers *t, const char *key, size_t nkey)
 	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
 
 	if (atomic_load_explicit(&t->neg[i].hash, memory_order_acquire) == h &&
-	    atomic_load_explicit(&t->neg[i].until_ms, memory_order_relaxed) > kc_tier_now_ms()) {
+	    atomic_load_explicit(&t->neg[i].until_ms, memory_order_relaxed) > kc_mono_ms()) {
 		atomic_fetch_add_explicit(&t->neg_hits, 1, memory_order_relaxed);
 		return false;
 	}
@@ -70,7 +62,7 @@ void kc_tier_neg_insert(struct kc_tiers *t, uint64_t h)
 
 	if (!t->neg_ttl_ms)
 		return;
-	atomic_store_explicit(&t->neg[i].until_ms, kc_tier_now_ms() + t->neg_ttl_ms,
+	atomic_store_explicit(&t->neg[i].until_ms, kc_mono_ms() + t->neg_ttl_ms,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->neg[i].hash, h, memory_order_release);
 }

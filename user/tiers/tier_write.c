@@ -310,7 +310,7 @@ static void on_flushed(void *ctx, const char *err)
 
 	if (err) {
 		atomic_fetch_add(&t->wb_retries, 1);
-		kc_journal_fail(t->journal, fl->r, kc_tier_now_ms(), err);
+		kc_journal_fail(t->journal, fl->r, kc_mono_ms(), err);
 	} else {
 		atomic_fetch_add(&t->wb_flushed, 1);
 		kc_journal_ack(t->journal, fl->r);
@@ -337,7 +337,7 @@ static int flusher_room(struct kc_tiers *t)
 
 		if (!kc_tier_on(t, i) || st == KC_BREAKER_CLOSED)
 			continue;
-		if (st == KC_BREAKER_HALF_OPEN || kc_tier_now_ms() < atomic_load(&b->open_until_ms))
+		if (st == KC_BREAKER_HALF_OPEN || kc_mono_ms() < atomic_load(&b->open_until_ms))
 			return -1;
 		room = 1;
 	}
@@ -354,8 +354,8 @@ static void flusher_pump(struct kc_tiers *t)
 
 		if (room < 0 || (room > 0 && atomic_load(&t->flusher_inflight)))
 			return; /* the tick tries again */
-		size_t n = kc_journal_take(t->journal, kc_tier_now_ms(), recs,
-					   room ? 1 : FLUSH_BATCH, &next_due);
+		size_t n = kc_journal_take(t->journal, kc_mono_ms(), recs, room ? 1 : FLUSH_BATCH,
+					   &next_due);
 
 		if (!n)
 			return;
@@ -366,14 +366,14 @@ static void flusher_pump(struct kc_tiers *t)
 			char err[120];
 
 			if (!fl) {
-				kc_journal_fail(t->journal, r, kc_tier_now_ms(), "out of memory");
+				kc_journal_fail(t->journal, r, kc_mono_ms(), "out of memory");
 				continue;
 			}
 			fl->t = t;
 			fl->r = r;
 			if (kc_blob_meta(r->blob, r->nblob, &m, err, sizeof(err))) {
 				log_error("write-behind: entry %" PRIu64 ": %s", r->id, err);
-				kc_journal_fail(t->journal, r, kc_tier_now_ms(), err);
+				kc_journal_fail(t->journal, r, kc_mono_ms(), err);
 				free(fl);
 				continue;
 			}

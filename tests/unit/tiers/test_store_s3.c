@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/hex.h"
 #include "tiers/store/sigv4.h"
 #include "tiers/store/store.h"
 #include "tiers/store/store_int.h"

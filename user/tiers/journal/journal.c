@@ -120,7 +120,7 @@ static void grab(struct kc_journal *j, struct round *rd)
 		rd->ndel++;
 	rd->sync_req = j->sync_req;
 	rd->want_fsync = rd->ins || rd->lets || j->sync_req > j->sync_done || j->stop ||
-			 (j->seg_dirty && kc_jnow_ms() - j->last_fsync_ms >= MARK_FSYNC_MS);
+			 (j->seg_dirty && kc_mono_ms() - j->last_fsync_ms >= MARK_FSYNC_MS);
 }
 
 /* Phase B, dead.log part: must be durable before the segment write that follows (a DEAD marker
@@ -198,7 +198,7 @@ static void write_segment(struct kc_journal *j, struct round *rd)
 			goto out;
 		}
 		j->seg_dirty = false;
-		j->last_fsync_ms = kc_jnow_ms();
+		j->last_fsync_ms = kc_mono_ms();
 	}
 out:
 	if (rd->seg_err) {

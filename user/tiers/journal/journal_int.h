@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "tiers/journal/journal.h"
 #include "tiers/journal/journal_format.h"
 
@@ -152,6 +153,5 @@ int kc_jdead_rewrite(struct kc_journal *j, const struct kc_buf *b);
 void kc_jseg_name(char *out, size_t outlen, uint64_t num);
 /* mkdir -p with mode 0700. Returns 0 or -errno. */
 int kc_jmkdir(const char *dir);
-uint64_t kc_jnow_ms(void);
 
 #endif

@@ -16,14 +16,7 @@
 
 #include "tiers/journal/journal_int.h"
 #include "core/log.h"
-
-uint64_t kc_jnow_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "core/num.h"
 
 void kc_jseg_name(char *out, size_t outlen, uint64_t num)
 {
@@ -32,16 +25,9 @@ void kc_jseg_name(char *out, size_t outlen, uint64_t num)
 
 static bool parse_seg_name(const char *name, uint64_t *num)
 {
-	char *end;
-
 	if (strlen(name) != 32 || strncmp(name, "journal-", 8) || strcmp(name + 28, ".log"))
 		return false;
-	for (int i = 8; i < 28; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-	errno = 0;
-	*num = strtoull(name + 8, &end, 10);
-	return !errno && end == name + 28;
+	return kc_parse_u64n(name + 8, 20, UINT64_MAX, num) == 0;
 }
 
 int kc_jmkdir(const char *dir)

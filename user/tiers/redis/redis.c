@@ -19,17 +19,9 @@
 #include "core/log.h"
 #include "tiers/redis/redis_int.h"
 
-uint64_t kc_redis_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void arm_tmo(struct kc_redis *r, uint64_t deadline)
 {
-	uint64_t now = kc_redis_now_ms(), ms = deadline > now ? deadline - now : 0;
+	uint64_t now = kc_mono_ms(), ms = deadline > now ? deadline - now : 0;
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
@@ -159,7 +151,7 @@ void kc_redis_cmd(struct kc_redis *r, kc_redis_cb cb, void *ctx, int argc, const
 		why = "not connected";
 	else if (r->n_user >= r->max_in_flight || kc_redis_unsent(r) >= r->max_out)
 		why = "too many in flight";
-	else if (kc_redis_push(r, KC_ROP_USER, NULL, false, kc_redis_now_ms() + r->timeout_ms, argc,
+	else if (kc_redis_push(r, KC_ROP_USER, NULL, false, kc_mono_ms() + r->timeout_ms, argc,
 			       argv, argvlen))
 		why = "out of memory";
 	if (why) {
@@ -254,7 +246,7 @@ void kc_redis_failf(struct kc_redis *r, const char *fmt, ...)
 static void tmo_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct kc_redis *r = arg;
-	uint64_t now = kc_redis_now_ms();
+	uint64_t now = kc_mono_ms();
 
 	if (r->state == KC_RS_CONNECTING) {
 		kc_redis_failf(r, "connect to %s:%u: timeout after %u ms", r->host, r->port,
@@ -406,7 +398,7 @@ struct kc_redis *kc_redis_new(struct event_base *base, const struct kc_redis_opt
 	r->base = base;
 	r->max_in_flight = KC_REDIS_DEF_MAX_IN_FLIGHT;
 	r->max_out = KC_REDIS_DEF_MAX_OUT;
-	r->rng = kc_redis_now_ms() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
+	r->rng = kc_mono_ms() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
 	rc = copy_opts(r, o, err, errlen);
 	if (rc == -ENOMEM)
 		kc_errf(err, errlen, "redis: out of memory");

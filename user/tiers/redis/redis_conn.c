@@ -262,7 +262,6 @@ size_t kc_redis_unsent(struct kc_redis *r)
 static void busy_poll(struct kc_redis *r)
 {
 	uint64_t gen = r->gen, until = 0;
-	struct timespec ts;
 
 	for (unsigned i = 0;; i++) {
 		int rc = raw_read(r);
@@ -273,8 +272,7 @@ static void busy_poll(struct kc_redis *r)
 		}
 		if (rc < 0)
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		uint64_t now = kc_mono_ns();
 
 		if (!i)
 			until = now + (uint64_t)r->busy_poll_us * 1000u;
@@ -417,7 +415,7 @@ void kc_redis_connect(struct kc_redis *r)
 		return;
 	}
 	r->state = KC_RS_CONNECTING;
-	r->conn_deadline = kc_redis_now_ms() + r->timeout_ms;
+	r->conn_deadline = kc_mono_ms() + r->timeout_ms;
 	struct timeval tv = {.tv_sec = r->timeout_ms / 1000,
 			     .tv_usec = (suseconds_t)(r->timeout_ms % 1000) * 1000};
 	evtimer_add(r->tmo, &tv);

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "core/clock.h"
 #include "tiers/redis/redis.h"
 
 #define KC_REDIS_DEF_MAX_IN_FLIGHT 65536u
@@ -137,8 +138,6 @@ struct kc_redis {
 
 	struct kc_redis_stats st;
 };
-
-uint64_t kc_redis_now_ms(void);
 
 /* redis.c */
 int kc_redis_push(struct kc_redis *r, enum kc_redis_op op, const char *what, bool step,

@@ -90,7 +90,7 @@ void kc_redis_ping_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (r->state != KC_RS_UP || r->ping_out)
 		return;
-	if (kc_redis_push(r, KC_ROP_PING, "PING", false, kc_redis_now_ms() + r->timeout_ms, 1,
+	if (kc_redis_push(r, KC_ROP_PING, "PING", false, kc_mono_ms() + r->timeout_ms, 1,
 			  (const char *[]){"PING"}, NULL) == 0)
 		r->ping_out = true;
 }
@@ -122,8 +122,7 @@ int kc_redis_subscribe(struct kc_redis *r, const char *channel, kc_redis_msg_fn 
 	}
 	/* Connected: subscribe now; otherwise the handshake will. */
 	if ((r->state == KC_RS_UP || r->state == KC_RS_HANDSHAKE) && !r->to_sentinel &&
-	    kc_redis_push(r, KC_ROP_SUBSCRIBE, "SUBSCRIBE", false,
-			  kc_redis_now_ms() + r->timeout_ms, 2,
+	    kc_redis_push(r, KC_ROP_SUBSCRIBE, "SUBSCRIBE", false, kc_mono_ms() + r->timeout_ms, 2,
 			  (const char *[]){"SUBSCRIBE", c->name}, (const size_t[]){9, n}))
 		return -ENOMEM;
 	return 0;

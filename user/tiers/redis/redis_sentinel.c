@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/log.h"
+#include "core/num.h"
 #include "tiers/redis/redis_int.h"
 
 void kc_redis_sentinel_target(struct kc_redis *r)
@@ -25,16 +26,9 @@ void kc_redis_sentinel_target(struct kc_redis *r)
 
 static bool parse_port(const char *s, size_t n, uint16_t *port)
 {
-	unsigned v = 0;
+	uint64_t v;
 
-	if (n == 0 || n > 5)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v == 0 || v > 65535)
+	if (kc_parse_u64n(s, n, 65535, &v) || v == 0)
 		return false;
 	*port = (uint16_t)v;
 	return true;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/num.h"
 #include "core/pct.h"
 
 #define HOST_MAX 253
@@ -58,23 +59,24 @@ static int decode(const char *s, size_t n, const char *what, char **out, char *e
 	return 0;
 }
 
-/* Parses a decimal number of at most 10 digits into *v; max bounds it. what names it. */
+/* Parses a decimal number (core/num.h) into *v (0 on error); max bounds it. what names it in
+ * err. */
 static int number(const char *s, size_t n, unsigned long long max, const char *what,
 		  unsigned long long *v, char *err, size_t errlen)
 {
-	unsigned long long x = 0;
+	uint64_t x = 0;
+	int rc;
 
+	*v = 0;
 	if (n == 0)
 		return bad(err, errlen, "missing %s", what);
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return bad(err, errlen, "%s '%.*s' is not a number", what, (int)n, s);
-	if (n > 10)
+	rc = kc_parse_u64n(s, n, UINT64_MAX, &x);
+	if (rc == -EINVAL)
+		return bad(err, errlen, "%s '%.*s' is not a number", what, (int)n, s);
+	if (rc)
 		return bad(err, errlen, "%s %.*s out of range", what, (int)n, s);
-	for (size_t i = 0; i < n; i++)
-		x = x * 10 + (unsigned long long)(s[i] - '0');
 	if (x > max)
-		return bad(err, errlen, "%s %llu out of range", what, x);
+		return bad(err, errlen, "%s %llu out of range", what, (unsigned long long)x);
 	*v = x;
 	return 0;
 }

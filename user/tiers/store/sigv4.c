@@ -5,29 +5,11 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
-void kc_sha256_hex(const void *data, size_t n, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256(data, n, md);
-	hex(md, sizeof(md), out);
-}
+#include "core/hex.h"
 
 void kc_amz_date(time_t t, char out[17])
 {
@@ -130,7 +112,7 @@ int kc_sigv4_authorization(const struct kc_sigv4 *r, char *out, size_t outlen)
 	    hmac(k, 32, r->service, k) || hmac(k, 32, "aws4_request", k) || hmac(k, 32, sts, k))
 		return -EIO;
 	OPENSSL_cleanse(kbuf, sizeof(kbuf));
-	hex(k, 32, sig);
+	kc_hex_encode(k, 32, sig);
 	n = snprintf(out, outlen,
 		     "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request,SignedHeaders=%s,"
 		     "Signature=%s",

@@ -32,7 +32,6 @@ struct kc_sigv4 {
 int kc_sigv4_authorization(const struct kc_sigv4 *r, char *out, size_t outlen);
 
 /* Lowercase hex SHA-256 of data. */
-void kc_sha256_hex(const void *data, size_t n, char out[65]);
 
 /* The x-amz-date form of t: "YYYYMMDDTHHMMSSZ" (UTC). */
 void kc_amz_date(time_t t, char out[17]);

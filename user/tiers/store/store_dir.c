@@ -25,39 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/store_dir.h"
 
 static struct dir_store *D(struct kc_store *s)
 {
 	return (struct dir_store *)s;
-}
-
-int64_t kc_store_dir_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int kc_store_unhex(const char *h, uint8_t *out, size_t n)
-{
-	for (size_t i = 0; i < 2 * n; i++) {
-		int c = (unsigned char)h[i], v;
-
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else
-			return -1;
-		if (i % 2)
-			out[i / 2] = (uint8_t)(out[i / 2] << 4 | v);
-		else
-			out[i / 2] = (uint8_t)v;
-	}
-	return 0;
 }
 
 static bool is_full_errno(int e)
@@ -99,7 +73,7 @@ bool kc_store_dir_reserve(struct dir_store *d, uint64_t need)
 		for (int i = 0; i < nv; i++) {
 			char addr[65];
 
-			kc_store_hex(victims[i], KC_ADDR_LEN, addr);
+			kc_hex_encode(victims[i], KC_ADDR_LEN, addr);
 			kc_store_dir_unlink_unindexed(d, addr, victims[i]);
 			atomic_fetch_add_explicit(&d->base.evictions, 1, memory_order_relaxed);
 		}
@@ -187,7 +161,7 @@ enum kc_store_res kc_store_dir_put(struct kc_store *s, const char *key, size_t n
 	enum kc_store_res r;
 	int fd, sfd, e;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	if (s->max_bytes && size > s->max_bytes) {
 		kc_errf(err, errlen, "store: object of %llu bytes exceeds the limit of %llu bytes",
 			(unsigned long long)size, (unsigned long long)s->max_bytes);
@@ -237,7 +211,7 @@ enum kc_store_res kc_store_dir_put(struct kc_store *s, const char *key, size_t n
 	}
 	pthread_mutex_lock(&d->mu);
 	d->reserved -= size;
-	if (kc_sidx_set(d->idx, bin, size, kc_store_dir_now()))
+	if (kc_sidx_set(d->idx, bin, size, (int64_t)kc_wall_ns()))
 		log_warn("store: out of memory indexing %s: it is not counted until restart", addr);
 	pthread_mutex_unlock(&d->mu);
 	pthread_mutex_unlock(kc_dir_stripe(d, bin));
@@ -330,7 +304,7 @@ enum kc_store_res kc_store_dir_get(struct kc_store *s, const char *key, size_t n
 	bool persist;
 	int fd, e;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	kc_dir_rel(rel, addr);
 	fd = openat(d->objfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -372,7 +346,7 @@ enum kc_store_res kc_store_dir_get(struct kc_store *s, const char *key, size_t n
 		return KC_STORE_MISS;
 	}
 	pthread_mutex_lock(&d->mu);
-	persist = kc_sidx_touch(d->idx, bin, kc_store_dir_now(), KC_DIR_PERSIST_NS);
+	persist = kc_sidx_touch(d->idx, bin, (int64_t)kc_wall_ns(), KC_DIR_PERSIST_NS);
 	pthread_mutex_unlock(&d->mu);
 	if (persist) /* the atime is the recency a restart sorts by */
 		futimens(fd, (struct timespec[2]){{0, UTIME_NOW}, {0, UTIME_OMIT}});
@@ -395,7 +369,7 @@ enum kc_store_res kc_store_dir_del(struct kc_store *s, const char *key, size_t n
 	int fd, sfd, e = 0;
 	bool gone = false, replaced = false;
 
-	kc_store_unhex(addr, bin, KC_ADDR_LEN);
+	kc_hex_decode(addr, KC_ADDR_LEN, bin);
 	kc_dir_rel(rel, addr);
 	fd = openat(d->objfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {

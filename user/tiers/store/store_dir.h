@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "core/clock.h" /* kc_wall_ns: index times, comparable with file times */
 #include "tiers/store/store_idx.h"
 #include "tiers/store/store_int.h"
 
@@ -37,9 +38,6 @@ static inline pthread_mutex_t *kc_dir_stripe(struct dir_store *d, const uint8_t 
 	return &d->stripe[bin[0] % KC_DIR_STRIPES];
 }
 
-int64_t kc_store_dir_now(void); /* CLOCK_REALTIME in ns, comparable with file times */
-/* Parses 2n lowercase hex digits into out; -1 on any other character. */
-int kc_store_unhex(const char *h, uint8_t *out, size_t n);
 /* Takes least recently used objects out of the index until need more bytes fit under
  * max_bytes, removes their files and reserves need. false when need cannot fit (the index is
  * empty, or puts in flight hold the room). Takes mu, then the victims' stripes. */

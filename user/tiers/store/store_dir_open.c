@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/store_dir.h"
 
@@ -87,14 +88,6 @@ static int clean_tmp(struct dir_store *d, char *err, size_t errlen)
 	return 0;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[n] == 0;
-}
-
 static int64_t ts_ns(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
@@ -120,12 +113,12 @@ static int scan_leaf(struct dir_store *d, int fd, const char *ab, const char *cd
 
 		if (n[0] == '.')
 			continue;
-		if (!is_hex(n, 64) || memcmp(n, ab, 2) != 0 || memcmp(n + 2, cd, 2) != 0 ||
+		if (strlen(n) != 2 * KC_ADDR_LEN || kc_hex_decode(n, KC_ADDR_LEN, bin) ||
+		    memcmp(n, ab, 2) != 0 || memcmp(n + 2, cd, 2) != 0 ||
 		    fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) {
 			log_debug("store: ignoring %s/objects/%s/%s/%s", d->path, ab, cd, n);
 			continue;
 		}
-		kc_store_unhex(n, bin, KC_ADDR_LEN);
 		int64_t a = ts_ns(&st.st_atim), m = ts_ns(&st.st_mtim);
 
 		if (kc_sidx_set(d->idx, bin, (uint64_t)st.st_size, a > m ? a : m)) {
@@ -155,10 +148,11 @@ static int scan(struct dir_store *d, int parent, const char *ab, char *err, size
 	}
 	while (!rc && (de = readdir(dir))) {
 		const char *n = de->d_name;
+		uint8_t byte;
 
 		if (n[0] == '.')
 			continue;
-		if (!is_hex(n, 2)) {
+		if (strlen(n) != 2 || kc_hex_decode(n, 1, &byte)) {
 			log_debug("store: ignoring %s/objects/%s%s%s", d->path, ab ? ab : "",
 				  ab ? "/" : "", n);
 			continue;
@@ -193,7 +187,7 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 {
 	struct dir_store *d = calloc(1, sizeof(*d));
 	size_t len = strlen(o->spec);
-	struct timespec t0, t1;
+	uint64_t t0;
 	int e;
 
 	if (!d || !(d->path = strdup(o->spec)) || !(d->idx = kc_sidx_new())) {
@@ -208,7 +202,7 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 	pthread_mutex_init(&d->mu, NULL);
 	for (int i = 0; i < KC_DIR_STRIPES; i++)
 		pthread_mutex_init(&d->stripe[i], NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = kc_mono_ns();
 
 	e = mkdir_p(d->path);
 	if (!e) {
@@ -251,11 +245,10 @@ struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, siz
 			 (unsigned long long)(before - kc_sidx_objects(d->idx)),
 			 (unsigned long long)d->base.max_bytes);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	log_info("store: %s: %llu objects, %llu bytes (scanned in %lld ms)", d->path,
 		 (unsigned long long)kc_sidx_objects(d->idx),
 		 (unsigned long long)kc_sidx_bytes(d->idx),
-		 (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+		 (long long)((kc_mono_ns() - t0) / 1000000));
 	return &d->base;
 
 fail:

@@ -33,9 +33,6 @@ struct kc_store {
 	_Atomic uint64_t gets, hits, misses, puts, dels, errors, evictions, corrupt, full;
 };
 
-/* Lowercase hex of in[0..n) into out (2n characters and a NUL). */
-void kc_store_hex(const unsigned char *in, size_t n, char *out);
-
 struct kc_store *kc_store_dir_open(const struct kc_store_opts *o, char *err, size_t errlen);
 struct kc_store *kc_store_s3_open(const struct kc_store_opts *o, char *err, size_t errlen);
 

@@ -2,11 +2,11 @@
  * docs/store.md), an object's address (the hex SHA-256 of its key) and the hex helper. A leaf of
  * the object store: the dispatch (store.c) and the backends (store_dir.c, store_s3.c) call it; it
  * calls none of them. */
-#include <openssl/sha.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/store_int.h"
 
@@ -110,21 +110,7 @@ enum kc_store_obj_res kc_store_obj_parse(const void *buf, size_t n, const char *
 	return KC_STORE_OBJ_OK;
 }
 
-void kc_store_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
 void kc_store_addr(const char *key, size_t nkey, char hex[65])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256((const unsigned char *)key, nkey, md);
-	kc_store_hex(md, sizeof(md), hex);
+	kc_sha256_hex(key, nkey, hex);
 }

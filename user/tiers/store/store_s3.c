@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "core/hex.h"
 #include "core/log.h"
 #include "tiers/store/sigv4.h"
 #include "tiers/store/store_int.h"
@@ -364,7 +365,7 @@ static enum kc_store_res s3_put(struct kc_store *st, const char *key, size_t nke
 		kc_errf(err, errlen, "s3: SHA-256 of the payload failed");
 		return KC_STORE_ERR;
 	}
-	kc_store_hex(md, sizeof(md), hash);
+	kc_hex_encode(md, sizeof(md), hash);
 	object_path(s, addr, path, sizeof(path));
 	res = request(s, "PUT", path, iov, 3, hash, &r, err, errlen);
 	free(r.p);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/num.h"
 #include "core/pct.h"
 #include "tiers/store/store_int.h"
 
@@ -111,10 +112,9 @@ static int check_endpoint(char *e, char *err, size_t errlen)
 	char *colon = strrchr(host, ':');
 
 	if (colon && !strchr(colon, ']')) {
-		char *p;
-		long port = strtol(colon + 1, &p, 10);
+		uint64_t port;
 
-		if (colon[1] == 0 || *p || port < 1 || port > 65535) {
+		if (kc_parse_u64(colon + 1, 65535, &port) || port == 0) {
 			kc_errf(err, errlen, PFX "endpoint \"%s\": bad port", e);
 			return -EINVAL;
 		}
