@@ -1,7 +1,9 @@
 # kcache: one strict Makefile for the daemon, the tools, the BPF programs and the tests.
-# Sources are found by wildcard: a new user/x.c, tools/x.c, bpf/x.bpf.c, tests/unit/test_x.c,
-# tests/bpf/test_x.c, tests/fuzz/fuzz_x.c or tests/integration/drv_x.c (a test driver that links
-# the library) is built without editing this file.
+# Sources are found by wildcard: a new user/<folder>/x.c (into that folder's archive), tools/x.c,
+# tools/bench/x.c, bpf/x.bpf.c, bench/bpf/x.bpf.c, tests/unit/<job>/test_x.c, tests/bpf/test_x.c
+# or tests/integration/<job>/drv_x.c (a test driver that links the archives) is built without
+# editing this file; a new folder of user/ goes into LIB_DIRS and user/LAYERS; a new fuzzer
+# tests/fuzz/fuzz_x.c names its folders in FUZZ_LIBS_fuzz_x.
 #
 #   make            build everything into $(BUILD)       make V=1   show full commands
 #   make SANITIZER=address|undefined   sanitized build into build/san-<name>

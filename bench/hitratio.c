@@ -1,6 +1,6 @@
-/* hitratio.c: hit ratio of the memory tier (W-TinyLFU, user/mem.c) against a plain LRU of the same
- * byte capacity, on Zipf-distributed keys with variable-sized values. Each request is "get; on a
- * miss, set". Traces use a fixed seed, so every run prints the same table. Built and run by
+/* hitratio.c: hit ratio of the memory tier (W-TinyLFU, user/mem/mem.c) against a plain LRU of the
+ * same byte capacity, on Zipf-distributed keys with variable-sized values. Each request is "get; on
+ * a miss, set". Traces use a fixed seed, so every run prints the same table. Built and run by
  * bench/hitratio.sh; not a test.
  *
  * Usage: bench-hitratio [scale]   scales the trace lengths (default 1.0: 2M requests for 100k

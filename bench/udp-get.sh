@@ -23,7 +23,7 @@
 # Padded frames: the client sends each request as an Ethernet frame of PAD bytes (the request,
 # then a trailer the stack trims; kcache-bench --pad-frames). On a veth, XDP otherwise gets a
 # buffer only as large as the request and cannot grow it into a reply with a 300-byte value
-# (see user/bench_raw.c); a NIC gives it that room. PAD=0 sends plain datagrams instead.
+# (see tools/bench/bench_raw.c); a NIC gives it that room. PAD=0 sends plain datagrams instead.
 #
 # CPUs: 2 cores for everything. The client's 2 threads are pinned to CPU 0 and 1; servers run
 # unpinned on both (taskset 0,1); XDP (kernel tier, ceiling) runs in softirq on the sending

@@ -1,5 +1,5 @@
 /* xdp-cost.c: nanoseconds per packet of the kernel tier's XDP program (bpf/cache.bpf.c) next to
- * the bench ceiling's (bpf/bench_ceiling.bpf.c), by BPF_PROG_TEST_RUN, on the workload of
+ * the bench ceiling's (bench/bpf/bench_ceiling.bpf.c), by BPF_PROG_TEST_RUN, on the workload of
  * bench/udp-get.sh: NKEYS resident keys of 32 bytes with 100-500-byte values, get requests for
  * them drawn Zipf ZIPF (so most slots are cold in cache, as under the bench), frames padded to
  * 640 bytes. Then one hot key (everything in cache) and a wrong-port frame (parse, XDP_PASS).

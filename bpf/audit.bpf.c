@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* audit.bpf.c: the syscall audit's kernel side. Layout and map contract: include/kcache/audit.h;
- * the loader, policy compiler and event pipeline: user/audit*.c; the design: docs/audit.md.
+ * the loader, policy compiler and event pipeline: user/audit/audit*.c; the design: docs/audit.md.
  *
  * Two BTF tracepoints (tp_btf), sys_enter and sys_exit, see every syscall. A syscall that is not
  * audited costs one load from a read-only table. An audited path call whose candidate rules all

@@ -2,7 +2,7 @@
 /* cache.bpf.c: the kernel hot-key tier. An XDP program that answers memcached UDP get/gets
  * requests from kc_index/kc_slots with XDP_TX when every key is resident, and passes everything
  * else up untouched. Layout and map contract: include/kcache/cache.h; how the daemon fills the
- * maps: user/cache_entry.h.
+ * maps: user/kernel/cache_entry.h.
  *
  * The program runs in three phases, and only the last one writes to the packet:
  *   1. parse Ethernet/VLAN/IP/UDP, check the heartbeat and the memcached frame header;

@@ -13,13 +13,13 @@ build=(make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 # Tests: real peers and real clients, plus the network tools for namespaces.
 tests=(libmemcached-tools memcached redis-server redis-tools prometheus
 	netcat-openbsd iproute2 curl procps psmisc xdp-tools jq ethtool
-	openssl            # tests/integration/redis_tls.sh makes a throwaway CA
+	openssl            # tests/integration/tiers/redis_tls.sh makes a throwaway CA
 	auditd             # auditd: bench/audit-overhead.sh compares against it
 	nftables iptables  # bench/policy-drop.sh compares kcached's policy against them
 	nutcracker)        # twemproxy: bench/tiers.sh's floor for a hop in front of Redis
 # Static analysis for `make check`.
 check=(clang-format clang-tidy cppcheck)
-# Node runs tools/node/s3rver.js (tests/integration/store_s3.sh); a node already on the PATH
+# Node runs tools/node/s3rver.js (tests/integration/tiers/store_s3.sh); a node already on the PATH
 # (20 or newer) is used as it is.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then tests+=(nodejs npm); fi
 

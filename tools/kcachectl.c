@@ -1,5 +1,5 @@
 /* kcachectl: the operator's CLI. Most commands are sent to kcached over its admin socket
- * (see user/admin.h for the protocol); a few run locally, without a daemon (offline table).
+ * (see user/core/admin.h for the protocol); a few run locally, without a daemon (offline table).
  * Exit status: 0 ok, 1 the command failed (ERR), 2 usage or connection error. */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ struct offline {
 	const char *word1, *word2;
 	int (*run)(const char *path, int argc, char **argv); /* argv[0] = word1 */
 };
-/* audit verify --key KEYFILE FILE...: checks audit chains offline (user/audit_verify.c). */
+/* audit verify --key KEYFILE FILE...: checks audit chains offline (user/audit/audit_verify.c). */
 static int audit_verify_cmd(const char *path, int argc, char **argv)
 {
 	char out[512], err[512];
@@ -41,7 +41,7 @@ static int audit_verify_cmd(const char *path, int argc, char **argv)
 	return rc;
 }
 
-/* warm FILE: preloads the keys listed in FILE into the upper tiers (user/warm.h). */
+/* warm FILE: preloads the keys listed in FILE into the upper tiers (user/client/warm.h). */
 static int warm_cmd(const char *path, int argc, char **argv)
 {
 	char err[512];
@@ -58,7 +58,7 @@ static int warm_cmd(const char *path, int argc, char **argv)
 }
 
 /* policy uninstall [--pin-path PATH] (also: uninstall): removes a persisting network policy
- * and every pin, with no kcached running (user/policy_load.c). */
+ * and every pin, with no kcached running (user/netpol/policy_load.c). */
 static int uninstall_cmd(const char *path, int argc, char **argv)
 {
 	const char *pin = DEFAULT_PIN;

@@ -278,7 +278,7 @@ static void note_get(void *ctx, const char *key, size_t nkey, const struct kc_it
 }
 
 /* Attaches the network policy to the interface (unless --xdp-mode off): the kernel tier then
- * runs behind it (user/policy.h). */
+ * runs behind it (user/netpol/policy.h). */
 static int start_net_policy(struct kc_server *s, unsigned port, char *err, size_t errlen)
 {
 	struct kc_policy_opts o = {.base = s->base,
@@ -347,7 +347,7 @@ static void policy_report(void *ctx, const char *kind, const char *members, size
 		log_warn("network policy: out of memory for a %s audit record", kind);
 }
 
-/* Starts the syscall audit when --audit-policy is set (user/audit.h). */
+/* Starts the syscall audit when --audit-policy is set (user/audit/audit.h). */
 static int start_audit(struct kc_server *s, char *err, size_t errlen)
 {
 	const struct kc_config *c = &s->cfg;

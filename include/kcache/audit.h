@@ -1,5 +1,5 @@
 /* audit.h: data layout of the syscall audit, shared by bpf/audit.bpf.c and the daemon
- * (user/audit*.c). Layout: fixed-width types, explicit padding, size asserts; and the one
+ * (user/audit/audit*.c). Layout: fixed-width types, explicit padding, size asserts; and the one
  * function both sides must compute alike (kc_audit_head_slot).
  *
  * Maps (BTF-typed; pinned under <pin-path>/ by the loader):
@@ -86,7 +86,7 @@ static inline __u32 kc_audit_head_slot(__u8 c1, __u8 c2)
 #define KC_AUDIT_CG_DEFAULT   16384 /* kc_audit_cg: cgroups a cgroup-scoped rule matches */
 
 /* Hooks: one per audited syscall, plus the process feed and the connect enforcement hook.
- * Stable numbers, used as metric labels (names in user/audit_names.c). */
+ * Stable numbers, used as metric labels (names in user/audit/audit_policy.c). */
 enum kc_audit_hook {
 	KC_HOOK_NONE = 0,
 	KC_HOOK_EXECVE,

@@ -2,7 +2,7 @@
  *
  * Layout only: fixed-width types, explicit padding, a size assert on every struct that crosses the
  * kernel boundary. Map definitions stay in bpf/; rendering and the install/remove protocol live in
- * user/cache_entry.h.
+ * user/kernel/cache_entry.h.
  *
  * Maps (all BTF-typed; the loader pins them under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_index):
  *
@@ -14,9 +14,9 @@
  *                 by each CPU; BPF_F_MMAPABLE, so the daemon reads it as memory, no syscall
  *
  * Why two maps: values are written once into daemon-owned slots that are never rewritten while a
- * program could be reading them (see the protocol in user/cache_entry.h); the index only maps a
- * key's 64-bit hash (KC_HASH below) to (slot, gen), and the program re-checks the full key and
- * gen in the slot before serving: two keys with the same hash can never be served each other's
+ * program could be reading them (see the protocol in user/kernel/cache_entry.h); the index only
+ * maps a key's 64-bit hash (KC_HASH below) to (slot, gen), and the program re-checks the full key
+ * and gen in the slot before serving: two keys with the same hash can never be served each other's
  * value (the other one misses). The daemon installs at most one resident key per hash and counts
  * the keys it refuses for that (kcache_kernel_hash_collisions_total).
  *
@@ -62,8 +62,8 @@ _Static_assert(sizeof(struct kc_key) == 256, "kc_key layout");
 /* KC_HASH: the kc_index key of a key of len bytes. Over the bytes as native-order 64-bit words,
  * the last one zero-padded: h = KC_HASH_INIT; h = kc_hash_word(h, w) for each word;
  * kc_hash_final(h, len). The program computes it while it scans the request line; the daemon
- * with kc_key_hash() (user/cache_entry.h). Not keyed: a client that crafts colliding keys only
- * keeps the second one out of the kernel tier (it is served by the daemon). */
+ * with kc_key_hash() (user/kernel/cache_entry.h). Not keyed: a client that crafts colliding keys
+ * only keeps the second one out of the kernel tier (it is served by the daemon). */
 #define KC_HASH_INIT 0x27d4eb2f165667c5ULL
 #define KC_HASH_P1   0x9e3779b185ebca87ULL /* xxHash64's primes: one word is mixed as in XXH64 */
 #define KC_HASH_P2   0xc2b2ae3d27d4eb4fULL
@@ -152,7 +152,8 @@ struct kc_heartbeat {
 _Static_assert(sizeof(struct kc_heartbeat) == 8, "kc_heartbeat layout");
 
 /* Why a packet went up with XDP_PASS. Stable numbers: the daemon exports them as metric labels
- * (names in user/cache_entry.c). Checked in this order; the first that applies is counted. */
+ * (names in user/kernel/cache_entry.c). Checked in this order; the first that applies is counted.
+ */
 enum kc_pass_reason {
 	KC_PASS_NOT_IP = 0,	/* not IPv4/IPv6 behind at most one 802.1Q tag, or runt frame */
 	KC_PASS_MALFORMED = 1,	/* IP/UDP header truncated or lengths inconsistent */

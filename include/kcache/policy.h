@@ -1,7 +1,7 @@
 /* policy.h: data layout of the in-kernel network policy, shared by bpf/policy.bpf.c and the
- * daemon (user/policy*.c). Layout only: fixed-width types, explicit padding, a size assert on
- * every struct that crosses the kernel boundary. Map definitions stay in bpf/; how a policy
- * file becomes these entries is user/policy_maps.h; the meaning of a verdict is
+ * daemon (user/netpol/policy*.c). Layout only: fixed-width types, explicit padding, a size assert
+ * on every struct that crosses the kernel boundary. Map definitions stay in bpf/; how a policy file
+ * becomes these entries is user/netpol/policy_maps.h; the meaning of a verdict is
  * docs/network-policy.md.
  *
  * Maps (BTF-typed; pinned under <pin-path>/, e.g. /sys/fs/bpf/kcache/kc_policy_v4_a):
@@ -153,7 +153,7 @@ struct kc_pol_cnt {
 _Static_assert(sizeof(struct kc_pol_cnt) == 24, "kc_pol_cnt layout");
 
 /* What happened to a packet: kc_policy_tot's counters, and kc_pol_event.verdict. Stable
- * numbers; names in user/policy_maps.c (metric label action="..."). */
+ * numbers; names in user/netpol/policy_maps.c (metric label action="..."). */
 enum kc_pol_verdict {
 	KC_POL_V_ALLOW = 0,	 /* to a protected port, allowed (within a limit rule's rate too) */
 	KC_POL_V_DENY = 1,	 /* dropped by a deny rule or default */

@@ -105,8 +105,8 @@ static void env_close(struct env *env)
 	env->skel = NULL;
 }
 
-/* The install protocol of user/cache_entry.h, with a bump allocator for slots (the tests never
- * free one, so no quarantine is needed). Returns the slot. */
+/* The install protocol of user/kernel/cache_entry.h, with a bump allocator for slots (the tests
+ * never free one, so no quarantine is needed). Returns the slot. */
 static __u32 install(struct env *env, const void *key, size_t klen, __u32 flags, const void *val,
 		     size_t vlen, __u64 cas, __u64 expire_ns)
 {

@@ -1,5 +1,5 @@
 /* test_policy.c: BPF_PROG_TEST_RUN tables for the network policy (bpf/policy.bpf.c), with
- * policies compiled and swapped in by the daemon's own code (user/policy_maps.c) from YAML.
+ * policies compiled and swapped in by the daemon's own code (user/netpol/policy_maps.c) from YAML.
  *
  * Slot 0 of kc_policy_next holds a two-instruction program that returns XDP_TX, so a row tells
  * "passed on to the next program" (XDP_TX) from "dropped" (XDP_DROP). Every row asserts the

@@ -1,5 +1,5 @@
 /* fuzz_audit_policy.c: libFuzzer target for the audit policy parser and compiler
- * (user/audit_policy.c): any input is refused with a message or compiled, never a crash. */
+ * (user/audit/audit_policy.c): any input is refused with a message or compiled, never a crash. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* fuzz_blob.c: libFuzzer target for the lower tiers' value decoder (user/tier_blob.c): a
+/* fuzz_blob.c: libFuzzer target for the lower tiers' value decoder (user/tiers/tier_blob.c): a
  * blob comes from Redis or the object store, which kcache does not trust. */
 #include <stddef.h>
 #include <stdint.h>

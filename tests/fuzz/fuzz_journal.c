@@ -1,10 +1,10 @@
-/* fuzz_journal.c: libFuzzer target for the journal's record parser (user/journal_format.c),
- * walking the input as a segment or dead.log is walked at open: once as given, and once with
- * each record's checksums made right first, so that mutations reach the field checks behind
- * them. Invariants: a record's size never exceeds what was given; every pointer in a parsed
- * record lies inside it; a refusal has a reason; and a parsed record encodes back to exactly
- * the same bytes (the format has no two spellings, so a record cannot mean one thing to the
- * parser and another to the writer). */
+/* fuzz_journal.c: libFuzzer target for the journal's record parser
+ * (user/tiers/journal/journal_format.c), walking the input as a segment or dead.log is walked at
+ * open: once as given, and once with each record's checksums made right first, so that mutations
+ * reach the field checks behind them. Invariants: a record's size never exceeds what was given;
+ * every pointer in a parsed record lies inside it; a refusal has a reason; and a parsed record
+ * encodes back to exactly the same bytes (the format has no two spellings, so a record cannot mean
+ * one thing to the parser and another to the writer). */
 #include <endian.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* fuzz_net_policy.c: libFuzzer target for the network policy's file parser and checks
- * (user/policy_file.c): any input is refused with "fuzz.yaml:LINE: ..." or accepted, never a
+ * (user/netpol/policy_file.c): any input is refused with "fuzz.yaml:LINE: ..." or accepted, never a
  * crash; every accepted rule prints in kcachectl's words that parse back to the same rule. */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* fuzz_redis_url.c: libFuzzer target for the Redis URL parser (user/redis_url.c): any input is
- * refused with a "redis URL: …" message or parsed, copied and printed, never a crash or a leak;
- * the printed form never shows the password. kc_redis_url_parse_key (the audit stream's URL)
+/* fuzz_redis_url.c: libFuzzer target for the Redis URL parser (user/tiers/redis/redis_url.c): any
+ * input is refused with a "redis URL: …" message or parsed, copied and printed, never a crash or a
+ * leak; the printed form never shows the password. kc_redis_url_parse_key (the audit stream's URL)
  * likewise. */
 #include <stddef.h>
 #include <stdint.h>

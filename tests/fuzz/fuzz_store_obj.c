@@ -1,8 +1,8 @@
-/* fuzz_store_obj.c: libFuzzer target for the object store's object parser (user/store.c):
- * any bytes are refused with a reason or accepted with the value inside the buffer, never a
- * crash or a read outside it. The input's first byte picks the key the parse is asked for:
- * none, the key stored in the input, or a fixed one. Accepted objects are re-encoded and must
- * parse back to the same value. */
+/* fuzz_store_obj.c: libFuzzer target for the object store's object parser
+ * (user/tiers/store/store.c): any bytes are refused with a reason or accepted with the value inside
+ * the buffer, never a crash or a read outside it. The input's first byte picks the key the parse is
+ * asked for: none, the key stored in the input, or a fixed one. Accepted objects are re-encoded and
+ * must parse back to the same value. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -34,7 +34,7 @@ struct kc_config {
 	char pin_path[128];
 	char admin_socket[108];
 	enum kc_log_level log_level;
-	/* Syscall audit (user/audit.h); off unless audit_policy is set. */
+	/* Syscall audit (user/audit/audit.h); off unless audit_policy is set. */
 	char audit_policy[256];
 	char audit_log[256];	      /* file, or - for stdout */
 	char audit_key[256];	      /* HMAC key file, mode 0600 */
@@ -45,7 +45,7 @@ struct kc_config {
 	uint64_t audit_ring_size;     /* BPF ring buffer bytes */
 	uint64_t audit_queue_size;    /* each sink's queue bound */
 	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
-	/* Lower tiers (user/tier.h): Redis and the object store; off when neither is set. */
+	/* Lower tiers (user/tiers/tier.h): Redis and the object store; off when neither is set. */
 	char redis[512];	   /* redis://, rediss://, redis+sentinel:// URL */
 	char redis_prefix[48];	   /* prefix of every Redis key and channel */
 	uint32_t redis_timeout_ms; /* per command */
@@ -63,7 +63,7 @@ struct kc_config {
 	uint32_t breaker_failures; /* failures in a row that open a tier's breaker */
 	uint32_t breaker_reset_ms; /* how long an open breaker waits before probing */
 	uint32_t node_id;	   /* 0..255, in write versions; 256 = random */
-	/* In-kernel network policy (user/policy.h); on whenever xdp_mode is not off. */
+	/* In-kernel network policy (user/netpol/policy.h); on whenever xdp_mode is not off. */
 	char net_policy[256];	       /* policy file; "" for the default protection */
 	char allow[2048];	       /* --allow prefixes, comma-separated */
 	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */

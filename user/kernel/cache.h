@@ -1,8 +1,8 @@
 /* cache.h: the kernel hot-key tier's manager: loads bpf/cache.bpf.c, pins its maps, puts it
- * behind the network policy's XDP program (user/policy.h), keeps its heartbeat, decides which keys
- * are hot, installs and removes them, and keeps the kernel consistent with the memory tier. The map
- * contract is include/kcache/cache.h; slot rendering and the install/remove protocol are
- * user/cache_entry.h; popularity is user/hot.h.
+ * behind the network policy's XDP program (user/netpol/policy.h), keeps its heartbeat, decides
+ * which keys are hot, installs and removes them, and keeps the kernel consistent with the memory
+ * tier. The map contract is include/kcache/cache.h; slot rendering and the install/remove protocol
+ * are user/kernel/cache_entry.h; popularity is user/kernel/hot.h.
  *
  * Threads: kc_cache_start/stop/free and the admin and metrics callbacks run on the main thread
  * (the timer lives on its event base). kc_cache_note_get runs on worker threads. The memory

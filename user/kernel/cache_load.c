@@ -1,6 +1,6 @@
 /* cache_load.c: the kernel tier's XDP program as an object: open, size and load
  * bpf/cache.bpf.c, pin its maps, put it into the network policy's slot and take it out (see
- * cache_load.h). What to put in the maps, and when, is user/cache.c's business. */
+ * cache_load.h). What to put in the maps, and when, is user/kernel/cache.c's business. */
 #include "kernel/cache_load.h"
 
 #include <arpa/inet.h>

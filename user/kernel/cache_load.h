@@ -1,9 +1,9 @@
-/* cache_load.h: the kernel tier's XDP program as an object, for user/cache.c only: open and
+/* cache_load.h: the kernel tier's XDP program as an object, for user/kernel/cache.c only: open and
  * size bpf/cache.bpf.c, pin its maps, load, put it into the network policy's slot and take it
  * out again, unpin. No locks; the main thread calls these at start and stop (kc_xdp_detach
  * also from the manager's fail-safe, under its lock).
  *
- * The interface's XDP attach point belongs to the network policy (user/policy_load.h): its
+ * The interface's XDP attach point belongs to the network policy (user/netpol/policy_load.h): its
  * program runs first and tail-calls slot 0 of kc_policy_next for whatever it lets through.
  * "Attaching" the kernel tier is writing its program into that slot; "detaching" is clearing
  * the slot, after which the policy passes those packets up the stack itself.

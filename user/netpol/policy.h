@@ -1,6 +1,6 @@
 /* policy.h: the in-kernel network policy's manager: reads the policy (--net-policy, --allow),
- * loads and attaches bpf/policy.bpf.c in front of the kernel cache (user/policy_load.h), swaps
- * policies in atomically (user/policy_maps.h) at start, on SIGHUP and on kcachectl's
+ * loads and attaches bpf/policy.bpf.c in front of the kernel cache (user/netpol/policy_load.h),
+ * swaps policies in atomically (user/netpol/policy_maps.h) at start, on SIGHUP and on kcachectl's
  * policy add/del/reload, reports the kernel's deny events (kc_policy_set_report), and exports
  * counters. Behaviour and formats: docs/network-policy.md.
  *

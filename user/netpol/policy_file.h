@@ -1,7 +1,7 @@
 /* policy_file.h: a network policy as the daemon holds it (struct kc_pol_spec): read from the
  * YAML file of --net-policy, from kcachectl's words, or made from --allow alone; checked
  * against every bound; printed back in kcachectl's words. No BPF and no global state here:
- * user/policy_maps.h turns a spec into the kernel's entries.
+ * user/netpol/policy_maps.h turns a spec into the kernel's entries.
  *
  * The file (docs/network-policy.md has every bound):
  *

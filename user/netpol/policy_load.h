@@ -1,8 +1,8 @@
 /* policy_load.h: the network policy's XDP program as an object, and the owner of the
  * interface's XDP attach point: claim the interface, open and size bpf/policy.bpf.c, pin or
  * reuse its maps, load, attach (or take over a pinned link), detach, unpin; and the offline
- * uninstall kcachectl runs. What goes into the maps is user/policy_maps.h's business; the
- * kernel cache program (user/cache_load.h) puts itself into slot 0 of kc_policy_next.
+ * uninstall kcachectl runs. What goes into the maps is user/netpol/policy_maps.h's business; the
+ * kernel cache program (user/kernel/cache_load.h) puts itself into slot 0 of kc_policy_next.
  *
  * The interface: a free one is taken; a kc_policy or kc_cache program that a dead kcached left
  * attached through netlink is replaced; anything else is refused ("another XDP program (id 42)

@@ -1,4 +1,4 @@
-/* policy_maps.h: turns a struct kc_pol_spec (user/policy_file.h) into the entries of the
+/* policy_maps.h: turns a struct kc_pol_spec (user/netpol/policy_file.h) into the entries of the
  * policy's double-buffered maps (include/kcache/policy.h) and swaps them in atomically.
  *
  * Compile: every prefix that has rules becomes one trie entry whose set holds its own rules and
@@ -27,7 +27,7 @@
 #include "core/bpf_rcu.h"
 #include "netpol/policy_file.h"
 
-/* The maps, by fd, as the loader (user/policy_load.h) opened them. */
+/* The maps, by fd, as the loader (user/netpol/policy_load.h) opened them. */
 struct kc_pol_maps {
 	int v4_fd[2], v6_fd[2], prt_fd[2], def_fd[2];
 	int cnt_fd, tot_fd;

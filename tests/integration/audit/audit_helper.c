@@ -1,6 +1,6 @@
 /* audit_helper.c: the real child processes of the audit tests. Each subcommand makes the
  * syscalls a detection is about and prints "ret=<n> errno=<name>" for the last one.
- * Built by tests/integration/audit_lib.bash with the host compiler. */
+ * Built by tests/integration/audit/audit_lib.bash with the host compiler. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
-/* drv_redis: drives one kc_redis client (user/redis.h) for the redis_*.sh integration tests.
- * Reads commands from stdin, one per line, and prints one result line per command on stdout;
+/* drv_redis: drives one kc_redis client (user/tiers/redis/redis.h) for the redis_*.sh integration
+ * tests. Reads commands from stdin, one per line, and prints one result line per command on stdout;
  * client up/down transitions and pub/sub messages are printed as they happen. It aborts when the
  * client breaks its contract: a callback inside kc_redis_cmd, or a callback called twice.
  *

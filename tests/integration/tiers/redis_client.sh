@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Redis client (user/redis.c) against a real redis-server: pipelined binary-safe commands,
+# The Redis client (user/tiers/redis/redis.c) against a real redis-server: pipelined binary-safe commands,
 # SELECT, CLIENT SETNAME, server errors as replies, the in-flight cap, a SIGSTOPped server (every
 # command fails with the timeout, then it recovers), kill -9 and restart (it reconnects by
 # itself), and pub/sub (messages arrive, and again after the restart).

@@ -1,4 +1,4 @@
-/* test_mem.c: the memory tier (user/mem.c): memcached store semantics, expiry and flush with a
+/* test_mem.c: the memory tier (user/mem/mem.c): memcached store semantics, expiry and flush with a
  * fake clock, the capacity bound under churn (checked against a model kept by the evict hook),
  * W-TinyLFU scan resistance, and a multi-threaded stress with self-checking values.
  */

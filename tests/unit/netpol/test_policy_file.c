@@ -1,5 +1,5 @@
-/* test_policy_file: the network policy's file and words (user/policy_file.c), and the allow
- * directive (user/config.c): what is accepted, and that everything else is refused with
+/* test_policy_file: the network policy's file and words (user/netpol/policy_file.c), and the allow
+ * directive (user/core/config.c): what is accepted, and that everything else is refused with
  * file:line and what was expected. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* test_journal.c: the write-behind journal (user/journal*.c) on real files in temporary
- * directories: the record format, append/take/ack, superseding and per-key order,
+/* test_journal.c: the write-behind journal (user/tiers/journal/journal*.c) on real files in
+ * temporary directories: the record format, append/take/ack, superseding and per-key order,
  * backpressure, backoff and dead letters, segment rotation and compaction, and four appending
  * threads against a flusher thread. Recovery (crashes, torn tails, corruption, replay rules, a
  * model of random operations with reopens) is test_journal_recovery.c.

@@ -1,7 +1,8 @@
-/* test_store_dir.c: the object store's directory backend (user/store_dir*.c, store_idx.c) and
- * the object format (user/store.c): round trips with binary keys and values, collision safety,
- * corruption detection, LRU eviction under max_bytes, FULL, the index rebuilt at reopen, stale
- * temp files, and 4 threads hammering shared keys with self-checking values (no torn reads).
+/* test_store_dir.c: the object store's directory backend (user/tiers/store/store_dir*.c,
+ * store_idx.c) and the object format (user/tiers/store/store.c): round trips with binary keys and
+ * values, collision safety, corruption detection, LRU eviction under max_bytes, FULL, the index
+ * rebuilt at reopen, stale temp files, and 4 threads hammering shared keys with self-checking
+ * values (no torn reads).
  */
 #include <errno.h>
 #include <fcntl.h>

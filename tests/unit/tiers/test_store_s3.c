@@ -1,7 +1,8 @@
 /* test_store_s3.c: the S3 backend's pieces that need no network: the s3:// URL parser
- * (user/store_s3url.c) with every kind of malformed spec, AWS Signature V4 (user/sigv4.c) on
- * AWS's published S3 example, URI encoding, and the object format parser (user/store.c).
- * Requests against a real S3 server are in tests/integration/store_s3.sh.
+ * (user/tiers/store/store_s3url.c) with every kind of malformed spec, AWS Signature V4
+ * (user/tiers/store/sigv4.c) on AWS's published S3 example, URI encoding, and the object format
+ * parser (user/tiers/store/store.c). Requests against a real S3 server are in
+ * tests/integration/tiers/store_s3.sh.
  */
 #include <errno.h>
 #include <setjmp.h>

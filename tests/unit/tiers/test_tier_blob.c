@@ -1,5 +1,5 @@
-/* test_tier_blob.c: the lower tiers' value encoding (user/tier_blob.c), write versions
- * (user/hlc.c) and the memory tier's version rules (KC_FILL, kc_mem_delete_older). */
+/* test_tier_blob.c: the lower tiers' value encoding (user/tiers/tier_blob.c), write versions
+ * (user/core/hlc.c) and the memory tier's version rules (KC_FILL, kc_mem_delete_older). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -35,7 +35,7 @@ struct kc_jrec {
 	char *key;  /* nkey bytes, NUL-terminated */
 	char *blob; /* nblob bytes, NUL-terminated (may be 0 bytes for DEL) */
 
-	/* Private to the journal (user/journal*.c), guarded by its mutex. */
+	/* Private to the journal (user/tiers/journal/journal*.c), guarded by its mutex. */
 	uint8_t state, flags;
 	uint32_t hidx;		       /* position in the ready or the retry heap */
 	uint64_t due_ms;	       /* retry: due at this monotonic time */

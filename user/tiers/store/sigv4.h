@@ -1,5 +1,5 @@
-/* sigv4.h: AWS Signature Version 4 for the S3 backend (user/store_s3.c): the canonical request,
- * the string to sign and the Authorization header, with OpenSSL's SHA-256 and HMAC-SHA256.
+/* sigv4.h: AWS Signature Version 4 for the S3 backend (user/tiers/store/store_s3.c): the canonical
+ * request, the string to sign and the Authorization header, with OpenSSL's SHA-256 and HMAC-SHA256.
  * Pure functions: no I/O, no clock (the caller passes the date), so they are tested on AWS's
  * published examples. */
 #ifndef KC_SIGV4_H

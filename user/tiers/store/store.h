@@ -1,6 +1,7 @@
 /* store.h: the object store tier (L3): opaque blobs by key, in a local directory (the default,
- * user/store_dir.c) or in S3 (user/store_s3.c). The tier layer above encodes value, flags,
- * exptime, version and compression into the blob; the store does not interpret it.
+ * user/tiers/store/store_dir.c) or in S3 (user/tiers/store/store_s3.c). The tier layer above
+ * encodes value, flags, exptime, version and compression into the blob; the store does not
+ * interpret it.
  *
  * Every call here is BLOCKING and THREAD-SAFE: the tier code calls them from a small pool of I/O
  * threads, never from the event loop. Both backends store the same checksummed object format

@@ -1,6 +1,6 @@
 /* store_idx.h: the directory store's in-memory index: object address -> size and recency, in
- * LRU order, with running totals. A plain data structure: it takes no lock; user/store_dir.c
- * holds its mutex around every call. */
+ * LRU order, with running totals. A plain data structure: it takes no lock;
+ * user/tiers/store/store_dir.c holds its mutex around every call. */
 #ifndef KC_STORE_IDX_H
 #define KC_STORE_IDX_H
 
