@@ -42,7 +42,8 @@ struct variant {
 	double *round; /* median chunk of each round */
 };
 
-/* The syscalls kcached's dispatch table marks (user/audit/audit_policy.c), for the table programs. */
+/* The syscalls kcached's dispatch table marks (user/audit/audit_policy.c), for the table programs.
+ */
 static const int audited[] = {SYS_execve,   SYS_execveat,    SYS_openat,       SYS_openat2,
 			      SYS_connect,  SYS_bind,	     SYS_ptrace,       SYS_setuid,
 			      SYS_setgid,   SYS_setreuid,    SYS_setresuid,    SYS_setresgid,
