@@ -15,24 +15,15 @@ source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc jq curl bpftool promtool python3
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
-S=kps$$ C=kpc$$ DS=kps$$a DC=kpc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-for a in 3 4 5; do ip -n "$C" addr add 198.18.0.$a/24 dev "$DC"; done
-netns_xdp_pass "$C" "$DC"
+source "$(dirname "$0")/netpol_lib.bash"
+netpol_client
+netpol_pair p 3 4 5
 head -c 32 /dev/urandom >"$TMP/key"
 chmod 600 "$TMP/key"
 
 burst() { in_ns "$C" "$TMP/pc" burst "198.18.0.$1" 198.18.0.1 "$NETNS_PORT" "$2" "${3:-300}"; }
 replies() { burst "$@" | awk '{ print $4 }'; }
 tcp() { in_ns "$C" "$TMP/pc" tcp "198.18.0.$1" 198.18.0.1 "$NETNS_PORT" 700; }
-ctl() { "$KCACHECTL" --admin-socket "$KC_SOCK" "$@"; }
-# rule_cnt 'RULE WORDS' FIELD: a rule's packets (2), bytes (3) or drops (4) from policy list.
-rule_cnt() { ctl policy list | awk -v r="$1" -v f="$2" '{ w = $5; for (i = 6; i <= NF; i++) w = w " " $i } w == r { print $f; n++ } END { if (!n) print "none" }'; }
-metric() { ns_metric "$S" "$1"; }
 
 cat >"$TMP/policy.yaml" <<'EOF'
 audit: false

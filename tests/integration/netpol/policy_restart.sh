@@ -14,16 +14,13 @@ source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc jq bpftool
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
-S=krs$$ C=krc$$ DS=krs$$a DC=krc$$b PIN=/sys/fs/bpf/kctest-$$
+source "$(dirname "$0")/netpol_lib.bash"
+netpol_client
+netpol_pair r 3
 # Whatever a failed run leaves enforced: the pinned link holds the program on the interface.
+# (Registered after the pair: cleanup runs in reverse, so this goes before the namespaces and
+# the pins are removed.)
 on_exit "nsenter --net=/run/netns/$S -- $KCACHECTL policy uninstall --pin-path $PIN"
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-ip -n "$C" addr add 198.18.0.3/24 dev "$DC"
-netns_xdp_pass "$C" "$DC"
 
 replies() { in_ns "$C" "$TMP/pc" burst "198.18.0.$1" 198.18.0.1 "$NETNS_PORT" "$2" 300 | awk '{ print $4 }'; }
 tcp() { in_ns "$C" "$TMP/pc" tcp "198.18.0.$1" 198.18.0.1 "$NETNS_PORT" 700; }

@@ -10,16 +10,9 @@ source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need nc cc curl
 
-cc -O2 -Wall -Wextra -Werror -o "$TMP/pc" tests/integration/netpol/kc_polclient.c
-S=kws$$ C=kwc$$ DS=kws$$a DC=kwc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-ip -n "$C" addr add 198.18.0.3/24 dev "$DC"
-netns_xdp_pass "$C" "$DC"
-ctl() { "$KCACHECTL" --admin-socket "$KC_SOCK" "$@"; }
-metric() { ns_metric "$S" "$1"; }
+source "$(dirname "$0")/netpol_lib.bash"
+netpol_client
+netpol_pair w 3
 denied() { in_ns "$C" "$TMP/pc" burst 198.18.0.3 198.18.0.1 "$NETNS_PORT" 5 200 | awk '{ print $4 }'; }
 
 # Two big policies that share nothing but the client's allow and .3's deny: 9,998 other

@@ -13,22 +13,13 @@ source "$(dirname "$0")/../../lib/netns.sh"
 netns_require
 need curl python3
 
-S=kvs$$ C=kvc$$ DS=kvs$$a DC=kvc$$b PIN=/sys/fs/bpf/kctest-$$
-on_exit "rm -rf $PIN"
-netns_add "$S"
-netns_add "$C"
-netns_veth "$S" "$DS" 198.18.0.1/24 "$C" "$DC" 198.18.0.2/24
-ip -n "$C" addr add 198.18.0.3/24 dev "$DC"
-netns_xdp_pass "$C" "$DC"
+source "$(dirname "$0")/netpol_lib.bash"
+netpol_pair v 3
 SMAC=$(ip netns exec "$S" cat "/sys/class/net/$DS/address")
 
 # raw SRC udp|tcp TAGS N: "sent N replies R" for N frames from SRC behind TAGS.
 raw() { in_ns "$C" python3 tests/integration/netpol/kc_rawframe.py "$DC" "$SMAC" "$1" 198.18.0.1 "$2" "$3" "${5:-40000}" "$4" 400; }
 replies() { raw "$@" | awk '$1 == "sent" { print $4 }'; }
-ctl() { "$KCACHECTL" --admin-socket "$KC_SOCK" "$@"; }
-# rule_cnt 'RULE WORDS' FIELD: a rule's packets (2) or drops (4) from policy list.
-rule_cnt() { ctl policy list | awk -v r="$1" -v f="$2" '{ w = $5; for (i = 6; i <= NF; i++) w = w " " $i } w == r { print $f; n++ } END { if (!n) print "none" }'; }
-metric() { ns_metric "$S" "$1"; }
 
 cat >"$TMP/policy.yaml" <<'EOF'
 audit: false
