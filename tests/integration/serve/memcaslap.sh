@@ -4,7 +4,9 @@
 source "$(dirname "$0")/../../lib/common.sh"
 need memcaslap
 secs=${KC_SLAP_SECONDS:-20}
-start_kcached slap --memory 256M
+# memaslap sends its sets over UDP too: --udp-writes lets them in (UDP serves reads only by
+# default), --udp-max-reply 64K its multi-datagram values.
+start_kcached slap --memory 256M --udp-writes true --udp-max-reply 64K
 for mode in tcp udp; do
 	flags=(); [ "$mode" = udp ] && flags=(--udp)
 	# memaslap asserts that each value it reassembles from UDP datagrams ends in CRLF, so one
