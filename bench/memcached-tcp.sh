@@ -87,7 +87,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
 	if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # memcached keeps nothing on disk: kcached's memory tier alone (--data-dir '') is the peer.
-start_kcached tcp --threads "$THREADS" --memory 1G --data-dir ''
+start_kcached tcp --threads "$THREADS" --memory 1G --data-dir '' --allow-flush true
 taskset -apc "$CPUS" "$KC_PID" >/dev/null
 # start_kcached (tests/lib) starts it at nice 0; nice is per thread on Linux: every thread.
 for t in /proc/"$KC_PID"/task/*; do renice -n "$NICE" -p "${t##*/}" >/dev/null; done

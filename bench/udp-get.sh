@@ -132,11 +132,12 @@ SPID[memcached]=$!
 wait_up memcached $! || { cat "$TMP/memcached.log" >&2; fail "memcached did not start"; }
 
 # start_kcached_ns COL FLAGS...: kcached in the server namespace; sets PID. No lower tiers
-# (--data-dir ''): memcached, the peer, keeps nothing on disk either.
+# (--data-dir ''): memcached, the peer, keeps nothing on disk either. --udp-writes: memcaslap
+# --udp below sends 10% sets over UDP, which kcached refuses by default.
 start_kcached_ns() {
 	local col=$1; shift
 	"${NSENTER_S[@]}" taskset -c $CPUS "$KCACHED" --listen "${ADDR[$col]}" --port $PORT --http "${HTTP[$col]}" \
-		--threads $THREADS --memory 1G --data-dir '' \
+		--threads $THREADS --memory 1G --data-dir '' --udp-writes true \
 		--admin-socket "$TMP/$col.sock" "$@" >"$TMP/$col.log" 2>&1 &
 	PID=$!
 	KC_PIDS+=("$PID")

@@ -272,6 +272,74 @@ static int admin_stats(void *ctx, int argc, char **argv, struct kc_buf *out)
 	return 0;
 }
 
+/* admin: flush [--all-nodes], the operator's flush: unlike the protocol's flush_all (this
+ * node's view until it restarts, and off unless allow-flush), it lasts: kept in
+ * data-dir/flush, and with --all-nodes written to Redis and published to every node. A
+ * streaming command so that it answers once the flush is done: "OK" and a line, or "ERR". */
+struct admin_flush {
+	int fd;
+	bool all;
+};
+
+static void admin_flush_answer(int fd, const char *text)
+{
+	ssize_t n = write(fd, text, strlen(text)); /* a few bytes into an empty socket */
+
+	(void)n;
+	close(fd);
+}
+
+static void admin_flush_done(void *ctx, const char *err)
+{
+	struct admin_flush *f = ctx;
+	char line[300];
+
+	if (err)
+		snprintf(line, sizeof(line), "ERR flush: %s\n", err);
+	else
+		snprintf(line, sizeof(line), "OK\nflushed: %s\n",
+			 f->all ? "every node (Redis has the flush, kept in data-dir/flush)"
+				: "this node (kept in data-dir/flush)");
+	admin_flush_answer(f->fd, line);
+	free(f);
+}
+
+static int admin_flush(void *ctx, int fd, int argc, char **argv, char *err, size_t errlen)
+{
+	struct kc_server *s = ctx;
+	struct admin_flush *f;
+	bool all = argc == 2 && !strcmp(argv[1], "--all-nodes");
+
+	if (argc > 2 || (argc == 2 && !all)) {
+		kc_errf(err, errlen, "usage: flush [--all-nodes]");
+		return -1;
+	}
+	if (all && !kc_tiers_shared(s->tiers)) {
+		kc_errf(err, errlen,
+			"flush --all-nodes needs the Redis tier (how other nodes are told); "
+			"'flush' flushes this node");
+		return -1;
+	}
+	if (!s->tiers) {
+		kc_mem_flush(s->mem, kc_mem_now());
+		admin_flush_answer(fd, "OK\nflushed: this node's memory tier (no lower tiers)\n");
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		kc_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->fd = fd;
+	f->all = all;
+	/* The lower tiers hide older values first, so that a read racing the flush cannot bring
+	 * one back into the memory tier emptied next. */
+	kc_tiers_flush(s->tiers, KC_TIERS_MAIN, kc_mem_now(),
+		       all ? KC_FLUSH_ALL_NODES : KC_FLUSH_DURABLE, admin_flush_done, f);
+	kc_mem_flush(s->mem, kc_mem_now());
+	return 0;
+}
+
 static void note_get(void *ctx, const char *key, size_t nkey, const struct kc_item *it)
 {
 	kc_cache_note_get(ctx, key, nkey, it);
@@ -428,7 +496,10 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 				       .curr_conns = &s->curr_conns,
 				       .total_conns = &s->total_conns,
 				       .threads = s->nworkers,
-				       .memory_limit = cfg->memory};
+				       .memory_limit = cfg->memory,
+				       .udp_writes = cfg->udp_writes,
+				       .allow_flush = cfg->allow_flush,
+				       .udp_out_max = kc_udp_out_max(cfg->udp_max_reply)};
 	s->tiers = kc_tiers_new(cfg, s->mem, err, errlen);
 	if (!s->tiers && err[0])
 		goto fail;
@@ -462,6 +533,9 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 			  kc_cache_admin_hot, NULL, s->cache);
 	kc_admin_register(s->admin, "stats", "tier counters and request totals", admin_stats, NULL,
 			  s);
+	kc_admin_register(s->admin, "flush",
+			  "erase every value, lasting: flush (this node) | flush --all-nodes", NULL,
+			  admin_flush, s);
 	kc_admin_register(s->admin, "policy", "network policy: list | add|del RULE | reload [FILE]",
 			  kc_policy_admin, NULL, s->policy);
 	if (start_audit(s, err, errlen))

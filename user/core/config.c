@@ -41,6 +41,14 @@ static const struct kc_directive directives[] = {
      "address for memcached TCP and UDP (0.0.0.0 for all)"},
     {"port", T_U32, F(port), "11211", 0, 65535, false, "memcached TCP and UDP port"},
     {"udp", T_BOOL, F(udp), "true", 0, 0, false, "serve memcached over UDP as well as TCP"},
+    {"udp-writes", T_BOOL, F(udp_writes), "false", 0, 0, false,
+     "let UDP (no handshake: spoofable) set, delete, incr, touch...; off: UDP serves reads only"},
+    {"udp-max-reply", T_SIZE, F(udp_max_reply), "1400", 128, 16 << 20, false,
+     "most bytes one UDP request gets back, frame headers included (1400: one datagram, "
+     "a kernel-tier-sized value); larger replies get SERVER_ERROR ... use TCP"},
+    {"allow-flush", T_BOOL, F(allow_flush), "false", 0, 0, false,
+     "serve the protocol's flush_all over TCP (this node's view, until it restarts; never "
+     "over UDP); the durable one is kcachectl flush [--all-nodes]"},
     {"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, false,
      "HTTP listener host:port (/metrics, /healthz)"},
     {"iface", T_STR, F(iface), "", 0, 0, false, "interface for XDP (with --xdp-mode)"},

@@ -18,10 +18,13 @@
 enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
 
 struct kc_config {
-	char listen[64]; /* address for memcached TCP and UDP */
-	uint32_t port;	 /* memcached TCP and UDP port */
-	bool udp;	 /* serve memcached over UDP too */
-	char http[80];	 /* host:port of the HTTP listener (/metrics, /healthz) */
+	char listen[64];	/* address for memcached TCP and UDP */
+	uint32_t port;		/* memcached TCP and UDP port */
+	bool udp;		/* serve memcached over UDP too */
+	bool udp_writes;	/* UDP may mutate (set, delete, incr, ...); off: reads only */
+	uint64_t udp_max_reply; /* most bytes sent back for one UDP datagram, headers included */
+	bool allow_flush;	/* the protocol's flush_all (TCP only; this node, until restart) */
+	char http[80];		/* host:port of the HTTP listener (/metrics, /healthz) */
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode xdp_mode;
 	uint64_t memory;   /* memory tier bytes */

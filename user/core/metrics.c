@@ -90,6 +90,18 @@ const char *kc_res_name(enum kc_res res)
 	return (unsigned)res < KC_RES__COUNT ? res_names[res] : "unknown";
 }
 
+static const char *const refusal_names[KC_UDP_REFUSED__COUNT] = {
+    [KC_UDP_REFUSED_WRITE] = "write",
+    [KC_UDP_REFUSED_COMMAND] = "command",
+    [KC_UDP_REFUSED_SIZE] = "size",
+    [KC_UDP_REFUSED_FRAME] = "frame",
+};
+
+const char *kc_udp_refusal_name(enum kc_udp_refusal why)
+{
+	return (unsigned)why < KC_UDP_REFUSED__COUNT ? refusal_names[why] : "unknown";
+}
+
 const char *kc_proto_name(enum kc_proto proto)
 {
 	return (unsigned)proto < KC_PROTO__COUNT ? proto_names[proto] : "unknown";
@@ -162,6 +174,8 @@ static void stats_add(struct kc_stats *out, struct kc_stats *in)
 	add_into(&out->bytes_read, &in->bytes_read);
 	add_into(&out->bytes_written, &in->bytes_written);
 	add_into(&out->udp_bad_frames, &in->udp_bad_frames);
+	for (int r = 0; r < KC_UDP_REFUSED__COUNT; r++)
+		add_into(&out->udp_refused[r], &in->udp_refused[r]);
 }
 
 void kc_stats_sum(struct kc_stats *out)
@@ -434,6 +448,17 @@ static int render_totals(struct kc_buf *out, struct kc_stats *s)
 		    render_counter(out, "kcache_udp_bad_frames_total",
 				   "UDP datagrams dropped for a malformed memcached frame header.",
 				   &s->udp_bad_frames);
+	if (!err)
+		err = kc_metric_header(out, "kcache_udp_refused_total", "counter",
+				       "UDP datagrams answered with an error or nothing instead of "
+				       "what they asked, by reason (serve/proto_text.h).");
+	for (int r = 0; r < KC_UDP_REFUSED__COUNT && !err; r++) {
+		char labels[32];
+
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", refusal_names[r]);
+		err = kc_metric_u64(out, "kcache_udp_refused_total", labels,
+				    atomic_load(&s->udp_refused[r]));
+	}
 	return err;
 }
 

@@ -63,6 +63,18 @@ enum kc_res {
 	KC_RES__COUNT
 };
 
+/* Why kcached answered a UDP datagram with an error (or nothing) instead of what it asked
+ * (serve/proto_text.h tells the rules): a mutation without --udp-writes, a command never
+ * served over UDP (flush_all, verbosity, stats), a reply over --udp-max-reply, a malformed
+ * frame. Keep kc_udp_refusal_name() in step. */
+enum kc_udp_refusal {
+	KC_UDP_REFUSED_WRITE,
+	KC_UDP_REFUSED_COMMAND,
+	KC_UDP_REFUSED_SIZE,
+	KC_UDP_REFUSED_FRAME,
+	KC_UDP_REFUSED__COUNT
+};
+
 /* Histogram upper bounds: 1us .. 1ms in 1-2.5-5 steps (memory-tier and kernel-path latencies),
  * then 10ms, 100ms, 500ms, 1s (Redis and object-store round trips), then +Inf. A duration goes
  * into the first bucket whose bound is >= it (Prometheus `le` is inclusive). */
@@ -80,6 +92,7 @@ struct kc_stats {
 	struct kc_hist duration[KC_PROTO__COUNT][KC_OP__COUNT];
 	_Atomic uint64_t conns_opened, conns_closed, bytes_read, bytes_written;
 	_Atomic uint64_t udp_bad_frames;
+	_Atomic uint64_t udp_refused[KC_UDP_REFUSED__COUNT];
 	struct kc_stats *next; /* registry link, private */
 };
 
@@ -88,6 +101,8 @@ struct kc_stats {
 const char *kc_op_name(enum kc_op op);
 const char *kc_res_name(enum kc_res res);
 const char *kc_proto_name(enum kc_proto proto);
+/* "write", "command", "size", "frame"; "unknown" when out of range. */
+const char *kc_udp_refusal_name(enum kc_udp_refusal why);
 
 /* Allocates and registers a per-thread block (zeroed, cache-line aligned so that two threads'
  * blocks never share a line). Never freed: threads live as long as the process. Returns NULL

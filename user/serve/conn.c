@@ -389,12 +389,30 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 
 /* --- UDP --------------------------------------------------------------------------------- */
 
-/* Sends out as sequenced datagrams (memcached's frame: id, seq, total, 0). */
+size_t kc_udp_out_max(uint64_t max_reply)
+{
+	uint64_t full = max_reply / KC_UDP_PAYLOAD, rest = max_reply % KC_UDP_PAYLOAD;
+
+	return (size_t)(full * (KC_UDP_PAYLOAD - KC_UDP_HDR) +
+			(rest > KC_UDP_HDR ? rest - KC_UDP_HDR : 0));
+}
+
+/* Sends out as sequenced datagrams (memcached's frame: id, seq, total, 0). A reply over the
+ * cap (which the protocol should have refused already) goes as the size error instead. */
 static void udp_reply(struct kc_worker *w, int fd, const uint8_t *req_hdr,
 		      const struct sockaddr_storage *peer, socklen_t plen, const struct kc_buf *out)
 {
 	size_t chunk = KC_UDP_PAYLOAD - KC_UDP_HDR, len = out->len;
-	size_t total = len ? (len + chunk - 1) / chunk : 1;
+	const uint8_t *data = (const uint8_t *)out->data;
+	size_t total;
+
+	if (w->env->udp_out_max && len > w->env->udp_out_max) {
+		data = (const uint8_t *)KC_UDP_TOO_LARGE;
+		len = sizeof(KC_UDP_TOO_LARGE) - 1;
+		atomic_fetch_add_explicit(&w->stats->udp_refused[KC_UDP_REFUSED_SIZE], 1,
+					  memory_order_relaxed);
+	}
+	total = len ? (len + chunk - 1) / chunk : 1;
 
 	if (total > 65535) {
 		atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1, memory_order_relaxed);
@@ -410,7 +428,7 @@ static void udp_reply(struct kc_worker *w, int fd, const uint8_t *req_hdr,
 					   0,
 					   0};
 		size_t off = seq * chunk, n = len - off < chunk ? len - off : chunk;
-		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {out->data + off, n}};
+		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(data + off), n}};
 		struct msghdr msg = {
 		    .msg_name = (void *)peer, .msg_namelen = plen, .msg_iov = iov, .msg_iovlen = 2};
 
@@ -430,6 +448,7 @@ struct kc_udp_wait {
 	socklen_t plen;
 	struct kc_proto_conn pc;
 	struct kc_buf in, out;
+	size_t req_len; /* the datagram's size: a malformed one gets no larger reply */
 	bool in_run, resumed;
 	struct kc_udp_wait *prev, *next;
 };
@@ -437,6 +456,13 @@ struct kc_udp_wait {
 #define UDP_WAIT_MAX 4096 /* datagrams waiting at once, per worker */
 
 static const char udp_partial[] = "CLIENT_ERROR incomplete request in datagram\r\n";
+
+/* An error about the datagram itself (its frame, an incomplete request) is sent only when it
+ * is no larger than the datagram: a forged source gets nothing amplified. */
+static bool udp_error_fits(size_t req_len, size_t msg_len)
+{
+	return KC_UDP_HDR + msg_len <= req_len;
+}
 
 static void udp_wait_release(struct kc_udp_wait *u)
 {
@@ -495,7 +521,8 @@ static void udp_wait_step(struct kc_udp_wait *u)
 		kc_buf_consume(&u->in, used);
 		if (u->pc.wait)
 			continue;
-		if (kc_buf_avail(&u->in) && !u->pc.close && !u->pc.swallow)
+		if (kc_buf_avail(&u->in) && !u->pc.close && !u->pc.swallow &&
+		    udp_error_fits(u->req_len, sizeof(udp_partial) - 1))
 			kc_buf_append(&u->out, udp_partial, sizeof(udp_partial) - 1);
 		if (u->out.len)
 			udp_reply(u->w, u->fd, u->hdr, &u->peer, u->plen, &u->out);
@@ -535,6 +562,7 @@ static bool udp_wait_start(struct kc_worker *w, int fd, const uint8_t *pkt, size
 	}
 	u->w = w;
 	u->fd = fd;
+	u->req_len = n;
 	memcpy(u->hdr, pkt, KC_UDP_HDR);
 	u->peer = *peer;
 	u->plen = plen;
@@ -547,6 +575,13 @@ static bool udp_wait_start(struct kc_worker *w, int fd, const uint8_t *pkt, size
 	w->udp_waiting++;
 	udp_wait_step(u);
 	return true;
+}
+
+static void udp_bad_frame(struct kc_worker *w)
+{
+	atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->stats->udp_refused[KC_UDP_REFUSED_FRAME], 1,
+				  memory_order_relaxed);
 }
 
 void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
@@ -566,15 +601,14 @@ void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
 			return; /* EAGAIN, or an error the next datagram will show again */
 		atomic_fetch_add_explicit(&w->stats->bytes_read, (uint64_t)n, memory_order_relaxed);
 		if (n < KC_UDP_HDR) {
-			atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1,
-						  memory_order_relaxed);
+			udp_bad_frame(w);
 			continue; /* no header to answer to */
 		}
 		w->udp_out.len = w->udp_out.off = 0;
 		if (pkt[2] != 0 || pkt[3] != 0 || pkt[4] != 0 || pkt[5] != 1) {
-			atomic_fetch_add_explicit(&w->stats->udp_bad_frames, 1,
-						  memory_order_relaxed);
-			kc_buf_append(&w->udp_out, multi, sizeof(multi) - 1);
+			udp_bad_frame(w);
+			if (udp_error_fits((size_t)n, sizeof(multi) - 1))
+				kc_buf_append(&w->udp_out, multi, sizeof(multi) - 1);
 		} else {
 			struct kc_proto_conn pc = {
 			    .env = w->env, .stats = w->stats, .proto = KC_PROTO_UDP};
@@ -593,7 +627,8 @@ void kc_udp_on_read(evutil_socket_t fd, short what, void *arg)
 				w->udp_pend = NULL;
 				w->udp_out.len = 0;
 				kc_buf_append(&w->udp_out, busy, sizeof(busy) - 1);
-			} else if (used < body && !pc.close && !pc.swallow) {
+			} else if (used < body && !pc.close && !pc.swallow &&
+				   udp_error_fits((size_t)n, sizeof(udp_partial) - 1)) {
 				kc_buf_append(&w->udp_out, udp_partial, sizeof(udp_partial) - 1);
 			}
 		}

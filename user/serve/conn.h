@@ -95,6 +95,10 @@ void kc_conn_set_state(struct kc_conn *c, enum kc_conn_state to);
  * round parsed nothing), RUNNING (this round parsed something: parse again) or READING. */
 enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress);
 
+/* The most reply text (env->udp_out_max) whose datagrams, each with its KC_UDP_HDR header and
+ * at most KC_UDP_PAYLOAD bytes, total at most max_reply bytes (--udp-max-reply). */
+size_t kc_udp_out_max(uint64_t max_reply);
+
 /* Event callbacks, registered by server.c on the worker's base. */
 void kc_conn_on_accept(evutil_socket_t fd, short what, void *worker);
 void kc_udp_on_read(evutil_socket_t fd, short what, void *worker);

@@ -243,7 +243,8 @@ void kc_pend_run(struct kc_pend *p, enum kc_wait what, struct kc_buf *out, size_
 		if (p->flush) {
 			p->flush = false;
 			p->outstanding++;
-			kc_tiers_flush(p->t, p->worker, p->flush_when, on_written, p);
+			kc_tiers_flush(p->t, p->worker, p->flush_when, KC_FLUSH_LOCAL, on_written,
+				       p);
 		}
 	}
 	run_step(p);

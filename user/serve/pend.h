@@ -34,7 +34,8 @@ bool kc_pend_need(struct kc_pend *p, struct kc_mem *m, const char *key, size_t n
 /* After a memory miss on a read: the item fetched for this command (a new reference, or NULL
  * if it was found nowhere); or NULL with *suspend set when the key is recorded for fetching. */
 struct kc_item *kc_pend_lookup(struct kc_pend *p, const char *key, size_t nkey, bool *suspend);
-/* Records that the command changed key (or, with flush, ran flush_all up to `when`). */
+/* Records that the command changed key (or, with flush, ran flush_all up to `when`: a
+ * KC_FLUSH_LOCAL flush of the lower tiers, this node's view until it restarts). */
 void kc_pend_wrote(struct kc_pend *p, const char *key, size_t nkey);
 void kc_pend_flush(struct kc_pend *p, int64_t when);
 bool kc_pend_has_writes(const struct kc_pend *p);

@@ -128,6 +128,36 @@ void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s)
 	kc_buf_append(cmd->out, s, strlen(s));
 }
 
+void kc_udp_refuse(struct kc_cmd *cmd, enum kc_udp_refusal why, bool quiet)
+{
+	struct kc_proto_conn *c = cmd->conn;
+
+	cmd->res = why == KC_UDP_REFUSED_SIZE ? KC_RES_SERVER_ERROR : KC_RES_CLIENT_ERROR;
+	cmd->out->len = cmd->out_mark = 0; /* over UDP, out is this datagram's reply only */
+	if (!quiet)
+		kc_buf_puts(cmd->out,
+			    why == KC_UDP_REFUSED_SIZE ? KC_UDP_TOO_LARGE : KC_UDP_NOT_ALLOWED);
+	c->close = true;
+	atomic_fetch_add_explicit(&c->stats->udp_refused[why], 1, memory_order_relaxed);
+}
+
+bool kc_cmd_room(struct kc_cmd *cmd, size_t more)
+{
+	struct kc_proto_conn *c = cmd->conn;
+
+	if (c->proto == KC_PROTO_UDP) {
+		if (!c->env->udp_out_max || cmd->out->len + more <= c->env->udp_out_max)
+			return true;
+		kc_udp_refuse(cmd, KC_UDP_REFUSED_SIZE, false);
+		return false;
+	}
+	if (cmd->out->len - cmd->out_mark + more <= KC_GET_REPLY_MAX)
+		return true;
+	kc_reply_error(cmd, KC_RES_SERVER_ERROR,
+		       "SERVER_ERROR out of memory writing get response\r\n");
+	return false;
+}
+
 enum kc_res kc_mem_res(enum kc_mem_result r)
 {
 	switch (r) {

@@ -59,6 +59,14 @@ void kc_reply(struct kc_cmd *cmd, const char *s);
 /* Replaces whatever the command appended with an error line (always sent), sets cmd->res. */
 void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s);
 enum kc_res kc_mem_res(enum kc_mem_result r);
+/* Over UDP: refuses the datagram (proto_text.h): out keeps only the error line (nothing when
+ * quiet), nothing after this command runs (c->close), stats->udp_refused[why] is counted. */
+void kc_udp_refuse(struct kc_cmd *cmd, enum kc_udp_refusal why, bool quiet);
+/* True if the command's reply may grow by `more` bytes: over UDP while out stays within
+ * env->udp_out_max (else the datagram is refused for size), over TCP while this command's
+ * reply stays within KC_GET_REPLY_MAX (else memcached's out-of-memory error). False once the
+ * error reply is written. */
+bool kc_cmd_room(struct kc_cmd *cmd, size_t more);
 
 /* Reads a value block of vlen bytes + CRLF from data (avail bytes) into a new item for key.
  * Returns the bytes consumed (the block, or what is there of an oversized one, the rest being

@@ -186,6 +186,10 @@ static void meta_get(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		return;
 	}
 	cmd->res = KC_RES_HIT;
+	if (m.v && cmd->conn->proto == KC_PROTO_UDP && !kc_cmd_room(cmd, it->nval)) {
+		kc_item_put(it);
+		return;
+	}
 	if (m.v) {
 		char hdr[24] = "VA ";
 

@@ -85,14 +85,16 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		if (!it)
 			continue;
 		hits++;
-		if (cmd->out->len - cmd->out_mark + it->nval > KC_GET_REPLY_MAX) {
+		/* The value is checked before it is copied (a 1 MB value named 33 times in one
+		 * datagram costs nothing), the whole VALUE line after. */
+		if (!kc_cmd_room(cmd, it->nval)) {
 			kc_item_put(it);
-			kc_reply_error(cmd, KC_RES_SERVER_ERROR,
-				       "SERVER_ERROR out of memory writing get response\r\n");
 			return;
 		}
 		append_value(cmd->out, it, with_cas);
 		kc_item_put(it);
+		if (c->proto == KC_PROTO_UDP && !kc_cmd_room(cmd, 0))
+			return;
 	}
 	if (nkeys == 0) {
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
@@ -294,11 +296,18 @@ static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 		cmd->noreply = true;
 		n--;
 	}
+	if (!cmd->conn->env->allow_flush) { /* memcached -F's answer, silent with noreply */
+		cmd->res = KC_RES_CLIENT_ERROR;
+		kc_reply(cmd, "CLIENT_ERROR flush_all not allowed\r\n");
+		return;
+	}
 	if (n > 2 || (n == 2 && (!kc_tok_i32(&t[1], &delay) || delay < 0))) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR bad command line format\r\n");
 		return;
 	}
+	/* This node's view only (proto_text.h): the pending flush hides older values of the
+	 * lower tiers from this node until it restarts; nothing is persisted or published. */
 	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
 	if (cmd->conn->pend) {
 		kc_pend_flush(cmd->conn->pend, delay ? kc_proto_exptime(delay, now) - 1 : now);
@@ -423,6 +432,58 @@ static enum kc_op lookup_verb(const struct kc_tok *t)
 	return KC_OP_OTHER;
 }
 
+/* Over UDP: serves what the kernel tier exists for (proto_text.h tells the rules). False once
+ * the datagram is refused. */
+static bool udp_allowed(struct kc_cmd *cmd, const char *line, size_t n)
+{
+	struct kc_tok t[KC_MAX_TOKENS];
+	size_t nt = kc_tokenize(line, n, t, KC_MAX_TOKENS);
+	size_t shown = nt < KC_MAX_TOKENS ? nt : KC_MAX_TOKENS;
+	bool quiet = false;
+
+	switch (cmd->op) {
+	case KC_OP_GET:
+	case KC_OP_GETS:
+	case KC_OP_MN:
+	case KC_OP_VERSION:
+	case KC_OP_QUIT:
+	case KC_OP_OTHER: /* ERROR */
+		return true;
+	case KC_OP_MG:
+		for (size_t i = 2; i < shown; i++)
+			if (t[i].p[0] == 'T' || t[i].p[0] == 'N') /* touch, vivify: writes */
+				goto write;
+		return true;
+	case KC_OP_SET:
+	case KC_OP_ADD:
+	case KC_OP_REPLACE:
+	case KC_OP_APPEND:
+	case KC_OP_PREPEND:
+	case KC_OP_CAS:
+	case KC_OP_DELETE:
+	case KC_OP_INCR:
+	case KC_OP_DECR:
+	case KC_OP_TOUCH:
+	case KC_OP_FLUSH_ALL:
+	case KC_OP_VERBOSITY:
+		/* classic commands that take noreply: refused in silence, as memcached answers
+		 * a noreply command that fails */
+		quiet = nt > 1 && nt == shown && kc_tok_is(&t[nt - 1], "noreply");
+		break;
+	default:
+		break;
+	}
+	if (cmd->op == KC_OP_FLUSH_ALL || cmd->op == KC_OP_VERBOSITY || cmd->op == KC_OP_STATS) {
+		kc_udp_refuse(cmd, KC_UDP_REFUSED_COMMAND, quiet);
+		return false;
+	}
+write:
+	if (cmd->conn->env->udp_writes)
+		return true;
+	kc_udp_refuse(cmd, KC_UDP_REFUSED_WRITE, quiet);
+	return false;
+}
+
 /* Runs one command line (without its line ending). data/avail are the bytes after the line.
  * Returns how many of them the command consumed, or -1 if it needs more input. */
 static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const char *data,
@@ -437,6 +498,8 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 		return 0;
 	}
 	cmd->op = lookup_verb(&t[0]);
+	if (cmd->conn->proto == KC_PROTO_UDP && !udp_allowed(cmd, line, n))
+		return 0;
 	args = t[0].p + t[0].n;
 	switch (cmd->op) {
 	case KC_OP_GET:
@@ -546,6 +609,8 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			break;
 		}
 		pos += linelen + 1 + (size_t)used;
+		if (c->proto == KC_PROTO_UDP && !c->close)
+			kc_cmd_room(&cmd, 0); /* the datagram's reply so far within the cap */
 		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
 		kc_stats_observe(c->stats, c->proto, cmd.op, kc_mono_ns() - t0);
 		if (c->pend) {

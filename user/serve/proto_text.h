@@ -9,6 +9,21 @@
  * "SERVER_ERROR object too large for cache" and their bytes are swallowed); a command line
  * is at most KC_LINE_MAX bytes, a longer one gets "CLIENT_ERROR line too long" and a close;
  * one get's reply is at most KC_GET_REPLY_MAX bytes.
+ *
+ * Over UDP (c->proto == KC_PROTO_UDP: one datagram, no handshake, so its source may be forged)
+ * the protocol serves what the kernel tier exists for, and bounds what a datagram gets back:
+ *   - reads: get, gets, mg (without T or N), mn, version, quit (a no-op);
+ *   - mutations (set add replace append prepend cas delete incr decr touch gat gats ms md ma,
+ *     mg with T or N, and any other known verb) only with env->udp_writes;
+ *   - flush_all, verbosity and stats never;
+ *   - the datagram's whole reply at most env->udp_out_max bytes (frame headers excluded).
+ * A refused command is not executed, nor is anything after it in the datagram: out (which over
+ * UDP holds this datagram's reply only) is replaced by one line, "CLIENT_ERROR not allowed
+ * over UDP; use TCP" (nothing when a classic command ends in noreply) or "SERVER_ERROR reply
+ * too large for UDP; use TCP", c->close is set and stats->udp_refused[why] counted.
+ * Over TCP, flush_all is served only with env->allow_flush (memcached's -F reply otherwise),
+ * and it empties this node's memory tier and hides every older value of the lower tiers from
+ * this node until it restarts: never the durable, cluster-wide flush (kcachectl flush).
  */
 #ifndef KC_PROTO_TEXT_H
 #define KC_PROTO_TEXT_H
@@ -41,6 +56,11 @@ struct kc_proto_env {
 	 * with no tier lock held; `it` is valid during the call only. */
 	void (*on_get)(void *ctx, const char *key, size_t nkey, const struct kc_item *it);
 	void *on_get_ctx;
+	/* UDP and flush_all rules (top of this file); all zero: UDP serves reads only, with no
+	 * cap, and flush_all is refused. */
+	bool udp_writes;
+	bool allow_flush;
+	size_t udp_out_max; /* 0: no cap */
 };
 
 /* Per-connection parser state. Zero it, then set env, stats and proto, and pend when lower
@@ -65,6 +85,9 @@ struct kc_proto_conn {
  * that needs more input (or, if c->close is set, are to be dropped). */
 size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, struct kc_buf *out,
 			size_t out_soft_limit);
+
+#define KC_UDP_NOT_ALLOWED "CLIENT_ERROR not allowed over UDP; use TCP\r\n"
+#define KC_UDP_TOO_LARGE   "SERVER_ERROR reply too large for UDP; use TCP\r\n"
 
 /* Converts a memcached exptime to absolute Unix seconds: 0 stays 0 (never), negative means
  * already expired, up to 30 days is relative to now, above is absolute. */

@@ -50,6 +50,9 @@ int kc_tiers_start(struct kc_tiers *t, struct event_base *main, struct event_bas
 void kc_tiers_stop(struct kc_tiers *t);
 void kc_tiers_free(struct kc_tiers *t);
 
+/* True when a Redis tier is configured: the channel that tells other nodes (t may be NULL). */
+bool kc_tiers_shared(const struct kc_tiers *t);
+
 /* False when the key was looked up below lately and found nowhere (negative cache). */
 bool kc_tiers_may_have(struct kc_tiers *t, const char *key, size_t nkey);
 
@@ -66,10 +69,22 @@ typedef void (*kc_tier_write_fn)(void *ctx, const char *err);
 void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t nkey,
 		    kc_tier_write_fn fn, void *ctx);
 
-/* flush_all: everything written at or before `when` (Unix seconds) is gone below too, on every
- * node, once now >= when. */
-void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_write_fn fn,
-		    void *ctx);
+/* How far a flush reaches (issue 13: a flush that lasts and reaches other nodes is the
+ * operator's act, never a protocol peer's). */
+enum kc_flush_scope {
+	KC_FLUSH_LOCAL,	    /* this node's reads, until it restarts: the protocol's flush_all */
+	KC_FLUSH_DURABLE,   /* this node, kept in data-dir/flush across restarts */
+	KC_FLUSH_ALL_NODES, /* DURABLE, and written to Redis and published to every node */
+};
+
+/* Where a call comes from: a worker's index, or KC_TIERS_MAIN for the main thread (admin). */
+#define KC_TIERS_MAIN UINT32_MAX
+
+/* flush: everything written at or before `when` (Unix seconds) is hidden below, for the reads
+ * of the nodes `scope` names, once now >= when. The caller flushes the memory tier. fn gets
+ * NULL once done (ALL_NODES: once Redis has it), or the reason it failed. */
+void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, enum kc_flush_scope scope,
+		    kc_tier_write_fn fn, void *ctx);
 
 /* Renders kcache_tier_hits_total and kcache_tier_misses_total for every tier, the memory
  * tier's from ms (t may be NULL: memory only). */

@@ -43,6 +43,11 @@ bool kc_tier_flushed(struct kc_tiers *t, uint64_t ver)
 
 /* --- negative cache and recent writes -------------------------------------------------- */
 
+bool kc_tiers_shared(const struct kc_tiers *t)
+{
+	return t && t->has_redis;
+}
+
 bool kc_tiers_may_have(struct kc_tiers *t, const char *key, size_t nkey)
 {
 	uint64_t h = kc_tier_key_hash(key, nkey);

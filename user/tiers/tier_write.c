@@ -210,10 +210,10 @@ static void on_redis_flush(void *ctx, const redisReply *r, const char *err)
 	wop_deliver(-1, 0, w);
 }
 
-void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_write_fn fn,
-		    void *ctx)
+void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, enum kc_flush_scope scope,
+		    kc_tier_write_fn fn, void *ctx)
 {
-	struct kc_tctx *x = &t->workers[worker];
+	struct kc_tctx *x = worker == KC_TIERS_MAIN ? &t->main : &t->workers[worker];
 	struct wop *w = wop_new(x, fn, ctx);
 	int64_t now = kc_mem_now();
 	uint64_t ver = when <= now ? kc_hlc_next() : ((uint64_t)(when + 1) * 1000) << 20;
@@ -223,10 +223,11 @@ void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_w
 		return;
 	}
 	flush_adopt(t, ver, when <= now ? 0 : when);
-	flush_save(t);
+	if (scope != KC_FLUSH_LOCAL)
+		flush_save(t);
 	for (unsigned i = 0; i < KC_NEG_SLOTS; i++)
 		atomic_store(&t->neg[i].hash, 0);
-	if (!x->redis) {
+	if (!x->redis || scope != KC_FLUSH_ALL_NODES) {
 		wop_finish(w, NULL);
 		return;
 	}

@@ -46,7 +46,7 @@ check_write() {
 # Memory tier only (--data-dir ''): the eviction check below needs an evicted key to be gone,
 # not fetched back from the store (tier_*.sh test the tiers below).
 ns_start_kcached "$S" consist --iface "$DS" --xdp-mode native --pin-path "$PIN" --allow 198.18.0.0/24 \
-	--memory 2M --item-size-max 512K --kernel-entries 256 --data-dir ''
+	--memory 2M --item-size-max 512K --kernel-entries 256 --data-dir '' --allow-flush true
 
 ns_mc "$S" 'set k 0 0 2\r\nv1\r\n' >/dev/null
 check_write "set" k 'set k 0 0 2\r\nv2\r\n' v2

@@ -4,7 +4,9 @@
 source "$(dirname "$0")/../../lib/common.sh"
 need memcaslap
 secs=${KC_SLAP_SECONDS:-20}
-start_kcached slap --memory 256M
+# memaslap sends its sets over UDP too: --udp-writes lets them in (UDP serves reads only by
+# default); its 1 KiB values fit the default --udp-max-reply (one datagram).
+start_kcached slap --memory 256M --udp-writes true
 for mode in tcp udp; do
 	flags=(); [ "$mode" = udp ] && flags=(--udp)
 	# memaslap asserts that each value it reassembles from UDP datagrams ends in CRLF, so one

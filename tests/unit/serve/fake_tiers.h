@@ -24,6 +24,7 @@ struct fake_call {
 	char key[KC_KEY_MAX + 1];
 	size_t nkey;
 	int64_t when;
+	enum kc_flush_scope scope;
 	kc_tier_fetch_fn fetch;
 	kc_tier_write_fn write;
 	void *ctx;
@@ -104,12 +105,13 @@ void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t
 	}
 }
 
-void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, kc_tier_write_fn fn,
-		    void *ctx)
+void kc_tiers_flush(struct kc_tiers *t, unsigned worker, int64_t when, enum kc_flush_scope scope,
+		    kc_tier_write_fn fn, void *ctx)
 {
 	struct fake_call *c = fake_record(t, FAKE_FLUSH, worker, NULL, 0);
 
 	c->when = when;
+	c->scope = scope;
 	c->write = fn;
 	c->ctx = ctx;
 	if (fake.immediate) {

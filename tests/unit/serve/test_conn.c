@@ -499,11 +499,23 @@ static void test_eof_while_waiting(void **state)
 	assert_null(f->w.conns);
 }
 
+/* --udp-max-reply counts frame headers: the reply text that fits (issue 13). */
+static void test_udp_out_max(void **state)
+{
+	(void)state;
+	assert_int_equal(kc_udp_out_max(1400), 1392);		 /* one full datagram */
+	assert_int_equal(kc_udp_out_max(8192), 5 * 1392 + 1184); /* 5 full, 1192 - 8 */
+	assert_int_equal(kc_udp_out_max(128), 120);
+	assert_int_equal(kc_udp_out_max(1408), 1392); /* 8 more bytes: a header, no text */
+	assert_int_equal(kc_udp_out_max(1409), 1393);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_transition_table),
 	    cmocka_unit_test(test_after_write),
+	    cmocka_unit_test(test_udp_out_max),
 	    cmocka_unit_test_setup_teardown(test_illegal_asserts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),

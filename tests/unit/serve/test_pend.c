@@ -210,6 +210,8 @@ static void test_flush(void **state)
 	assert_int_equal(fake_count(FAKE_WRITE), 1);
 	assert_int_equal(fake.calls[1].kind, FAKE_FLUSH);
 	assert_int_equal(fake.calls[1].when, 1234);
+	/* the protocol's flush_all never persists nor reaches other nodes (issue 13) */
+	assert_int_equal(fake.calls[1].scope, KC_FLUSH_LOCAL);
 	fake_written(1, NULL);
 	assert_int_equal(f->done, 0);
 	fake_written(0, NULL);

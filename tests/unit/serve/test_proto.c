@@ -36,7 +36,8 @@ static int setup(void **state)
 	fake_now = 1700000000;
 	kc_mem_set_clock(clock_fn);
 	f->mem = kc_mem_new(4 << 20, 64 << 10);
-	f->env = (struct kc_proto_env){.mem = f->mem, .item_max = 64 << 10, .threads = 1};
+	f->env = (struct kc_proto_env){
+	    .mem = f->mem, .item_max = 64 << 10, .threads = 1, .allow_flush = true};
 	f->conn = (struct kc_proto_conn){.env = &f->env, .stats = stats, .proto = KC_PROTO_TCP};
 	*state = f;
 	return 0;
@@ -168,6 +169,116 @@ static void test_flush(void **state)
 	fake_now += 11;
 	assert_string_equal(run(f, "get a\r\n"), "END\r\n");
 	assert_string_equal(run(f, "flush_all x\r\n"), "CLIENT_ERROR bad command line format\r\n");
+	/* Off (the default, allow-flush false): memcached -F's answer, silent with noreply, and
+	 * nothing is flushed. */
+	f->env.allow_flush = false;
+	run(f, "set a 0 0 1\r\n1\r\n");
+	assert_string_equal(run(f, "flush_all\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");
+	assert_string_equal(run(f, "flush_all noreply\r\n"), "");
+	assert_string_equal(run(f, "flush_all 0\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");
+	assert_string_equal(run(f, "get a\r\n"), "VALUE a 0 1\r\n1\r\nEND\r\n");
+}
+
+/* One datagram over UDP: the reply (NUL-terminated); *used gets the bytes consumed. */
+static const char *run_udp(struct fixture *f, const char *req, size_t *used)
+{
+	f->conn = (struct kc_proto_conn){.env = &f->env, .stats = stats, .proto = KC_PROTO_UDP};
+	f->out.len = f->out.off = 0;
+	*used = kc_proto_process(&f->conn, req, strlen(req), &f->out, SIZE_MAX);
+	kc_buf_append(&f->out, "", 1);
+	f->out.len--;
+	return f->out.data;
+}
+
+/* UDP serves reads only (issue 13): each mutation and control command is refused without
+ * running (nothing after it in the datagram runs either), silently with noreply. */
+static void test_udp_reads_only(void **state)
+{
+	static const char *const refused[] = {
+	    "set a 0 0 1\r\nX\r\n",
+	    "add b 0 0 1\r\nX\r\n",
+	    "append a 0 0 1\r\nX\r\n",
+	    "delete a\r\n",
+	    "incr n 1\r\n",
+	    "decr n 1\r\n",
+	    "touch a 1\r\n",
+	    "gat 1 a\r\n",
+	    "ms a 1\r\nX\r\n",
+	    "md a\r\n",
+	    "ma n\r\n",
+	    "mg a T1 v\r\n",
+	    "mg a N30 v\r\n",
+	    "flush_all\r\n",
+	    "verbosity 1\r\n",
+	    "stats\r\n",
+	    "get a\r\ndelete a\r\n",
+	    "md a q\r\n",
+	};
+	static const char *const quiet[] = {
+	    "set a 0 0 1 noreply\r\nX\r\n", "delete a noreply\r\n",  "incr n 1 noreply\r\n",
+	    "flush_all noreply\r\n",	    "verbosity noreply\r\n",
+	};
+	struct fixture *f = *state;
+	uint64_t before = atomic_load(&stats->udp_refused[KC_UDP_REFUSED_WRITE]) +
+			  atomic_load(&stats->udp_refused[KC_UDP_REFUSED_COMMAND]);
+	size_t used;
+
+	run(f, "set a 0 0 1\r\n1\r\nset n 0 0 1\r\n5\r\n");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_string_equal(run_udp(f, refused[i], &used), KC_UDP_NOT_ALLOWED);
+		assert_true(f->conn.close);
+	}
+	for (size_t i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
+		assert_string_equal(run_udp(f, quiet[i], &used), "");
+	assert_int_equal(atomic_load(&stats->udp_refused[KC_UDP_REFUSED_WRITE]) +
+			     atomic_load(&stats->udp_refused[KC_UDP_REFUSED_COMMAND]),
+			 before + 23);
+	/* Reads are served. */
+	assert_string_equal(run_udp(f, "get a\r\n", &used), "VALUE a 0 1\r\n1\r\nEND\r\n");
+	assert_string_equal(run_udp(f, "gets nokey\r\nmn\r\n", &used), "END\r\nMN\r\n");
+	assert_string_equal(run_udp(f, "mg a v\r\n", &used), "VA 1\r\n1\r\n");
+	assert_string_equal(run_udp(f, "frobnicate\r\n", &used), "ERROR\r\n");
+	/* Over TCP nothing changed. */
+	f->conn.proto = KC_PROTO_TCP;
+	f->conn.close = false;
+	assert_string_equal(run(f, "get a n\r\n"),
+			    "VALUE a 0 1\r\n1\r\nVALUE n 0 1\r\n5\r\nEND\r\n");
+	/* --udp-writes: mutations are served; flush_all, verbosity and stats still never. */
+	f->env.udp_writes = true;
+	assert_string_equal(run_udp(f, "set a 0 0 1\r\n2\r\n", &used), "STORED\r\n");
+	assert_string_equal(run_udp(f, "incr n 1\r\n", &used), "6\r\n");
+	assert_string_equal(run_udp(f, "flush_all\r\n", &used), KC_UDP_NOT_ALLOWED);
+	assert_string_equal(run_udp(f, "stats\r\n", &used), KC_UDP_NOT_ALLOWED);
+	assert_string_equal(run_udp(f, "get a\r\n", &used), "VALUE a 0 1\r\n2\r\nEND\r\n");
+}
+
+/* A datagram's reply is capped: past udp_out_max the whole reply is one size error, and a
+ * value is refused before it is copied. */
+static void test_udp_reply_cap(void **state)
+{
+	struct fixture *f = *state;
+	char req[400], val[300];
+	uint64_t before = atomic_load(&stats->udp_refused[KC_UDP_REFUSED_SIZE]);
+	size_t used;
+
+	memset(val, 'v', 200);
+	snprintf(req, sizeof(req), "set big 0 0 200\r\n%.200s\r\nset s 0 0 5\r\nhello\r\n", val);
+	run(f, req);
+	f->env.udp_out_max = 100;
+	assert_string_equal(run_udp(f, "get s\r\n", &used), "VALUE s 0 5\r\nhello\r\nEND\r\n");
+	assert_string_equal(run_udp(f, "get big\r\n", &used), KC_UDP_TOO_LARGE);
+	assert_string_equal(run_udp(f, "get s big\r\n", &used), KC_UDP_TOO_LARGE);
+	assert_string_equal(run_udp(f, "mg big v\r\n", &used), KC_UDP_TOO_LARGE);
+	assert_string_equal(run_udp(f, "get s s s s s\r\n", &used), KC_UDP_TOO_LARGE);
+	/* 4 x 25 bytes is the cap exactly, a fifth passes it */
+	assert_string_equal(run_udp(f, "get s\r\nget s\r\nget s\r\nget s\r\nget s\r\n", &used),
+			    KC_UDP_TOO_LARGE);
+	assert_int_equal(atomic_load(&stats->udp_refused[KC_UDP_REFUSED_SIZE]), before + 5);
+	/* Exactly at the cap is served: "VALUE s 0 5\r\nhello\r\nEND\r\n" is 25 bytes. */
+	f->env.udp_out_max = 25;
+	assert_string_equal(run_udp(f, "get s\r\n", &used), "VALUE s 0 5\r\nhello\r\nEND\r\n");
+	f->env.udp_out_max = 24;
+	assert_string_equal(run_udp(f, "get s\r\n", &used), KC_UDP_TOO_LARGE);
 }
 
 static void test_meta(void **state)
@@ -320,6 +431,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_arith, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_and_touch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_reads_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_reply_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oversized_value_is_swallowed_across_reads, setup,
