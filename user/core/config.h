@@ -18,10 +18,12 @@
 enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
 
 struct kc_config {
-	char listen[64]; /* address for memcached TCP and UDP */
-	uint32_t port;	 /* memcached TCP and UDP port */
-	bool udp;	 /* serve memcached over UDP too */
-	char http[80];	 /* host:port of the HTTP listener (/metrics, /healthz) */
+	char listen[64];	      /* address for memcached TCP and UDP */
+	uint32_t port;		      /* memcached TCP and UDP port */
+	bool udp;		      /* serve memcached over UDP too */
+	char http[80];		      /* host:port of the HTTP listener (/metrics, /healthz) */
+	uint32_t http_max_conns;      /* HTTP connections at once */
+	uint32_t http_header_timeout; /* seconds for a whole HTTP request header */
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode xdp_mode;
 	uint64_t memory;   /* memory tier bytes */
