@@ -2,9 +2,12 @@
 #include "core/log.h"
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,9 @@ struct kc_directive {
 static const struct kc_directive directives[] = {
     {"listen", T_STR, F(listen), "127.0.0.1", 0, 0, false,
      "address for memcached TCP and UDP (0.0.0.0 for all)"},
+    {"insecure-listen", T_BOOL, F(insecure_listen), "false", 0, 0, false,
+     "allow a memcached or HTTP listener the network policy does not cover (non-loopback with "
+     "xdp-mode off, an interface other than iface, HTTP off loopback)"},
     {"port", T_U32, F(port), "11211", 0, 65535, false, "memcached TCP and UDP port"},
     {"udp", T_BOOL, F(udp), "true", 0, 0, false, "serve memcached over UDP as well as TCP"},
     {"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, false,
@@ -447,8 +453,89 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 	return kc_config_validate(cfg, err, errlen);
 }
 
+/* An address of the listen directive, or the host of an http one: its family and bytes. */
+struct host_addr {
+	int family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} a;
+};
+
+static int parse_host(const char *host, struct host_addr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (inet_pton(AF_INET, host, &h->a.v4) == 1)
+		h->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &h->a.v6) == 1)
+		h->family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* The host of "a.b.c.d:port" or "[v6]:port" into buf (brackets removed). */
+static int http_host(const char *hp, char *buf, size_t len)
+{
+	const char *end = strrchr(hp, ':');
+	size_t n;
+
+	if (!end)
+		return -EINVAL;
+	if (hp[0] == '[') {
+		if (end == hp || end[-1] != ']')
+			return -EINVAL;
+		hp++;
+		end--;
+	}
+	n = (size_t)(end - hp);
+	if (n == 0 || n >= len)
+		return -EINVAL;
+	memcpy(buf, hp, n);
+	buf[n] = 0;
+	return 0;
+}
+
+static bool is_loopback(const struct host_addr *h)
+{
+	if (h->family == AF_INET)
+		return (ntohl(h->a.v4.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&h->a.v6) ||
+	       (IN6_IS_ADDR_V4MAPPED(&h->a.v6) && h->a.v6.s6_addr[12] == 127);
+}
+
+static bool is_wildcard(const struct host_addr *h)
+{
+	return h->family == AF_INET ? h->a.v4.s_addr == htonl(INADDR_ANY)
+				    : IN6_IS_ADDR_UNSPECIFIED(&h->a.v6);
+}
+
+static bool same_addr(const struct host_addr *h, const struct sockaddr *sa)
+{
+	if (sa->sa_family != h->family)
+		return false;
+	if (h->family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == h->a.v4.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &h->a.v6, 16);
+}
+
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 {
+	struct host_addr a;
+	char host[INET6_ADDRSTRLEN + 2];
+
+	if (parse_host(cfg->listen, &a)) {
+		kc_errf(err, errlen, "listen: expected an IPv4 or IPv6 address, got '%s'",
+			cfg->listen);
+		return -EINVAL;
+	}
+	if (http_host(cfg->http, host, sizeof(host)) || parse_host(host, &a) ||
+	    (a.family == AF_INET6) != (cfg->http[0] == '[')) {
+		kc_errf(err, errlen,
+			"http: expected a.b.c.d:port or [v6]:port (a numeric address), got '%s'",
+			cfg->http);
+		return -EINVAL;
+	}
 	if (cfg->audit_ring_size & (cfg->audit_ring_size - 1)) {
 		kc_errf(err, errlen, "audit-ring-size (%llu) must be a power of two",
 			(unsigned long long)cfg->audit_ring_size);
@@ -482,4 +569,79 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+#define INSECURE_HINT "or pass --insecure-listen (insecure-listen: true) to accept it"
+
+int kc_config_check_exposure(const struct kc_config *cfg, char *err, size_t errlen)
+{
+	struct host_addr l, hh;
+	struct ifaddrs *ifs, *i;
+	char host[INET6_ADDRSTRLEN + 2];
+	int rc = 0;
+
+	if (cfg->insecure_listen)
+		return 0;
+	if (!http_host(cfg->http, host, sizeof(host)) && !parse_host(host, &hh) &&
+	    !is_loopback(&hh)) {
+		kc_errf(err, errlen,
+			"http %s is not a loopback address and the network policy does not cover "
+			"it (it filters the memcached port only): bind http to 127.0.0.1 (or "
+			"[::1]), " INSECURE_HINT,
+			cfg->http);
+		return -EPERM;
+	}
+	if (parse_host(cfg->listen, &l) || is_loopback(&l))
+		return 0; /* a bad address is kc_config_validate's to report */
+	if (cfg->xdp_mode == KC_XDP_OFF) {
+		kc_errf(err, errlen,
+			"listen %s is not a loopback address and xdp-mode is off: nothing filters "
+			"who reaches memcached. Listen on 127.0.0.1, or set xdp-mode and iface and "
+			"listen on that interface's address, " INSECURE_HINT,
+			cfg->listen);
+		return -EPERM;
+	}
+	if (getifaddrs(&ifs)) {
+		rc = -errno;
+		kc_errf(err, errlen, "listen %s: cannot list the interfaces: %s", cfg->listen,
+			strerror(errno));
+		return rc;
+	}
+	bool on_iface = false;
+
+	for (i = ifs; i && !rc; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+		bool mine = !strcmp(i->ifa_name, cfg->iface);
+		char shown[INET6_ADDRSTRLEN] = "?";
+
+		if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+			continue;
+		if (!is_wildcard(&l)) {
+			on_iface |= mine && same_addr(&l, sa);
+			continue;
+		}
+		/* 0.0.0.0 takes every IPv4 address; :: every address of both families */
+		if (mine || (i->ifa_flags & IFF_LOOPBACK) ||
+		    (l.family == AF_INET && sa->sa_family != AF_INET))
+			continue;
+		inet_ntop(sa->sa_family,
+			  sa->sa_family == AF_INET
+			      ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+			      : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+			  shown, sizeof(shown));
+		kc_errf(err, errlen,
+			"listen %s: memcached would answer on %s (%s), which XDP does not protect "
+			"(it runs on iface %s only). Listen on an address of %s, " INSECURE_HINT,
+			cfg->listen, i->ifa_name, shown, cfg->iface, cfg->iface);
+		rc = -EPERM;
+	}
+	freeifaddrs(ifs);
+	if (!rc && !is_wildcard(&l) && !on_iface) {
+		kc_errf(err, errlen,
+			"listen %s is not an address of iface %s, the interface XDP protects: "
+			"listen on one of its addresses, " INSECURE_HINT,
+			cfg->listen, cfg->iface);
+		rc = -EPERM;
+	}
+	return rc;
 }

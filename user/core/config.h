@@ -24,6 +24,7 @@ struct kc_config {
 	char http[80];		      /* host:port of the HTTP listener (/metrics, /healthz) */
 	uint32_t http_max_conns;      /* HTTP connections at once */
 	uint32_t http_header_timeout; /* seconds for a whole HTTP request header */
+	bool insecure_listen;	      /* allow listeners the network policy does not cover */
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode xdp_mode;
 	uint64_t memory;   /* memory tier bytes */
@@ -89,6 +90,15 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 
 /* Checks constraints between directives (e.g. memory >= 2 * item_max). */
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
+
+/* Refuses listeners that nothing protects, unless insecure_listen is set: memcached on a
+ * non-loopback address with xdp-mode off; memcached on a wildcard address (0.0.0.0, ::) while
+ * an interface other than iface (and loopback) has an address of that family; memcached on a
+ * specific address that is not iface's; HTTP on a non-loopback address (the network policy
+ * covers the memcached port only). Reads the interfaces (getifaddrs) of the calling process's
+ * network namespace, so call it where the daemon runs. Returns 0, -EPERM with what is
+ * unprotected and the two ways out in err, or -errno when the interfaces cannot be read. */
+int kc_config_check_exposure(const struct kc_config *cfg, char *err, size_t errlen);
 
 /* Parses "64M" style sizes (bytes, K, M, G, T; powers of 1024). Returns 0 or -EINVAL. */
 int kc_parse_size(const char *s, uint64_t *out);
