@@ -262,8 +262,15 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			return -EINVAL;
 		}
 		if (used + strlen(v) + 2 > d->size) {
-			kc_errf(err, errlen, "%s: more prefixes than fit %zu bytes", d->name,
-				d->size - 1);
+			size_t count = 1;
+
+			for (const char *p = field; *p; p++)
+				count += *p == ',';
+			kc_errf(err, errlen,
+				"%s: '%s' does not fit: the list holds at most %zu bytes, commas "
+				"included, and has %zu prefixes in %zu; put longer lists in a "
+				"net-policy file (up to net-policy-max-rules)",
+				d->name, v, d->size - 1, count, used);
 			return -EINVAL;
 		}
 		if (used)
@@ -307,9 +314,10 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 	struct kc_yaml y;
 	char *text;
 	size_t len;
-	int rc, depth = 0, done = 0;
+	int rc, depth = 0, done = 0, docs = 0;
 	char key[64] = "";
 	size_t key_line = 0;
+	size_t seen[N_DIRECTIVES] = {0}; /* the line each key was first set on */
 	bool have_key = false, in_list = false;
 
 	rc = kc_yaml_read_file(path, KC_CONFIG_FILE_MAX, &text, &len, err, errlen);
@@ -324,6 +332,13 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 		switch (y.ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			/* a second document would be read as more of the first, or ignored */
+			if (++docs > 1)
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "a second YAML document (---): the configuration "
+						  "is one mapping");
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (++depth > 1)
@@ -354,10 +369,19 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				rc = kc_yaml_errf(err, errlen, path, line,
 						  "expected a mapping of directive: value");
 			} else if (!have_key) {
+				size_t di = 0;
+
 				if (strlen(val) >= sizeof(key) || !find(val)) {
 					rc = kc_yaml_errf(err, errlen, path, line,
 							  "unknown key '%.63s'", val);
+				} else if (seen[di = (size_t)(find(val) - directives)]) {
+					/* YAML says keys are unique; silently taking the last
+					 * hides an edit that did not do what it meant */
+					rc = kc_yaml_errf(err, errlen, path, line,
+							  "duplicate key '%s' (first on line %zu)",
+							  val, seen[di]);
 				} else {
+					seen[di] = line;
 					strcpy(key, val);
 					key_line = line;
 					have_key = true;

@@ -15,6 +15,10 @@
 
 #include "core/log.h"
 
+/* Room for the allow list, commas included (the network policy takes at most 64 --allow
+ * prefixes, netpol/policy.c; longer lists belong in a net-policy file). */
+#define KC_CONFIG_ALLOW_BYTES 2048
+
 enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
 
 struct kc_config {
@@ -67,10 +71,10 @@ struct kc_config {
 	uint32_t breaker_reset_ms; /* how long an open breaker waits before probing */
 	uint32_t node_id;	   /* 0..255, in write versions; 256 = random */
 	/* In-kernel network policy (user/policy.h); on whenever xdp_mode is not off. */
-	char net_policy[256];	       /* policy file; "" for the default protection */
-	char allow[2048];	       /* --allow prefixes, comma-separated */
-	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
-	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
+	char net_policy[256];		   /* policy file; "" for the default protection */
+	char allow[KC_CONFIG_ALLOW_BYTES]; /* --allow prefixes, comma-separated */
+	bool net_policy_persist;	   /* keep enforcing after exit (pinned link) */
+	uint32_t net_policy_max_rules;	   /* prefixes per trie, rule ids */
 	/* pin worker i to the i-th allowed CPU (mod their number) */
 	bool pin_workers;
 };
