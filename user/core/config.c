@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "core/num.h"
 #include "core/version.h"
@@ -69,6 +72,10 @@ static const struct kc_directive directives[] = {
     {"redis", T_STR, F(redis), "", 0, 0, false,
      "Redis tier: redis://[user:pass@]host:port[/db], rediss://..., "
      "redis+sentinel://master@host:port,..."},
+    {"redis-password-file", T_STR, F(redis_password_file), "", 0, 0, false,
+     "file (mode 0600) holding the Redis password, kept out of the command line"},
+    {"audit-redis-password-file", T_STR, F(audit_redis_password_file), "", 0, 0, false,
+     "file (mode 0600) holding the password of audit-redis-stream"},
     {"redis-prefix", T_STR, F(redis_prefix), "kcache:", 0, 0, false,
      "prefix of kcache's Redis keys and channel"},
     {"redis-timeout", T_U32, F(redis_timeout_ms), "200", 1, 60000, false,
@@ -474,7 +481,9 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 			return -EINVAL;
 		}
 	}
-	return kc_config_validate(cfg, err, errlen);
+	int rc = kc_config_read_password_files(cfg, err, errlen);
+
+	return rc ? rc : kc_config_validate(cfg, err, errlen);
 }
 
 /* An address of the listen directive, or the host of an http one: its family and bytes. */
@@ -541,6 +550,127 @@ static bool same_addr(const struct host_addr *h, const struct sockaddr *sa)
 	if (h->family == AF_INET)
 		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == h->a.v4.s_addr;
 	return !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &h->a.v6, 16);
+}
+
+/* Reads the password in file (see kc_config_read_password_files) into pw. */
+static int read_password(const char *name, const char *file, char *pw, size_t pwlen, char *err,
+			 size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		kc_errf(err, errlen, "%s %s: %s", name, file, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		kc_errf(err, errlen, "%s %s: expected a regular file", name, file);
+		rc = -EINVAL;
+	} else if (st.st_mode & 077) {
+		kc_errf(err, errlen, "%s %s: mode %04o lets group or others at it: chmod 600 it",
+			name, file, (unsigned)(st.st_mode & 07777));
+		rc = -EPERM;
+	} else if ((n = read(fd, pw, pwlen)) < 0) {
+		rc = -errno;
+		kc_errf(err, errlen, "%s %s: %s", name, file, strerror(errno));
+	} else if ((size_t)n == pwlen) {
+		kc_errf(err, errlen, "%s %s: longer than %zu bytes", name, file, pwlen - 1);
+		rc = -EINVAL;
+	} else {
+		pw[n] = 0;
+		pw[strcspn(pw, "\r\n")] = 0;
+		if (!pw[0]) {
+			kc_errf(err, errlen, "%s %s: empty password", name, file);
+			rc = -EINVAL;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* Puts pw, %XX-encoded, into url's userinfo (kc_redis_url_parse's syntax). */
+static int put_password(const char *name, const char *urlname, char *url, size_t size,
+			const char *pw, char *err, size_t errlen)
+{
+	char enc[3 * 256 + 1], out[1024];
+	char *sep = strstr(url, "://"), *auth, *end, *at = NULL;
+	size_t e = 0, ats = 0, need;
+	bool sentinel;
+
+	if (!url[0]) {
+		kc_errf(err, errlen, "%s is set but %s is not", name, urlname);
+		return -EINVAL;
+	}
+	if (!sep) {
+		kc_errf(err, errlen, "%s: expected a URL (scheme://...) to put the password in",
+			urlname);
+		return -EINVAL;
+	}
+	for (const unsigned char *p = (const unsigned char *)pw; *p; p++) {
+		if (isalnum(*p) || strchr("-._~", *p))
+			enc[e++] = (char)*p;
+		else
+			e += (size_t)snprintf(enc + e, sizeof(enc) - e, "%%%02X", *p);
+	}
+	enc[e] = 0;
+	sentinel = (size_t)(sep - url) >= 9 && !strncmp(sep - 9, "+sentinel", 9);
+	auth = sep + 3;
+	end = auth + strcspn(auth, "/?");
+	for (char *p = auth; p < end; p++)
+		if (*p == '@' && !ats++)
+			at = p;
+	need = sentinel ? 2 : 1; /* user:pass@MASTER@host for Sentinel */
+	if (ats == need && memchr(auth, ':', (size_t)(at - auth))) {
+		kc_errf(err, errlen, "%s has a password in it and %s is set: keep one", urlname,
+			name);
+		return -EINVAL;
+	}
+	if (ats == need) /* user@host: user:PASS@host */
+		snprintf(out, sizeof(out), "%.*s:%s%s", (int)(at - url), url, enc, at);
+	else if (ats + 1 == need)
+		snprintf(out, sizeof(out), "%.*s:%s@%s", (int)(auth - url), url, enc, auth);
+	else {
+		kc_errf(err, errlen, "%s: cannot tell its user from its host to add the password",
+			urlname);
+		return -EINVAL;
+	}
+	if (strlen(out) >= size || strlen(out) >= sizeof(out) - 1) {
+		kc_errf(err, errlen, "%s with the password of %s: longer than %zu bytes", urlname,
+			name, size - 1);
+		return -EINVAL;
+	}
+	strcpy(url, out);
+	return 0;
+}
+
+int kc_config_read_password_files(struct kc_config *cfg, char *err, size_t errlen)
+{
+	struct {
+		const char *name, *urlname;
+		const char *file;
+		char *url;
+		size_t size;
+	} f[] = {
+	    {"redis-password-file", "redis", cfg->redis_password_file, cfg->redis,
+	     sizeof(cfg->redis)},
+	    {"audit-redis-password-file", "audit-redis-stream", cfg->audit_redis_password_file,
+	     cfg->audit_redis_stream, sizeof(cfg->audit_redis_stream)},
+	};
+	char pw[256];
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !rc; i++) {
+		if (!f[i].file[0])
+			continue;
+		rc = read_password(f[i].name, f[i].file, pw, sizeof(pw), err, errlen);
+		if (!rc)
+			rc = put_password(f[i].name, f[i].urlname, f[i].url, f[i].size, pw, err,
+					  errlen);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	return rc;
 }
 
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)

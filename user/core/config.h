@@ -53,9 +53,11 @@ struct kc_config {
 	uint64_t audit_queue_size;    /* each sink's queue bound */
 	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
 	/* Lower tiers (user/tier.h): Redis and the object store; off when neither is set. */
-	char redis[512];	   /* redis://, rediss://, redis+sentinel:// URL */
-	char redis_prefix[48];	   /* prefix of every Redis key and channel */
-	uint32_t redis_timeout_ms; /* per command */
+	char redis[512];		     /* redis://, rediss://, redis+sentinel:// URL */
+	char redis_password_file[256];	     /* password for redis, kept out of argv */
+	char audit_redis_password_file[256]; /* the same for audit-redis-stream */
+	char redis_prefix[48];		     /* prefix of every Redis key and channel */
+	uint32_t redis_timeout_ms;	     /* per command */
 	/* us a worker polls for a Redis reply before sleeping (0: never) */
 	uint32_t redis_busy_poll_us;
 	char store[512];	   /* s3://bucket/prefix?...; default: data-dir/store */
@@ -94,6 +96,16 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 
 /* Checks constraints between directives (e.g. memory >= 2 * item_max). */
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
+
+/* Reads redis-password-file and audit-redis-password-file, when set, into the userinfo of the
+ * redis and audit-redis-stream URLs (%XX-encoded: ":PASS@" after the scheme, or "user:PASS@"
+ * when the URL names a user), so that the password is never in /proc/PID/cmdline. A file must
+ * be a regular file not readable or writable by group or others (0600 or 0400), its first line
+ * the password (a final newline is dropped). kc_config_parse_args calls it before validating.
+ * Returns 0, or -errno/-EINVAL/-EPERM with a message that never contains the password (e.g.
+ * "redis-password-file /etc/kcache/redis.pw: mode 0644 lets group or others read it: chmod
+ * 600 it"). */
+int kc_config_read_password_files(struct kc_config *cfg, char *err, size_t errlen);
 
 /* Refuses listeners that nothing protects, unless insecure_listen is set: memcached on a
  * non-loopback address with xdp-mode off; memcached on a wildcard address (0.0.0.0, ::) while

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -248,6 +249,52 @@ static void test_exposure(void **state)
 	assert_int_equal(kc_config_check_exposure(&cfg, err, sizeof(err)), 0);
 }
 
+/* issue 13 item 18: the Redis password from a file, never on the command line. */
+static void test_password_files(void **state)
+{
+	struct kc_config cfg;
+	char err[512] = "", pwf[64];
+	const char *p = write_yaml("s3cr@t/x\n");
+
+	(void)state;
+	snprintf(pwf, sizeof(pwf), "%s", p);
+	assert_int_equal(chmod(pwf, 0600), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--redis", "redis://127.0.0.1:6379/0",
+			       "--redis-password-file", pwf),
+			 0);
+	assert_string_equal(cfg.redis, "redis://:s3cr%40t%2Fx@127.0.0.1:6379/0");
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--redis", "rediss://bob@h:1",
+			       "--redis-password-file", pwf),
+			 0);
+	assert_string_equal(cfg.redis, "rediss://bob:s3cr%40t%2Fx@h:1");
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--redis", "redis+sentinel://m@h:26379",
+			       "--redis-password-file", pwf),
+			 0);
+	assert_string_equal(cfg.redis, "redis+sentinel://:s3cr%40t%2Fx@m@h:26379");
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--audit-redis-stream",
+			       "redis://h:1/audit", "--audit-redis-password-file", pwf),
+			 0);
+	assert_string_equal(cfg.audit_redis_stream, "redis://:s3cr%40t%2Fx@h:1/audit");
+	/* a password in the URL too: one of them is a mistake */
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--redis", "redis://:other@h:1",
+			       "--redis-password-file", pwf),
+			 -EINVAL);
+	assert_non_null(strstr(err, "keep one"));
+	assert_null(strstr(err, "s3cr"));
+	/* readable by others: refused, and the message does not show the password */
+	assert_int_equal(chmod(pwf, 0644), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), 4, "--redis", "redis://h:1",
+			       "--redis-password-file", pwf),
+			 -EPERM);
+	assert_non_null(strstr(err, "mode 0644 lets group or others at it: chmod 600 it"));
+	assert_null(strstr(err, "s3cr"));
+	assert_int_equal(parse(&cfg, err, sizeof(err), 2, "--redis-password-file", pwf), -EPERM);
+	assert_int_equal(chmod(pwf, 0600), 0);
+	assert_int_equal(parse(&cfg, err, sizeof(err), 2, "--redis-password-file", pwf), -EINVAL);
+	assert_string_equal(err, "redis-password-file is set but redis is not");
+	unlink(pwf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +308,7 @@ int main(void)
 	    cmocka_unit_test(test_duplicates_and_documents),
 	    cmocka_unit_test(test_allow_limit_is_exact),
 	    cmocka_unit_test(test_exposure),
+	    cmocka_unit_test(test_password_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
