@@ -231,10 +231,12 @@ static void on_overflow(evutil_socket_t lfd, short what, void *arg)
 				accept_failed(h, errno);
 			return;
 		}
-		/* what the client already sent, so the close is a FIN after the 503, not a RST */
-		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) >= 0 &&
-		    send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			(void)0;
+		/* read what the client already sent, so that the close is a FIN after the 503 and
+		 * not a reset (a request still on its way may reset it anyway) */
+		ssize_t got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		ssize_t sent = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		(void)got, (void)sent; /* best effort: the connection is refused either way */
 		close(fd);
 	}
 }
@@ -653,7 +655,10 @@ void kc_http_stop(struct kc_http *h)
 	if (!h)
 		return;
 	/* closes the listener (it owns the fd) and every connection: their close callbacks
-	 * drop our references */
+	 * drop our references, and must not switch the freed listener back on */
+	h->lev = NULL;
+	if (h->overflow)
+		event_del(h->overflow);
 	if (h->http)
 		evhttp_free(h->http);
 	while (h->fresh)

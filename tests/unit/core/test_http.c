@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -437,6 +438,67 @@ static void test_start_errors(void **state)
 	event_base_free(base);
 }
 
+/* issue 13 item 6: at the cap a connection gets 503 and is closed; a header that is not
+ * complete within the header timeout is cut, however steadily its bytes arrive; then the
+ * listener takes connections again. */
+static void test_cap_and_header_deadline(void **state)
+{
+	static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	struct server s = {0};
+	struct timespec nap = {0, 100 * 1000 * 1000};
+	char err[256], buf[256];
+	struct resp r;
+	int a, b, port, ok = 0;
+
+	(void)state;
+	s.base = event_base_new();
+	assert_non_null(s.base);
+	s.h = kc_http_start(s.base, "127.0.0.1:0", err, sizeof(err));
+	if (!s.h)
+		fail_msg("kc_http_start: %s", err);
+	kc_http_set_max_conns(s.h, 2);
+	kc_http_set_header_timeout(s.h, 1);
+	port = kc_http_port(s.h);
+	assert_int_equal(pthread_create(&s.thread, NULL, run, &s), 0);
+	a = dial(port);
+	b = dial(port);
+	assert_int_equal(send(a, partial, sizeof(partial) - 1, 0), (ssize_t)sizeof(partial) - 1);
+	assert_int_equal(send(b, partial, sizeof(partial) - 1, 0), (ssize_t)sizeof(partial) - 1);
+	for (int i = 0; i < 50 && kc_http_conns(s.h) < 2; i++)
+		nanosleep(&nap, NULL);
+	assert_int_equal(kc_http_conns(s.h), 2);
+	/* the third, over the cap: a 503 before it even asks (one that sends may see a reset) */
+	int c = dial(port);
+	ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
+
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_true(strncmp(buf, "HTTP/1.1 503 ", 13) == 0);
+	close(c);
+	r = fetch(port, "GET", "/healthz");
+	assert_int_not_equal(r.status, 200);
+	resp_free(&r);
+	/* one more byte now and then does not help: the whole header had 1 s */
+	assert_int_equal(send(a, "x", 1, 0), 1);
+	assert_true(recv(a, buf, sizeof(buf), 0) <= 0); /* EOF or reset; 10 s timeout: EAGAIN */
+	assert_int_not_equal(errno, EAGAIN);
+	assert_true(recv(b, buf, sizeof(buf), 0) <= 0);
+	close(a);
+	close(b);
+	for (int i = 0; i < 50 && !ok; i++) {
+		r = fetch(port, "GET", "/healthz");
+		ok = r.status == 200;
+		resp_free(&r);
+		if (!ok)
+			nanosleep(&nap, NULL);
+	}
+	assert_true(ok);
+	event_base_loopexit(s.base, NULL);
+	pthread_join(s.thread, NULL);
+	kc_http_stop(s.h);
+	event_base_free(s.base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +511,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_accounting, setup, teardown),
 	    cmocka_unit_test(test_route_errors),
 	    cmocka_unit_test(test_start_errors),
+	    cmocka_unit_test(test_cap_and_header_deadline),
 	};
 
 	/* event_base_loopexit() comes from the test thread */
