@@ -658,7 +658,7 @@ int kc_config_read_password_files(struct kc_config *cfg, char *err, size_t errle
 	    {"audit-redis-password-file", "audit-redis-stream", cfg->audit_redis_password_file,
 	     cfg->audit_redis_stream, sizeof(cfg->audit_redis_stream)},
 	};
-	char pw[256];
+	char pw[256] = "";
 	int rc = 0;
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !rc; i++) {

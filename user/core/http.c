@@ -243,10 +243,10 @@ static void on_overflow(evutil_socket_t lfd, short what, void *arg)
 
 static void conn_unlink(struct http_conn **head, struct http_conn *c)
 {
-	if (c->prev)
-		c->prev->next = c->next;
-	else
+	if (*head == c)
 		*head = c->next;
+	else if (c->prev)
+		c->prev->next = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
