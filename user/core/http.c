@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ struct kc_http {
 	size_t nconns, max_conns;
 	uint64_t header_timeout_ns;
 	struct kc_ratelimit rl;
-	struct kc_stats *stats; /* written on the base's thread only */
+	struct kc_http *next_http; /* all_http */
+	struct kc_stats *stats;	   /* written on the base's thread only */
 	struct route *routes;
 	size_t nroutes;
 	struct kc_buf scratch; /* reused by /metrics */
@@ -206,10 +208,23 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 		set_state(h, h->nconns >= h->max_conns ? FULL : ACCEPTING);
 }
 
+/* The listener's error callback gets the listener's argument, which evhttp set to its struct
+ * evhttp: the listeners, to find ours by it. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kc_http *all_http;
+
 static void on_listener_error(struct evconnlistener *lev, void *arg)
 {
+	int err = EVUTIL_SOCKET_ERROR();
+	struct kc_http *h;
+
 	(void)lev;
-	accept_failed(arg, EVUTIL_SOCKET_ERROR());
+	pthread_mutex_lock(&all_lock);
+	for (h = all_http; h && (void *)h->http != arg; h = h->next_http)
+		;
+	pthread_mutex_unlock(&all_lock);
+	if (h)
+		accept_failed(h, err);
 }
 
 /* FULL: take what waits in the backlog and close it with a 503, so that clients learn at once
@@ -604,6 +619,10 @@ struct kc_http *kc_http_start(struct event_base *base, const char *addr, char *e
 	}
 	h->lfd = fd;
 	h->lev = evhttp_bound_socket_get_listener(bound);
+	pthread_mutex_lock(&all_lock);
+	h->next_http = all_http;
+	all_http = h;
+	pthread_mutex_unlock(&all_lock);
 	evconnlistener_set_error_cb(h->lev, on_listener_error);
 	log_info("http: listening on %s (port %d)", addr, h->port);
 	return h;
@@ -657,6 +676,13 @@ void kc_http_stop(struct kc_http *h)
 	/* closes the listener (it owns the fd) and every connection: their close callbacks
 	 * drop our references, and must not switch the freed listener back on */
 	h->lev = NULL;
+	pthread_mutex_lock(&all_lock);
+	for (struct kc_http **p = &all_http; *p; p = &(*p)->next_http)
+		if (*p == h) {
+			*p = h->next_http;
+			break;
+		}
+	pthread_mutex_unlock(&all_lock);
 	if (h->overflow)
 		event_del(h->overflow);
 	if (h->http)

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -499,6 +501,69 @@ static void test_cap_and_header_deadline(void **state)
 	event_base_free(s.base);
 }
 
+/* issue 13 item 6: out of descriptors, the listener pauses and says so once per period, not
+ * once per attempt. The server runs in a child whose RLIMIT_NOFILE leaves room for 3
+ * connections; this process opens 12 and counts the child's log lines. */
+static void test_emfile_pause_logs_once(void **state)
+{
+	char logf[] = "/tmp/kc_test_http_log_XXXXXX", line[512];
+	int lfd = mkstemp(logf), sync[2], port = 0, socks[12], pauses = 0, lines = 0, status;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(pipe(sync), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct kc_http *h = kc_http_start(base, "127.0.0.1:0", NULL, 0);
+		struct timeval run_for = {3, 0};
+		struct rlimit rl;
+
+		dup2(lfd, 2);
+		if (!base || !h)
+			_exit(3);
+		kc_http_set_max_conns(h, 1000);
+		port = kc_http_port(h);
+		/* what is open now, and three more */
+		int top = dup(0);
+
+		close(top);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)top + 3;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(4);
+		if (write(sync[1], &port, sizeof(port)) != sizeof(port))
+			_exit(5);
+		event_base_loopexit(base, &run_for);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	close(sync[1]);
+	assert_int_equal(read(sync[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(sync[0]);
+	for (int i = 0; i < 12; i++) {
+		socks[i] = dial(port);
+		assert_true(send(socks[i], "GET / HTTP/1.1\r\n", 16, 0) == 16);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 12; i++)
+		close(socks[i]);
+	f = fdopen(lfd, "r");
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		pauses += strstr(line, "pausing accepts") != NULL;
+	}
+	fclose(f);
+	unlink(logf);
+	assert_int_equal(pauses, 1); /* ~6 pauses in 3 s, one line for them */
+	assert_true(lines <= 3);     /* that line and "listening on" */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +577,7 @@ int main(void)
 	    cmocka_unit_test(test_route_errors),
 	    cmocka_unit_test(test_start_errors),
 	    cmocka_unit_test(test_cap_and_header_deadline),
+	    cmocka_unit_test(test_emfile_pause_logs_once),
 	};
 
 	/* event_base_loopexit() comes from the test thread */
