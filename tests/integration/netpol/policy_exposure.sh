@@ -19,7 +19,7 @@ netns_add "$D"
 netns_veth "$S" kxs$$a 198.18.0.1/24 "$C" kxc$$a 198.18.0.2/24
 netns_veth "$S" kxs$$b 198.18.1.1/24 "$D" kxd$$b 198.18.1.2/24
 netns_xdp_pass "$C" kxc$$a
-common=(--port 11299 --http 127.0.0.1:8099 --pin-path "$PIN")
+common=(--port 11299 --http 127.0.0.1:8099 --pin-path "$PIN" --data-dir "")
 allow=(--allow 198.18.0.2/32)
 
 refused() { # NAME WANT FLAG...: kcached must exit 2 at start with WANT in its message
