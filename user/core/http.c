@@ -44,6 +44,9 @@ struct http_conn {
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* NULL until adopted */
 	uint64_t deadline_ns;		 /* its request header must be complete by then; 0: none */
+	uint64_t in_bytes;		 /* read from the socket, in all */
+	uint64_t in_at_start;		 /* in_bytes when the deadline was set */
+	struct evbuffer_cb_entry *count; /* counts in_bytes */
 	struct kc_http *h;
 };
 
@@ -275,10 +278,26 @@ static void conn_push(struct http_conn **head, struct http_conn *c)
 	*head = c;
 }
 
+static void count_in(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)b;
+	c->in_bytes += info->n_added;
+}
+
+static void set_deadline(struct kc_http *h, struct http_conn *c)
+{
+	c->deadline_ns = kc_mono_ns() + h->header_timeout_ns;
+	c->in_at_start = c->in_bytes;
+}
+
 /* Forgets c and drops our reference (evhttp's own, if any, closes the socket on free). */
 static void conn_forget(struct kc_http *h, struct http_conn **head, struct http_conn *c)
 {
 	conn_unlink(head, c);
+	if (c->count)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->count);
 	bufferevent_decref(c->bev);
 	free(c);
 	h->nconns--;
@@ -309,7 +328,8 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
 	bufferevent_incref(bev);
 	c->bev = bev;
 	c->h = h;
-	c->deadline_ns = kc_mono_ns() + h->header_timeout_ns;
+	c->count = evbuffer_add_cb(bufferevent_get_input(bev), count_in, c);
+	set_deadline(h, c);
 	conn_push(&h->fresh, c);
 	h->nconns++;
 	if (h->nconns >= h->max_conns)
@@ -364,6 +384,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 			evutil_socket_t cfd = bufferevent_getfd(c->bev);
 
 			c->deadline_ns = 0;
+			/* more than a header can hold arrived: evhttp is reading a body (or has
+			 * refused the header), at the pace its per-read timeout allows */
+			if (c->in_bytes - c->in_at_start > KC_HTTP_MAX_HEADERS)
+				continue;
 			/* evhttp reads the end of the stream and frees the connection itself */
 			if (cfd >= 0)
 				shutdown(cfd, SHUT_RDWR);
@@ -436,7 +460,7 @@ static void count_done(struct evhttp_request *req, void *arg)
 	struct http_conn *c = conn_of(h, req);
 
 	if (c)
-		c->deadline_ns = kc_mono_ns() + h->header_timeout_ns;
+		set_deadline(h, c);
 }
 
 static void dispatch(struct evhttp_request *req, void *arg)

@@ -65,7 +65,8 @@ void kc_http_set_max_conns(struct kc_http *h, size_t n);
 /* Seconds a connection has to send a whole request header, from its accept or from the end of
  * its previous request (default KC_HTTP_HEADER_TIMEOUT_DEFAULT; <= 0 counts as 1). evhttp's
  * own timeout is per read; this one is not: past it the connection is shut down (checked once
- * a second). */
+ * a second), unless more than KC_HTTP_MAX_HEADERS bytes arrived meanwhile (the header is then
+ * complete and a body is on its way: libevent 2.1 tells us only when the body is in too). */
 void kc_http_set_header_timeout(struct kc_http *h, int seconds);
 
 /* Connections open now (for tests and metrics). */
