@@ -51,12 +51,23 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* Listeners nothing protects are refused, unless the operator said so. */
+	rc = kc_config_check_exposure(&cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "kcached: %s\n", err);
+		return 2;
+	}
 	if (check_only) {
 		printf("kcached: configuration OK\n");
 		return 0;
 	}
 	kc_log_set_level(cfg.log_level);
 	kc_log_hook_libbpf();
+	if (cfg.insecure_listen)
+		log_warn("insecure-listen: memcached on %s and http on %s are not checked against "
+			 "the network policy's coverage (xdp-mode %s%s%s)",
+			 cfg.listen, cfg.http, kc_xdp_mode_name(cfg.xdp_mode),
+			 cfg.iface[0] ? ", iface " : "", cfg.iface);
 	srv = kc_server_start(&cfg, err, sizeof(err));
 	if (!srv) {
 		log_error("kcached: %s", err);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,6 +115,49 @@ static int bind_socket(const char *host, unsigned *port, int type, bool probe, c
 out:
 	freeaddrinfo(ai);
 	return rc;
+}
+
+/* Descriptors kept for everything that is not a client connection: listeners, event loops,
+ * BPF maps and programs, store and journal files, Redis and S3 connections, the audit log. */
+#define FD_RESERVE_BASE	      128
+#define FD_RESERVE_PER_WORKER 8
+
+/* The connection caps fit RLIMIT_NOFILE: raises the soft limit to the hard one if it must, then
+ * clamps max-conns and http-max-conns so that both together leave the reserve free; at EMFILE
+ * the accept loops pause instead, but a cap refuses cleanly (an error reply, a 503). */
+static void fit_fd_limit(struct kc_config *cfg, unsigned nworkers)
+{
+	struct rlimit rl;
+	uint64_t reserve = FD_RESERVE_BASE + (uint64_t)FD_RESERVE_PER_WORKER * nworkers;
+	uint64_t want = (uint64_t)cfg->max_conns + cfg->http_max_conns + reserve, budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+		struct rlimit up = {
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max,
+		    rl.rlim_max};
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl.rlim_cur = up.rlim_cur;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	budget = rl.rlim_cur > reserve + 2 ? rl.rlim_cur - reserve : 2;
+	uint32_t http = cfg->http_max_conns, mc;
+
+	if (http > budget / 4)
+		http = (uint32_t)(budget / 4 ? budget / 4 : 1);
+	mc = (uint32_t)(budget - http);
+	if (mc > cfg->max_conns)
+		mc = cfg->max_conns;
+	log_warn("open-file limit %llu (RLIMIT_NOFILE) is below max-conns %u + http-max-conns %u + "
+		 "%llu reserved: max-conns is now %u and http-max-conns %u (raise the limit, e.g. "
+		 "LimitNOFILE=, to keep them)",
+		 (unsigned long long)rl.rlim_cur, cfg->max_conns, cfg->http_max_conns,
+		 (unsigned long long)reserve, mc, http);
+	cfg->max_conns = mc;
+	cfg->http_max_conns = http;
 }
 
 static void *worker_main(void *arg)
@@ -484,6 +528,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	}
 	s->cfg = *cfg;
 	s->nworkers = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+	fit_fd_limit(&s->cfg, s->nworkers);
 	s->mem = kc_mem_new(cfg->memory, cfg->item_max);
 	if (!s->mem) {
 		kc_errf(err, errlen, "memory tier of %llu bytes: %s",
@@ -524,6 +569,8 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 	s->http = kc_http_start(s->base, cfg->http, err, errlen);
 	if (!s->http)
 		goto fail;
+	kc_http_set_max_conns(s->http, s->cfg.http_max_conns);
+	kc_http_set_header_timeout(s->http, (int)s->cfg.http_header_timeout);
 	s->admin = kc_admin_start(s->base, cfg->admin_socket, err, errlen);
 	if (!s->admin)
 		goto fail;

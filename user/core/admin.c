@@ -211,18 +211,65 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 }
 
 /* Creates the parent folder of path (one level) if it is missing. */
-static int make_parent(const char *path)
+/* The socket's folder: made 0755 if missing; otherwise it must be a folder owned by root or us
+ * and writable by nobody else, or whoever may write it could swap the socket for theirs
+ * (kcachectl would then talk to an impostor) or make us remove a file of their choosing.
+ * Returns 0 or -errno with what is wrong in err. */
+static int check_parent(const char *path, char *err, size_t errlen)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char *slash;
+	struct stat st;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = 0;
+	else
+		*slash = 0;
+	if (mkdir(dir, 0755) == 0) {
+		/* ours: the umask must not have left it open */
+		if (chmod(dir, 0755)) {
+			kc_errf(err, errlen, "admin socket %s: chmod its folder %s: %s", path, dir,
+				strerror(errno));
+			return -errno;
+		}
 		return 0;
-	*slash = 0;
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
+	}
+	if (errno != EEXIST) {
+		int e = errno;
+
+		kc_errf(err, errlen, "admin socket %s: cannot create its folder %s: %s", path, dir,
+			strerror(e));
+		return -e;
+	}
+	if (stat(dir, &st)) {
+		int e = errno;
+
+		kc_errf(err, errlen, "admin socket %s: folder %s: %s", path, dir, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		kc_errf(err, errlen, "admin socket %s: %s is not a folder", path, dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		kc_errf(err, errlen,
+			"admin socket %s: its folder %s is owned by uid %u, not root or kcached's "
+			"uid %u: refusing it (chown it, or choose another --admin-socket)",
+			path, dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		kc_errf(
+		    err, errlen,
+		    "admin socket %s: its folder %s (mode %04o) is writable by group or others: "
+		    "refusing it (chmod go-w it, or choose another --admin-socket)",
+		    path, dir, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
 	return 0;
 }
 
@@ -238,10 +285,20 @@ struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char 
 		return NULL;
 	}
 	strcpy(sun.sun_path, path);
-	rc = make_parent(path);
-	if (rc) {
-		kc_errf(err, errlen, "admin socket %s: cannot create its folder: %s", path,
-			strerror(-rc));
+	if (check_parent(path, err, errlen))
+		return NULL;
+	/* Only a socket is ours to replace: anything else there is someone's file. */
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		kc_errf(err, errlen,
+			"admin socket %s: the path exists and is not a socket (%s): refusing to "
+			"remove it (remove it yourself, or choose another --admin-socket)",
+			path,
+			S_ISREG(st.st_mode)   ? "a regular file"
+			: S_ISDIR(st.st_mode) ? "a folder"
+			: S_ISLNK(st.st_mode) ? "a symbolic link"
+					      : "a special file");
 		return NULL;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -37,9 +37,12 @@ typedef int (*kc_admin_fn)(void *ctx, int argc, char **argv, struct kc_buf *out)
 typedef int (*kc_admin_stream_fn)(void *ctx, int fd, int argc, char **argv, char *err,
 				  size_t errlen);
 
-/* Binds path (replacing a stale socket nobody answers on) and serves it on base.
- * Returns NULL with a message in err ("admin socket /run/kcache/admin.sock: in use by a
- * running kcached"). */
+/* Binds path (replacing a stale socket nobody answers on) and serves it on base. The folder is
+ * made 0755 when missing; an existing one must be owned by root or the effective uid and not
+ * writable by group or others. Anything at path that is not a socket is left alone and
+ * refused. Returns NULL with a message in err ("admin socket /run/kcache/admin.sock: in use by
+ * a running kcached", "...: the path exists and is not a socket (a regular file): refusing to
+ * remove it ...", "...: its folder /run/kcache (mode 0777) is writable by group or others"). */
 struct kc_admin *kc_admin_start(struct event_base *base, const char *path, char *err,
 				size_t errlen);
 

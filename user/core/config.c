@@ -2,13 +2,19 @@
 #include "core/log.h"
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "core/num.h"
 #include "core/version.h"
@@ -39,6 +45,9 @@ struct kc_directive {
 static const struct kc_directive directives[] = {
     {"listen", T_STR, F(listen), "127.0.0.1", 0, 0, false,
      "address for memcached TCP and UDP (0.0.0.0 for all)"},
+    {"insecure-listen", T_BOOL, F(insecure_listen), "false", 0, 0, false,
+     "allow a memcached or HTTP listener the network policy does not cover (non-loopback with "
+     "xdp-mode off, an interface other than iface, HTTP off loopback)"},
     {"port", T_U32, F(port), "11211", 0, 65535, false, "memcached TCP and UDP port"},
     {"udp", T_BOOL, F(udp), "true", 0, 0, false, "serve memcached over UDP as well as TCP"},
     {"udp-writes", T_BOOL, F(udp_writes), "false", 0, 0, false,
@@ -51,6 +60,10 @@ static const struct kc_directive directives[] = {
      "over UDP); the durable one is kcachectl flush [--all-nodes]"},
     {"http", T_HOSTPORT, F(http), "127.0.0.1:8080", 0, 0, false,
      "HTTP listener host:port (/metrics, /healthz)"},
+    {"http-max-conns", T_U32, F(http_max_conns), "256", 1, 1000000, false,
+     "most HTTP connections at once; more get 503 and are closed"},
+    {"http-header-timeout", T_U32, F(http_header_timeout), "10", 1, 3600, false,
+     "seconds an HTTP client has for a whole request header"},
     {"iface", T_STR, F(iface), "", 0, 0, false, "interface for XDP (with --xdp-mode)"},
     {"xdp-mode", T_XDP, F(xdp_mode), "off", 0, 0, false,
      "kernel hot-key tier: native (driver XDP), skb (generic XDP) or off (no BPF)"},
@@ -67,6 +80,10 @@ static const struct kc_directive directives[] = {
     {"redis", T_STR, F(redis), "", 0, 0, false,
      "Redis tier: redis://[user:pass@]host:port[/db], rediss://..., "
      "redis+sentinel://master@host:port,..."},
+    {"redis-password-file", T_STR, F(redis_password_file), "", 0, 0, false,
+     "file (mode 0600) holding the Redis password, kept out of the command line"},
+    {"audit-redis-password-file", T_STR, F(audit_redis_password_file), "", 0, 0, false,
+     "file (mode 0600) holding the password of audit-redis-stream"},
     {"redis-prefix", T_STR, F(redis_prefix), "kcache:", 0, 0, false,
      "prefix of kcache's Redis keys and channel"},
     {"redis-timeout", T_U32, F(redis_timeout_ms), "200", 1, 60000, false,
@@ -260,8 +277,15 @@ static int set_value(struct kc_config *cfg, const struct kc_directive *d, const 
 			return -EINVAL;
 		}
 		if (used + strlen(v) + 2 > d->size) {
-			kc_errf(err, errlen, "%s: more prefixes than fit %zu bytes", d->name,
-				d->size - 1);
+			size_t count = 1;
+
+			for (const char *p = field; *p; p++)
+				count += *p == ',';
+			kc_errf(err, errlen,
+				"%s: '%s' does not fit: the list holds at most %zu bytes, commas "
+				"included, and has %zu prefixes in %zu; put longer lists in a "
+				"net-policy file (up to net-policy-max-rules)",
+				d->name, v, d->size - 1, count, used);
 			return -EINVAL;
 		}
 		if (used)
@@ -305,9 +329,10 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 	struct kc_yaml y;
 	char *text;
 	size_t len;
-	int rc, depth = 0, done = 0;
+	int rc, depth = 0, done = 0, docs = 0;
 	char key[64] = "";
 	size_t key_line = 0;
+	size_t seen[N_DIRECTIVES] = {0}; /* the line each key was first set on */
 	bool have_key = false, in_list = false;
 
 	rc = kc_yaml_read_file(path, KC_CONFIG_FILE_MAX, &text, &len, err, errlen);
@@ -322,6 +347,13 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 		switch (y.ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			/* a second document would be read as more of the first, or ignored */
+			if (++docs > 1)
+				rc = kc_yaml_errf(err, errlen, path, line,
+						  "a second YAML document (---): the configuration "
+						  "is one mapping");
 			break;
 		case YAML_MAPPING_START_EVENT:
 			if (++depth > 1)
@@ -352,10 +384,19 @@ int kc_config_load_yaml(struct kc_config *cfg, const char *path, char *err, size
 				rc = kc_yaml_errf(err, errlen, path, line,
 						  "expected a mapping of directive: value");
 			} else if (!have_key) {
+				size_t di = 0;
+
 				if (strlen(val) >= sizeof(key) || !find(val)) {
 					rc = kc_yaml_errf(err, errlen, path, line,
 							  "unknown key '%.63s'", val);
+				} else if (seen[di = (size_t)(find(val) - directives)]) {
+					/* YAML says keys are unique; silently taking the last
+					 * hides an edit that did not do what it meant */
+					rc = kc_yaml_errf(err, errlen, path, line,
+							  "duplicate key '%s' (first on line %zu)",
+							  val, seen[di]);
 				} else {
+					seen[di] = line;
 					strcpy(key, val);
 					key_line = line;
 					have_key = true;
@@ -448,11 +489,215 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 			return -EINVAL;
 		}
 	}
-	return kc_config_validate(cfg, err, errlen);
+	int rc = kc_config_read_password_files(cfg, err, errlen);
+
+	return rc ? rc : kc_config_validate(cfg, err, errlen);
+}
+
+/* An address of the listen directive, or the host of an http one: its family and bytes. */
+struct host_addr {
+	int family;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} a;
+};
+
+static int parse_host(const char *host, struct host_addr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (inet_pton(AF_INET, host, &h->a.v4) == 1)
+		h->family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &h->a.v6) == 1)
+		h->family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* The host of "a.b.c.d:port" or "[v6]:port" into buf (brackets removed). */
+static int http_host(const char *hp, char *buf, size_t len)
+{
+	const char *end = strrchr(hp, ':');
+	size_t n;
+
+	if (!end)
+		return -EINVAL;
+	if (hp[0] == '[') {
+		if (end == hp || end[-1] != ']')
+			return -EINVAL;
+		hp++;
+		end--;
+	}
+	n = (size_t)(end - hp);
+	if (n == 0 || n >= len)
+		return -EINVAL;
+	memcpy(buf, hp, n);
+	buf[n] = 0;
+	return 0;
+}
+
+static bool is_loopback(const struct host_addr *h)
+{
+	if (h->family == AF_INET)
+		return (ntohl(h->a.v4.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&h->a.v6) ||
+	       (IN6_IS_ADDR_V4MAPPED(&h->a.v6) && h->a.v6.s6_addr[12] == 127);
+}
+
+static bool is_wildcard(const struct host_addr *h)
+{
+	return h->family == AF_INET ? h->a.v4.s_addr == htonl(INADDR_ANY)
+				    : IN6_IS_ADDR_UNSPECIFIED(&h->a.v6);
+}
+
+static bool same_addr(const struct host_addr *h, const struct sockaddr *sa)
+{
+	if (sa->sa_family != h->family)
+		return false;
+	if (h->family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == h->a.v4.s_addr;
+	return !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &h->a.v6, 16);
+}
+
+/* Reads the password in file (see kc_config_read_password_files) into pw. */
+static int read_password(const char *name, const char *file, char *pw, size_t pwlen, char *err,
+			 size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), rc = 0;
+
+	if (fd < 0) {
+		rc = -errno;
+		kc_errf(err, errlen, "%s %s: %s", name, file, strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		kc_errf(err, errlen, "%s %s: expected a regular file", name, file);
+		rc = -EINVAL;
+	} else if (st.st_mode & 077) {
+		kc_errf(err, errlen, "%s %s: mode %04o lets group or others at it: chmod 600 it",
+			name, file, (unsigned)(st.st_mode & 07777));
+		rc = -EPERM;
+	} else if ((n = read(fd, pw, pwlen)) < 0) {
+		rc = -errno;
+		kc_errf(err, errlen, "%s %s: %s", name, file, strerror(errno));
+	} else if ((size_t)n == pwlen) {
+		kc_errf(err, errlen, "%s %s: longer than %zu bytes", name, file, pwlen - 1);
+		rc = -EINVAL;
+	} else {
+		pw[n] = 0;
+		pw[strcspn(pw, "\r\n")] = 0;
+		if (!pw[0]) {
+			kc_errf(err, errlen, "%s %s: empty password", name, file);
+			rc = -EINVAL;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* Puts pw, %XX-encoded, into url's userinfo (kc_redis_url_parse's syntax). */
+static int put_password(const char *name, const char *urlname, char *url, size_t size,
+			const char *pw, char *err, size_t errlen)
+{
+	char enc[3 * 256 + 1], out[1024];
+	char *sep = strstr(url, "://"), *auth, *end, *at = NULL;
+	size_t e = 0, ats = 0, need;
+	bool sentinel;
+
+	if (!url[0]) {
+		kc_errf(err, errlen, "%s is set but %s is not", name, urlname);
+		return -EINVAL;
+	}
+	if (!sep) {
+		kc_errf(err, errlen, "%s: expected a URL (scheme://...) to put the password in",
+			urlname);
+		return -EINVAL;
+	}
+	for (const unsigned char *p = (const unsigned char *)pw; *p; p++) {
+		if (isalnum(*p) || strchr("-._~", *p))
+			enc[e++] = (char)*p;
+		else
+			e += (size_t)snprintf(enc + e, sizeof(enc) - e, "%%%02X", *p);
+	}
+	enc[e] = 0;
+	sentinel = (size_t)(sep - url) >= 9 && !strncmp(sep - 9, "+sentinel", 9);
+	auth = sep + 3;
+	end = auth + strcspn(auth, "/?");
+	for (char *p = auth; p < end; p++)
+		if (*p == '@' && !ats++)
+			at = p;
+	need = sentinel ? 2 : 1; /* user:pass@MASTER@host for Sentinel */
+	if (ats == need && memchr(auth, ':', (size_t)(at - auth))) {
+		kc_errf(err, errlen, "%s has a password in it and %s is set: keep one", urlname,
+			name);
+		return -EINVAL;
+	}
+	if (ats == need) /* user@host: user:PASS@host */
+		snprintf(out, sizeof(out), "%.*s:%s%s", (int)(at - url), url, enc, at);
+	else if (ats + 1 == need)
+		snprintf(out, sizeof(out), "%.*s:%s@%s", (int)(auth - url), url, enc, auth);
+	else {
+		kc_errf(err, errlen, "%s: cannot tell its user from its host to add the password",
+			urlname);
+		return -EINVAL;
+	}
+	if (strlen(out) >= size || strlen(out) >= sizeof(out) - 1) {
+		kc_errf(err, errlen, "%s with the password of %s: longer than %zu bytes", urlname,
+			name, size - 1);
+		return -EINVAL;
+	}
+	strcpy(url, out);
+	return 0;
+}
+
+int kc_config_read_password_files(struct kc_config *cfg, char *err, size_t errlen)
+{
+	struct {
+		const char *name, *urlname;
+		const char *file;
+		char *url;
+		size_t size;
+	} f[] = {
+	    {"redis-password-file", "redis", cfg->redis_password_file, cfg->redis,
+	     sizeof(cfg->redis)},
+	    {"audit-redis-password-file", "audit-redis-stream", cfg->audit_redis_password_file,
+	     cfg->audit_redis_stream, sizeof(cfg->audit_redis_stream)},
+	};
+	char pw[256] = "";
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !rc; i++) {
+		if (!f[i].file[0])
+			continue;
+		rc = read_password(f[i].name, f[i].file, pw, sizeof(pw), err, errlen);
+		if (!rc)
+			rc = put_password(f[i].name, f[i].urlname, f[i].url, f[i].size, pw, err,
+					  errlen);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	return rc;
 }
 
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 {
+	struct host_addr a;
+	char host[INET6_ADDRSTRLEN + 2];
+
+	if (parse_host(cfg->listen, &a)) {
+		kc_errf(err, errlen, "listen: expected an IPv4 or IPv6 address, got '%s'",
+			cfg->listen);
+		return -EINVAL;
+	}
+	if (http_host(cfg->http, host, sizeof(host)) || parse_host(host, &a) ||
+	    (a.family == AF_INET6) != (cfg->http[0] == '[')) {
+		kc_errf(err, errlen,
+			"http: expected a.b.c.d:port or [v6]:port (a numeric address), got '%s'",
+			cfg->http);
+		return -EINVAL;
+	}
 	if (cfg->audit_ring_size & (cfg->audit_ring_size - 1)) {
 		kc_errf(err, errlen, "audit-ring-size (%llu) must be a power of two",
 			(unsigned long long)cfg->audit_ring_size);
@@ -486,4 +731,79 @@ int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+#define INSECURE_HINT "or pass --insecure-listen (insecure-listen: true) to accept it"
+
+int kc_config_check_exposure(const struct kc_config *cfg, char *err, size_t errlen)
+{
+	struct host_addr l, hh;
+	struct ifaddrs *ifs, *i;
+	char host[INET6_ADDRSTRLEN + 2];
+	int rc = 0;
+
+	if (cfg->insecure_listen)
+		return 0;
+	if (!http_host(cfg->http, host, sizeof(host)) && !parse_host(host, &hh) &&
+	    !is_loopback(&hh)) {
+		kc_errf(err, errlen,
+			"http %s is not a loopback address and the network policy does not cover "
+			"it (it filters the memcached port only): bind http to 127.0.0.1 (or "
+			"[::1]), " INSECURE_HINT,
+			cfg->http);
+		return -EPERM;
+	}
+	if (parse_host(cfg->listen, &l) || is_loopback(&l))
+		return 0; /* a bad address is kc_config_validate's to report */
+	if (cfg->xdp_mode == KC_XDP_OFF) {
+		kc_errf(err, errlen,
+			"listen %s is not a loopback address and xdp-mode is off: nothing filters "
+			"who reaches memcached. Listen on 127.0.0.1, or set xdp-mode and iface and "
+			"listen on that interface's address, " INSECURE_HINT,
+			cfg->listen);
+		return -EPERM;
+	}
+	if (getifaddrs(&ifs)) {
+		rc = -errno;
+		kc_errf(err, errlen, "listen %s: cannot list the interfaces: %s", cfg->listen,
+			strerror(errno));
+		return rc;
+	}
+	bool on_iface = false;
+
+	for (i = ifs; i && !rc; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+		bool mine = !strcmp(i->ifa_name, cfg->iface);
+		char shown[INET6_ADDRSTRLEN] = "?";
+
+		if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+			continue;
+		if (!is_wildcard(&l)) {
+			on_iface |= mine && same_addr(&l, sa);
+			continue;
+		}
+		/* 0.0.0.0 takes every IPv4 address; :: every address of both families */
+		if (mine || (i->ifa_flags & IFF_LOOPBACK) ||
+		    (l.family == AF_INET && sa->sa_family != AF_INET))
+			continue;
+		inet_ntop(sa->sa_family,
+			  sa->sa_family == AF_INET
+			      ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+			      : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
+			  shown, sizeof(shown));
+		kc_errf(err, errlen,
+			"listen %s: memcached would answer on %s (%s), which XDP does not protect "
+			"(it runs on iface %s only). Listen on an address of %s, " INSECURE_HINT,
+			cfg->listen, i->ifa_name, shown, cfg->iface, cfg->iface);
+		rc = -EPERM;
+	}
+	freeifaddrs(ifs);
+	if (!rc && !is_wildcard(&l) && !on_iface) {
+		kc_errf(err, errlen,
+			"listen %s is not an address of iface %s, the interface XDP protects: "
+			"listen on one of its addresses, " INSECURE_HINT,
+			cfg->listen, cfg->iface);
+		rc = -EPERM;
+	}
+	return rc;
 }

@@ -15,16 +15,23 @@
 
 #include "core/log.h"
 
+/* Room for the allow list, commas included (the network policy takes at most 64 --allow
+ * prefixes, netpol/policy.c; longer lists belong in a net-policy file). */
+#define KC_CONFIG_ALLOW_BYTES 2048
+
 enum kc_xdp_mode { KC_XDP_OFF, KC_XDP_SKB, KC_XDP_NATIVE };
 
 struct kc_config {
-	char listen[64];	/* address for memcached TCP and UDP */
-	uint32_t port;		/* memcached TCP and UDP port */
-	bool udp;		/* serve memcached over UDP too */
-	bool udp_writes;	/* UDP may mutate (set, delete, incr, ...); off: reads only */
-	uint64_t udp_max_reply; /* most bytes sent back for one UDP datagram, headers included */
-	bool allow_flush;	/* the protocol's flush_all (TCP only; this node, until restart) */
-	char http[80];		/* host:port of the HTTP listener (/metrics, /healthz) */
+	char listen[64];	 /* address for memcached TCP and UDP */
+	uint32_t port;		 /* memcached TCP and UDP port */
+	bool udp;		 /* serve memcached over UDP too */
+	bool udp_writes;	 /* UDP may mutate (set, delete, incr, ...); off: reads only */
+	uint64_t udp_max_reply;	 /* most bytes sent back for one UDP datagram, headers included */
+	bool allow_flush;	 /* the protocol's flush_all (TCP only; this node, until restart) */
+	char http[80];		 /* host:port of the HTTP listener (/metrics, /healthz) */
+	uint32_t http_max_conns; /* HTTP connections at once */
+	uint32_t http_header_timeout; /* seconds for a whole HTTP request header */
+	bool insecure_listen;	      /* allow listeners the network policy does not cover */
 	char iface[IF_NAMESIZE];
 	enum kc_xdp_mode xdp_mode;
 	uint64_t memory;   /* memory tier bytes */
@@ -49,9 +56,11 @@ struct kc_config {
 	uint64_t audit_queue_size;    /* each sink's queue bound */
 	uint32_t audit_checkpoint;    /* seconds between checkpoint records */
 	/* Lower tiers (user/tiers/tier.h): Redis and the object store; off when neither is set. */
-	char redis[512];	   /* redis://, rediss://, redis+sentinel:// URL */
-	char redis_prefix[48];	   /* prefix of every Redis key and channel */
-	uint32_t redis_timeout_ms; /* per command */
+	char redis[512];		     /* redis://, rediss://, redis+sentinel:// URL */
+	char redis_password_file[256];	     /* password for redis, kept out of argv */
+	char audit_redis_password_file[256]; /* the same for audit-redis-stream */
+	char redis_prefix[48];		     /* prefix of every Redis key and channel */
+	uint32_t redis_timeout_ms;	     /* per command */
 	/* us a worker polls for a Redis reply before sleeping (0: never) */
 	uint32_t redis_busy_poll_us;
 	char store[512];	   /* s3://bucket/prefix?...; default: data-dir/store */
@@ -67,10 +76,10 @@ struct kc_config {
 	uint32_t breaker_reset_ms; /* how long an open breaker waits before probing */
 	uint32_t node_id;	   /* 0..255, in write versions; 256 = random */
 	/* In-kernel network policy (user/netpol/policy.h); on whenever xdp_mode is not off. */
-	char net_policy[256];	       /* policy file; "" for the default protection */
-	char allow[2048];	       /* --allow prefixes, comma-separated */
-	bool net_policy_persist;       /* keep enforcing after exit (pinned link) */
-	uint32_t net_policy_max_rules; /* prefixes per trie, rule ids */
+	char net_policy[256];		   /* policy file; "" for the default protection */
+	char allow[KC_CONFIG_ALLOW_BYTES]; /* --allow prefixes, comma-separated */
+	bool net_policy_persist;	   /* keep enforcing after exit (pinned link) */
+	uint32_t net_policy_max_rules;	   /* prefixes per trie, rule ids */
 	/* pin worker i to the i-th allowed CPU (mod their number) */
 	bool pin_workers;
 };
@@ -90,6 +99,25 @@ int kc_config_parse_args(struct kc_config *cfg, int argc, char **argv, char *err
 
 /* Checks constraints between directives (e.g. memory >= 2 * item_max). */
 int kc_config_validate(const struct kc_config *cfg, char *err, size_t errlen);
+
+/* Reads redis-password-file and audit-redis-password-file, when set, into the userinfo of the
+ * redis and audit-redis-stream URLs (%XX-encoded: ":PASS@" after the scheme, or "user:PASS@"
+ * when the URL names a user), so that the password is never in /proc/PID/cmdline. A file must
+ * be a regular file not readable or writable by group or others (0600 or 0400), its first line
+ * the password (a final newline is dropped). kc_config_parse_args calls it before validating.
+ * Returns 0, or -errno/-EINVAL/-EPERM with a message that never contains the password (e.g.
+ * "redis-password-file /etc/kcache/redis.pw: mode 0644 lets group or others read it: chmod
+ * 600 it"). */
+int kc_config_read_password_files(struct kc_config *cfg, char *err, size_t errlen);
+
+/* Refuses listeners that nothing protects, unless insecure_listen is set: memcached on a
+ * non-loopback address with xdp-mode off; memcached on a wildcard address (0.0.0.0, ::) while
+ * an interface other than iface (and loopback) has an address of that family; memcached on a
+ * specific address that is not iface's; HTTP on a non-loopback address (the network policy
+ * covers the memcached port only). Reads the interfaces (getifaddrs) of the calling process's
+ * network namespace, so call it where the daemon runs. Returns 0, -EPERM with what is
+ * unprotected and the two ways out in err, or -errno when the interfaces cannot be read. */
+int kc_config_check_exposure(const struct kc_config *cfg, char *err, size_t errlen);
 
 /* Parses "64M" style sizes (bytes, K, M, G, T; powers of 1024). Returns 0 or -EINVAL. */
 int kc_parse_size(const char *s, uint64_t *out);

@@ -21,9 +21,11 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#define KC_HTTP_MAX_HEADERS	 (8 * 1024)    /* request line + headers; over it: 400, closed */
-#define KC_HTTP_MAX_BODY_DEFAULT (1024 * 1024) /* over it: 413 */
-#define KC_HTTP_TIMEOUT_DEFAULT	 30	       /* seconds of read or write inactivity */
+#define KC_HTTP_MAX_HEADERS	       (8 * 1024) /* request line + headers; over it: 400, closed */
+#define KC_HTTP_MAX_BODY_DEFAULT       (1024 * 1024) /* over it: 413 */
+#define KC_HTTP_TIMEOUT_DEFAULT	       30	     /* seconds of read or write inactivity */
+#define KC_HTTP_MAX_CONNS_DEFAULT      256	     /* open connections; over it: 503, closed */
+#define KC_HTTP_HEADER_TIMEOUT_DEFAULT 10	     /* seconds for a whole request header */
 
 struct kc_http;
 
@@ -53,6 +55,22 @@ void kc_http_set_max_body(struct kc_http *h, size_t bytes);
 
 /* Read/write inactivity timeout in seconds (default KC_HTTP_TIMEOUT_DEFAULT). */
 void kc_http_set_timeout(struct kc_http *h, int seconds);
+
+/* Most connections open at once (default KC_HTTP_MAX_CONNS_DEFAULT; 0 counts as 1). At the
+ * cap the listener stops handing connections to evhttp: what waits in the backlog is accepted,
+ * answered 503 and closed. At EMFILE/ENFILE (either accept path) nothing is accepted for
+ * KC_ACCEPT_PAUSE_MS, and one warning per KC_ACCEPT_LOG_PERIOD_S says how many it stands for. */
+void kc_http_set_max_conns(struct kc_http *h, size_t n);
+
+/* Seconds a connection has to send a whole request header, from its accept or from the end of
+ * its previous request (default KC_HTTP_HEADER_TIMEOUT_DEFAULT; <= 0 counts as 1). evhttp's
+ * own timeout is per read; this one is not: past it the connection is shut down (checked once
+ * a second), unless more than KC_HTTP_MAX_HEADERS bytes arrived meanwhile (the header is then
+ * complete and a body is on its way: libevent 2.1 tells us only when the body is in too). */
+void kc_http_set_header_timeout(struct kc_http *h, int seconds);
+
+/* Connections open now (for tests and metrics). */
+size_t kc_http_conns(const struct kc_http *h);
 
 /* For handlers: true when the request's method is in methods (a mask of EVHTTP_REQ_*);
  * otherwise replies 405 with an Allow header listing methods, and returns false. */

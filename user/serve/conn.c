@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "serve/pend.h"
 
 #define READ_CHUNK (16 << 10)
@@ -327,6 +328,33 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 	conn_drive(arg);
 }
 
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct kc_worker *w = arg;
+
+	(void)fd, (void)what;
+	event_add(w->tcp_ev, NULL);
+}
+
+/* Out of descriptors (or memory): the pending connection stays in the backlog and the listener
+ * stays readable, so accepting again at once would spin (and, logging each time, fill the
+ * disk). Stop watching the listener for a while, and say so once per period for all workers. */
+static void accept_pause(struct kc_worker *w, int err)
+{
+	static struct kc_ratelimit rl;
+	const struct timeval tv = {0, KC_ACCEPT_PAUSE_MS * 1000};
+	uint64_t left_out;
+
+	if (kc_ratelimit(&rl, KC_ACCEPT_LOG_PERIOD_S * KC_NS_PER_S, &left_out))
+		log_warn("memcached accept: %s: pausing accepts for %d ms (%llu more in the last "
+			 "%d s)",
+			 strerror(err), KC_ACCEPT_PAUSE_MS, (unsigned long long)left_out,
+			 KC_ACCEPT_LOG_PERIOD_S);
+	event_del(w->tcp_ev);
+	if (event_base_once(w->base, -1, EV_TIMEOUT, accept_resume, w, &tv))
+		event_add(w->tcp_ev, NULL); /* no timer: better a busy loop than a dead port */
+}
+
 void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct kc_worker *w = arg;
@@ -337,8 +365,9 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		struct kc_conn *c;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				accept_pause(w, errno);
 			return;
 		}
 		if (atomic_load(w->env->curr_conns) >= w->max_conns) {

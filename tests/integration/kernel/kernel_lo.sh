@@ -56,11 +56,14 @@ stop_kcached
 NB=$(mktemp -d /tmp/kcnobody.XXXXXX)
 on_exit "rm -rf $NB"
 chmod 777 "$NB"
+# the admin sockets' folder: nobody's own and closed to others (kcached refuses an open one)
+mkdir -m 0700 "$NB/run"
+chown 65534:65534 "$NB/run"
 nobody() { ns_daemon "$N" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 port=11300
 # Not through the function: a backgrounded function is a subshell, and $! must be kcached.
 nsenter --net="/run/netns/$N" -- setpriv --reuid=65534 --regid=65534 --clear-groups "$KCACHED" \
-	--port "$port" --http 127.0.0.1:8090 --xdp-mode off --admin-socket "$NB/off.sock" \
+	--port "$port" --http 127.0.0.1:8090 --xdp-mode off --admin-socket "$NB/run/off.sock" \
 	--data-dir "$NB/data" >"$NB/off.log" 2>&1 &
 pid=$!
 KC_PIDS+=("$pid")
@@ -73,7 +76,7 @@ stop_kcached "$pid" "$NB/off.log"
 ok "--xdp-mode off runs without privileges"
 rc=0
 nobody "$KCACHED" --port "$port" --http 127.0.0.1:8090 --iface lo --xdp-mode skb --pin-path "$PIN" \
-	--admin-socket "$NB/skb.sock" --data-dir "$NB/data" >"$NB/skb.log" 2>&1 || rc=$?
+	--admin-socket "$NB/run/skb.sock" --data-dir "$NB/data" >"$NB/skb.log" 2>&1 || rc=$?
 cat "$NB/skb.log"
 [ "$rc" -eq 1 ] || fail "unprivileged --xdp-mode skb: exit $rc, want 1"
 grep -q 'need root' "$NB/skb.log" || fail "the refusal does not say root is needed"

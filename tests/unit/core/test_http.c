@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -437,6 +440,150 @@ static void test_start_errors(void **state)
 	event_base_free(base);
 }
 
+/* issue 13 item 6: at the cap a connection gets 503 and is closed; a header that is not
+ * complete within the header timeout is cut, however steadily its bytes arrive; then the
+ * listener takes connections again. */
+static void test_cap_and_header_deadline(void **state)
+{
+	static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	struct server s = {0};
+	struct timespec nap = {0, 100 * 1000 * 1000};
+	char err[256], buf[256];
+	struct resp r;
+	int a, b, port, ok = 0;
+
+	(void)state;
+	s.base = event_base_new();
+	assert_non_null(s.base);
+	s.h = kc_http_start(s.base, "127.0.0.1:0", err, sizeof(err));
+	if (!s.h)
+		fail_msg("kc_http_start: %s", err);
+	kc_http_set_max_conns(s.h, 2);
+	kc_http_set_header_timeout(s.h, 1);
+	port = kc_http_port(s.h);
+	assert_int_equal(pthread_create(&s.thread, NULL, run, &s), 0);
+	a = dial(port);
+	b = dial(port);
+	assert_int_equal(send(a, partial, sizeof(partial) - 1, 0), (ssize_t)sizeof(partial) - 1);
+	assert_int_equal(send(b, partial, sizeof(partial) - 1, 0), (ssize_t)sizeof(partial) - 1);
+	for (int i = 0; i < 50 && kc_http_conns(s.h) < 2; i++)
+		nanosleep(&nap, NULL);
+	assert_int_equal(kc_http_conns(s.h), 2);
+	/* the third, over the cap: a 503 before it even asks (one that sends may see a reset) */
+	int c = dial(port);
+	ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
+
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_true(strncmp(buf, "HTTP/1.1 503 ", 13) == 0);
+	close(c);
+	r = fetch(port, "GET", "/healthz");
+	assert_int_not_equal(r.status, 200);
+	resp_free(&r);
+	/* one more byte now and then does not help: the whole header had 1 s */
+	assert_int_equal(send(a, "x", 1, 0), 1);
+	assert_true(recv(a, buf, sizeof(buf), 0) <= 0); /* EOF or reset; 10 s timeout: EAGAIN */
+	assert_int_not_equal(errno, EAGAIN);
+	assert_true(recv(b, buf, sizeof(buf), 0) <= 0);
+	close(a);
+	close(b);
+	for (int i = 0; i < 50 && !ok; i++) {
+		r = fetch(port, "GET", "/healthz");
+		ok = r.status == 200;
+		resp_free(&r);
+		if (!ok)
+			nanosleep(&nap, NULL);
+	}
+	assert_true(ok);
+	/* a body slower than the header timeout is not cut: the header was in, and more bytes
+	 * than a header can hold arrived */
+	static const char put_hdr[] = "PUT /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+				      "Content-Length: 20000\r\n\r\n";
+	static char body[20000];
+	struct timespec over = {1, 800 * 1000 * 1000};
+
+	memset(body, 'b', sizeof(body));
+	a = dial(port);
+	assert_int_equal(send(a, put_hdr, sizeof(put_hdr) - 1, 0), (ssize_t)sizeof(put_hdr) - 1);
+	assert_int_equal(send(a, body, 10000, 0), 10000);
+	nanosleep(&over, NULL); /* the 1 s deadline passes, with the sweep */
+	nanosleep(&over, NULL);
+	assert_int_equal(send(a, body + 10000, 10000, MSG_NOSIGNAL), 10000);
+	ssize_t got = recv(a, buf, sizeof(buf) - 1, 0);
+
+	assert_true(got > 12);
+	buf[got] = 0;
+	assert_true(strncmp(buf, "HTTP/1.1 405", 12) == 0); /* answered, not cut */
+	close(a);
+	event_base_loopexit(s.base, NULL);
+	pthread_join(s.thread, NULL);
+	kc_http_stop(s.h);
+	event_base_free(s.base);
+}
+
+/* issue 13 item 6: out of descriptors, the listener pauses and says so once per period, not
+ * once per attempt. The server runs in a child whose RLIMIT_NOFILE leaves room for 3
+ * connections; this process opens 12 and counts the child's log lines. */
+static void test_emfile_pause_logs_once(void **state)
+{
+	char logf[] = "/tmp/kc_test_http_log_XXXXXX", line[512];
+	int lfd = mkstemp(logf), sync[2], port = 0, socks[12], pauses = 0, lines = 0, status;
+	pid_t pid;
+	FILE *f;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(pipe(sync), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct event_base *base = event_base_new();
+		struct kc_http *h = kc_http_start(base, "127.0.0.1:0", NULL, 0);
+		struct timeval run_for = {3, 0};
+		struct rlimit rl;
+
+		dup2(lfd, 2);
+		if (!base || !h)
+			_exit(3);
+		kc_http_set_max_conns(h, 1000);
+		port = kc_http_port(h);
+		/* what is open now, and three more */
+		int top = dup(0);
+
+		close(top);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)top + 3;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(4);
+		if (write(sync[1], &port, sizeof(port)) != sizeof(port))
+			_exit(5);
+		event_base_loopexit(base, &run_for);
+		event_base_dispatch(base);
+		_exit(0);
+	}
+	close(sync[1]);
+	assert_int_equal(read(sync[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(sync[0]);
+	for (int i = 0; i < 12; i++) {
+		socks[i] = dial(port);
+		assert_true(send(socks[i], "GET / HTTP/1.1\r\n", 16, 0) == 16);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 12; i++)
+		close(socks[i]);
+	f = fdopen(lfd, "r");
+	assert_non_null(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		lines++;
+		pauses += strstr(line, "pausing accepts") != NULL;
+	}
+	fclose(f);
+	unlink(logf);
+	assert_int_equal(pauses, 1); /* ~6 pauses in 3 s, one line for them */
+	assert_true(lines <= 3);     /* that line and "listening on" */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +596,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_accounting, setup, teardown),
 	    cmocka_unit_test(test_route_errors),
 	    cmocka_unit_test(test_start_errors),
+	    cmocka_unit_test(test_cap_and_header_deadline),
+	    cmocka_unit_test(test_emfile_pause_logs_once),
 	};
 
 	/* event_base_loopexit() comes from the test thread */
