@@ -509,7 +509,8 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 			return perr(
 			    ps, n,
 			    "rule '%s': paths apply only to execve, execveat, openat, "
-			    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2",
+			    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2, "
+			    "open_by_handle_at",
 			    p->names[idx]);
 	}
 	if (has_cg)
