@@ -89,6 +89,20 @@ ev=$(wait_event '.syscall.name == "execveat" and (.process.args | join(" ")) == 
 expect_field "execveat: not another exec's filename" "$ev" .syscall.args.filename "/dev/fd/$fd"
 expect_field "execveat: exe" "$ev" .process.exe "$TMP/bin/mytrue"
 
+# A file with no name (O_TMPFILE) and an unlinked one, run by fd: the exe is the path the
+# kernel still has for it (O_TMPFILE: DIR/#INODE), inside the rule's folder, flagged as an
+# image without a link.
+"$AH" tmpfile-exec "$TMP/bin"
+ev=$(wait_event '.rule == "exec-tmp" and (.process.args | join(" ")) == "kctest-nameless" and (.process.exe | test("/#[0-9]+$"))') ||
+	fail "no record of the O_TMPFILE exec"
+expect_field "O_TMPFILE exec: no link" "$ev" .process.memfd_exe true
+[[ $(field "$ev" .process.exe) == "$TMP/bin/#"* ]] || fail "O_TMPFILE exe: $(field "$ev" .process.exe)"
+ok "O_TMPFILE exec: exe under the folder"
+"$AH" unlinked-exec "$TMP/bin"
+ev=$(wait_event ".rule == \"exec-tmp\" and .process.exe == \"$TMP/bin/kctest-unlinked\"") ||
+	fail "no record of the unlinked file's exec"
+expect_field "unlinked exec: no link" "$ev" .process.memfd_exe true
+
 # setregid, setgroups, process_vm_readv.
 "$AH" setregid 0 0 >/dev/null
 ev=$(wait_event '.syscall.name == "setregid"') || fail "no setregid record"

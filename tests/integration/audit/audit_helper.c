@@ -231,6 +231,36 @@ int main(int argc, char **argv)
 		syscall(SYS_execveat, fd, page, args, env, AT_EMPTY_PATH);
 		return report(-1);
 	}
+	if ((!strcmp(cmd, "tmpfile-exec") || !strcmp(cmd, "unlinked-exec")) && argc > 2) {
+		/* tmpfile-exec DIR: /bin/true copied into an O_TMPFILE file of DIR (no name at
+		 * all), unlinked-exec DIR: into DIR/kctest-unlinked, then unlinked; run by fd. */
+		char *args[] = {"kctest-nameless", NULL}, *env[] = {NULL}, buf[65536], path[4096];
+		int w, r, f = open("/bin/true", O_RDONLY);
+		ssize_t n;
+
+		if (!strcmp(cmd, "tmpfile-exec")) {
+			w = open(argv[2], O_TMPFILE | O_RDWR, 0700);
+		} else {
+			snprintf(path, sizeof(path), "%s/kctest-unlinked", argv[2]);
+			w = open(path, O_CREAT | O_RDWR | O_TRUNC, 0700);
+		}
+		if (w < 0 || f < 0)
+			return 8;
+		while ((n = read(f, buf, sizeof(buf))) > 0)
+			if (write(w, buf, (size_t)n) != n)
+				return 4;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
+		r = open(path, O_RDONLY); /* a read-only fd: exec refuses one open for writing */
+		close(w);
+		if (r < 0)
+			return 9;
+		if (!strcmp(cmd, "unlinked-exec")) {
+			snprintf(path, sizeof(path), "%s/kctest-unlinked", argv[2]);
+			unlink(path);
+		}
+		syscall(SYS_execveat, r, "", args, env, AT_EMPTY_PATH);
+		return report(-1);
+	}
 	if (!strcmp(cmd, "setregid") && argc > 3)
 		return report(setregid((gid_t)atoi(argv[2]), (gid_t)atoi(argv[3])));
 	if (!strcmp(cmd, "setgroups") && argc > 2) { /* setgroups G...: up to 16 */
