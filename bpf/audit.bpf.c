@@ -9,11 +9,16 @@
  * policy (per-hook rule masks, one LPM lookup for its path, the cgroup and binary masks, then
  * the per-rule checks of the first candidates); a call no rule keeps is counted and dropped
  * here. A kept call is parked in kc_audit_infl until its exit, where the result is added and
- * the event goes into the ring buffer. Kill actions send SIGKILL at enter (and, for an exec
- * matched only on its resolved binary, at exit, before the new image runs).
+ * the event goes into the ring buffer; when the table is full the event is sent at enter,
+ * without the result, so that a call is never lost for want of an entry. Kill actions send
+ * SIGKILL at enter (and, for an exec matched only on its resolved binary, at
+ * sched_process_exec, before the new image runs).
  *
  * sched_process_exec/fork/exit keep kc_audit_proc, the kernel's process table (exec ids,
- * parent, resolved exe), and feed every exec's argv to the daemon. cgroup_mkdir/rmdir keep
+ * parent, resolved exe), and feed every exec's argv to the daemon; sched_process_exec also
+ * matches execs on the binary the kernel resolved. open_by_handle_at is matched at sys_exit on
+ * the path of the descriptor it returned. io_uring_submit_req sees IORING_OP_OPENAT/OPENAT2,
+ * which bypass openat(2), and matches them as the openat/openat2 hooks. cgroup_mkdir/rmdir keep
  * kc_audit_cg for cgroup-scoped rules. cgroup/connect4 and connect6 refuse connects for deny
  * rules (EPERM).
  */
