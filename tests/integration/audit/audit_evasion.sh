@@ -89,6 +89,14 @@ ev=$(wait_event '.syscall.name == "execveat" and (.process.args | join(" ")) == 
 expect_field "execveat: not another exec's filename" "$ev" .syscall.args.filename "/dev/fd/$fd"
 expect_field "execveat: exe" "$ev" .process.exe "$TMP/bin/mytrue"
 
+# An exec from a thread other than the leader: the thread takes the leader's pid during the
+# exec, and its parked call used to be looked up under the new pid at exit, not found, lost.
+"$AH" thread-exec "$TMP/bin/mytrue"
+ev=$(wait_event '.syscall.name == "execve" and (.process.args | join(" ")) == "kctest-thread-exec"') ||
+	fail "no record of the exec from a non-leader thread"
+expect_field "thread exec: result" "$ev" .syscall.ret 0
+expect_field "thread exec: filename" "$ev" .syscall.args.filename "$TMP/bin/mytrue"
+
 # A file with no name (O_TMPFILE) and an unlinked one, run by fd: the exe is the path the
 # kernel still has for it (O_TMPFILE: DIR/#INODE), inside the rule's folder, flagged as an
 # image without a link.

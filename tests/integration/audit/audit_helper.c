@@ -69,6 +69,17 @@ static long uring_open(const char *path)
 	return cqe->res;
 }
 
+static char *thread_exec_file;
+
+static void *thread_exec(void *arg)
+{
+	char *args[] = {"kctest-thread-exec", NULL}, *env[] = {NULL};
+
+	(void)arg;
+	execve(thread_exec_file, args, env);
+	return NULL;
+}
+
 static const char *fifo_path;
 
 static void *fifo_open(void *arg)
@@ -259,6 +270,15 @@ int main(int argc, char **argv)
 			unlink(path);
 		}
 		syscall(SYS_execveat, r, "", args, env, AT_EMPTY_PATH);
+		return report(-1);
+	}
+	if (!strcmp(cmd, "thread-exec") && argc > 2) { /* a thread, not the leader, execs FILE */
+		pthread_t th;
+
+		thread_exec_file = argv[2];
+		if (pthread_create(&th, NULL, thread_exec, NULL))
+			return 7;
+		pthread_join(th, NULL);
 		return report(-1);
 	}
 	if (!strcmp(cmd, "setregid") && argc > 3)
