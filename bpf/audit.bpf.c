@@ -9,11 +9,16 @@
  * policy (per-hook rule masks, one LPM lookup for its path, the cgroup and binary masks, then
  * the per-rule checks of the first candidates); a call no rule keeps is counted and dropped
  * here. A kept call is parked in kc_audit_infl until its exit, where the result is added and
- * the event goes into the ring buffer. Kill actions send SIGKILL at enter (and, for an exec
- * matched only on its resolved binary, at exit, before the new image runs).
+ * the event goes into the ring buffer; when the table is full the event is sent at enter,
+ * without the result, so that a call is never lost for want of an entry. Kill actions send
+ * SIGKILL at enter (and, for an exec matched only on its resolved binary, at
+ * sched_process_exec, before the new image runs).
  *
  * sched_process_exec/fork/exit keep kc_audit_proc, the kernel's process table (exec ids,
- * parent, resolved exe), and feed every exec's argv to the daemon. cgroup_mkdir/rmdir keep
+ * parent, resolved exe), and feed every exec's argv to the daemon; sched_process_exec also
+ * matches execs on the binary the kernel resolved. open_by_handle_at is matched at sys_exit on
+ * the path of the descriptor it returned. io_uring_submit_req sees IORING_OP_OPENAT/OPENAT2,
+ * which bypass openat(2), and matches them as the openat/openat2 hooks. cgroup_mkdir/rmdir keep
  * kc_audit_cg for cgroup-scoped rules. cgroup/connect4 and connect6 refuse connects for deny
  * rules (EPERM).
  */
@@ -113,6 +118,7 @@ struct scratch {
 	struct kc_audit_lpm_key key;
 	struct kc_audit_infl infl;
 	struct kc_audit_proc proc;
+	struct pt_regs regs;
 	char walk[512];
 };
 
@@ -340,6 +346,7 @@ static __always_inline __u32 id_args(__u32 hook)
 	case KC_HOOK_SETGID:
 		return 1;
 	case KC_HOOK_SETREUID:
+	case KC_HOOK_SETREGID:
 		return 2;
 	case KC_HOOK_SETRESUID:
 	case KC_HOOK_SETRESGID:
@@ -439,9 +446,19 @@ static __always_inline int is_path_hook(__u32 hook)
 	case KC_HOOK_FCHOWNAT:
 	case KC_HOOK_MOUNT:
 	case KC_HOOK_UMOUNT2:
+	case KC_HOOK_OPEN_BY_HANDLE_AT:
 		return 1;
 	}
 	return 0;
+}
+
+/* Hooks matched (again) after the call on the file the kernel resolved: an exec on its binary
+ * (at sched_process_exec), open_by_handle_at on the file it opened (at sys_exit). They are
+ * parked at enter even when no rule matched there. */
+static __always_inline int late_hook(__u32 hook)
+{
+	return hook == KC_HOOK_EXECVE || hook == KC_HOOK_EXECVEAT ||
+	       hook == KC_HOOK_OPEN_BY_HANDLE_AT;
 }
 
 /* Which argument holds the path (or the string) of a hook; -1 for none. */
@@ -547,6 +564,16 @@ static __always_inline void read_extras(struct kc_audit_infl *in)
 	case KC_HOOK_BPF:
 		bpf_probe_read_user(in->aux, 64, (void *)a[1]);
 		break;
+	case KC_HOOK_OPEN_BY_HANDLE_AT: /* struct file_handle: handle_bytes, handle_type */
+		bpf_probe_read_user(in->aux, 8, (void *)a[1]);
+		break;
+	case KC_HOOK_SETGROUPS: /* the first 16 gids */
+		len = a[0] < 16 ? a[0] * 4 : 64;
+		bpf_probe_read_user(in->aux, len & 127, (void *)a[1]);
+		break;
+	case KC_HOOK_IO_URING_SETUP: /* struct io_uring_params: sq_entries, cq_entries, flags */
+		bpf_probe_read_user(in->aux, 12, (void *)a[1]);
+		break;
 	case KC_HOOK_MOUNT:
 		if (bpf_probe_read_user_str(in->str[1], KC_AUDIT_STR_MAX, (void *)a[0]) >= 0)
 			in->flags |= KC_EV_HAVE_STR1;
@@ -587,6 +614,85 @@ static __always_inline __u64 head_mask(__u64 m, const struct kc_audit_pol *pol, 
 				  (2 * KC_AUDIT_HEAD_SLOTS - 1)]);
 }
 
+/* Sends the event of the call in, with result ret, for the current task into the ring buffer,
+ * and counts it (emitted, or lost_ringbuf). Every member is written from in or the task: a
+ * record never carries a string an earlier call left in the per-CPU scratch (each string is
+ * copied up to its NUL, and in's strings are set for every call). */
+static __always_inline void emit(struct kc_audit_infl *in, __s64 ret, __u32 tgid, __u32 tid)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	__u64 ug = bpf_get_current_uid_gid();
+	struct kc_audit_proc *proc = bpf_map_lookup_elem(&kc_audit_proc, &tgid);
+	__u32 hook = in->hook;
+	struct kc_audit_event *e;
+
+	e = bpf_ringbuf_reserve(&kc_audit_rb, sizeof(*e), 0);
+	if (!e) {
+		count(hook, KC_ST_LOST_RINGBUF);
+		return;
+	}
+	e->type = KC_REC_EVENT;
+	e->hook = hook;
+	e->rule = in->rule;
+	e->action = in->action;
+	e->flags = in->flags;
+	e->xflags = in->xflags;
+	e->nr = in->nr;
+	e->pid = tgid;
+	e->tid = tid;
+	e->uid = (__u32)ug;
+	e->gid = ug >> 32;
+	e->euid = BPF_CORE_READ(t, cred, euid.val);
+	e->egid = BPF_CORE_READ(t, cred, egid.val);
+	e->ktime = in->ktime;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->ret = ret;
+	__builtin_memcpy(e->args, in->args, sizeof(e->args));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel(e->aux, sizeof(e->aux), in->aux);
+	e->str[0][0] = 0;
+	e->str[1][0] = 0;
+	bpf_probe_read_kernel_str(e->str[0], KC_AUDIT_STR_MAX, in->str[0]);
+	bpf_probe_read_kernel_str(e->str[1], KC_AUDIT_STR_MAX, in->str[1]);
+	if (proc) {
+		e->ppid = proc->ppid;
+		e->exec_id = proc->exec_id;
+		e->parent_exec_id = proc->parent_exec_id;
+		e->image_id = proc->image_id;
+		if (proc->flags & KC_PROC_LATE)
+			e->flags |= KC_EV_LATE;
+		if (proc->flags & KC_PROC_FORKED)
+			e->flags |= KC_EV_FORKED;
+		if (proc->flags & KC_PROC_MEMFD)
+			e->flags |= KC_EV_MEMFD;
+		e->exe[0] = 0;
+		bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), proc->exe);
+	} else {
+		e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+		e->exec_id = BPF_CORE_READ(t, group_leader, start_time);
+		e->parent_exec_id = 0;
+		e->image_id = e->exec_id;
+		e->flags |= KC_EV_LATE;
+		e->exe[0] = 0;
+	}
+	bpf_ringbuf_submit(e, 0);
+	count(hook, KC_ST_EMITTED);
+}
+
+/* The file behind descriptor fd of the current task, or NULL. */
+static __always_inline struct file *task_fd_file(long fd)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
 /* tp_btf rather than raw_tp: the registers are read with plain loads (BTF pointer), not copied
  * with a helper. Both run through the same bpf_trace_run2; the hook's own cost is the same. */
 SEC("tp_btf/sys_enter")
@@ -620,7 +726,7 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 	}
 	flags = compat ? kc_sc_flags32[nr] : kc_sc_flags[nr];
 	sa = str_arg(hook);
-	if (is_path_hook(hook) && hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT &&
+	if (is_path_hook(hook) && sa >= 0 && hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT &&
 	    hook != KC_HOOK_RENAMEAT2 && (m & ~pol->path_any)) {
 		/* Most paths share not even their head with a rule: drop them before copying
 		 * anything (the legacy calls, SHIFT1, have the path one argument earlier). */
@@ -637,6 +743,9 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 	in = &s->infl;
 	in->hook = hook;
 	in->flags = compat ? KC_EV_COMPAT : 0;
+	in->xflags = 0;
+	in->rule = 0;
+	in->action = 0;
 	read_args(regs, compat, in->args);
 	shift_args(flags, in->args);
 	in->nr = nr;
@@ -645,6 +754,12 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 					    (void *)in->args[sa < 6 ? sa : 0]);
 		if (n >= KC_AUDIT_STR_MAX - 2)
 			in->flags |= KC_EV_TRUNC0;
+		if (n < 0) {
+			/* Not readable now (a page not yet faulted in, or a bad pointer): the
+			 * record says so and carries no string, never the scratch's last one. */
+			s->key.data[2] = 0;
+			in->xflags |= KC_EVX_STR0_FAULT;
+		}
 	}
 	if (is_path_hook(hook) && (m & ~pol->path_any)) {
 		__u64 pm = lpm_mask(&s->key, gen, KC_LPM_PATH, n);
@@ -657,6 +772,8 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 						     (void *)in->args[3]);
 			if (n2 >= KC_AUDIT_STR_MAX - 2)
 				in->flags |= KC_EV_TRUNC1;
+			if (n2 < 0)
+				s->key.data[2] = 0;
 			pm |= lpm_mask(&s->key, gen, KC_LPM_PATH, n2);
 			bpf_probe_read_kernel_str(in->str[1], KC_AUDIT_STR_MAX, &s->key.data[2]);
 			in->flags |= KC_EV_HAVE_STR1;
@@ -664,15 +781,15 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 		}
 		m &= pol->path_any | pm;
 	}
-	if (!m && hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT) {
+	if (!m && !late_hook(hook)) {
 		count(hook, KC_ST_FILTERED);
 		return 0;
 	}
-	/* Kept so far (an exec always is: it is matched again on its resolved binary at exit).
+	/* Kept so far (an exec always is: it is matched again on its resolved binary later).
 	 * Save the string before decide() reuses the key. */
-	if (n >= 0)
+	if (sa >= 0 && n != -2)
 		bpf_probe_read_kernel_str(in->str[0], KC_AUDIT_STR_MAX, &s->key.data[2]);
-	else if (n == -1)
+	else if (n != -2)
 		in->str[0][0] = 0;
 	if (!(in->flags & KC_EV_HAVE_STR1))
 		in->str[1][0] = 0;
@@ -692,48 +809,107 @@ int BPF_PROG(kc_audit_enter, struct pt_regs *regs, long id)
 		if (v.rule >= 0) {
 			if (v.action == KC_ACT_IGNORE) {
 				count(hook, KC_ST_IGNORED);
+				in->matched = 2; /* a late hook is parked as dropped */
+			} else {
+				if (v.action == KC_ACT_KILL) {
+					bpf_send_signal(9);
+					in->flags |= KC_EV_KILLED;
+					count(hook, KC_ST_KILLED);
+				}
+				if (v.limited) {
+					count(hook, KC_ST_RATELIMITED);
+					in->matched = 2;
+				}
+			}
+			if (in->matched > 1 && !late_hook(hook))
 				return 0;
-			}
-			if (v.action == KC_ACT_KILL) {
-				bpf_send_signal(9);
-				in->flags |= KC_EV_KILLED;
-				count(hook, KC_ST_KILLED);
-			}
-			if (v.limited) {
-				count(hook, KC_ST_RATELIMITED);
-				return 0;
-			}
-			in->matched = 1;
+			if (!in->matched)
+				in->matched = 1;
 			in->rule = KC_AUDIT_RULE_PACK(v.rule, gen);
 			in->action = v.action;
 		}
 	}
-	if (!in->matched && hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT) {
+	if (!in->matched && !late_hook(hook)) {
 		count(hook, KC_ST_FILTERED);
 		return 0;
 	}
-	if (in->matched)
+	if (in->matched == 1)
 		count(hook, KC_ST_SEEN);
 	in->ktime = bpf_ktime_get_ns();
-	if (in->matched)
-		read_extras(in);
+	__builtin_memset(in->aux, 0, sizeof(in->aux));
+	read_extras(in);
 	if (bpf_map_update_elem(&kc_audit_infl, &tid, in, BPF_ANY)) {
-		if (in->matched)
-			count(hook, KC_ST_LOST_INFLIGHT);
+		/* The table is full (threads blocked inside matched calls, say): send the event
+		 * now, without its result, rather than lose who did what. An exec not matched
+		 * yet is matched at sched_process_exec without the entry. */
+		if (in->matched == 1) {
+			in->xflags |= KC_EVX_EARLY;
+			emit(in, 0, tgid, tid);
+		}
 		return 0;
 	}
 	__sync_fetch_and_add(&kc_audit_infl_n, 1);
 	return 0;
 }
 
+/* A call parked unmatched (an exec, open_by_handle_at), matched now on the path the kernel
+ * resolved, already at s->key.data + 2 (n bytes read). Returns 1 when in is matched (rule and
+ * action set, a kill sent), 0 when it is dropped (counted). */
+static __always_inline int match_late(struct scratch *s, struct kc_audit_infl *in, long n,
+				      struct kc_audit_proc *proc, __u32 tgid)
+{
+	__u32 gen = kc_audit_ctl.gen & 1, hook = in->hook & 31;
+	struct kc_audit_pol *pol = bpf_map_lookup_elem(&kc_audit_pol, &gen);
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct verdict v;
+	__u64 m;
+
+	if (!pol || !kc_audit_ctl.enabled)
+		goto filtered;
+	m = pol->hook_rules[hook];
+	m &= pol->path_any | lpm_mask(&s->key, gen, KC_LPM_PATH, n);
+	if (!m)
+		goto filtered;
+	v = decide(s, pol, gen, hook, m, proc, tgid, (__u32)bpf_get_current_uid_gid(),
+		   BPF_CORE_READ(t, cred, euid.val), in->args, 1);
+	if (v.rule < 0)
+		goto filtered;
+	if (v.action == KC_ACT_IGNORE) {
+		count(hook, KC_ST_IGNORED);
+		return 0;
+	}
+	if (v.action == KC_ACT_KILL) {
+		/* Before the new image (or the caller) runs a single instruction. */
+		bpf_send_signal(9);
+		in->flags |= KC_EV_KILLED;
+		count(hook, KC_ST_KILLED);
+	}
+	if (v.limited) {
+		count(hook, KC_ST_RATELIMITED);
+		return 0;
+	}
+	in->rule = KC_AUDIT_RULE_PACK(v.rule, gen);
+	in->action = v.action;
+	in->matched = 1;
+	count(hook, KC_ST_SEEN);
+	return 1;
+filtered:
+	count(hook, KC_ST_FILTERED);
+	return 0;
+}
+
+static __always_inline void infl_delete(__u32 tid)
+{
+	if (!bpf_map_delete_elem(&kc_audit_infl, &tid))
+		__sync_fetch_and_add(&kc_audit_infl_n, -1);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kc_audit_exit, struct pt_regs *regs, long ret)
 {
-	__u64 nr, pid_tgid, ug;
-	struct kc_audit_proc *proc;
-	struct kc_audit_event *e;
+	__u64 nr, pid_tgid;
 	struct kc_audit_infl *in;
-	struct task_struct *t;
+	struct scratch *s;
 	__u32 tid, tgid, hook;
 
 	/* Every syscall's exit comes here: the common case costs one load. */
@@ -753,104 +929,97 @@ int BPF_PROG(kc_audit_exit, struct pt_regs *regs, long ret)
 	if (!in)
 		return 0;
 	hook = in->hook;
-	if (hook >= KC_HOOK__SYSCALLS)
-		goto out;
-	t = (void *)bpf_get_current_task();
-	ug = bpf_get_current_uid_gid();
-	proc = bpf_map_lookup_elem(&kc_audit_proc, &tgid);
-	if (!in->matched) {
-		/* An exec: match its resolved binary (kc_audit_proc was updated by
-		 * sched_process_exec when it succeeded). */
-		__u32 gen = kc_audit_ctl.gen & 1;
-		struct kc_audit_pol *pol = bpf_map_lookup_elem(&kc_audit_pol, &gen);
-		struct scratch *s = scratch();
-		struct verdict v;
-		__u64 m;
-		long n;
+	if (hook >= KC_HOOK__SYSCALLS || in->matched > 1)
+		goto out; /* dropped at enter (an exec parked only so that it is not matched late)
+			   */
+	if (hook == KC_HOOK_OPEN_BY_HANDLE_AT && ret >= 0 && (s = scratch())) {
+		/* The handle names no path: the file it opened does. */
+		struct file *f = task_fd_file(ret);
+		long n = -1;
 
-		if (ret != 0 || !proc || !pol || !s || !kc_audit_ctl.enabled)
-			goto filtered;
-		m = pol->hook_rules[hook & 31];
-		n = bpf_probe_read_kernel_str(&s->key.data[2], KC_AUDIT_STR_MAX - 2, proc->exe);
-		m &= pol->path_any | lpm_mask(&s->key, gen, KC_LPM_PATH, n);
-		if (!m)
-			goto filtered;
-		v = decide(s, pol, gen, hook, m, proc, tgid, (__u32)ug,
-			   BPF_CORE_READ(t, cred, euid.val), in->args, 1);
-		if (v.rule < 0)
-			goto filtered;
-		if (v.action == KC_ACT_IGNORE) {
-			count(hook, KC_ST_IGNORED);
+		in->str[1][0] = 0;
+		if (f && file_path(f, s->walk, in->str[1]) > 0) {
+			in->xflags |= KC_EVX_FDPATH;
+			in->flags |= KC_EV_HAVE_STR1;
+			n = bpf_probe_read_kernel_str(&s->key.data[2], KC_AUDIT_STR_MAX - 2,
+						      in->str[1]);
+		}
+		if (!in->matched &&
+		    !match_late(s, in, n, bpf_map_lookup_elem(&kc_audit_proc, &tgid), tgid))
 			goto out;
-		}
-		if (v.action == KC_ACT_KILL) {
-			/* Before the new image runs a single instruction. */
-			bpf_send_signal(9);
-			in->flags |= KC_EV_KILLED;
-			count(hook, KC_ST_KILLED);
-		}
-		if (v.limited) {
-			count(hook, KC_ST_RATELIMITED);
-			goto out;
-		}
-		in->rule = KC_AUDIT_RULE_PACK(v.rule, gen);
-		in->action = v.action;
-		count(hook, KC_ST_SEEN);
 	}
-	e = bpf_ringbuf_reserve(&kc_audit_rb, sizeof(*e), 0);
-	if (!e) {
-		count(hook, KC_ST_LOST_RINGBUF);
+	if (!in->matched) {
+		/* An exec that failed (a successful one was matched, and its entry removed, at
+		 * sched_process_exec), or an open_by_handle_at that opened nothing. */
+		count(hook, KC_ST_FILTERED);
 		goto out;
 	}
-	e->type = KC_REC_EVENT;
-	e->hook = hook;
-	e->rule = in->rule;
-	e->action = in->action;
-	e->flags = in->flags;
-	e->nr = in->nr;
-	e->pid = tgid;
-	e->tid = tid;
-	e->uid = (__u32)ug;
-	e->gid = ug >> 32;
-	e->euid = BPF_CORE_READ(t, cred, euid.val);
-	e->egid = BPF_CORE_READ(t, cred, egid.val);
-	e->pad1 = 0;
-	e->ktime = in->ktime;
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->ret = ret;
-	__builtin_memcpy(e->args, in->args, sizeof(e->args));
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_probe_read_kernel(e->aux, sizeof(e->aux), in->aux);
-	bpf_probe_read_kernel(e->str, sizeof(e->str), in->str);
-	if (proc) {
-		e->ppid = proc->ppid;
-		e->exec_id = proc->exec_id;
-		e->parent_exec_id = proc->parent_exec_id;
-		e->image_id = proc->image_id;
-		if (proc->flags & KC_PROC_LATE)
-			e->flags |= KC_EV_LATE;
-		if (proc->flags & KC_PROC_FORKED)
-			e->flags |= KC_EV_FORKED;
-		if (proc->flags & KC_PROC_MEMFD)
-			e->flags |= KC_EV_MEMFD;
-		bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), proc->exe);
-	} else {
-		e->ppid = BPF_CORE_READ(t, real_parent, tgid);
-		e->exec_id = BPF_CORE_READ(t, group_leader, start_time);
-		e->parent_exec_id = 0;
-		e->image_id = e->exec_id;
-		e->flags |= KC_EV_LATE;
-		e->exe[0] = 0;
-	}
-	bpf_ringbuf_submit(e, 0);
-	count(hook, KC_ST_EMITTED);
-	goto out;
-filtered:
-	count(hook, KC_ST_FILTERED);
+	emit(in, ret, tgid, tid);
 out:
-	if (!bpf_map_delete_elem(&kc_audit_infl, &tid))
-		__sync_fetch_and_add(&kc_audit_infl_n, -1);
+	infl_delete(tid);
 	return 0;
+}
+
+/* An exec's call as sched_process_exec finds it: the entry parked at enter (moved to the new
+ * tid when a thread other than the leader exec'd), matched on the resolved binary here; or,
+ * when the in-flight table was full at enter, rebuilt from the registers and the kernel's
+ * copy of the filename. Runs after the exec record, so that the daemon knows the argv. */
+static __always_inline void exec_call(struct scratch *s, struct linux_binprm *bprm, __u32 old_pid,
+				      __u32 tgid, struct kc_audit_proc *np)
+{
+	struct kc_audit_infl *in = bpf_map_lookup_elem(&kc_audit_infl, &old_pid);
+	const char *kname = BPF_CORE_READ(bprm, filename);
+	__u32 gen = kc_audit_ctl.gen & 1;
+	struct kc_audit_pol *pol;
+	long n;
+
+	if (in) {
+		if (in->matched) {
+			if (old_pid != tgid &&
+			    !bpf_map_update_elem(&kc_audit_infl, &tgid, in, BPF_NOEXIST)) {
+				__sync_fetch_and_add(&kc_audit_infl_n, 1);
+				infl_delete(old_pid);
+			}
+			return; /* sys_exit sends it, with the result */
+		}
+	} else {
+		struct task_struct *t = bpf_get_current_task_btf();
+		struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(t);
+		__u32 nr, hook, compat;
+
+		pol = bpf_map_lookup_elem(&kc_audit_pol, &gen);
+		if (!pol || !(pol->hook_rules[KC_HOOK_EXECVE] | pol->hook_rules[KC_HOOK_EXECVEAT]))
+			return;
+		if (bpf_probe_read_kernel(&s->regs, sizeof(s->regs), r))
+			return;
+		nr = s->regs.orig_ax;
+		compat = task_compat();
+		if (nr >= KC_AUDIT_NR_MAX)
+			return;
+		hook = compat ? kc_sc_hook32[nr] : kc_sc_hook[nr];
+		if (hook != KC_HOOK_EXECVE && hook != KC_HOOK_EXECVEAT)
+			return;
+		in = &s->infl;
+		in->hook = hook;
+		in->nr = nr;
+		in->flags = compat ? KC_EV_COMPAT : 0;
+		in->xflags = KC_EVX_STR0_FAULT; /* replaced by the kernel's copy below */
+		in->matched = 0;
+		in->rule = in->action = 0;
+		in->ktime = bpf_ktime_get_ns();
+		read_args(&s->regs, compat, in->args);
+		__builtin_memset(in->aux, 0, sizeof(in->aux));
+		in->str[1][0] = 0;
+		old_pid = 0; /* nothing to delete */
+	}
+	if ((in->xflags & KC_EVX_STR0_FAULT) &&
+	    bpf_probe_read_kernel_str(in->str[0], KC_AUDIT_STR_MAX, kname) > 0)
+		in->xflags &= ~KC_EVX_STR0_FAULT; /* the name the kernel copied in */
+	n = bpf_probe_read_kernel_str(&s->key.data[2], KC_AUDIT_STR_MAX - 2, np->exe);
+	if (match_late(s, in, n, bpf_map_lookup_elem(&kc_audit_proc, &tgid), tgid))
+		emit(in, 0, tgid, tgid);
+	if (old_pid)
+		infl_delete(old_pid);
 }
 
 /* raw_tp sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
@@ -897,7 +1066,7 @@ int kc_audit_exec(struct bpf_raw_tracepoint_args *ctx)
 	r = bpf_ringbuf_reserve(&kc_audit_rb, sizeof(*r), 0);
 	if (!r) {
 		count(hook, KC_ST_LOST_RINGBUF);
-		return 0;
+		goto call;
 	}
 	r->type = KC_REC_EXEC;
 	r->pid = tgid;
@@ -920,6 +1089,8 @@ int kc_audit_exec(struct bpf_raw_tracepoint_args *ctx)
 	r->argv_len = len;
 	bpf_ringbuf_submit(r, 0);
 	count(hook, KC_ST_EMITTED);
+call:
+	exec_call(s, bprm, (__u32)ctx->args[1], tgid, np);
 	return 0;
 }
 
@@ -956,7 +1127,7 @@ int kc_audit_task_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct kc_audit_infl *in = bpf_map_lookup_elem(&kc_audit_infl, &tid);
 
 	if (in) {
-		if (in->matched)
+		if (in->matched == 1)
 			count(in->hook, KC_ST_LOST_EXIT);
 		if (!bpf_map_delete_elem(&kc_audit_infl, &tid))
 			__sync_fetch_and_add(&kc_audit_infl_n, -1);
@@ -1038,4 +1209,82 @@ SEC("cgroup/connect6")
 int kc_audit_connect6(struct bpf_sock_addr *ctx)
 {
 	return connect_verdict();
+}
+
+/* io_uring requests open files without a syscall: IORING_OP_OPENAT and IORING_OP_OPENAT2 are
+ * matched as the openat and openat2 hooks, on the kernel's copy of the path (prep has run when
+ * the tracepoint fires), and sent at once: the result arrives later, in a CQE, so ret is
+ * unknown (KC_EVX_URING). nr is the opcode. A kill stops the submitter (the process; an SQPOLL
+ * thread belongs to it). Optional: the loader leaves it out on kernels without the tracepoint
+ * (io_uring_submit_sqe before 5.17 has other arguments). */
+#define KC_IORING_OP_OPENAT  18
+#define KC_IORING_OP_OPENAT2 28
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(kc_audit_uring, struct io_kiocb *req)
+{
+	__u8 op = BPF_CORE_READ(req, opcode);
+	__u32 hook, gen, tgid, tid;
+	struct kc_audit_pol *pol;
+	struct kc_audit_infl *in;
+	struct io_open *o;
+	struct scratch *s;
+	__u64 m, pid_tgid;
+	long n;
+
+	if ((op != KC_IORING_OP_OPENAT && op != KC_IORING_OP_OPENAT2) || !kc_audit_ctl.enabled)
+		return 0;
+	hook = op == KC_IORING_OP_OPENAT ? KC_HOOK_OPENAT : KC_HOOK_OPENAT2;
+	count(hook, KC_ST_CALLS);
+	gen = kc_audit_ctl.gen & 1;
+	pol = bpf_map_lookup_elem(&kc_audit_pol, &gen);
+	s = scratch();
+	if (!pol || !s)
+		return 0;
+	m = pol->hook_rules[hook];
+	if (!m) {
+		count(hook, KC_ST_FILTERED);
+		return 0;
+	}
+	o = (struct io_open *)&req->cmd;
+	in = &s->infl;
+	in->hook = hook;
+	in->nr = op;
+	in->flags = 0;
+	in->xflags = KC_EVX_URING;
+	in->matched = 0;
+	in->rule = in->action = 0;
+	__builtin_memset(in->args, 0, sizeof(in->args));
+	__builtin_memset(in->aux, 0, sizeof(in->aux));
+	in->args[0] = (__u64)(__s64)BPF_CORE_READ(o, dfd);
+	in->args[2] = BPF_CORE_READ(o, how.flags);
+	in->args[3] = BPF_CORE_READ(o, how.mode);
+	if (hook == KC_HOOK_OPENAT2) {
+		__u64 how[3] = {in->args[2], in->args[3], BPF_CORE_READ(o, how.resolve)};
+
+		__builtin_memcpy(in->aux, how, sizeof(how));
+	}
+	n = bpf_probe_read_kernel_str(&s->key.data[2], KC_AUDIT_STR_MAX - 2,
+				      BPF_CORE_READ(o, filename, name));
+	if (n < 0) {
+		s->key.data[2] = 0;
+		in->xflags |= KC_EVX_STR0_FAULT;
+	}
+	if (n >= KC_AUDIT_STR_MAX - 2)
+		in->flags |= KC_EV_TRUNC0;
+	m &= pol->path_any | lpm_mask(&s->key, gen, KC_LPM_PATH, n);
+	if (!m) {
+		count(hook, KC_ST_FILTERED);
+		return 0;
+	}
+	bpf_probe_read_kernel_str(in->str[0], KC_AUDIT_STR_MAX, &s->key.data[2]);
+	in->str[1][0] = 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = pid_tgid >> 32;
+	tid = (__u32)pid_tgid;
+	in->ktime = bpf_ktime_get_ns();
+	if (!match_late(s, in, n, bpf_map_lookup_elem(&kc_audit_proc, &tgid), tgid))
+		return 0;
+	emit(in, 0, tgid, tid);
+	return 0;
 }

@@ -113,10 +113,17 @@ enum kc_audit_hook {
 	KC_HOOK_FCHOWNAT,
 	KC_HOOK_BPF,
 	KC_HOOK_MEMFD_CREATE,
-	KC_HOOK__SYSCALLS,		  /* hooks below are not syscalls */
+	KC_HOOK_OPEN_BY_HANDLE_AT, /* matched at exit on the path of the fd it returned */
+	KC_HOOK_SETREGID,
+	KC_HOOK_SETGROUPS,
+	KC_HOOK_PROCESS_VM_READV,
+	KC_HOOK_PROCESS_VM_WRITEV,
+	KC_HOOK_IO_URING_SETUP, /* io_uring openat ops themselves are reported as openat(2) */
+	KC_HOOK__SYSCALLS,	/* hooks below are not syscalls */
 	KC_HOOK_PROC = KC_HOOK__SYSCALLS, /* exec records feeding the daemon's process table */
 	KC_HOOK__COUNT
 };
+_Static_assert(KC_HOOK__COUNT <= 32, "hook numbers fit the programs' 5-bit bounds");
 
 enum kc_audit_action {
 	KC_ACT_AUDIT = 0,  /* emit an event */
@@ -245,6 +252,14 @@ enum kc_audit_rec_type {
 #define KC_EV_MEMFD	0x40 /* the process image is a memfd or an unlinked file */
 #define KC_EV_HAVE_STR1 0x80
 
+/* struct kc_audit_event.xflags (and kc_audit_infl.xflags) */
+#define KC_EVX_EARLY	  0x01 /* sent at enter (kc_audit_infl was full): ret is unknown */
+#define KC_EVX_URING	  0x02 /* an io_uring request, not a syscall: nr is the opcode */
+#define KC_EVX_STR0_FAULT 0x04 /* the caller's string could not be read (str[0] empty) */
+#define KC_EVX_FDPATH	  0x08 /* str[1]: the path of the file descriptor the call returned */
+#define KC_EVX_NOARGS	  0x10 /* exec seen only at sched_process_exec: args[] unknown */
+#define KC_EVX_SCRIPT	  0x20 /* exec of a script: str[1] is the script, exe the interpreter */
+
 /* A matched syscall, sent at its exit. Strings are NUL terminated within their arrays. For
  * the meaning of args[], str[] and aux[] per hook see docs/audit.md ("Arguments"). */
 struct kc_audit_event {
@@ -256,7 +271,7 @@ struct kc_audit_event {
 	__u16 nr;   /* the syscall number (open is reported as openat's hook, with nr 2) */
 	__u32 pid, tid, ppid;
 	__u32 uid, gid, euid, egid;
-	__u32 pad1;
+	__u32 xflags;  /* KC_EVX_* */
 	__u64 ktime;   /* CLOCK_MONOTONIC ns at enter */
 	__u64 exec_id; /* at exit: after a successful exec, the new image */
 	__u64 parent_exec_id;
@@ -295,7 +310,7 @@ struct kc_audit_infl {
 	__u8 action;
 	__u8 flags;   /* KC_EV_* */
 	__u8 matched; /* 0 for an exec not matched at enter: matched again at exit */
-	__u8 pad;
+	__u8 xflags;  /* KC_EVX_* */
 	__u16 nr;
 	__u8 aux[112];
 	char str[2][KC_AUDIT_STR_MAX];

@@ -684,6 +684,13 @@ static int load_bpf(struct kc_audit *a, char *err, size_t errlen)
 	}
 	if (a->o.ring_size)
 		bpf_map__set_max_entries(s->maps.kc_audit_rb, (__u32)a->o.ring_size);
+	/* io_uring opens are audited where the kernel has io_uring_submit_req (5.17+); without
+	 * it, io_uring_setup is still a hook a rule can audit or kill. */
+	if (libbpf_find_vmlinux_btf_id("io_uring_submit_req", BPF_TRACE_RAW_TP) < 0) {
+		bpf_program__set_autoload(s->progs.kc_audit_uring, false);
+		log_warn("audit: no io_uring_submit_req tracepoint: io_uring opens are not seen "
+			 "(audit or kill io_uring_setup instead)");
+	}
 	rc = audit_bpf__load(s);
 	if (rc) {
 		snprintf(err, errlen,

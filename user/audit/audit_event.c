@@ -261,18 +261,23 @@ void kc_audit_exec_id(const struct kc_audit_enrich *e, char *out, size_t len, ui
 	snprintf(out, len, "%s:%s:%llu:%u", e->node, e->boot, (unsigned long long)exec_id, pid);
 }
 
+static int json_str_or_null(struct kc_buf *b, const char *s)
+{
+	return s ? kc_json_str(b, s, KC_AUDIT_STR_MAX) : kc_buf_puts(b, "null");
+}
+
 /* The syscall's arguments by name, per hook. */
 static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 {
 	const __u64 *a = ev->args;
-	const char *s0 = ev->str[0], *s1 = ev->str[1];
+	/* A string the kernel could not read is null, never whatever the buffer held. */
+	const char *s0 = ev->xflags & KC_EVX_STR0_FAULT ? NULL : ev->str[0], *s1 = ev->str[1];
 	int rc = 0;
 
 #define NUM(name, v) rc |= kc_buf_printf(b, ",\"" name "\":%lld", (long long)(v))
 #define INT(name, v) rc |= kc_buf_printf(b, ",\"" name "\":%d", (int)(v))
 #define HEX(name, v) rc |= kc_buf_printf(b, ",\"" name "\":\"0x%llx\"", (unsigned long long)(v))
-#define STR(name, s)                                                                               \
-	(rc |= kc_buf_puts(b, ",\"" name "\":"), rc |= kc_json_str(b, s, KC_AUDIT_STR_MAX))
+#define STR(name, s) (rc |= kc_buf_puts(b, ",\"" name "\":"), rc |= json_str_or_null(b, s))
 	rc |= kc_buf_puts(b, "{\"_\":0");
 	switch (ev->hook) {
 	case KC_HOOK_EXECVE:
@@ -401,6 +406,43 @@ static int encode_args(struct kc_buf *b, const struct kc_audit_event *ev)
 	case KC_HOOK_MEMFD_CREATE:
 		STR("name", s0), HEX("flags", a[1]);
 		break;
+	case KC_HOOK_OPEN_BY_HANDLE_AT: {
+		uint32_t h[2];
+
+		memcpy(h, ev->aux, sizeof(h));
+		INT("mount_fd", a[0]), NUM("handle_bytes", h[0]), INT("handle_type", h[1]);
+		HEX("flags", a[2]);
+		/* The handle names no path; the file it opened does (null when nothing opened). */
+		STR("path", ev->xflags & KC_EVX_FDPATH ? s1 : NULL);
+		break;
+	}
+	case KC_HOOK_SETREGID:
+		INT("rgid", a[0]), INT("egid", a[1]);
+		break;
+	case KC_HOOK_SETGROUPS: {
+		uint32_t g[16];
+		size_t n = a[0] < 16 ? (size_t)a[0] : 16;
+
+		memcpy(g, ev->aux, sizeof(g));
+		NUM("size", (int)a[0]);
+		rc |= kc_buf_puts(b, ",\"groups\":[");
+		for (size_t i = 0; i < n; i++)
+			rc |= kc_buf_printf(b, "%s%u", i ? "," : "", g[i]);
+		rc |= kc_buf_puts(b, "]");
+		break;
+	}
+	case KC_HOOK_PROCESS_VM_READV:
+	case KC_HOOK_PROCESS_VM_WRITEV:
+		NUM("pid", (int)a[0]), NUM("liovcnt", a[2]), NUM("riovcnt", a[4]),
+		    HEX("flags", a[5]);
+		break;
+	case KC_HOOK_IO_URING_SETUP: {
+		uint32_t p[3];
+
+		memcpy(p, ev->aux, sizeof(p));
+		NUM("entries", (uint32_t)a[0]), HEX("flags", p[2]);
+		break;
+	}
 	}
 	rc |= kc_buf_puts(b, "}");
 #undef NUM
@@ -415,6 +457,9 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 {
 	char t[40], id[200], pid_s[200], cid[65], comm[17];
 	const char *sc = kc_audit_syscall_name(ev->nr, ev->flags & KC_EV_COMPAT), *cg, *runtime;
+	/* An io_uring request has an opcode, not a syscall number; a call sent at enter (the
+	 * in-flight table was full) or through io_uring has no result in the record. */
+	bool uring = ev->xflags & KC_EVX_URING, no_ret = ev->xflags & (KC_EVX_EARLY | KC_EVX_URING);
 	const struct image *im;
 	size_t start = b->len, args_at;
 	int rc = 0;
@@ -428,8 +473,11 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 	    b,
 	    ",\"action\":\"%s\",\"syscall\":{\"name\":\"%s\",\"nr\":%u,"
 	    "\"hook\":\"%s\",\"ia32\":%s,\"args\":",
-	    kc_audit_action_name(ev->action), sc ? sc : kc_audit_hook_name(ev->hook), ev->nr,
-	    kc_audit_hook_name(ev->hook), ev->flags & KC_EV_COMPAT ? "true" : "false");
+	    kc_audit_action_name(ev->action),
+	    uring ? (ev->hook == KC_HOOK_OPENAT2 ? "IORING_OP_OPENAT2" : "IORING_OP_OPENAT")
+	    : sc  ? sc
+		  : kc_audit_hook_name(ev->hook),
+	    ev->nr, kc_audit_hook_name(ev->hook), ev->flags & KC_EV_COMPAT ? "true" : "false");
 	args_at = b->len;
 	rc |= encode_args(b, ev);
 	/* encode_args opens with a placeholder member so each field can lead with a comma. */
@@ -441,10 +489,15 @@ int kc_audit_encode_event(struct kc_audit_enrich *e, const struct kc_audit_event
 			b->len--;
 		}
 	}
-	rc |= kc_buf_printf(b, ",\"truncated\":%s,\"ret\":%lld,\"error\":",
-			    ev->flags & (KC_EV_TRUNC0 | KC_EV_TRUNC1) ? "true" : "false",
-			    (long long)ev->ret);
-	if (ev->ret < 0 && ev->ret > -4096)
+	rc |= kc_buf_printf(b, ",\"truncated\":%s,",
+			    ev->flags & (KC_EV_TRUNC0 | KC_EV_TRUNC1) ? "true" : "false");
+	if (uring)
+		rc |= kc_buf_puts(b, "\"io_uring\":true,");
+	if (no_ret)
+		rc |= kc_buf_printf(b, "\"ret\":null,\"error\":");
+	else
+		rc |= kc_buf_printf(b, "\"ret\":%lld,\"error\":", (long long)ev->ret);
+	if (!no_ret && ev->ret < 0 && ev->ret > -4096)
 		rc |= kc_buf_printf(b, "\"%s\"}",
 				    strerrorname_np((int)-ev->ret) ? strerrorname_np((int)-ev->ret)
 								   : "unknown");

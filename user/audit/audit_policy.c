@@ -38,6 +38,12 @@ static const char *const hook_names[KC_HOOK__COUNT] = {
     [KC_HOOK_FCHOWNAT] = "fchownat",
     [KC_HOOK_BPF] = "bpf",
     [KC_HOOK_MEMFD_CREATE] = "memfd_create",
+    [KC_HOOK_OPEN_BY_HANDLE_AT] = "open_by_handle_at",
+    [KC_HOOK_SETREGID] = "setregid",
+    [KC_HOOK_SETGROUPS] = "setgroups",
+    [KC_HOOK_PROCESS_VM_READV] = "process_vm_readv",
+    [KC_HOOK_PROCESS_VM_WRITEV] = "process_vm_writev",
+    [KC_HOOK_IO_URING_SETUP] = "io_uring_setup",
     [KC_HOOK_PROC] = "proc",
 };
 
@@ -98,6 +104,12 @@ const struct kc_audit_sc kc_audit_syscalls[] = {
     SC(fchownat, FCHOWNAT, 0),
     SC(bpf, BPF, 0),
     SC(memfd_create, MEMFD_CREATE, 0),
+    SC(open_by_handle_at, OPEN_BY_HANDLE_AT, 0),
+    SC(setregid, SETREGID, 0),
+    SC(setgroups, SETGROUPS, 0),
+    SC(process_vm_readv, PROCESS_VM_READV, 0),
+    SC(process_vm_writev, PROCESS_VM_WRITEV, 0),
+    SC(io_uring_setup, IO_URING_SETUP, 0),
 #ifdef SYS_open
     SC(open, OPENAT, KC_SC_SHIFT1),
     SC(creat, OPENAT, KC_SC_SHIFT1),
@@ -136,6 +148,14 @@ const struct kc_audit_sc kc_audit_syscalls[] = {
     SC32(mount, 21, MOUNT, 0),
     SC32(umount2, 52, UMOUNT2, 0),
     SC32(unlinkat, 301, UNLINKAT, 0),
+    SC32(open_by_handle_at, 342, OPEN_BY_HANDLE_AT, 0),
+    SC32(setregid, 71, SETREGID, 0),
+    SC32(setregid32, 204, SETREGID, 0),
+    SC32(setgroups, 81, SETGROUPS, 0),
+    SC32(setgroups32, 206, SETGROUPS, 0),
+    SC32(process_vm_readv, 347, PROCESS_VM_READV, 0),
+    SC32(process_vm_writev, 348, PROCESS_VM_WRITEV, 0),
+    SC32(io_uring_setup, 425, IO_URING_SETUP, 0),
     SC32(unlink, 10, UNLINKAT, KC_SC_SHIFT1),
     SC32(rmdir, 40, UNLINKAT, KC_SC_SHIFT1 | KC_SC_RMDIR),
     SC32(renameat2, 353, RENAMEAT2, 0),
@@ -380,10 +400,10 @@ static int parse_args(struct parse *ps, yaml_node_t *n, unsigned idx)
 	((1ULL << KC_HOOK_EXECVE) | (1ULL << KC_HOOK_EXECVEAT) | (1ULL << KC_HOOK_OPENAT) |        \
 	 (1ULL << KC_HOOK_OPENAT2) | (1ULL << KC_HOOK_UNLINKAT) | (1ULL << KC_HOOK_RENAMEAT2) |    \
 	 (1ULL << KC_HOOK_FCHMODAT) | (1ULL << KC_HOOK_FCHOWNAT) | (1ULL << KC_HOOK_MOUNT) |       \
-	 (1ULL << KC_HOOK_UMOUNT2))
+	 (1ULL << KC_HOOK_UMOUNT2) | (1ULL << KC_HOOK_OPEN_BY_HANDLE_AT))
 #define ID_HOOKS                                                                                   \
 	((1ULL << KC_HOOK_SETUID) | (1ULL << KC_HOOK_SETGID) | (1ULL << KC_HOOK_SETREUID) |        \
-	 (1ULL << KC_HOOK_SETRESUID) | (1ULL << KC_HOOK_SETRESGID))
+	 (1ULL << KC_HOOK_SETRESUID) | (1ULL << KC_HOOK_SETRESGID) | (1ULL << KC_HOOK_SETREGID))
 
 static int parse_rule(struct parse *ps, yaml_node_t *n)
 {
@@ -489,7 +509,8 @@ static int parse_rule(struct parse *ps, yaml_node_t *n)
 			return perr(
 			    ps, n,
 			    "rule '%s': paths apply only to execve, execveat, openat, "
-			    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2",
+			    "openat2, unlinkat, renameat2, fchmodat, fchownat, mount, umount2, "
+			    "open_by_handle_at",
 			    p->names[idx]);
 	}
 	if (has_cg)

@@ -100,6 +100,27 @@ if [ "$(uname -m)" = x86_64 ]; then
 	expect_field "ia32: result" "$ev" .syscall.ret "${out#ret=}"
 fi
 
+# /etc/shadow without openat(2): through io_uring (IORING_OP_OPENAT) and by file handle.
+"$AH" uring-open /etc/shadow >/dev/null
+ev=$(wait_event '.syscall.name == "IORING_OP_OPENAT" and .syscall.args.path == "/etc/shadow"') ||
+	fail "no record of the io_uring open of /etc/shadow"
+expect_field "io_uring shadow: rule" "$ev" .rule sensitive-file-access
+"$AH" handle-open /etc /etc/shadow >/dev/null
+ev=$(wait_event '.syscall.name == "open_by_handle_at" and .syscall.args.path == "/etc/shadow"') ||
+	fail "no record of open_by_handle_at of /etc/shadow"
+expect_field "handle shadow: rule" "$ev" .rule sensitive-file-access
+ev=$(wait_event '.syscall.name == "io_uring_setup"') || fail "no io-uring-setup record"
+expect_field "io_uring_setup: rule" "$ev" .rule io-uring-setup
+
+# Exec through the dynamic loader.
+ldso=$(readlink -f /lib64/ld-linux-x86-64.so.2 2>/dev/null || true)
+if [ -x "$ldso" ]; then
+	"$ldso" /bin/true
+	ev=$(wait_event ".rule == \"exec-via-loader\" and .process.exe == \"$ldso\"") ||
+		fail "no record of the exec through $ldso"
+	ok "exec through the loader reported"
+fi
+
 # Kernel modules (this kernel has no module support: the attempts fail with ENOSYS and are
 # reported all the same).
 "$AH" module >/dev/null

@@ -5,7 +5,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/bpf.h>
+#include <linux/io_uring.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +27,67 @@ static int report(long rc)
 	printf("ret=%ld errno=%s\n", rc, rc < 0 ? strerrorname_np(errno) : "0");
 	fflush(stdout);
 	return 0;
+}
+
+/* IORING_OP_OPENAT of path through a ring of one entry, with raw syscalls (no liburing). */
+static long uring_open(const char *path)
+{
+	struct io_uring_params p;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	unsigned *sq_tail, *sq_array, *cq_head;
+	char *sq, *cq;
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(SYS_io_uring_setup, 1, &p);
+	if (fd < 0)
+		return -1;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_CQ_RING);
+	sqe = mmap(NULL, p.sq_entries * sizeof(*sqe), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqe == MAP_FAILED)
+		return -1;
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_OPENAT;
+	sqe->fd = AT_FDCWD;
+	sqe->addr = (unsigned long)path;
+	sqe->open_flags = O_RDONLY;
+	sq_array = (unsigned *)(sq + p.sq_off.array);
+	sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	sq_array[0] = 0;
+	__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
+	if (syscall(SYS_io_uring_enter, fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+		return -1;
+	cq_head = (unsigned *)(cq + p.cq_off.head);
+	cqe = (struct io_uring_cqe *)(cq + p.cq_off.cqes) +
+	      (*cq_head & *(unsigned *)(cq + p.cq_off.ring_mask));
+	printf("cqe_res=%d\n", cqe->res);
+	return cqe->res;
+}
+
+static char *thread_exec_file;
+
+static void *thread_exec(void *arg)
+{
+	char *args[] = {"kctest-thread-exec", NULL}, *env[] = {NULL};
+
+	(void)arg;
+	execve(thread_exec_file, args, env);
+	return NULL;
+}
+
+static const char *fifo_path;
+
+static void *fifo_open(void *arg)
+{
+	(void)arg;
+	open(fifo_path, O_RDONLY); /* blocks until a writer opens the FIFO */
+	pause();
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -125,6 +190,125 @@ int main(int argc, char **argv)
 		return 0;
 	}
 #endif
+	if (!strcmp(cmd, "uring-open") && argc > 2) /* uring-open PATH: IORING_OP_OPENAT */
+		return report(uring_open(argv[2]));
+	if (!strcmp(cmd, "handle-open") && argc > 3) { /* handle-open MOUNTDIR PATH */
+		struct {
+			struct file_handle h;
+			unsigned char b[128];
+		} fh = {.h.handle_bytes = 128};
+		int mnt_id, mfd = open(argv[2], O_RDONLY | O_DIRECTORY);
+
+		if (mfd < 0 || name_to_handle_at(AT_FDCWD, argv[3], &fh.h, &mnt_id, 0))
+			return 6;
+		printf("handle_type=%d handle_bytes=%u mount_fd=%d\n", fh.h.handle_type,
+		       fh.h.handle_bytes, mfd);
+		return report(open_by_handle_at(mfd, &fh.h, O_RDONLY));
+	}
+	if (!strcmp(cmd, "fifoblock") && argc > 3) { /* fifoblock N FIFO: N threads in open() */
+		long n = atol(argv[2]);
+		pthread_attr_t at;
+		pthread_t th;
+
+		fifo_path = argv[3];
+		pthread_attr_init(&at);
+		pthread_attr_setstacksize(&at, 64 << 10);
+		for (long i = 0; i < n; i++)
+			if (pthread_create(&th, &at, fifo_open, NULL))
+				return 7;
+		printf("started=%ld\n", n);
+		fflush(stdout);
+		pause();
+		return 0;
+	}
+	if (!strcmp(cmd, "execveat-empty") && argc > 3) {
+		/* execveat-empty FILE OTHER: a child execs OTHER (its filename is in the audit's
+		 * per-CPU scratch), then this process runs FILE by fd with AT_EMPTY_PATH and a
+		 * filename ("") on a page that is not faulted in yet: the audit cannot read it. */
+		char *cargs[] = {argv[3], NULL}, *args[] = {"kctest-empty", NULL}, *env[] = {NULL};
+		char *page =
+		    mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		pid_t c = fork();
+		int fd;
+
+		if (c == 0) {
+			execve(argv[3], cargs, env);
+			_exit(127);
+		}
+		waitpid(c, NULL, 0);
+		fd = open(argv[2], O_RDONLY);
+		printf("fd=%d\n", fd);
+		fflush(stdout);
+		syscall(SYS_execveat, fd, page, args, env, AT_EMPTY_PATH);
+		return report(-1);
+	}
+	if ((!strcmp(cmd, "tmpfile-exec") || !strcmp(cmd, "unlinked-exec")) && argc > 2) {
+		/* tmpfile-exec DIR: /bin/true copied into an O_TMPFILE file of DIR (no name at
+		 * all), unlinked-exec DIR: into DIR/kctest-unlinked, then unlinked; run by fd. */
+		char *args[] = {"kctest-nameless", NULL}, *env[] = {NULL}, buf[65536], path[4096];
+		int w, r, f = open("/bin/true", O_RDONLY);
+		ssize_t n;
+
+		if (!strcmp(cmd, "tmpfile-exec")) {
+			w = open(argv[2], O_TMPFILE | O_RDWR, 0700);
+		} else {
+			snprintf(path, sizeof(path), "%s/kctest-unlinked", argv[2]);
+			w = open(path, O_CREAT | O_RDWR | O_TRUNC, 0700);
+		}
+		if (w < 0 || f < 0)
+			return 8;
+		while ((n = read(f, buf, sizeof(buf))) > 0)
+			if (write(w, buf, (size_t)n) != n)
+				return 4;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", w);
+		r = open(path, O_RDONLY); /* a read-only fd: exec refuses one open for writing */
+		close(w);
+		if (r < 0)
+			return 9;
+		if (!strcmp(cmd, "unlinked-exec")) {
+			snprintf(path, sizeof(path), "%s/kctest-unlinked", argv[2]);
+			unlink(path);
+		}
+		syscall(SYS_execveat, r, "", args, env, AT_EMPTY_PATH);
+		return report(-1);
+	}
+	if (!strcmp(cmd, "thread-exec") && argc > 2) { /* a thread, not the leader, execs FILE */
+		pthread_t th;
+
+		thread_exec_file = argv[2];
+		if (pthread_create(&th, NULL, thread_exec, NULL))
+			return 7;
+		pthread_join(th, NULL);
+		return report(-1);
+	}
+	if (!strcmp(cmd, "setregid") && argc > 3)
+		return report(setregid((gid_t)atoi(argv[2]), (gid_t)atoi(argv[3])));
+	if (!strcmp(cmd, "setgroups") && argc > 2) { /* setgroups G...: up to 16 */
+		gid_t g[16];
+		int n = 0;
+
+		for (int i = 2; i < argc && n < 16; i++)
+			g[n++] = (gid_t)atoi(argv[i]);
+		return report(setgroups((size_t)n, g));
+	}
+	if (!strcmp(cmd, "vmread")) { /* process_vm_readv of a child of its own */
+		static char secret[64] = "kctest-secret";
+		char buf[64];
+		struct iovec l = {buf, sizeof(buf)}, r = {secret, sizeof(secret)};
+		pid_t c = fork();
+		long rc;
+
+		if (c == 0) {
+			pause();
+			_exit(0);
+		}
+		rc = process_vm_readv(c, &l, 1, &r, 1, 0);
+		printf("target=%d\n", c);
+		report(rc);
+		kill(c, SIGKILL);
+		waitpid(c, NULL, 0);
+		return 0;
+	}
 	if (!strcmp(cmd, "sleep") && argc > 2) {
 		sleep((unsigned)atoi(argv[2]));
 		return 0;

@@ -213,6 +213,38 @@ static void test_head(void **state)
 	kc_audit_policy_free(p);
 }
 
+/* Issue 13: open_by_handle_at takes paths (matched on the file it opened), setregid takes
+ * "args: any" like the rest of the setuid family, setgroups (an array) does not. */
+static void test_new_hooks(void **state)
+{
+	char err[512] = "";
+	struct kc_audit_policy *p =
+	    parse("rules:\n"
+		  "  - name: h\n"
+		  "    syscalls: [open_by_handle_at, openat]\n"
+		  "    paths: [/etc/shadow]\n"
+		  "  - name: g\n"
+		  "    syscalls: [setregid]\n"
+		  "    args: {index: any, in: [0]}\n"
+		  "  - name: v\n"
+		  "    syscalls: [process_vm_readv, process_vm_writev, setgroups, "
+		  "io_uring_setup]\n",
+		  err, sizeof(err));
+
+	(void)state;
+	if (!p)
+		fail_msg("refused: %s", err);
+	assert_int_equal(p->pol.hook_rules[KC_HOOK_OPEN_BY_HANDLE_AT], 1);
+	assert_int_equal(p->pol.hook_rules[KC_HOOK_SETREGID], 2);
+	assert_int_equal(p->pol.hook_rules[KC_HOOK_PROCESS_VM_READV], 4);
+	assert_int_equal(p->pol.hook_rules[KC_HOOK_IO_URING_SETUP], 4);
+	assert_int_equal(kc_audit_policy_match(p, KC_LPM_PATH, "/etc/shadow"), 1);
+	kc_audit_policy_free(p);
+	refused("rules:\n  - name: a\n    syscalls: [setgroups]\n    args: {index: any, in: [0]}\n",
+		"args index any is for the setuid/setgid family only");
+	refused("rules:\n  - name: a\n    syscalls: [setgroups]\n    paths: [/x]\n", "paths");
+}
+
 static void test_tables(void **state)
 {
 	(void)state;
@@ -233,10 +265,9 @@ static void test_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_masks),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_head),
-	    cmocka_unit_test(test_tables),
+	    cmocka_unit_test(test_masks),     cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_head),      cmocka_unit_test(test_tables),
+	    cmocka_unit_test(test_new_hooks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
