@@ -41,12 +41,12 @@ int main(int argc, char **argv)
 	/* The network policy file is configuration too: a bad one is refused before anything
 	 * starts, with its file:line. */
 	if (cfg.xdp_mode != KC_XDP_OFF) {
-		struct kc_policy_opts po = {.file = cfg.net_policy,
-					    .port = (uint16_t)cfg.port,
-					    .allow = cfg.allow,
-					    .max_rules = cfg.net_policy_max_rules};
+		struct kc_pol_opts po = {.file = cfg.net_policy,
+					 .port = (uint16_t)cfg.port,
+					 .allow = cfg.allow,
+					 .max_rules = cfg.net_policy_max_rules};
 
-		if (kc_policy_check(&po, err, sizeof(err))) {
+		if (kc_pol_check(&po, err, sizeof(err))) {
 			fprintf(stderr, "kcached: %s\n", err);
 			return 2;
 		}

@@ -36,12 +36,12 @@ struct kc_server {
 	struct event *sigs[2];
 	struct kc_http *http;
 	struct kc_admin *admin;
-	struct kc_policy *policy; /* network policy, NULL with --xdp-mode off */
-	struct kc_tiers *tiers;	  /* Redis and the object store, NULL when none is configured */
-	struct kc_cache *cache;	  /* kernel tier, NULL with --xdp-mode off */
-	struct kc_audit *audit;	  /* syscall audit, NULL without --audit-policy */
-	struct event *sighup;	  /* reloads the audit and network policies */
-	unsigned port;		  /* the bound memcached port */
+	struct kc_pol *policy;	/* network policy, NULL with --xdp-mode off */
+	struct kc_tiers *tiers; /* Redis and the object store, NULL when none is configured */
+	struct kc_cache *cache; /* kernel tier, NULL with --xdp-mode off */
+	struct kc_audit *audit; /* syscall audit, NULL without --audit-policy */
+	struct event *sighup;	/* reloads the audit and network policies */
+	unsigned port;		/* the bound memcached port */
 	unsigned nworkers;
 	struct kc_worker *workers;
 	pthread_t *threads;
@@ -393,19 +393,19 @@ static void note_get(void *ctx, const char *key, size_t nkey, const struct kc_it
  * runs behind it (user/netpol/policy.h). */
 static int start_net_policy(struct kc_server *s, unsigned port, char *err, size_t errlen)
 {
-	struct kc_policy_opts o = {.base = s->base,
-				   .iface = s->cfg.iface,
-				   .mode = s->cfg.xdp_mode,
-				   .pin_path = s->cfg.pin_path,
-				   .persist = s->cfg.net_policy_persist,
-				   .max_rules = s->cfg.net_policy_max_rules,
-				   .file = s->cfg.net_policy,
-				   .port = (uint16_t)port,
-				   .allow = s->cfg.allow};
+	struct kc_pol_opts o = {.base = s->base,
+				.iface = s->cfg.iface,
+				.mode = s->cfg.xdp_mode,
+				.pin_path = s->cfg.pin_path,
+				.persist = s->cfg.net_policy_persist,
+				.max_rules = s->cfg.net_policy_max_rules,
+				.file = s->cfg.net_policy,
+				.port = (uint16_t)port,
+				.allow = s->cfg.allow};
 
 	if (s->cfg.xdp_mode == KC_XDP_OFF)
 		return 0;
-	s->policy = kc_policy_start(&o, err, errlen);
+	s->policy = kc_pol_start(&o, err, errlen);
 	return s->policy ? 0 : -EINVAL;
 }
 
@@ -422,7 +422,7 @@ static int start_kernel_tier(struct kc_server *s, unsigned port, char *err, size
 				  .entries = s->cfg.kernel_entries,
 				  .max_value = s->cfg.kernel_max_value,
 				  .pin_path = s->cfg.pin_path,
-				  .next_fd = s->policy ? kc_policy_next_fd(s->policy) : -1};
+				  .next_fd = s->policy ? kc_pol_next_fd(s->policy) : -1};
 
 	if (s->cfg.xdp_mode == KC_XDP_OFF)
 		return 0;
@@ -447,12 +447,12 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	(void)sig, (void)what;
 	if (s->audit && kc_audit_reload(s->audit, err, sizeof(err)))
 		log_error("SIGHUP: audit policy refused, the previous one stays active: %s", err);
-	if (s->policy && kc_policy_reload(s->policy, NULL, err, sizeof(err)))
+	if (s->policy && kc_pol_reload(s->policy, NULL, err, sizeof(err)))
 		log_error("SIGHUP: network policy refused, the previous one stays enforced: %s",
 			  err);
 }
 
-/* The network policy's deny events, into the audit stream (kc_policy_report_fn). */
+/* The network policy's deny events, into the audit stream (kc_pol_report_fn). */
 static void policy_report(void *ctx, const char *kind, const char *members, size_t len)
 {
 	if (kc_audit_emit(ctx, kind, members, len))
@@ -481,7 +481,7 @@ static int start_audit(struct kc_server *s, char *err, size_t errlen)
 	if (!s->audit)
 		return -EINVAL;
 	kc_audit_register_admin(s->audit, s->admin);
-	kc_policy_set_report(s->policy, policy_report, s->audit);
+	kc_pol_set_report(s->policy, policy_report, s->audit);
 	return 0;
 }
 
@@ -565,7 +565,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		goto fail;
 	kc_metrics_add_collector(mem_collector, s);
 	kc_metrics_add_collector(kc_cache_collect, s->cache);
-	kc_metrics_add_collector(kc_policy_collect, s->policy);
+	kc_metrics_add_collector(kc_pol_collect, s->policy);
 	s->http = kc_http_start(s->base, cfg->http, err, errlen);
 	if (!s->http)
 		goto fail;
@@ -584,7 +584,7 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 			  "erase every value, lasting: flush (this node) | flush --all-nodes", NULL,
 			  admin_flush, s);
 	kc_admin_register(s->admin, "policy", "network policy: list | add|del RULE | reload [FILE]",
-			  kc_policy_admin, NULL, s->policy);
+			  kc_pol_admin, NULL, s->policy);
 	if (start_audit(s, err, errlen))
 		goto fail;
 	if (s->tiers && start_tiers(s, err, errlen))
@@ -658,8 +658,8 @@ void kc_server_free(struct kc_server *s)
 	kc_admin_stop(s->admin);
 	if (s->http)
 		kc_http_stop(s->http);
-	kc_policy_stop(s->policy); /* after the cache left its slot, before the audit stream */
-	kc_audit_stop(s->audit);   /* after HTTP: its metrics collector reads it */
+	kc_pol_stop(s->policy);	 /* after the cache left its slot, before the audit stream */
+	kc_audit_stop(s->audit); /* after HTTP: its metrics collector reads it */
 	if (s->sighup)
 		event_free(s->sighup);
 	for (int i = 0; i < 2; i++)

@@ -31,7 +31,7 @@
 #define OWN_KIND(x)  ((x) & (3u << 30))
 #define OWN_IDX(x)   ((x) & ~(3u << 30))
 
-struct kc_policy {
+struct kc_pol {
 	char file[256], iface[IF_NAMESIZE], pin_path[128];
 	uint16_t port;
 	uint32_t max_rules;
@@ -43,7 +43,7 @@ struct kc_policy {
 	uint32_t *owner; /* [max_ids]: OWN_* | index */
 	struct ring_buffer *rb;
 	struct event *rb_ev;
-	kc_policy_report_fn report; /* NULL: deny events go to the log */
+	kc_pol_report_fn report; /* NULL: deny events go to the log */
 	void *report_ctx;
 	uint64_t reloads, reload_errors, events;
 	time_t log_sec;
@@ -104,7 +104,7 @@ static int read_spec(struct kc_pol_spec *s, const char *file, uint16_t port,
 	return rc;
 }
 
-int kc_policy_check(const struct kc_policy_opts *o, char *err, size_t errlen)
+int kc_pol_check(const struct kc_pol_opts *o, char *err, size_t errlen)
 {
 	struct kc_prefix allow[KC_ALLOW_MAX];
 	struct kc_pol_spec s;
@@ -122,7 +122,7 @@ int kc_policy_check(const struct kc_policy_opts *o, char *err, size_t errlen)
 
 /* ---- rule names ---------------------------------------------------------------------------- */
 
-static void rebuild_owners(struct kc_policy *p)
+static void rebuild_owners(struct kc_pol *p)
 {
 	const struct kc_pol_state *st = &p->st;
 
@@ -139,7 +139,7 @@ static void rebuild_owners(struct kc_policy *p)
 }
 
 /* The rule that id names in the active policy, in kcachectl's words. */
-static void id_text(const struct kc_policy *p, uint32_t id, char *buf, size_t len)
+static void id_text(const struct kc_pol *p, uint32_t id, char *buf, size_t len)
 {
 	uint32_t own = id < p->st.m.max_ids ? p->owner[id] : OWN_NONE, i = OWN_IDX(own);
 	const struct kc_pol_spec *s = &p->st.spec;
@@ -165,7 +165,7 @@ static void id_text(const struct kc_policy *p, uint32_t id, char *buf, size_t le
 	snprintf(buf, len, "rule id %u (replaced)", id);
 }
 
-static int apply(struct kc_policy *p, const struct kc_pol_spec *s, char *err, size_t errlen)
+static int apply(struct kc_pol *p, const struct kc_pol_spec *s, char *err, size_t errlen)
 {
 	int rc = kc_pol_apply(&p->st, s, err, errlen);
 
@@ -178,7 +178,7 @@ static int apply(struct kc_policy *p, const struct kc_pol_spec *s, char *err, si
 
 static int on_event(void *ctx, void *data, size_t size)
 {
-	struct kc_policy *p = ctx;
+	struct kc_pol *p = ctx;
 	const struct kc_pol_event *ev = data;
 	char rule[KC_POL_TEXT_MAX], src[INET6_ADDRSTRLEN];
 	struct kc_buf b = {0};
@@ -223,14 +223,14 @@ static int on_event(void *ctx, void *data, size_t size)
 
 static void on_ring(evutil_socket_t fd, short what, void *arg)
 {
-	struct kc_policy *p = arg;
+	struct kc_pol *p = arg;
 
 	(void)fd;
 	(void)what;
 	ring_buffer__consume(p->rb);
 }
 
-void kc_policy_set_report(struct kc_policy *p, kc_policy_report_fn fn, void *ctx)
+void kc_pol_set_report(struct kc_pol *p, kc_pol_report_fn fn, void *ctx)
 {
 	if (!p)
 		return;
@@ -240,19 +240,19 @@ void kc_policy_set_report(struct kc_policy *p, kc_policy_report_fn fn, void *ctx
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
-int kc_policy_next_fd(const struct kc_policy *p)
+int kc_pol_next_fd(const struct kc_pol *p)
 {
 	return p->obj.next_fd;
 }
 
-struct kc_policy *kc_policy_start(const struct kc_policy_opts *o, char *err, size_t errlen)
+struct kc_pol *kc_pol_start(const struct kc_pol_opts *o, char *err, size_t errlen)
 {
 	struct kc_pol_load_opts lo = {.iface = o->iface,
 				      .mode = o->mode,
 				      .pin_path = o->pin_path,
 				      .persist = o->persist,
 				      .max_rules = o->max_rules};
-	struct kc_policy *p = calloc(1, sizeof(*p));
+	struct kc_pol *p = calloc(1, sizeof(*p));
 	struct kc_pol_spec s;
 	uint32_t v4, v6, ports;
 	int rc;
@@ -322,11 +322,11 @@ struct kc_policy *kc_policy_start(const struct kc_policy_opts *o, char *err, siz
 	return p;
 fail:
 	kc_pol_spec_free(&s);
-	kc_policy_stop(p);
+	kc_pol_stop(p);
 	return NULL;
 }
 
-void kc_policy_stop(struct kc_policy *p)
+void kc_pol_stop(struct kc_pol *p)
 {
 	if (!p)
 		return;
@@ -343,7 +343,7 @@ void kc_policy_stop(struct kc_policy *p)
 	free(p);
 }
 
-int kc_policy_reload(struct kc_policy *p, const char *file, char *err, size_t errlen)
+int kc_pol_reload(struct kc_pol *p, const char *file, char *err, size_t errlen)
 {
 	struct kc_pol_spec s;
 	const char *f = file ? file : p->file;
@@ -366,7 +366,7 @@ int kc_policy_reload(struct kc_policy *p, const char *file, char *err, size_t er
 
 /* ---- kcachectl policy ------------------------------------------------------------------------ */
 
-static int admin_list(struct kc_policy *p, struct kc_buf *out)
+static int admin_list(struct kc_pol *p, struct kc_buf *out)
 {
 	const struct kc_pol_spec *s = &p->st.spec;
 	struct kc_pol_cnt *all = calloc(p->st.m.max_ids, sizeof(*all));
@@ -403,7 +403,7 @@ static int admin_list(struct kc_policy *p, struct kc_buf *out)
 	return 0;
 }
 
-static int admin_change(struct kc_policy *p, bool add, int argc, char **argv, struct kc_buf *out)
+static int admin_change(struct kc_pol *p, bool add, int argc, char **argv, struct kc_buf *out)
 {
 	struct kc_pol_rule_spec r;
 	struct kc_pol_spec s;
@@ -465,9 +465,9 @@ static int admin_change(struct kc_policy *p, bool add, int argc, char **argv, st
 	return 0;
 }
 
-int kc_policy_admin(void *ctx, int argc, char **argv, struct kc_buf *out)
+int kc_pol_admin(void *ctx, int argc, char **argv, struct kc_buf *out)
 {
-	struct kc_policy *p = ctx;
+	struct kc_pol *p = ctx;
 	char err[512];
 
 	if (!p) {
@@ -479,7 +479,7 @@ int kc_policy_admin(void *ctx, int argc, char **argv, struct kc_buf *out)
 	if (argc >= 3 && (!strcmp(argv[1], "add") || !strcmp(argv[1], "del")))
 		return admin_change(p, !strcmp(argv[1], "add"), argc - 2, argv + 2, out);
 	if (argc >= 2 && !strcmp(argv[1], "reload") && argc <= 3) {
-		if (kc_policy_reload(p, argc == 3 ? argv[2] : NULL, err, sizeof(err))) {
+		if (kc_pol_reload(p, argc == 3 ? argv[2] : NULL, err, sizeof(err))) {
 			kc_buf_printf(out,
 				      "policy reload: refused, the policy in force is "
 				      "unchanged: %s",
@@ -517,7 +517,7 @@ static int cmp_row(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void collect_rules(struct kc_policy *p, struct kc_buf *out)
+static void collect_rules(struct kc_pol *p, struct kc_buf *out)
 {
 	static const char *const fam[3][3] = {
 	    {"kcache_policy_rule_packets_total", "counter",
@@ -555,9 +555,9 @@ out:
 	free(rows);
 }
 
-void kc_policy_collect(void *ctx, struct kc_buf *out)
+void kc_pol_collect(void *ctx, struct kc_buf *out)
 {
-	struct kc_policy *p = ctx;
+	struct kc_pol *p = ctx;
 	struct kc_pol_totals tot;
 	uint32_t v4 = 0, v6 = 0, ports = 0;
 	char label[48];
