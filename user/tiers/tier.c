@@ -457,6 +457,12 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 			      atomic_load(&t->wb_full));
 		kc_metric_one(out, "kcache_writebehind_replayed_total", "counter",
 			      "Writes replayed from the journal at start.", t->replayed);
+		kc_metric_one(
+		    out, "kcache_journal_damaged_total", "counter",
+		    "Damaged journal records skipped at start (kept in journal/damaged/).",
+		    js.damaged);
+		kc_metric_one(out, "kcache_journal_damaged_bytes_total", "counter",
+			      "Bytes of those damaged records.", js.damaged_bytes);
 	}
 }
 
