@@ -360,6 +360,62 @@ static void test_corrupt_two(void **state)
 	jclose(j);
 }
 
+/* A full disk (every write refused: RLIMIT_FSIZE below one record) adds no segment per failed
+ * round, and compaction frees what it can although its markers cannot be written; once writes
+ * fit again they resume, without a reopen (issue 13, item 8). */
+static void test_full_disk(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct rlimit lim = {1000, RLIM_INFINITY}, old;
+	struct kc_journal *j;
+	struct kc_jrec *out[8];
+	char blob[1001];
+	uint64_t replayed;
+	size_t n;
+
+	(void)state;
+	memset(blob, 'x', 1000);
+	blob[1000] = 0;
+	j = jopen(&o, NULL);
+	append_wait(j, "k0", 0, blob);
+	append_wait(j, "k1", 1, blob);
+	append_wait(j, "k2", 2, blob);
+	assert_int_equal(count_segments(NULL, 0), 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 20; i++) {
+		struct done d = {0};
+
+		assert_int_equal(kc_journal_append(j, KC_JSET, 10 + (uint64_t)i, "kf", 2, blob,
+						   1000, on_done, &d),
+				 0);
+		wait_calls(&d, 1);
+		assert_int_equal(atomic_load(&d.status), -EFBIG);
+	}
+	assert_true(count_segments(NULL, 0) <= 2);
+	/* The three are flushed; their ACKs (32 bytes) cannot be written either now. */
+	lim.rlim_cur = 16;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	n = kc_journal_take(j, 0, out, 8, NULL);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		kc_journal_ack(j, out[i]);
+	assert_int_not_equal(kc_journal_sync(j), 0);
+	kc_journal_sync(j); /* the round after the acks had its segments to delete */
+	assert_int_equal(count_segments(NULL, 0), 1);
+	/* Space again: writes resume in the same journal. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	append_wait(j, "k5", 5, blob);
+	assert_int_equal(kc_journal_sync(j), 0);
+	assert_true(count_segments(NULL, 0) <= 2);
+	jclose(j);
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 1);
+	jclose(j);
+}
+
 /* ---- replay rules, on hand-made files ------------------------------------------------------ */
 
 static void put(struct kc_buf *b, uint8_t type, uint64_t id, const char *key, uint64_t ver,
@@ -650,6 +706,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_corrupt_two, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 	};
 

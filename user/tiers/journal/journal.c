@@ -44,6 +44,24 @@ struct round {
 	struct kc_buf rewrite;	 /* all of dead.log, when it is rewritten */
 };
 
+#define SAY_MS 10000 /* a failure that repeats every round is logged at most this often */
+
+/* Counts a failure; true when it is to be logged (the first, then one per SAY_MS), which
+ * resets the count of those not logged. */
+static bool say_failure(struct kc_said *s)
+{
+	uint64_t now = kc_mono_ms();
+
+	s->failures++;
+	if (s->failures > 1 && now - s->last_ms < SAY_MS) {
+		s->quiet++;
+		return false;
+	}
+	s->last_ms = now;
+	s->quiet = 0;
+	return true;
+}
+
 static void buf_reset(struct kc_buf *b)
 {
 	b->len = b->off = 0;
@@ -140,8 +158,12 @@ static void write_dead(struct kc_journal *j, struct round *rd)
 			rd->dead_err = -errno;
 	}
 out:
-	if (rd->dead_err)
-		log_error("journal %s: writing dead.log: %s", j->dir, strerror(-rd->dead_err));
+	if (rd->dead_err && say_failure(&j->dead_said))
+		log_error("journal %s: writing dead.log: %s (%" PRIu64
+			  " more such failures not logged)",
+			  j->dir, strerror(-rd->dead_err), j->dead_said.quiet);
+	else if (!rd->dead_err && j->dead_said.failures && (rd->dead.len || rd->do_rewrite))
+		j->dead_said = (struct kc_said){0};
 }
 
 /* Phase B, segment part. */
@@ -159,6 +181,13 @@ static void write_segment(struct kc_journal *j, struct round *rd)
 	}
 	if (rd->seg_err)
 		goto out;
+	if (j->seg_broken && !cur->size) {
+		/* Nothing valid in it: start it over rather than add a file per failed round (a
+		 * full disk used to leave thousands of empty segments). Whatever a failed write or
+		 * fsync left in it goes with the truncation. */
+		if (ftruncate(cur->fd, 0) == 0)
+			j->seg_broken = j->seg_dirty = false;
+	}
 	if (j->seg_broken ||
 	    (rd->seg.len && cur->size && cur->size + rd->seg.len > j->o.segment_bytes)) {
 		uint64_t num = rd->first_id > cur->num ? rd->first_id : cur->num + 1;
@@ -204,8 +233,14 @@ out:
 	if (rd->seg_err) {
 		/* What reached the file is unknown now: never write behind it again. */
 		j->seg_broken = true;
-		log_error("journal %s: writing segment %" PRIu64 ": %s", j->dir, cur->num,
-			  strerror(-rd->seg_err));
+		if (say_failure(&j->seg_said))
+			log_error("journal %s: writing segment %" PRIu64 ": %s (%" PRIu64
+				  " more such failures not logged)",
+				  j->dir, cur->num, strerror(-rd->seg_err), j->seg_said.quiet);
+	} else if (j->seg_said.failures && (rd->seg.len || rd->want_fsync)) {
+		log_info("journal %s: writing segments again after %" PRIu64 " failed rounds",
+			 j->dir, j->seg_said.failures);
+		j->seg_said = (struct kc_said){0};
 	}
 }
 
@@ -293,8 +328,10 @@ static void compact(struct kc_journal *j, struct round *rd)
 	char name[64];
 	size_t n = 0;
 
-	if (j->seg_broken || j->dead_stale) /* markers or drops may be lost: not now */
-		return;
+	/* Not even when this round's markers failed (a full disk): deleting frees the space the
+	 * next write needs. The segments that go have nothing live, so no entry of theirs can
+	 * replay once the unlinks are durable (the directory fsync below); the markers matter
+	 * only should the unlinks be lost, and a lost unlink is what that fsync rules out. */
 	pthread_mutex_lock(&j->mu);
 	for (; rd->ndel && j->segs != j->cur && !j->segs->live; rd->ndel--, n++) {
 		s = j->segs;
@@ -308,7 +345,7 @@ static void compact(struct kc_journal *j, struct round *rd)
 	if (!gone)
 		return;
 	/* The markers that resolved those entries must not be lost should the unlinks be. */
-	if (j->seg_dirty) {
+	if (j->seg_dirty && !j->seg_broken) {
 		if (fdatasync(j->cur->fd)) {
 			log_error("journal %s: fsync before deleting segments: %s", j->dir,
 				  strerror(errno));
@@ -335,7 +372,8 @@ static void compact(struct kc_journal *j, struct round *rd)
 		free(s);
 	}
 	if (fsync(j->dirfd))
-		log_warn("journal %s: fsync of the directory: %s", j->dir, strerror(errno));
+		log_error("journal %s: fsync of the directory after deleting segments: %s", j->dir,
+			  strerror(errno));
 }
 
 static void run_round(struct kc_journal *j, struct round *rd)

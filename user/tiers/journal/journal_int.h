@@ -55,6 +55,13 @@ struct kc_jheap {
 	bool by_due; /* retry heap: ordered by due_ms then id; ready heap: by id */
 };
 
+/* A failure that repeats every round, logged once per period (journal.c's say_failure). */
+struct kc_said {
+	uint64_t failures; /* in a row, since the last success */
+	uint64_t quiet;	   /* not logged since the last line */
+	uint64_t last_ms;  /* when the last line was logged */
+};
+
 struct kc_journal {
 	struct kc_journal_opts o;
 	char *dir;
@@ -87,7 +94,8 @@ struct kc_journal {
 	bool dead_stale;   /* a dead.log write failed: rewrite it from memory */
 	bool dead_failing; /* ... and LETTERs wait: retry on the tick */
 	uint64_t last_fsync_ms;
-	uint64_t sync_req, sync_done; /* kc_journal_sync() rounds asked and finished */
+	struct kc_said seg_said, dead_said; /* sync thread only */
+	uint64_t sync_req, sync_done;	    /* kc_journal_sync() rounds asked and finished */
 	int sync_err;
 
 	uint64_t pending, pending_bytes, dead_bytes;
