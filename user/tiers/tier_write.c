@@ -31,13 +31,32 @@ struct wop {
 	void *ctx;
 	int status;
 	char err[200];
+	uint64_t ver; /* a write: its version, undone from the memory tier if refused */
+	size_t nkey;
+	char key[KC_KEY_MAX + 1];
 };
+
+/* A refused write leaves no trace: the memory tier's copy goes (unless a newer write replaced
+ * it), and so does the note that would keep the older value below from filling back in; the
+ * next read finds what the lower tiers hold. */
+static void wop_undo(struct wop *w)
+{
+	struct kc_tiers *t = w->x->t;
+
+	if (!w->nkey)
+		return;
+	kc_tier_unnote_write(t, w->key, w->nkey, w->ver);
+	if (kc_mem_delete_older(t->mem, w->key, w->nkey, w->ver + 1) == KC_DELETED)
+		atomic_fetch_add(&t->writes_undone, 1);
+}
 
 static void wop_deliver(evutil_socket_t fd, short what, void *arg)
 {
 	struct wop *w = arg;
 
 	(void)fd, (void)what;
+	if (w->err[0])
+		wop_undo(w);
 	w->fn(w->ctx, w->err[0] ? w->err : NULL);
 	free(w);
 }
@@ -128,6 +147,11 @@ void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t
 			goto nomem;
 	}
 	kc_tier_note_write(t, key, nkey, ver);
+	if (nkey <= KC_KEY_MAX) {
+		memcpy(w->key, key, nkey);
+		w->nkey = nkey;
+		w->ver = ver;
+	}
 	if (t->mode == KC_WRITE_THROUGH) {
 		kc_tier_apply(x, key, nkey, ver, blob.data, blob.len, tomb, exptime, false,
 			      through_done, w);
