@@ -29,6 +29,7 @@
 struct round {
 	struct kc_jrec *ins, *lets;
 	bool do_rewrite, want_fsync;
+	bool drops; /* REPLAY records (or a rewrite for lost ones) are in this round */
 	struct kc_jseg *copy_from, *wseg;
 	uint64_t first_id, sync_req;
 	int seg_err, dead_err;
@@ -100,6 +101,7 @@ static void grab(struct kc_journal *j, struct round *rd)
 	}
 	/* Drops pile up in dead.log; once they outnumber the letters kept, rewrite it (also after
 	 * a failed write: memory holds the truth then). */
+	rd->drops = j->drops.len || j->drops_lost;
 	if ((j->drops.len && j->drops_since_rewrite >= j->st.dead) || j->dead_stale) {
 		rd->do_rewrite = true;
 		for (struct kc_jrec *r = j->dead_head; r; r = r->dnext) {
@@ -265,6 +267,9 @@ static void settle(struct kc_journal *j, struct round *rd)
 	}
 	/* Drops were lost with a failed write: rewrite dead.log from memory next round. */
 	j->dead_stale = rd->dead_err && (rd->dead.len || rd->do_rewrite);
+	/* A REPLAY record lost: until dead.log is rewritten, a segment's deletion could leave a
+	 * superseded dead letter looking current. */
+	j->drops_lost = rd->dead_err && rd->drops;
 	j->dead_failing = rd->dead_err != 0;
 	for (r = rd->lets; r; r = next) {
 		next = r->lnext;
@@ -287,6 +292,7 @@ static void settle(struct kc_journal *j, struct round *rd)
 			if (!rd->seg_err) {
 				kc_jseg_unlink(r);
 				kc_jseg_link(rd->wseg, r);
+				rd->wseg->copies = true;
 			}
 		}
 	}
@@ -331,7 +337,16 @@ static void compact(struct kc_journal *j, struct round *rd)
 	/* Not even when this round's markers failed (a full disk): deleting frees the space the
 	 * next write needs. The segments that go have nothing live, so no entry of theirs can
 	 * replay once the unlinks are durable (the directory fsync below); the markers matter
-	 * only should the unlinks be lost, and a lost unlink is what that fsync rules out. */
+	 * only should the unlinks be lost, and a lost unlink is what that fsync rules out.
+	 * Two exceptions wait for a good round: a kept segment holding copies (an older write
+	 * copied forward, whose lost marker would let it replay over a newer write whose segment
+	 * went), and a lost REPLAY record in dead.log. */
+	if (j->drops_lost)
+		return;
+	if (j->seg_broken)
+		for (s = j->segs; s; s = s->next)
+			if (s->copies)
+				return;
 	pthread_mutex_lock(&j->mu);
 	for (; rd->ndel && j->segs != j->cur && !j->segs->live; rd->ndel--, n++) {
 		s = j->segs;

@@ -208,7 +208,9 @@ struct loader {
 	struct kc_jseg *seg;
 	uint64_t max_id;
 	const char *file;
-	bool damaged; /* the file being read had damage skipped */
+	bool damaged;	     /* the file being read had damage skipped */
+	uint64_t before_max; /* the highest id of the segments before the one being read */
+	uint64_t seg_max;    /* the highest id of the segments read so far */
 };
 
 typedef int (*rec_fn)(struct loader *l, const struct kc_jview *v);
@@ -349,8 +351,13 @@ static int seg_rec(struct loader *l, const struct kc_jview *v)
 
 	if (v->id > l->max_id)
 		l->max_id = v->id;
+	if (v->id > l->seg_max)
+		l->seg_max = v->id;
 	switch (v->type) {
 	case KC_JR_APPEND:
+		/* An APPEND older than one of an earlier segment was copied forward. */
+		if (v->id <= l->before_max)
+			l->seg->copies = true;
 		if (idmap_find(&l->dead, v->id))
 			return 0; /* its LETTER was written, its DEAD marker was not */
 		if (r) {	  /* copied forward: the later copy is where it lives now */
@@ -521,6 +528,7 @@ int kc_jload(struct kc_journal *j, uint64_t *replayed, char *err, size_t errlen)
 		s->fd = -1;
 		kc_jseg_add(j, s);
 		l.seg = s;
+		l.before_max = l.seg_max;
 		fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
 		e = fd < 0 ? -errno : scan_file(&l, fd, name, seg_rec, &s->size);
 		if (fd >= 0)
