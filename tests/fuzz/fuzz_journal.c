@@ -1,10 +1,12 @@
 /* fuzz_journal.c: libFuzzer target for the journal's record parser
  * (user/tiers/journal/journal_format.c), walking the input as a segment or dead.log is walked at
  * open: once as given, and once with each record's checksums made right first, so that mutations
- * reach the field checks behind them. Invariants: a record's size never exceeds what was given;
- * every pointer in a parsed record lies inside it; a refusal has a reason; and a parsed record
- * encodes back to exactly the same bytes (the format has no two spellings, so a record cannot mean
- * one thing to the parser and another to the writer). */
+ * reach the field checks behind them. A bad record is stepped over as the loader does
+ * (kc_journal_resync). Invariants: a record's size never exceeds what was given; the resync point
+ * is the first valid record behind the bad one (or the end); every pointer in a parsed record lies
+ * inside it; a refusal has a reason; and a parsed record encodes back to exactly the same bytes
+ * (the format has no two spellings, so a record cannot mean one thing to the parser and another to
+ * the writer). */
 #include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +40,38 @@ static void fix(uint8_t *p, size_t n)
 	}
 }
 
+/* The resync point is past off, no further than size, and the first place where a whole valid
+ * record starts, when the search went byte by byte (a sound header makes it start behind that
+ * record's payload instead). */
+static void check_resync(const uint8_t *data, size_t size, size_t off, size_t next)
+{
+	struct kc_jview v;
+	char err[160];
+	size_t from = off + 1;
+	uint32_t len, magic, h;
+
+	if (next <= off || next > size)
+		__builtin_trap();
+	if (next < size &&
+	    kc_journal_parse_record(data + next, size - next, &v, err, sizeof(err)) <= 0)
+		__builtin_trap();
+	if (size - off >= KC_JR_HDR) {
+		memcpy(&magic, data + off, 4);
+		memcpy(&h, data + off + 20, 4);
+		memcpy(&len, data + off + 16, 4);
+		len = le32toh(len);
+		if (le32toh(magic) == KC_JR_MAGIC &&
+		    le32toh(h) == (uint32_t)XXH3_64bits(data + off, 20) &&
+		    len <= size - off - KC_JR_HDR)
+			from = off + KC_JR_HDR + len; /* a sound header: its payload is skipped */
+	}
+	if (next < from && next != size)
+		__builtin_trap();
+	for (size_t p = from; p < next && p + KC_JR_HDR <= size; p++)
+		if (kc_journal_parse_record(data + p, size - p, &v, err, sizeof(err)) > 0)
+			__builtin_trap();
+}
+
 static void walk(uint8_t *data, size_t size, int fixing)
 {
 	static struct kc_buf b;
@@ -54,8 +88,13 @@ static void walk(uint8_t *data, size_t size, int fixing)
 
 		if (r < 0 && !err[0])
 			__builtin_trap();
-		if (r <= 0) /* torn or bad: the loader stops here, so do we */
-			break;
+		if (r <= 0) { /* torn or bad: the loader resynchronises, so do we */
+			size_t next = kc_journal_resync(data, size, off);
+
+			check_resync(data, size, off, next);
+			off = next;
+			continue;
+		}
 		if ((size_t)r > size - off)
 			__builtin_trap();
 		if (v.type == KC_JR_APPEND || v.type == KC_JR_LETTER) {

@@ -23,6 +23,7 @@
 #include "audit/audit_policy.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/fsafe.h"
 #include "core/log.h"
 
 /* A sink's queue entry: the record is shared with other sinks, the link is this sink's. */
@@ -102,16 +103,21 @@ const char *kc_audit_sink_name(const struct kc_audit_sink *s)
 
 /* --- outputs ------------------------------------------------------------------------------ */
 
+/* Never through a symlink, only a regular file of ours, in a folder only we can change. */
 static int file_open(struct kc_audit_sink *s)
 {
 	struct stat st;
+	char err[300];
+	int rc;
 
-	s->fd = open(s->cfg.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (s->fd < 0)
-		return -errno;
+	if ((rc = kc_fs_check_parent(s->cfg.path, err, sizeof(err))) ||
+	    (rc = s->fd = kc_fs_open_append(s->cfg.path, 0600, err, sizeof(err))) < 0) {
+		s->fd = -1;
+		log_error("audit log: %s", err);
+		return rc;
+	}
 	if (fchmod(s->fd, 0600) || fstat(s->fd, &st)) {
-		int rc = -errno;
-
+		rc = -errno;
 		close(s->fd);
 		s->fd = -1;
 		return rc;
@@ -319,8 +325,7 @@ static int write_members(struct kc_audit_sink *s, const char *members, size_t le
 
 static void checkpoint(struct kc_audit_sink *s, int to_sidecar)
 {
-	char body[256], t[40], tmp[4200];
-	int fd;
+	char body[256], t[40], err[300];
 
 	kc_audit_fmt_time(t, sizeof(t), kc_wall_ns());
 	snprintf(body, sizeof(body),
@@ -333,13 +338,8 @@ static void checkpoint(struct kc_audit_sink *s, int to_sidecar)
 		return;
 	/* The line just written (still in s->out), kept beside the log, replaced atomically: a
 	 * log cut short after it can be told. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", s->ckpt_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
-	if (write_all(fd, s->out.data, s->out.len) == 0 && fsync(fd) == 0)
-		rename(tmp, s->ckpt_path);
-	close(fd);
+	if (kc_fs_replace(s->ckpt_path, s->out.data, s->out.len, 0600, err, sizeof(err)))
+		log_warn("audit sink %s: checkpoint: %s", s->name, err);
 }
 
 /* Seals and writes one record now. Returns 0, or -errno (the record is then not in the chain,

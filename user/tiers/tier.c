@@ -433,6 +433,9 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 	kc_metric_one(out, "kcache_tier_singleflight_coalesced_total", "counter",
 		      "Lower-tier lookups that joined a fetch already in flight.",
 		      atomic_load(&t->coalesced));
+	kc_metric_one(out, "kcache_tier_writes_undone_total", "counter",
+		      "Refused writes (SERVER_ERROR) taken back out of the memory tier.",
+		      atomic_load(&t->writes_undone));
 	kc_metric_one(out, "kcache_tier_negative_hits_total", "counter",
 		      "Lookups answered by the negative cache (found nowhere lately).",
 		      atomic_load(&t->neg_hits));
@@ -457,6 +460,12 @@ static void tiers_collect(void *ctx, struct kc_buf *out)
 			      atomic_load(&t->wb_full));
 		kc_metric_one(out, "kcache_writebehind_replayed_total", "counter",
 			      "Writes replayed from the journal at start.", t->replayed);
+		kc_metric_one(
+		    out, "kcache_journal_damaged_total", "counter",
+		    "Damaged journal records skipped at start (kept in journal/damaged/).",
+		    js.damaged);
+		kc_metric_one(out, "kcache_journal_damaged_bytes_total", "counter",
+			      "Bytes of those damaged records.", js.damaged_bytes);
 	}
 }
 

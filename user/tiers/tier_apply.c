@@ -42,6 +42,12 @@ struct apply {
 	char err[200];
 	kc_apply_fn done;
 	void *ctx;
+	/* Redis's part, when it waits for the store's answer (a copy of the write) */
+	char *rkey, *rblob;
+	size_t nrkey, nrblob;
+	uint64_t rver;
+	bool rtomb;
+	int64_t rexptime;
 };
 
 /* Keeps the first failure: "<tier>: <why>". */
@@ -52,13 +58,19 @@ static void apply_fail(struct apply *a, const char *tier, const char *why)
 	a->failed = true;
 }
 
+static void apply_free(struct apply *a)
+{
+	free(a->rkey);
+	free(a);
+}
+
 static void apply_deliver(evutil_socket_t fd, short what, void *arg)
 {
 	struct apply *a = arg;
 
 	(void)fd, (void)what;
 	a->done(a->ctx, a->failed ? a->err : NULL);
-	free(a);
+	apply_free(a);
 }
 
 static void apply_step(struct apply *a)
@@ -66,8 +78,11 @@ static void apply_step(struct apply *a)
 	if (--a->pending > 0)
 		return;
 	a->done(a->ctx, a->failed ? a->err : NULL);
-	free(a);
+	apply_free(a);
 }
+
+static void apply_redis(struct apply *a, const char *key, size_t nkey, uint64_t ver,
+			const void *blob, size_t nblob, bool tomb, int64_t exptime);
 
 static void on_redis_set(void *ctx, const redisReply *r, const char *err)
 {
@@ -106,7 +121,51 @@ static void on_store_put(struct kc_tio_job *j)
 		apply_fail(a, "store", strncmp(e, "store: ", 7) ? e : e + 7);
 	}
 	kc_tio_job_free(j);
+	/* Redis (and so every node) hears of the write only once the store took it: a write the
+	 * store refused (a full disk) leaves no trace there. */
+	if (a->rkey && !a->failed)
+		apply_redis(a, a->rkey, a->nrkey, a->rver, a->rblob, a->nrblob, a->rtomb,
+			    a->rexptime);
 	apply_step(a);
+}
+
+static void apply_redis(struct apply *a, const char *key, size_t nkey, uint64_t ver,
+			const void *blob, size_t nblob, bool tomb, int64_t exptime)
+{
+	struct kc_tctx *x = a->x;
+	struct kc_tiers *t = x->t;
+
+	if (!kc_breaker_allow(&t->br[KC_TIER_REDIS])) {
+		apply_fail(a, "redis", "unavailable (circuit open)");
+		return;
+	}
+	char rkey[sizeof(t->prefix) + 8 + KC_JKEY_MAX], v[24], ttl[24];
+	char msg[48 + KC_JKEY_MAX];
+	size_t nr = kc_tier_redis_key(t, key, nkey, rkey);
+	int64_t ttl_ms = 0;
+
+	if (tomb)
+		ttl_ms = (int64_t)t->tomb_ttl_s * 1000;
+	else if (exptime)
+		ttl_ms = (exptime - kc_mem_now()) * 1000 > 0 ? (exptime - kc_mem_now()) * 1000 : 1;
+	snprintf(v, sizeof(v), "%020" PRIu64, ver);
+	snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+	int nm = snprintf(msg, sizeof(msg), "V %s %u ", v, kc_hlc_node());
+
+	memcpy(msg + nm, key, nkey);
+	const char *argv[] = {"EVAL", set_script, "1", rkey, v, blob, ttl, t->chan, msg};
+	size_t lens[] = {4,
+			 sizeof(set_script) - 1,
+			 1,
+			 nr,
+			 strlen(v),
+			 nblob,
+			 strlen(ttl),
+			 strlen(t->chan),
+			 (size_t)nm + nkey};
+
+	a->pending++;
+	kc_redis_cmd(x->redis, on_redis_set, a, 9, argv, lens);
 }
 
 void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver, const void *blob,
@@ -115,6 +174,7 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 {
 	struct kc_tiers *t = x->t;
 	struct apply *a = calloc(1, sizeof(*a));
+	bool store = t->store && !redis_only;
 
 	if (!a) {
 		done(ctx, "out of memory");
@@ -124,59 +184,42 @@ void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver
 	a->done = done;
 	a->ctx = ctx;
 	a->pending = 1; /* ours, dropped at the end: no callback before every request is out */
-	if (x->redis) {
-		if (!kc_breaker_allow(&t->br[KC_TIER_REDIS])) {
-			apply_fail(a, "redis", "unavailable (circuit open)");
-		} else {
-			char rkey[sizeof(t->prefix) + 8 + KC_JKEY_MAX], v[24], ttl[24];
-			char msg[48 + KC_JKEY_MAX];
-			size_t nr = kc_tier_redis_key(t, key, nkey, rkey);
-			int64_t ttl_ms = 0;
+	if (store) {
+		struct kc_tio_job *j = NULL;
 
-			if (tomb)
-				ttl_ms = (int64_t)t->tomb_ttl_s * 1000;
-			else if (exptime)
-				ttl_ms = (exptime - kc_mem_now()) * 1000 > 0
-					     ? (exptime - kc_mem_now()) * 1000
-					     : 1;
-			snprintf(v, sizeof(v), "%020" PRIu64, ver);
-			snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
-			int nm = snprintf(msg, sizeof(msg), "V %s %u ", v, kc_hlc_node());
-
-			memcpy(msg + nm, key, nkey);
-			const char *argv[] = {"EVAL", set_script, "1",	   rkey, v,
-					      blob,   ttl,	  t->chan, msg};
-			size_t lens[] = {4,
-					 sizeof(set_script) - 1,
-					 1,
-					 nr,
-					 strlen(v),
-					 nblob,
-					 strlen(ttl),
-					 strlen(t->chan),
-					 (size_t)nm + nkey};
-
-			a->pending++;
-			kc_redis_cmd(x->redis, on_redis_set, a, 9, argv, lens);
-		}
-	}
-	if (t->store && !redis_only) {
-		if (!kc_breaker_allow(&t->br[KC_TIER_STORE])) {
+		if (!kc_breaker_allow(&t->br[KC_TIER_STORE]))
 			apply_fail(a, "store", "unavailable (circuit open)");
-		} else {
-			struct kc_tio_job *j =
-			    kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key, nkey, blob, nblob);
-
-			if (!j) {
+		else if (!(j = kc_tio_job_new(tomb ? KC_TIO_DEL : KC_TIO_PUT, key, nkey, blob,
+					      nblob)))
+			apply_fail(a, "store", "out of memory");
+		/* Both tiers: Redis waits for the store (a copy of the write waits with it). */
+		if (j && x->redis) {
+			a->rkey = malloc(nkey + nblob + 1);
+			if (!a->rkey) {
 				apply_fail(a, "store", "out of memory");
+				kc_tio_job_free(j);
+				j = NULL;
 			} else {
-				j->base = x->base;
-				j->done = on_store_put;
-				j->ctx = a;
-				a->pending++;
-				kc_tio_submit(t->io, j);
+				memcpy(a->rkey, key, nkey);
+				if (nblob)
+					memcpy(a->rkey + nkey, blob, nblob);
+				a->rblob = a->rkey + nkey;
+				a->nrkey = nkey;
+				a->nrblob = nblob;
+				a->rver = ver;
+				a->rtomb = tomb;
+				a->rexptime = exptime;
 			}
 		}
+		if (j) {
+			j->base = x->base;
+			j->done = on_store_put;
+			j->ctx = a;
+			a->pending++;
+			kc_tio_submit(t->io, j);
+		}
+	} else if (x->redis) {
+		apply_redis(a, key, nkey, ver, blob, nblob, tomb, exptime);
 	}
 	if (--a->pending > 0)
 		return;

@@ -111,6 +111,7 @@ struct kc_tiers {
 	struct kc_tier_stats st[KC_TIER__COUNT];
 	_Atomic uint64_t inval_sent, inval_applied, inval_ignored, resyncs, neg_hits, coalesced;
 	_Atomic uint64_t wb_full, wb_flushed, wb_retries;
+	_Atomic uint64_t writes_undone; /* refused writes taken back out of the memory tier */
 };
 
 /* --- tier_state.c: no lock; any thread ------------------------------------------------ */
@@ -133,6 +134,9 @@ void kc_tier_neg_clear(struct kc_tiers *t, const char *key, size_t nkey);
  * read from below is older than a write recorded since. */
 void kc_tier_note_write(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver);
 bool kc_tier_overtaken(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver);
+/* Forgets the write of key at ver recorded by kc_tier_note_write (a refused write), unless a
+ * newer one was recorded since. */
+void kc_tier_unnote_write(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver);
 
 /* --- tier_breaker.c: atomics only; any thread ------------------------------------------ */
 
@@ -163,7 +167,9 @@ void kc_flight_finish(struct kc_flight *f, struct kc_item *it);
 size_t kc_tier_redis_key(const struct kc_tiers *t, const char *key, size_t nkey, char *buf);
 
 /* One write of a key's state to Redis and the store (whichever are configured and whose
- * breaker lets it through). done(ctx, err) on x's loop; err NULL when every tier has it. */
+ * breaker lets it through). With both, Redis is written (and the write published) only once
+ * the store took it, so a write the store refuses reaches no node. done(ctx, err) on x's
+ * loop; err NULL when every tier has it. */
 typedef void (*kc_apply_fn)(void *ctx, const char *err);
 void kc_tier_apply(struct kc_tctx *x, const char *key, size_t nkey, uint64_t ver, const void *blob,
 		   size_t nblob, bool tomb, int64_t exptime, bool redis_only, kc_apply_fn done,

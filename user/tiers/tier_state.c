@@ -99,3 +99,13 @@ bool kc_tier_overtaken(struct kc_tiers *t, const char *key, size_t nkey, uint64_
 	return atomic_load_explicit(&t->wver[i].hash, memory_order_acquire) == h &&
 	       atomic_load_explicit(&t->wver[i].ver, memory_order_relaxed) > ver;
 }
+
+void kc_tier_unnote_write(struct kc_tiers *t, const char *key, size_t nkey, uint64_t ver)
+{
+	uint64_t h = kc_tier_key_hash(key, nkey);
+	unsigned i = (unsigned)(h & (KC_NEG_SLOTS - 1));
+
+	if (atomic_load_explicit(&t->wver[i].hash, memory_order_acquire) == h &&
+	    atomic_load_explicit(&t->wver[i].ver, memory_order_relaxed) == ver)
+		atomic_store_explicit(&t->wver[i].hash, 0, memory_order_release);
+}

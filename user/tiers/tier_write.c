@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/hlc.h"
 #include "core/log.h"
 #include "tiers/tier_blob.h"
+#include "tiers/tier_flushfile.h"
 #include "tiers/tier_int.h"
 
 /* flush_all: KEYS[1] the flush key; ARGV: version (20 digits), at, channel, message. */
@@ -29,13 +31,32 @@ struct wop {
 	void *ctx;
 	int status;
 	char err[200];
+	uint64_t ver; /* a write: its version, undone from the memory tier if refused */
+	size_t nkey;
+	char key[KC_KEY_MAX + 1];
 };
+
+/* A refused write leaves no trace: the memory tier's copy goes (unless a newer write replaced
+ * it), and so does the note that would keep the older value below from filling back in; the
+ * next read finds what the lower tiers hold. */
+static void wop_undo(struct wop *w)
+{
+	struct kc_tiers *t = w->x->t;
+
+	if (!w->nkey)
+		return;
+	kc_tier_unnote_write(t, w->key, w->nkey, w->ver);
+	if (kc_mem_delete_older(t->mem, w->key, w->nkey, w->ver + 1) == KC_DELETED)
+		atomic_fetch_add(&t->writes_undone, 1);
+}
 
 static void wop_deliver(evutil_socket_t fd, short what, void *arg)
 {
 	struct wop *w = arg;
 
 	(void)fd, (void)what;
+	if (w->err[0])
+		wop_undo(w);
 	w->fn(w->ctx, w->err[0] ? w->err : NULL);
 	free(w);
 }
@@ -126,6 +147,11 @@ void kc_tiers_write(struct kc_tiers *t, unsigned worker, const char *key, size_t
 			goto nomem;
 	}
 	kc_tier_note_write(t, key, nkey, ver);
+	if (nkey <= KC_KEY_MAX) {
+		memcpy(w->key, key, nkey);
+		w->nkey = nkey;
+		w->ver = ver;
+	}
 	if (t->mode == KC_WRITE_THROUGH) {
 		kc_tier_apply(x, key, nkey, ver, blob.data, blob.len, tomb, exptime, false,
 			      through_done, w);
@@ -167,38 +193,38 @@ static bool flush_adopt(struct kc_tiers *t, uint64_t ver, int64_t at)
 /* Keeps the latest flush in data-dir/flush so that a restart does not resurrect the store. */
 static void flush_save(struct kc_tiers *t)
 {
-	char path[300], tmp[310];
-	FILE *f;
+	char err[256];
 
 	if (!t->data_dir[0])
 		return;
-	snprintf(path, sizeof(path), "%s/flush", t->data_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f) {
-		log_warn("flush_all: %s: %s", tmp, strerror(errno));
-		return;
-	}
-	fprintf(f, "%" PRIu64 " %" PRId64 "\n", atomic_load(&t->flush_ver),
-		atomic_load(&t->flush_at));
-	if (fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path))
-		log_warn("flush_all: %s: %s", path, strerror(errno));
+	if (kc_flushfile_write(t->data_dir, atomic_load(&t->flush_ver), atomic_load(&t->flush_at),
+			       err, sizeof(err)))
+		log_error("flush_all: not kept across restarts: %s", err);
 }
 
+/* A damaged data-dir/flush is set aside and ignored, loudly: every object stays. Refusing to
+ * start would lose nothing either but turn one bad byte into an outage, and guessing a flush
+ * from bad bytes is what hid every later write before. Ignoring it can at worst bring back
+ * objects an operator flushed (with Redis, its flush key gives the flush back at connect). */
 void kc_tier_flush_load(struct kc_tiers *t)
 {
-	char path[300];
+	char err[256], path[4200], bad[4210];
 	uint64_t ver;
 	int64_t at;
-	FILE *f;
+	int e = kc_flushfile_read(t->data_dir, kc_wall_ns() / 1000000, &ver, &at, err, sizeof(err));
 
-	snprintf(path, sizeof(path), "%s/flush", t->data_dir);
-	f = fopen(path, "r");
-	if (!f)
+	if (e == -ENOENT)
 		return;
-	if (fscanf(f, "%" SCNu64 " %" SCNd64, &ver, &at) == 2)
-		flush_adopt(t, ver, at);
-	fclose(f);
+	if (e) {
+		snprintf(path, sizeof(path), "%s/flush", t->data_dir);
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		log_error("flush_all: ignoring %s, every stored object is kept: %s (moved to %s)",
+			  path, err, e == -EBADMSG && !rename(path, bad) ? bad : "nowhere");
+		return;
+	}
+	if (!at) /* writes from now on must be newer than the flush, whatever the clock did */
+		kc_hlc_observe(ver);
+	flush_adopt(t, ver, at);
 }
 
 static void on_redis_flush(void *ctx, const redisReply *r, const char *err)

@@ -236,6 +236,19 @@ static void test_torn_tail(void **state)
 	jclose(j);
 }
 
+/* Checks the file journal/damaged/<seg>.<off> holds exactly n bytes. */
+static void check_damaged(const char *seg, size_t off, size_t n)
+{
+	char path[200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/damaged/%s.%zu", dir, seg, off);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, n);
+}
+
+/* A damaged payload: its record is skipped whole (its header knows the length), and every
+ * record behind it replays. */
 static void test_corrupt_middle(void **state)
 {
 	struct kc_journal_opts o = {0};
@@ -243,6 +256,7 @@ static void test_corrupt_middle(void **state)
 	char last[64] = "", path[160], *log;
 	size_t rec = kc_journal_append_size(2, 10);
 	struct kc_jrec *out[16];
+	struct kc_journal_stats js;
 	uint64_t replayed;
 	int fd;
 
@@ -256,16 +270,152 @@ static void test_corrupt_middle(void **state)
 	close(fd);
 
 	log = jopen_logged(&o, &j, &replayed);
-	assert_non_null(strstr(log, "corrupt record at offset"));
+	assert_non_null(strstr(log, "damaged record at offset"));
 	assert_non_null(strstr(log, "payload checksum"));
 	free(log);
-	assert_int_equal(replayed, 4);
-	assert_int_equal(kc_journal_take(j, 0, out, 16, NULL), 4);
+	assert_int_equal(replayed, 9);
+	assert_int_equal(kc_journal_take(j, 0, out, 16, NULL), 9);
 	assert_string_equal(out[3]->key, "k3");
-	snprintf(path, sizeof(path), "%s/%s.corrupt", dir, last);
-	assert_int_equal(access(path, F_OK), 0);
+	assert_string_equal(out[4]->key, "k5");
+	assert_string_equal(out[8]->key, "k9");
+	kc_journal_get_stats(j, &js);
+	assert_int_equal(js.damaged, 1);
+	assert_int_equal(js.damaged_bytes, rec);
+	check_damaged(last, 4 * rec, rec);
 	jclose(j);
 }
+
+/* A damaged length in the first record's header: nothing says where it ends, so reading
+ * resynchronises on the next valid record; all nine behind it replay, at every later open too. */
+static void test_corrupt_first_length(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_journal *j;
+	char last[64] = "", path[160], *log;
+	size_t rec = kc_journal_append_size(2, 10);
+	struct kc_jrec *out[16];
+	struct kc_journal_stats js;
+	uint64_t replayed;
+	unsigned char c;
+	int fd;
+
+	(void)state;
+	ten_and_close();
+	assert_int_equal(count_segments(last, sizeof(last)), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, last);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, 16), 1); /* the low byte of the payload length */
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, 16), 1);
+	close(fd);
+
+	log = jopen_logged(&o, &j, &replayed);
+	assert_non_null(strstr(log, "damaged record at offset 0"));
+	free(log);
+	assert_int_equal(replayed, 9);
+	assert_int_equal(kc_journal_take(j, 0, out, 16, NULL), 9);
+	assert_string_equal(out[0]->key, "k1");
+	assert_string_equal(out[8]->key, "k9");
+	kc_journal_get_stats(j, &js);
+	assert_int_equal(js.damaged, 1);
+	assert_int_equal(js.damaged_bytes, rec);
+	check_damaged(last, 0, rec);
+	jclose(j);
+
+	j = jopen(&o, &replayed); /* nothing was cut: the same nine again */
+	assert_int_equal(replayed, 9);
+	jclose(j);
+}
+
+/* Damage at the very end with nothing valid behind it is a torn tail, cut; two damaged spots
+ * are each skipped. */
+static void test_corrupt_two(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct kc_journal *j;
+	char last[64] = "", path[160];
+	size_t rec = kc_journal_append_size(2, 10);
+	struct kc_journal_stats js;
+	uint64_t replayed;
+	int fd;
+
+	(void)state;
+	ten_and_close();
+	assert_int_equal(count_segments(last, sizeof(last)), 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, last);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff\xff", 2, (off_t)(2 * rec + 18)), 2); /* 3rd: length */
+	assert_int_equal(pwrite(fd, "Z", 1, (off_t)(6 * rec + 1)), 1);	       /* 7th: magic */
+	assert_int_equal(pwrite(fd, "Q", 1, (off_t)(9 * rec + 40)), 1);	       /* 10th: torn */
+	close(fd);
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 7);
+	kc_journal_get_stats(j, &js);
+	assert_int_equal(js.damaged, 2);
+	assert_int_equal(js.damaged_bytes, 2 * rec);
+	check_damaged(last, 2 * rec, rec);
+	check_damaged(last, 6 * rec, rec);
+	jclose(j);
+}
+
+/* A full disk (every write refused: RLIMIT_FSIZE below one record) adds no segment per failed
+ * round, and compaction frees what it can although its markers cannot be written; once writes
+ * fit again they resume, without a reopen (issue 13, item 8). */
+static void test_full_disk(void **state)
+{
+	struct kc_journal_opts o = {0};
+	struct rlimit lim = {1000, RLIM_INFINITY}, old;
+	struct kc_journal *j;
+	struct kc_jrec *out[8];
+	char blob[1001];
+	uint64_t replayed;
+	size_t n;
+
+	(void)state;
+	memset(blob, 'x', 1000);
+	blob[1000] = 0;
+	j = jopen(&o, NULL);
+	append_wait(j, "k0", 0, blob);
+	append_wait(j, "k1", 1, blob);
+	append_wait(j, "k2", 2, blob);
+	assert_int_equal(count_segments(NULL, 0), 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 20; i++) {
+		struct done d = {0};
+
+		assert_int_equal(kc_journal_append(j, KC_JSET, 10 + (uint64_t)i, "kf", 2, blob,
+						   1000, on_done, &d),
+				 0);
+		wait_calls(&d, 1);
+		assert_int_equal(atomic_load(&d.status), -EFBIG);
+	}
+	assert_true(count_segments(NULL, 0) <= 2);
+	/* The three are flushed; their ACKs (32 bytes) cannot be written either now. */
+	lim.rlim_cur = 16;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	n = kc_journal_take(j, 0, out, 8, NULL);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		kc_journal_ack(j, out[i]);
+	assert_int_not_equal(kc_journal_sync(j), 0);
+	kc_journal_sync(j); /* the round after the acks had its segments to delete */
+	assert_int_equal(count_segments(NULL, 0), 1);
+	/* Space again: writes resume in the same journal. */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	append_wait(j, "k5", 5, blob);
+	assert_int_equal(kc_journal_sync(j), 0);
+	assert_true(count_segments(NULL, 0) <= 2);
+	jclose(j);
+	j = jopen(&o, &replayed);
+	assert_int_equal(replayed, 1);
+	jclose(j);
+}
+
 /* ---- replay rules, on hand-made files ------------------------------------------------------ */
 
 static void put(struct kc_buf *b, uint8_t type, uint64_t id, const char *key, uint64_t ver,
@@ -552,8 +702,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_crash_exit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_first_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_corrupt_two, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_rules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_model, setup, teardown),
 	};
 

@@ -29,6 +29,7 @@
 struct round {
 	struct kc_jrec *ins, *lets;
 	bool do_rewrite, want_fsync;
+	bool drops; /* REPLAY records (or a rewrite for lost ones) are in this round */
 	struct kc_jseg *copy_from, *wseg;
 	uint64_t first_id, sync_req;
 	int seg_err, dead_err;
@@ -43,6 +44,24 @@ struct round {
 	struct kc_buf deadmarks; /* DEAD markers, joining seg once their LETTERs are durable */
 	struct kc_buf rewrite;	 /* all of dead.log, when it is rewritten */
 };
+
+#define SAY_MS 10000 /* a failure that repeats every round is logged at most this often */
+
+/* Counts a failure; true when it is to be logged (the first, then one per SAY_MS), which
+ * resets the count of those not logged. */
+static bool say_failure(struct kc_said *s)
+{
+	uint64_t now = kc_mono_ms();
+
+	s->failures++;
+	if (s->failures > 1 && now - s->last_ms < SAY_MS) {
+		s->quiet++;
+		return false;
+	}
+	s->last_ms = now;
+	s->quiet = 0;
+	return true;
+}
 
 static void buf_reset(struct kc_buf *b)
 {
@@ -82,6 +101,7 @@ static void grab(struct kc_journal *j, struct round *rd)
 	}
 	/* Drops pile up in dead.log; once they outnumber the letters kept, rewrite it (also after
 	 * a failed write: memory holds the truth then). */
+	rd->drops = j->drops.len || j->drops_lost;
 	if ((j->drops.len && j->drops_since_rewrite >= j->st.dead) || j->dead_stale) {
 		rd->do_rewrite = true;
 		for (struct kc_jrec *r = j->dead_head; r; r = r->dnext) {
@@ -140,8 +160,12 @@ static void write_dead(struct kc_journal *j, struct round *rd)
 			rd->dead_err = -errno;
 	}
 out:
-	if (rd->dead_err)
-		log_error("journal %s: writing dead.log: %s", j->dir, strerror(-rd->dead_err));
+	if (rd->dead_err && say_failure(&j->dead_said))
+		log_error("journal %s: writing dead.log: %s (%" PRIu64
+			  " more such failures not logged)",
+			  j->dir, strerror(-rd->dead_err), j->dead_said.quiet);
+	else if (!rd->dead_err && j->dead_said.failures && (rd->dead.len || rd->do_rewrite))
+		j->dead_said = (struct kc_said){0};
 }
 
 /* Phase B, segment part. */
@@ -159,6 +183,13 @@ static void write_segment(struct kc_journal *j, struct round *rd)
 	}
 	if (rd->seg_err)
 		goto out;
+	if (j->seg_broken && !cur->size) {
+		/* Nothing valid in it: start it over rather than add a file per failed round (a
+		 * full disk used to leave thousands of empty segments). Whatever a failed write or
+		 * fsync left in it goes with the truncation. */
+		if (ftruncate(cur->fd, 0) == 0)
+			j->seg_broken = j->seg_dirty = false;
+	}
 	if (j->seg_broken ||
 	    (rd->seg.len && cur->size && cur->size + rd->seg.len > j->o.segment_bytes)) {
 		uint64_t num = rd->first_id > cur->num ? rd->first_id : cur->num + 1;
@@ -204,8 +235,14 @@ out:
 	if (rd->seg_err) {
 		/* What reached the file is unknown now: never write behind it again. */
 		j->seg_broken = true;
-		log_error("journal %s: writing segment %" PRIu64 ": %s", j->dir, cur->num,
-			  strerror(-rd->seg_err));
+		if (say_failure(&j->seg_said))
+			log_error("journal %s: writing segment %" PRIu64 ": %s (%" PRIu64
+				  " more such failures not logged)",
+				  j->dir, cur->num, strerror(-rd->seg_err), j->seg_said.quiet);
+	} else if (j->seg_said.failures && (rd->seg.len || rd->want_fsync)) {
+		log_info("journal %s: writing segments again after %" PRIu64 " failed rounds",
+			 j->dir, j->seg_said.failures);
+		j->seg_said = (struct kc_said){0};
 	}
 }
 
@@ -230,6 +267,9 @@ static void settle(struct kc_journal *j, struct round *rd)
 	}
 	/* Drops were lost with a failed write: rewrite dead.log from memory next round. */
 	j->dead_stale = rd->dead_err && (rd->dead.len || rd->do_rewrite);
+	/* A REPLAY record lost: until dead.log is rewritten, a segment's deletion could leave a
+	 * superseded dead letter looking current. */
+	j->drops_lost = rd->dead_err && rd->drops;
 	j->dead_failing = rd->dead_err != 0;
 	for (r = rd->lets; r; r = next) {
 		next = r->lnext;
@@ -252,6 +292,7 @@ static void settle(struct kc_journal *j, struct round *rd)
 			if (!rd->seg_err) {
 				kc_jseg_unlink(r);
 				kc_jseg_link(rd->wseg, r);
+				rd->wseg->copies = true;
 			}
 		}
 	}
@@ -293,8 +334,19 @@ static void compact(struct kc_journal *j, struct round *rd)
 	char name[64];
 	size_t n = 0;
 
-	if (j->seg_broken || j->dead_stale) /* markers or drops may be lost: not now */
+	/* Not even when this round's markers failed (a full disk): deleting frees the space the
+	 * next write needs. The segments that go have nothing live, so no entry of theirs can
+	 * replay once the unlinks are durable (the directory fsync below); the markers matter
+	 * only should the unlinks be lost, and a lost unlink is what that fsync rules out.
+	 * Two exceptions wait for a good round: a kept segment holding copies (an older write
+	 * copied forward, whose lost marker would let it replay over a newer write whose segment
+	 * went), and a lost REPLAY record in dead.log. */
+	if (j->drops_lost)
 		return;
+	if (j->seg_broken)
+		for (s = j->segs; s; s = s->next)
+			if (s->copies)
+				return;
 	pthread_mutex_lock(&j->mu);
 	for (; rd->ndel && j->segs != j->cur && !j->segs->live; rd->ndel--, n++) {
 		s = j->segs;
@@ -308,7 +360,7 @@ static void compact(struct kc_journal *j, struct round *rd)
 	if (!gone)
 		return;
 	/* The markers that resolved those entries must not be lost should the unlinks be. */
-	if (j->seg_dirty) {
+	if (j->seg_dirty && !j->seg_broken) {
 		if (fdatasync(j->cur->fd)) {
 			log_error("journal %s: fsync before deleting segments: %s", j->dir,
 				  strerror(errno));
@@ -335,7 +387,8 @@ static void compact(struct kc_journal *j, struct round *rd)
 		free(s);
 	}
 	if (fsync(j->dirfd))
-		log_warn("journal %s: fsync of the directory: %s", j->dir, strerror(errno));
+		log_error("journal %s: fsync of the directory after deleting segments: %s", j->dir,
+			  strerror(errno));
 }
 
 static void run_round(struct kc_journal *j, struct round *rd)

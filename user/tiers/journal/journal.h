@@ -66,10 +66,12 @@ struct kc_buf;
 /* Opens (creating o->dir if missing) and replays the journal: every entry appended and not acked
  * before, in any segment, becomes pending again, in id order, attempts preserved when a FAIL
  * record says so; dead letters are reloaded as dead letters; of several entries for one key only
- * the newest survives. Torn tail records are truncated away with a log line; corruption in the
- * middle of a segment is logged, the damaged file kept as <name>.corrupt and the segment cut to its
- * valid prefix. Takes an exclusive lock on DIR/lock: one process per journal. *replayed (may be
- * NULL) gets the number of pending entries recovered. Returns NULL with err filled on error. */
+ * the newest survives. Torn tail records are truncated away with a log line; a damaged
+ * record followed by valid ones is skipped (kc_journal_resync finds the next valid record), its
+ * bytes copied to DIR/damaged/<file>.<offset>, logged as an error and counted (stats.damaged),
+ * and every valid record behind it replayed. Takes an exclusive lock on DIR/lock: one process per
+ * journal. *replayed (may be NULL) gets the number of pending entries recovered. Returns NULL with
+ * err filled on error. */
 struct kc_journal *kc_journal_open(const struct kc_journal_opts *o, uint64_t *replayed, char *err,
 				   size_t errlen);
 /* Completes pending appends (their callbacks run), writes and fsyncs the queued markers, stops the
@@ -151,6 +153,8 @@ struct kc_journal_stats {
 	uint64_t full_rejects; /* appends refused with EAGAIN */
 	uint64_t replayed;     /* pending entries recovered by kc_journal_open */
 	uint64_t superseded;   /* entries and dead letters dropped for a newer write of their key */
+	uint64_t damaged;      /* damaged spots skipped by kc_journal_open (kept in DIR/damaged/) */
+	uint64_t damaged_bytes; /* ... and their bytes */
 };
 void kc_journal_get_stats(struct kc_journal *j, struct kc_journal_stats *out);
 

@@ -241,3 +241,25 @@ int kc_journal_put_record(struct kc_buf *b, const struct kc_jview *v)
 	b->len += KC_JR_HDR + len;
 	return 0;
 }
+
+size_t kc_journal_resync(const void *buf, size_t n, size_t off)
+{
+	const unsigned char *p = buf;
+	size_t from = off + 1;
+	struct kc_jview v;
+	char why[8];
+
+	if (off >= n)
+		return n;
+	/* A sound header still knows its record's length: skip the record whole, so that bytes
+	 * inside its payload (a client's value) are never taken for records. */
+	if (n - off >= KC_JR_HDR && get32(p + off) == KC_JR_MAGIC &&
+	    (uint32_t)XXH3_64bits(p + off, 20) == get32(p + off + 20) &&
+	    get32(p + off + 16) <= n - off - KC_JR_HDR)
+		from = off + KC_JR_HDR + get32(p + off + 16);
+	for (; from + KC_JR_HDR <= n; from++)
+		if (get32(p + from) == KC_JR_MAGIC &&
+		    kc_journal_parse_record(p + from, n - from, &v, why, sizeof(why)) > 0)
+			return from;
+	return n;
+}

@@ -47,6 +47,12 @@ struct kc_jview {
 ssize_t kc_journal_parse_record(const void *buf, size_t n, struct kc_jview *v, char *err,
 				size_t errlen);
 
+/* Where reading may go on after the bad or torn record at buf[off]: the offset of the next
+ * valid record (one that kc_journal_parse_record() takes whole), or n when none follows. When
+ * the header at off is sound (its checksum covers the length) the search starts behind its
+ * payload, which is never looked into: a value's bytes cannot pass for records there. */
+size_t kc_journal_resync(const void *buf, size_t n, size_t off);
+
 /* Appends one encoded record of v->type for v->id (and the fields its type carries) to b.
  * v->key must be 1..KC_JKEY_MAX bytes for APPEND and LETTER; a why longer than KC_JR_WHY_MAX
  * is cut. Returns 0, -EINVAL for a record the parser would refuse, or -ENOMEM. */

@@ -33,7 +33,8 @@ struct kc_jseg {
 	uint64_t live;	      /* entries whose latest APPEND is here and that are not resolved */
 	uint64_t live_bytes;  /* their APPEND records' bytes */
 	struct kc_jrec *live_head;
-	int fd; /* the current segment only, else -1 */
+	bool copies; /* holds APPENDs copied forward from an older segment */
+	int fd;	     /* the current segment only, else -1 */
 };
 
 /* One key's entries: at most one newest durable live entry, one in flight, one dead letter.
@@ -53,6 +54,13 @@ struct kc_jheap {
 	struct kc_jrec **v;
 	size_t n, cap;
 	bool by_due; /* retry heap: ordered by due_ms then id; ready heap: by id */
+};
+
+/* A failure that repeats every round, logged once per period (journal.c's say_failure). */
+struct kc_said {
+	uint64_t failures; /* in a row, since the last success */
+	uint64_t quiet;	   /* not logged since the last line */
+	uint64_t last_ms;  /* when the last line was logged */
 };
 
 struct kc_journal {
@@ -86,8 +94,10 @@ struct kc_journal {
 	bool seg_broken;   /* a write or fsync failed on it: rotate before writing again */
 	bool dead_stale;   /* a dead.log write failed: rewrite it from memory */
 	bool dead_failing; /* ... and LETTERs wait: retry on the tick */
+	bool drops_lost;   /* ... and REPLAY records were in it: no compaction until rewritten */
 	uint64_t last_fsync_ms;
-	uint64_t sync_req, sync_done; /* kc_journal_sync() rounds asked and finished */
+	struct kc_said seg_said, dead_said; /* sync thread only */
+	uint64_t sync_req, sync_done;	    /* kc_journal_sync() rounds asked and finished */
 	int sync_err;
 
 	uint64_t pending, pending_bytes, dead_bytes;

@@ -208,18 +208,48 @@ struct loader {
 	struct kc_jseg *seg;
 	uint64_t max_id;
 	const char *file;
+	bool damaged;	     /* the file being read had damage skipped */
+	uint64_t before_max; /* the highest id of the segments before the one being read */
+	uint64_t seg_max;    /* the highest id of the segments read so far */
 };
 
 typedef int (*rec_fn)(struct loader *l, const struct kc_jview *v);
 
-/* Reads DIR/name and calls fn for each valid record. At the first bad or torn record the file is
- * cut there: a torn tail (nothing valid follows) is logged as a warning; corruption followed by
- * valid records as an error, with the whole file first saved as name.corrupt. */
+/* Copies the damaged bytes p[0..n) found at offset off of file name to DIR/damaged/name.off
+ * (once: a later open finds them again and leaves the copy alone). Logged, never fatal. */
+static void keep_damaged(struct loader *l, const char *name, size_t off, const char *p, size_t n)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "damaged/%s.%zu", name, off);
+	if (mkdirat(l->j->dirfd, "damaged", 0700) && errno != EEXIST)
+		goto fail;
+	fd = openat(l->j->dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return;
+	if (fd < 0)
+		goto fail;
+	if (kc_jwrite(fd, 0, p, n) || fsync(fd)) {
+		close(fd);
+		goto fail;
+	}
+	close(fd);
+	return;
+fail:
+	log_error("journal: %s/%s: keeping the damaged bytes: %s", l->j->dir, path,
+		  strerror(errno));
+}
+
+/* Reads DIR/name and calls fn for each valid record. A bad record followed by valid ones is
+ * damage: its bytes up to the next valid record (kc_journal_resync) are kept aside, logged and
+ * counted, and reading goes on there. A bad or torn record with nothing valid behind it is a
+ * torn tail: the file is cut there with a warning. *valid gets the bytes kept in the file. */
 static int scan_file(struct loader *l, int fd, const char *name, rec_fn fn, uint64_t *valid)
 {
 	struct stat st;
 	char why[160] = "", *buf = NULL;
-	size_t size, off = 0, got = 0;
+	size_t size, off = 0, got = 0, next;
 	ssize_t r = 0;
 	struct kc_jview v;
 	int e = 0;
@@ -240,51 +270,38 @@ static int scan_file(struct loader *l, int fd, const char *name, rec_fn fn, uint
 		got += (size_t)r;
 	}
 	l->file = name;
-	while (off < size &&
-	       (r = kc_journal_parse_record(buf + off, size - off, &v, why, sizeof(why))) > 0) {
-		if ((e = fn(l, &v)))
-			goto out;
-		off += (size_t)r;
-	}
-	if (off < size) {
-		size_t p;
-		static const char magic[4] = {'K', 'C', 'J', '1'}; /* KC_JR_MAGIC's bytes */
-		char perr[8];
-
+	while (off < size) {
+		r = kc_journal_parse_record(buf + off, size - off, &v, why, sizeof(why));
+		if (r > 0) {
+			if ((e = fn(l, &v)))
+				goto out;
+			off += (size_t)r;
+			continue;
+		}
 		if (r == 0)
 			snprintf(why, sizeof(why), "record cut short");
-		for (p = off + 1; p + KC_JR_HDR <= size; p++)
-			if (!memcmp(buf + p, magic, 4) &&
-			    kc_journal_parse_record(buf + p, size - p, &v, perr, sizeof(perr)) > 0)
-				break;
-		if (p + KC_JR_HDR <= size) {
-			char corrupt[80];
-			int cfd;
-
-			snprintf(corrupt, sizeof(corrupt), "%s.corrupt", name);
-			log_error(
-			    "journal: %s/%s: corrupt record at offset %zu (%s) with valid records "
-			    "from offset %zu on: keeping the first %zu bytes; the whole file is "
-			    "saved as %s",
-			    l->j->dir, name, off, why, p, off, corrupt);
-			cfd = openat(l->j->dirfd, corrupt, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-				     0600);
-			if (cfd < 0 || kc_jwrite(cfd, 0, buf, size) || fsync(cfd))
-				log_error("journal: saving %s: %s", corrupt, strerror(errno));
-			if (cfd >= 0)
-				close(cfd);
-		} else {
-			log_warn(
-			    "journal: %s/%s: torn record at offset %zu (%s): truncating the last "
-			    "%zu bytes",
-			    l->j->dir, name, off, why, size - off);
+		next = kc_journal_resync(buf, size, off);
+		if (next >= size) {
+			log_warn("journal: %s/%s: torn record at offset %zu (%s): truncating the "
+				 "last %zu bytes",
+				 l->j->dir, name, off, why, size - off);
+			if (ftruncate(fd, (off_t)off) || fsync(fd)) {
+				e = -errno;
+				goto out;
+			}
+			size = off;
+			break;
 		}
-		if (ftruncate(fd, (off_t)off) || fsync(fd)) {
-			e = -errno;
-			goto out;
-		}
+		log_error("journal: %s/%s: damaged record at offset %zu (%s), valid records again "
+			  "from offset %zu: skipping %zu bytes, kept in %s/damaged/%s.%zu",
+			  l->j->dir, name, off, why, next, next - off, l->j->dir, name, off);
+		keep_damaged(l, name, off, buf + off, next - off);
+		l->j->st.damaged++;
+		l->j->st.damaged_bytes += next - off;
+		l->damaged = true;
+		off = next;
 	}
-	*valid = off;
+	*valid = size;
 out:
 	free(buf);
 	return e;
@@ -334,8 +351,13 @@ static int seg_rec(struct loader *l, const struct kc_jview *v)
 
 	if (v->id > l->max_id)
 		l->max_id = v->id;
+	if (v->id > l->seg_max)
+		l->seg_max = v->id;
 	switch (v->type) {
 	case KC_JR_APPEND:
+		/* An APPEND older than one of an earlier segment was copied forward. */
+		if (v->id <= l->before_max)
+			l->seg->copies = true;
 		if (idmap_find(&l->dead, v->id))
 			return 0; /* its LETTER was written, its DEAD marker was not */
 		if (r) {	  /* copied forward: the later copy is where it lives now */
@@ -487,6 +509,8 @@ int kc_jload(struct kc_journal *j, uint64_t *replayed, char *err, size_t errlen)
 		kc_errf(err, errlen, "journal %s/dead.log: %s", j->dir, strerror(-e));
 		goto out;
 	}
+	/* dead.log is appended to: the first round rewrites it from memory, without the damage. */
+	j->dead_stale = l.damaged;
 	if ((e = list_segments(j, &nums, &nnums))) {
 		kc_errf(err, errlen, "journal %s: listing segments: %s", j->dir, strerror(-e));
 		goto out;
@@ -504,6 +528,7 @@ int kc_jload(struct kc_journal *j, uint64_t *replayed, char *err, size_t errlen)
 		s->fd = -1;
 		kc_jseg_add(j, s);
 		l.seg = s;
+		l.before_max = l.seg_max;
 		fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
 		e = fd < 0 ? -errno : scan_file(&l, fd, name, seg_rec, &s->size);
 		if (fd >= 0)
