@@ -101,6 +101,7 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 	if (cmd->suspend)
 		return;
 	kc_buf_append(cmd->out, "END\r\n", 5);
+	kc_cmd_count_get(cmd, touch, nkeys, hits);
 	/* One hit or miss per key; the caller counts the last one from cmd->res. */
 	for (unsigned i = 0; i + 1 < nkeys; i++)
 		kc_stats_count(c->stats, c->proto, cmd->op, i < hits ? KC_RES_HIT : KC_RES_MISS);
@@ -132,8 +133,11 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 		return 0;
 	}
 	cmd->noreply = nt == base + 1 && kc_tok_is(&t[base], "noreply");
+	/* memcached refuses a length past INT_MAX - 2 (its length + CRLF would overflow) on the
+	 * command line, swallowing nothing: the next line is a command again. */
 	if (t[1].n > KC_KEY_MAX || !kc_tok_u32(&t[2], &flags) || !kc_tok_i32(&t[3], &exptime) ||
-	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
+	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || vlen > INT32_MAX - 2 ||
+	    (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
@@ -277,28 +281,33 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	    kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n, kc_proto_exptime(e, kc_mem_now()));
 	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
 		return;
+	kc_cmd_count_get(cmd, true, 1, r == KC_TOUCHED);
 	cmd->res = kc_mem_res(r);
 	if (r == KC_TOUCHED)
 		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 	kc_reply(cmd, r == KC_TOUCHED ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
 }
 
-/* flush_all [delay] [noreply] */
+/* flush_all [delay] [noreply]. memcached's reading: up to 3 tokens, noreply if the last one
+ * says so, and then the first argument (whatever it is) is the delay unless it is that noreply;
+ * a delay <= 0 flushes now. */
 static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 {
-	size_t n = nt;
 	int32_t delay = 0;
 	int64_t now = kc_mem_now();
 
-	if (n > 1 && kc_tok_is(&t[n - 1], "noreply")) {
-		cmd->noreply = true;
-		n--;
-	}
-	if (n > 2 || (n == 2 && (!kc_tok_i32(&t[1], &delay) || delay < 0))) {
-		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
-			       "CLIENT_ERROR bad command line format\r\n");
+	if (nt > 3) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return;
 	}
+	cmd->noreply = nt > 1 && kc_tok_is(&t[nt - 1], "noreply");
+	if (nt != (cmd->noreply ? 2u : 1u) && !kc_tok_i32(&t[1], &delay)) {
+		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
+			       "CLIENT_ERROR invalid exptime argument\r\n");
+		return;
+	}
+	if (delay < 0)
+		delay = 0;
 	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
 	if (cmd->conn->pend) {
 		kc_pend_flush(cmd->conn->pend, delay ? kc_proto_exptime(delay, now) - 1 : now);
@@ -362,16 +371,12 @@ static void cmd_stats(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	}
 	kc_stats_sum(sum);
 	kc_mem_stats(env->mem, &ms);
-	uint64_t cmd_get = 0, cmd_set = 0, cmd_touch = 0;
+	uint64_t cmd_set = 0;
 
 	for (int p = 0; p < KC_PROTO__COUNT; p++)
-		for (int r = 0; r < KC_RES__COUNT; r++) {
-			for (int op = KC_OP_GET; op <= KC_OP_GATS; op++)
-				cmd_get += sum->requests[p][op][r];
+		for (int r = 0; r < KC_RES__COUNT; r++)
 			for (int op = KC_OP_SET; op <= KC_OP_CAS; op++)
 				cmd_set += sum->requests[p][op][r];
-			cmd_touch += sum->requests[p][KC_OP_TOUCH][r];
-		}
 	stat_u64(out, "pid", (uint64_t)getpid());
 	stat_u64(out, "uptime", (uint64_t)(now - env->started));
 	stat_u64(out, "time", (uint64_t)now);
@@ -379,11 +384,14 @@ static void cmd_stats(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	stat_u64(out, "pointer_size", sizeof(void *) * 8);
 	stat_u64(out, "curr_connections", env->curr_conns ? *env->curr_conns : 0);
 	stat_u64(out, "total_connections", env->total_conns ? *env->total_conns : 0);
-	stat_u64(out, "cmd_get", cmd_get);
+	/* As the protocol counted them: the memory tier's own hits and misses would count a key
+	 * fetched from below twice (the miss that fetched it, then the hit when the line reruns).
+	 */
+	stat_u64(out, "cmd_get", sum->get_cmds);
 	stat_u64(out, "cmd_set", cmd_set);
-	stat_u64(out, "cmd_touch", cmd_touch);
-	stat_u64(out, "get_hits", ms.hits);
-	stat_u64(out, "get_misses", ms.misses);
+	stat_u64(out, "cmd_touch", sum->touch_cmds);
+	stat_u64(out, "get_hits", sum->get_hits);
+	stat_u64(out, "get_misses", sum->get_misses);
 	stat_u64(out, "bytes_read", sum->bytes_read);
 	stat_u64(out, "bytes_written", sum->bytes_written);
 	stat_u64(out, "limit_maxbytes", ms.capacity);
@@ -413,6 +421,7 @@ static const struct verb verbs[] = {
     {"stats", KC_OP_STATS},	{"version", KC_OP_VERSION}, {"verbosity", KC_OP_VERBOSITY},
     {"quit", KC_OP_QUIT},	{"mg", KC_OP_MG},	    {"ms", KC_OP_MS},
     {"md", KC_OP_MD},		{"mn", KC_OP_MN},	    {"ma", KC_OP_MA},
+    {"me", KC_OP_ME},
 };
 
 static enum kc_op lookup_verb(const struct kc_tok *t)
@@ -421,6 +430,23 @@ static enum kc_op lookup_verb(const struct kc_tok *t)
 		if (kc_tok_is(t, verbs[i].name))
 			return verbs[i].op;
 	return KC_OP_OTHER;
+}
+
+/* An unknown command whose last token starts with "HTTP/" is an HTTP request line (a browser
+ * tricked into talking to the cache): memcached closes without a reply, so no answer can be
+ * read back across protocols. Like memcached, only for verbs outside the families it
+ * dispatches on their first letter (a 2-letter m*, g*, s*, a*, c*, i*, d*, t*), which answer
+ * ERROR: "GET / HTTP/1.0" closes, "gxx / HTTP/1.0" is an ERROR. */
+static bool http_request_line(const struct kc_tok *verb, const char *line, size_t n)
+{
+	struct kc_tok t, last = {0};
+	const char *cur = line, *end = line + n;
+
+	if (verb->n < 2 || strchr("gsacidt", verb->p[0]) || (verb->p[0] == 'm' && verb->n == 2))
+		return false;
+	while (kc_tok_next(&cur, end, &t))
+		last = t;
+	return last.n >= 5 && memcmp(last.p, "HTTP/", 5) == 0;
 }
 
 /* Runs one command line (without its line ending). data/avail are the bytes after the line.
@@ -446,13 +472,21 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 		cmd_get(cmd, args, line + n); /* any number of keys: streamed, not tokenized */
 		return 0;
 	case KC_OP_OTHER:
+		if (http_request_line(&t[0], line, n)) {
+			cmd->res = KC_RES_CLIENT_ERROR;
+			if (cmd->conn->proto != KC_PROTO_UDP)
+				cmd->conn->close = true;
+			return 0; /* no reply, on UDP too */
+		}
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return 0;
 	default:
 		break;
 	}
 	nt = kc_tokenize(line, n, t, KC_MAX_TOKENS);
-	if (nt > KC_MAX_TOKENS) {
+	/* The meta commands answer a long line themselves ("options flags too long"), reading
+	 * no token past the first KC_MAX_TOKENS. */
+	if (nt > KC_MAX_TOKENS && (cmd->op < KC_OP_MG || cmd->op > KC_OP_ME)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
