@@ -37,8 +37,12 @@ static void append_value(struct kc_buf *out, struct kc_item *it, bool with_cas)
 	kc_buf_append(out, "\r\n", 2);
 }
 
+/* How much of a get's line cmd_get sees: all of it, or a piece of a line too long to buffer
+ * (keys up to a space; END only after the last piece; a piece may hold no key). */
+enum get_part { GET_WHOLE, GET_PIECE, GET_LAST_PIECE };
+
 /* get|gets <key>*, gat|gats <exptime> <key>* */
-static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
+static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end, enum get_part part)
 {
 	struct kc_proto_conn *c = cmd->conn;
 	bool with_cas = cmd->op == KC_OP_GETS || cmd->op == KC_OP_GATS;
@@ -94,13 +98,18 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		append_value(cmd->out, it, with_cas);
 		kc_item_put(it);
 	}
-	if (nkeys == 0) {
+	if (nkeys == 0 && part == GET_WHOLE) {
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return;
 	}
 	if (cmd->suspend)
 		return;
-	kc_buf_append(cmd->out, "END\r\n", 5);
+	if (part != GET_PIECE)
+		kc_buf_append(cmd->out, "END\r\n", 5);
+	if (nkeys == 0) {
+		cmd->res = KC_RES_OK;
+		return;
+	}
 	kc_cmd_count_get(cmd, touch, nkeys, hits);
 	/* One hit or miss per key; the caller counts the last one from cmd->res. */
 	for (unsigned i = 0; i + 1 < nkeys; i++)
@@ -469,7 +478,7 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	case KC_OP_GETS:
 	case KC_OP_GAT:
 	case KC_OP_GATS:
-		cmd_get(cmd, args, line + n); /* any number of keys: streamed, not tokenized */
+		cmd_get(cmd, args, line + n, GET_WHOLE); /* any number of keys: not tokenized */
 		return 0;
 	case KC_OP_OTHER:
 		if (http_request_line(&t[0], line, n)) {
@@ -532,6 +541,56 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	}
 }
 
+/* Book-keeping after a command (or a piece of a streamed get) ran to its end. */
+static void command_done(struct kc_proto_conn *c, struct kc_cmd *cmd, uint64_t t0)
+{
+	kc_stats_count(c->stats, c->proto, cmd->op, cmd->res);
+	kc_stats_observe(c->stats, c->proto, cmd->op, kc_mono_ns() - t0);
+	if (c->pend)
+		kc_pend_command_done(c->pend);
+}
+
+/* A line with no newline in its first KC_LINE_MAX bytes (p, n): if it is a get or gets (or the
+ * rest of one), answers the keys up to its last space and returns the bytes used (> 0); 0 if it
+ * is no get, or no key boundary is in sight; -1 if the piece waits for the lower tiers. Like
+ * memcached, only get and gets, after at most 100 spaces. */
+static ssize_t get_piece(struct kc_proto_conn *c, const char *p, size_t n, struct kc_buf *out)
+{
+	uint8_t stream = c->stream;
+	const char *args = p, *last;
+	struct kc_tok verb;
+
+	if (!stream) {
+		if (!kc_tok_next(&args, p + n, &verb) || verb.p - p > 100)
+			return 0;
+		stream = kc_tok_is(&verb, "get") ? 1 : kc_tok_is(&verb, "gets") ? 2 : 0;
+		if (!stream)
+			return 0;
+	}
+	enum kc_op op = stream == 2 ? KC_OP_GETS : KC_OP_GET;
+	last = memrchr(args, ' ', (size_t)(p + n - args));
+	if (!last)
+		return 0;
+	struct kc_cmd cmd = {
+	    .conn = c, .out = out, .out_mark = out->len, .op = op, .res = KC_RES_OK};
+	uint64_t t0 = kc_mono_ns();
+
+	cmd_get(&cmd, args, last, GET_PIECE);
+	if (cmd.suspend) {
+		out->len = cmd.out_mark;
+		c->wait = KC_WAIT_FETCH; /* the same piece runs again after the fetch */
+		return -1;
+	}
+	command_done(c, &cmd, t0);
+	if (cmd.res == KC_RES_CLIENT_ERROR || cmd.res == KC_RES_SERVER_ERROR) {
+		c->stream = 0; /* the error ended the get: drop the rest of its line */
+		c->skip_line = true;
+		return (ssize_t)n;
+	}
+	c->stream = stream;
+	return last + 1 - p;
+}
+
 static void line_too_long(struct kc_proto_conn *c, struct kc_buf *out)
 {
 	kc_buf_puts(out, "CLIENT_ERROR line too long\r\n");
@@ -552,15 +611,29 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			c->swallow -= n;
 			continue;
 		}
+		if (c->skip_line) {
+			const char *nl = memchr(in + pos, '\n', len - pos);
+
+			c->skip_line = !nl;
+			pos = nl ? (size_t)(nl + 1 - in) : len;
+			continue;
+		}
 		size_t window = len - pos < KC_LINE_MAX ? len - pos : KC_LINE_MAX;
 		const char *nl = memchr(in + pos, '\n', window);
 
 		if (!nl) {
-			if (window == KC_LINE_MAX) {
+			if (window < KC_LINE_MAX)
+				break; /* an incomplete line: wait for more */
+			ssize_t used = get_piece(c, in + pos, window, out);
+
+			if (used < 0)
+				break;
+			if (used == 0) {
 				line_too_long(c, out);
 				return len;
 			}
-			break; /* an incomplete line: wait for more */
+			pos += (size_t)used;
+			continue;
 		}
 		size_t linelen = (size_t)(nl - (in + pos)), n = linelen;
 
@@ -568,7 +641,15 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			n--;
 		struct kc_cmd cmd = {.conn = c, .out = out, .out_mark = out->len, .res = KC_RES_OK};
 		uint64_t t0 = kc_mono_ns();
-		ssize_t used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
+		ssize_t used;
+
+		if (c->stream) { /* the last piece of a get too long to buffer */
+			cmd.op = c->stream == 2 ? KC_OP_GETS : KC_OP_GET;
+			cmd_get(&cmd, in + pos, in + pos + n, GET_LAST_PIECE);
+			used = 0;
+		} else {
+			used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
+		}
 
 		if (used < 0) {
 			out->len = cmd.out_mark;
@@ -580,10 +661,9 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			break;
 		}
 		pos += linelen + 1 + (size_t)used;
-		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
-		kc_stats_observe(c->stats, c->proto, cmd.op, kc_mono_ns() - t0);
+		c->stream = 0;
+		command_done(c, &cmd, t0);
 		if (c->pend) {
-			kc_pend_command_done(c->pend);
 			if (cmd.wrote && kc_pend_has_writes(c->pend)) {
 				c->wait = KC_WAIT_WRITE; /* the reply waits for durability */
 				c->reply_mark = cmd.out_mark;

@@ -405,6 +405,57 @@ static void test_line_too_long_closes(void **state)
 	free(req);
 }
 
+/* A get longer than KC_LINE_MAX is answered key by key as its bytes arrive (memcached answers
+ * any number of keys); nothing of it is buffered past KC_LINE_MAX. */
+static void test_get_longer_than_a_line(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 300000, len = 0, pos = 0;
+	char *req = malloc(cap);
+
+	run(f, "set k7 0 0 1\r\nv\r\nset k17000 0 0 2\r\nvv\r\n");
+	len += (size_t)sprintf(req, "get");
+	for (int i = 0; i < 30000; i++)
+		len += (size_t)sprintf(req + len, " k%d", i);
+	len += (size_t)sprintf(req + len, "\r\nmn\r\n");
+	assert_true(len > 2 * KC_LINE_MAX);
+	f->out.len = 0;
+	/* As a socket delivers it: 1000 bytes more each time, never more than the unconsumed
+	 * bytes plus 1000 held. */
+	for (size_t have = 0; have < len;) {
+		have = have + 1000 < len ? have + 1000 : len;
+		pos += kc_proto_process(&f->conn, req + pos, have - pos, &f->out, SIZE_MAX);
+		assert_true(have - pos <= KC_LINE_MAX);
+	}
+	assert_int_equal(pos, len);
+	assert_false(f->conn.close);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data,
+			    "VALUE k7 0 1\r\nv\r\nVALUE k17000 0 2\r\nvv\r\nEND\r\nMN\r\n");
+	/* A bad key past the first piece ends it: its error, the rest of its line dropped (more
+	 * than a piece of it), then the next command. */
+	len = (size_t)sprintf(req, "get");
+	for (int i = 0; i < 15000; i++)
+		len += (size_t)sprintf(req + len, " k%d", i);
+	req[len++] = ' ';
+	memset(req + len, 'x', KC_KEY_MAX + 1);
+	len += KC_KEY_MAX + 1;
+	for (int i = 0; i < 15000; i++) /* more than a piece after it: dropped unread */
+		len += (size_t)sprintf(req + len, " k%d", i);
+	len += (size_t)sprintf(req + len, "\r\nmn\r\n");
+	f->out.len = 0;
+	pos = 0;
+	for (size_t have = 0; have < len;) {
+		have = have + 1000 < len ? have + 1000 : len;
+		pos += kc_proto_process(&f->conn, req + pos, have - pos, &f->out, SIZE_MAX);
+	}
+	assert_int_equal(pos, len);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data, "VALUE k7 0 1\r\nv\r\n"
+					 "CLIENT_ERROR bad command line format\r\nMN\r\n");
+	free(req);
+}
+
 static void test_quit_and_udp(void **state)
 {
 	struct fixture *f = *state;
@@ -451,6 +502,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_byte_by_byte_equals_one_piece, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_too_long_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_longer_than_a_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_and_udp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	};
