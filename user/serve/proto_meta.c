@@ -1,10 +1,11 @@
 /* proto_meta.c: memcached's meta commands mg, ms, md, ma, mn and me, as memcached 1.6.18 answers
  * them (tests/integration/serve/compat_memcached.sh compares every flag side by side).
  *
- * Flags (memcached 1.6 names). Every command accepts every known flag (a flag that means nothing
- * to it is ignored, as memcached does); an unknown one is "CLIENT_ERROR invalid flag", a repeated
- * one "CLIENT_ERROR duplicate flag".
- *   mg <key> [b c f h k l O q s t u v E N R T]  -> VA <len> <flags>, HD <flags>, EN
+ * Flags (memcached 1.6.18 names). Every command accepts every known flag, P and L included (a flag
+ * that means nothing to it is ignored, as memcached does); an unknown one (E, which 1.6.18 does
+ * not have yet, too) is "CLIENT_ERROR invalid flag", a repeated one "CLIENT_ERROR duplicate
+ * flag"; md and ma say "CLIENT_ERROR invalid or duplicate flag" for every flag error.
+ *   mg <key> [b c f h k l O q s t u v N R T]    -> VA <len> <flags>, HD <flags>, EN
  *   ms <key> <len> [b c C F I k M O q T]         -> HD, NS, EX, NF
  *   md <key> [b C I k O q T]                     -> HD, NF, EX
  *   ma <key> [b c C D J k M N O q t T v]         -> HD, VA, NF, NS, EX
@@ -530,8 +531,12 @@ static void meta_delete(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	mark = cmd->out->len - 2;
 	if (!put_opaque_key(cmd, &m, &key))
 		return;
-	r = m.I ? kc_mem_invalidate(mem, key.p, key.n, m.C, m.has_T, m.T)
-		: kc_mem_delete(mem, key.p, key.n, m.C);
+	if (m.has_C && m.C == 0) /* memcached compares a C0 too: no stored cas is 0 */
+		r = kc_mem_has(mem, key.p, key.n) ? KC_EXISTS : KC_NOT_FOUND;
+	else if (m.I)
+		r = kc_mem_invalidate(mem, key.p, key.n, m.C, m.has_T, m.T);
+	else
+		r = kc_mem_delete(mem, key.p, key.n, m.C);
 	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, key.p, key.n))
 		return;
 	cmd->res = kc_mem_res(r);

@@ -151,13 +151,18 @@ ROWS = [
      b"ms bWUyOA== 1 b\r\nv\r\nme bWUyOA== b\r\n", "me"),
     ("27", "flag errors", b"mg k27 v v\r\nmg k27 !\r\nms k27 1 ! \r\nv\r\nmd k27 q q\r\nma k27 D\r\nma k27 Dx\r\nma k27 Jx\r\n"
      b"ms k27 1 Fx\r\nv\r\nms k27 1 Mxx\r\nv\r\n", ""),
-    ("27", "too many flags; every flag known", b"mg k27 a b c d e f g h i j k l m n o p q r s\r\n"
+    ("27", "too many flags; E is unknown to 1.6.18", b"mg k27 a b c d e f g h i j k l m n o p q r s\r\n"
      b"mg k27 c f h k l O q s t u v E N1 R1 T1 P L\r\nms k27 1 c f h k l O q s t u v E N1 R1 T1 P L\r\nv\r\n", ""),
+    ("27", "every known flag, on every command", b"set all27 0 0 1\r\n7\r\nmg all27 c f h k l O1 q s t u v N1 R1 T0 P L\r\n"
+     b"ms all27 1 c f h k l O2 s t u v N1 R1 T0 P L\r\n8\r\nms all27 1 I F3 D1 J1 M1\r\n9\r\nms all27 1 I C1 q\r\n9\r\n"
+     b"ma all27 c f h k l O4 s t u v N0 R1 T0 P L\r\nma all27 D2 J5 C0 M+ b\r\nma all27 I MI\r\n"
+     b"md all27 c f h k l O3 s t u v N1 R1 P L\r\nmd all27 D1 J1 F1 M1\r\nmd all27 C0\r\nmg all27 v f\r\n", ""),
     ("27", "opaque over 32 bytes", b"mg k27 O" + b"1" * 33 + b"\r\nset k27 0 0 1\r\nv\r\nmg k27 O" + b"1" * 33 +
      b"\r\nmd k27 O" + b"1" * 33 + b"\r\n", ""),
     ("27", "ms modes (upper case only) and cas", b"ms k27 1 Ms\r\nv\r\nms k27 1 MS\r\nv\r\nms k27 1 ME\r\nv\r\n"
      b"ms k27 1 MR q\r\nv\r\nms k27 1 MA k O9\r\nv\r\nms k27 1 C999999 MA\r\nv\r\nms k27 1 C999999 ME\r\nv\r\nmg k27 v\r\n", ""),
     ("27", "bad tokens and bare verbs", b"mg k27 Tx\r\nmg k27 T\r\nmg\r\nms\r\nms k27\r\nmd\r\nma\r\nmx k\r\n", ""),
+    ("27", "C0: md and ms compare it, ma does not", b"set c27 0 0 1\r\n1\r\nmd c27 C0\r\nms c27 1 C0\r\n2\r\nma c27 C0 v\r\n", ""),
     ("27", "misses echo O and k; q hides EN only", b"mg miss27 k O5 q\r\nmg miss27 k O5 s v\r\nmd miss27 q\r\nma miss27 q\r\n"
      b"md miss27 C5\r\n", ""),
     # 26: flush_all's argument.

@@ -290,6 +290,9 @@ static void test_meta_leases(void **state)
 			    "HD\r\nVA 1 t30 X W\r\nv\r\nHD Z X\r\n");
 	assert_string_equal(run(f, "ms s 1 C1 I\r\nw\r\nmg s v\r\n"), "HD\r\nVA 1 Z X\r\nw\r\n");
 	assert_string_equal(run(f, "ms s 1 C1\r\nw\r\n"), "EX\r\n"); /* without I: a cas miss */
+	/* md compares a C0 too (no stored cas is 0); ma's C0 means no cas. */
+	run(f, "set z 0 0 1\r\n1\r\n");
+	assert_string_equal(run(f, "md z C0\r\nma z C0 v\r\n"), "EX\r\nVA 1\r\n2\r\n");
 	/* ma: C must match, t/T as mg's. */
 	run(f, "set n 0 0 1\r\n5\r\n");
 	assert_string_equal(run(f, "ma n C1\r\nma n t T30 v\r\nma n t\r\n"),
