@@ -51,6 +51,7 @@ static const char *const op_names[] = {
 	[KC_OP_MD] = "md",
 	[KC_OP_MN] = "mn",
 	[KC_OP_MA] = "ma",
+	[KC_OP_ME] = "me",
 	[KC_OP_OTHER] = "other",
 };
 
@@ -176,6 +177,10 @@ static void stats_add(struct kc_stats *out, struct kc_stats *in)
 	add_into(&out->udp_bad_frames, &in->udp_bad_frames);
 	for (int r = 0; r < KC_UDP_REFUSED__COUNT; r++)
 		add_into(&out->udp_refused[r], &in->udp_refused[r]);
+	add_into(&out->get_cmds, &in->get_cmds);
+	add_into(&out->get_hits, &in->get_hits);
+	add_into(&out->get_misses, &in->get_misses);
+	add_into(&out->touch_cmds, &in->touch_cmds);
 }
 
 void kc_stats_sum(struct kc_stats *out)

@@ -42,6 +42,7 @@ enum kc_op {
 	KC_OP_MD,
 	KC_OP_MN,
 	KC_OP_MA,
+	KC_OP_ME,
 	KC_OP_OTHER, /* unknown commands and HTTP requests with no verb of their own */
 	KC_OP__COUNT
 };
@@ -93,6 +94,10 @@ struct kc_stats {
 	_Atomic uint64_t conns_opened, conns_closed, bytes_read, bytes_written;
 	_Atomic uint64_t udp_bad_frames;
 	_Atomic uint64_t udp_refused[KC_UDP_REFUSED__COUNT];
+	/* memcached's "stats" counters, counted by the protocol as memcached 1.6 counts them: one
+	 * get hit or miss per key a get or mg (without T) answered, one touch per key gat, touch or
+	 * mg with T found or not (a touch is not a get). */
+	_Atomic uint64_t get_cmds, get_hits, get_misses, touch_cmds;
 	struct kc_stats *next; /* registry link, private */
 };
 

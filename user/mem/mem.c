@@ -602,10 +602,19 @@ enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struc
 			res = KC_NOT_STORED;
 		break;
 	case KC_CAS:
-		if (!old)
+	case KC_CAS_STALE:
+		if (!old) {
 			res = KC_NOT_FOUND;
-		else if (old->cas != cas_in)
+		} else if (mode == KC_CAS_STALE && cas_in < old->cas) {
+			atomic_store_explicit(
+			    &it->exptime, atomic_load_explicit(&old->exptime, memory_order_relaxed),
+			    memory_order_relaxed);
+			atomic_fetch_or_explicit(
+			    &it->state, KC_ITEM_STALE | (atomic_load(&old->state) & KC_ITEM_TOKEN),
+			    memory_order_relaxed);
+		} else if (old->cas != cas_in) {
 			res = KC_EXISTS;
+		}
 		break;
 	case KC_APPEND:
 	case KC_PREPEND:
@@ -641,7 +650,7 @@ static void do_set_exptime(struct kc_mem *m, struct kc_item *it, int64_t exptime
 }
 
 static struct kc_item *lookup(struct kc_mem *m, const char *key, size_t nkey, bool touch,
-			      int64_t exptime)
+			      int64_t exptime, bool bump, struct kc_mem_seen *seen)
 {
 	uint64_t hash = XXH3_64bits(key, nkey);
 	struct kc_shard *s = shard_of(m, hash);
@@ -652,9 +661,20 @@ static struct kc_item *lookup(struct kc_mem *m, const char *key, size_t nkey, bo
 	it = do_find(m, s, key, nkey, hash, now);
 	if (it) {
 		s->hits++;
+		if (seen) {
+			seen->exptime = atomic_load_explicit(&it->exptime, memory_order_relaxed);
+			seen->accessed =
+			    it->time + atomic_load_explicit(&it->seen, memory_order_relaxed);
+			seen->state = atomic_load_explicit(&it->state, memory_order_relaxed);
+		}
 		if (touch)
 			do_set_exptime(m, it, exptime);
-		do_access(s, it);
+		if (bump) {
+			atomic_fetch_or_explicit(&it->state, KC_ITEM_FETCHED, memory_order_relaxed);
+			atomic_store_explicit(&it->seen, (uint32_t)(now - it->time),
+					      memory_order_relaxed);
+			do_access(s, it);
+		}
 		kc_item_get(it);
 	} else {
 		s->misses++;
@@ -665,12 +685,56 @@ static struct kc_item *lookup(struct kc_mem *m, const char *key, size_t nkey, bo
 
 struct kc_item *kc_mem_get(struct kc_mem *m, const char *key, size_t nkey)
 {
-	return lookup(m, key, nkey, false, 0);
+	return lookup(m, key, nkey, false, 0, true, NULL);
 }
 
 struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime)
 {
-	return lookup(m, key, nkey, true, exptime);
+	return lookup(m, key, nkey, true, exptime, true, NULL);
+}
+
+struct kc_item *kc_mem_get_meta(struct kc_mem *m, const char *key, size_t nkey, bool touch,
+				int64_t exptime, bool bump, struct kc_mem_seen *seen)
+{
+	return lookup(m, key, nkey, touch, exptime, bump, seen);
+}
+
+enum kc_mem_result kc_mem_invalidate(struct kc_mem *m, const char *key, size_t nkey,
+				     uint64_t cas_in, bool touch, int64_t exptime)
+{
+	uint64_t hash = XXH3_64bits(key, nkey);
+	struct kc_shard *s = shard_of(m, hash);
+	int64_t now = shard_lock(m, s);
+	struct kc_item *old = do_find(m, s, key, nkey, hash, now), *it;
+	enum kc_mem_result res = KC_DELETED;
+
+	if (!old) {
+		res = KC_NOT_FOUND;
+		goto out;
+	}
+	if (cas_in && old->cas != cas_in) {
+		res = KC_EXISTS;
+		goto out;
+	}
+	/* A copy, so that items stay immutable but for their atomics: the stale version is a new
+	 * version of the key (new cas), as memcached bumps the cas of the item it marks. */
+	it = kc_item_new(
+	    key, nkey, old->flags,
+	    touch ? exptime : atomic_load_explicit(&old->exptime, memory_order_relaxed), old->nval);
+	if (!it) {
+		res = KC_NO_MEMORY;
+		goto out;
+	}
+	memcpy(kc_item_value(it), kc_item_value(old), old->nval);
+	it->hash = hash;
+	atomic_store_explicit(&it->state,
+			      KC_ITEM_STALE | (atomic_load(&old->state) & KC_ITEM_BINARY),
+			      memory_order_relaxed);
+	do_store(m, s, it, old, now, false, NULL);
+	kc_item_put(it);
+out:
+	shard_unlock(s);
+	return res;
 }
 
 void kc_mem_with_item(struct kc_mem *m, const char *key, size_t nkey, kc_mem_item_fn fn, void *ctx)
@@ -771,6 +835,13 @@ bool kc_mem_has(struct kc_mem *m, const char *key, size_t nkey)
 enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
 				uint64_t delta, uint64_t *result, uint64_t *cas_out)
 {
+	return kc_mem_arith_cas(m, key, nkey, incr, delta, 0, result, cas_out);
+}
+
+enum kc_mem_result kc_mem_arith_cas(struct kc_mem *m, const char *key, size_t nkey, int incr,
+				    uint64_t delta, uint64_t cas_in, uint64_t *result,
+				    uint64_t *cas_out)
+{
 	uint64_t hash = XXH3_64bits(key, nkey);
 	struct kc_shard *s = shard_of(m, hash);
 	enum kc_mem_result res = KC_STORED;
@@ -786,6 +857,10 @@ enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, 
 		goto out;
 	}
 	sketch_inc(&s->sk, hash);
+	if (cas_in && old->cas != cas_in) {
+		res = KC_EXISTS;
+		goto out;
+	}
 	/* memcached's rule: a number, then only spaces (decr pads its results with spaces when it
 	 * rewrites in place). */
 	for (len = old->nval; len && kc_item_value(old)[len - 1] == ' ';)

@@ -28,6 +28,7 @@ struct kc_item {
 	uint32_t flags;		 /* client flags */
 	uint32_t nkey;		 /* key length, 1..KC_KEY_MAX */
 	uint32_t nval;		 /* value length */
+	_Atomic uint32_t seen;	 /* last read, in seconds after `time` (mg's l); set by reads */
 	_Atomic int64_t exptime; /* absolute Unix seconds, 0 = never; changed by touch */
 	uint64_t cas;		 /* unique per stored version, assigned by the tier */
 	_Atomic uint64_t ver;	 /* write version (hlc.h): minted when stored, kept by KC_FILL;
@@ -36,12 +37,19 @@ struct kc_item {
 	/* private to mem.c */
 	_Atomic uint32_t refs;
 	uint8_t seg;
-	uint8_t pad[3];
+	_Atomic uint8_t state; /* KC_ITEM_* below (public, changed with atomics) */
+	uint8_t pad[2];
 	uint64_t hash;
 	struct kc_item *hnext;
 	struct kc_item *prev, *next;
 	char data[]; /* key bytes, then value bytes (no trailing CRLF) */
 };
+
+/* An item's meta-protocol state (memcached's it_flags of the same names). */
+#define KC_ITEM_FETCHED 1u /* read by a get or an mg (without u) since it was stored */
+#define KC_ITEM_TOKEN	2u /* an mg handed out the right to recache it (its W flag) */
+#define KC_ITEM_STALE	4u /* invalidated by md I (or stored by ms I over a newer cas) */
+#define KC_ITEM_BINARY	8u /* stored by an ms with b: replies show its key in base64 */
 
 static inline const char *kc_item_key(const struct kc_item *it)
 {
@@ -68,7 +76,16 @@ size_t kc_item_size(size_t nkey, size_t nval);
 /* KC_FILL stores a copy read from a lower tier: only if the key is absent or holds an older
  * version (it->ver, which the caller set and the tier keeps); KC_NOT_STORED otherwise. Every
  * other mode mints a new version for what it stores. */
-enum kc_store_mode { KC_SET, KC_ADD, KC_REPLACE, KC_APPEND, KC_PREPEND, KC_CAS, KC_FILL };
+enum kc_store_mode {
+	KC_SET,
+	KC_ADD,
+	KC_REPLACE,
+	KC_APPEND,
+	KC_PREPEND,
+	KC_CAS,
+	KC_FILL,
+	KC_CAS_STALE
+};
 
 /* Protocol outcomes (memcached's words). */
 enum kc_mem_result {
@@ -106,6 +123,25 @@ struct kc_item *kc_mem_get(struct kc_mem *m, const char *key, size_t nkey);
 /* Like kc_mem_get, and sets a new exptime on a hit (gat, touch). */
 struct kc_item *kc_mem_get_touch(struct kc_mem *m, const char *key, size_t nkey, int64_t exptime);
 
+/* What an item looked like before kc_mem_get_meta changed it (mg's h, l and t report this). */
+struct kc_mem_seen {
+	int64_t exptime;  /* 0 = never */
+	int64_t accessed; /* Unix seconds of the last read (or of the store) */
+	uint8_t state;	  /* KC_ITEM_* */
+};
+
+/* mg's lookup: like kc_mem_get_touch when touch, like kc_mem_get otherwise, except that without
+ * bump (mg's u) the item is neither marked fetched nor read now, and keeps its recency. On a hit
+ * *seen gets the item as it was before this call. kc_mem_get and kc_mem_get_touch bump. */
+struct kc_item *kc_mem_get_meta(struct kc_mem *m, const char *key, size_t nkey, bool touch,
+				int64_t exptime, bool bump, struct kc_mem_seen *seen);
+
+/* md I: replaces key's live item by a stale copy (KC_ITEM_STALE, no token) with a new cas and,
+ * when touch, a new exptime; cas_in != 0 must match the stored cas. KC_DELETED (marked),
+ * KC_NOT_FOUND, KC_EXISTS or KC_NO_MEMORY. */
+enum kc_mem_result kc_mem_invalidate(struct kc_mem *m, const char *key, size_t nkey,
+				     uint64_t cas_in, bool touch, int64_t exptime);
+
 /* Calls fn(ctx, it, deadline) with key's shard lock held: it is the live item (NULL on a miss,
  * or if it expired), deadline the Unix second from which it can no longer be returned (its
  * exptime or a pending delayed flush_all, whichever is sooner; 0 = never). Counts no hit or
@@ -122,7 +158,9 @@ void kc_mem_note_access(struct kc_mem *m, const char *key, size_t nkey, uint32_t
 
 /* Stores it (which the caller allocated with kc_item_new and filled, and never stored before)
  * by mode. KC_ADD on a live key bumps that key (as memcached does) and returns KC_NOT_STORED.
- * KC_CAS compares cas_in against the stored item's cas. KC_APPEND/KC_PREPEND build a new item
+ * KC_CAS compares cas_in against the stored item's cas. KC_CAS_STALE (ms I) is KC_CAS, but a
+ * cas_in older than the stored cas stores too, marked stale, with the stored item's exptime
+ * and token (memcached's late write after an invalidation). KC_APPEND/KC_PREPEND build a new item
  * from the stored one (keeping its flags and exptime) and its value; a non-zero cas_in must
  * match there too.
  * Returns KC_STORED (the tier took its own reference; the caller keeps theirs), KC_NOT_STORED,
@@ -155,6 +193,11 @@ enum kc_mem_result kc_mem_touch(struct kc_mem *m, const char *key, size_t nkey, 
  * longer number would exceed item_max. *cas_out (if not NULL) gets the new cas. */
 enum kc_mem_result kc_mem_arith(struct kc_mem *m, const char *key, size_t nkey, int incr,
 				uint64_t delta, uint64_t *result, uint64_t *cas_out);
+/* kc_mem_arith that changes the number only if cas_in (when not 0) is the stored cas, and
+ * returns KC_EXISTS otherwise (ma's C). */
+enum kc_mem_result kc_mem_arith_cas(struct kc_mem *m, const char *key, size_t nkey, int incr,
+				    uint64_t delta, uint64_t cas_in, uint64_t *result,
+				    uint64_t *cas_out);
 
 /* Invalidates every item stored at or before `when` (Unix seconds) once now >= when;
  * when <= now empties the tier at once (flush_all). A later call replaces a pending one.

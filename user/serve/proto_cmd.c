@@ -125,7 +125,21 @@ void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s)
 {
 	cmd->res = res;
 	cmd->out->len = cmd->out_mark; /* drop a partial reply (e.g. VALUEs before a bad key) */
-	kc_buf_append(cmd->out, s, strlen(s));
+	if (!cmd->noreply)
+		kc_buf_append(cmd->out, s, strlen(s));
+}
+
+void kc_cmd_count_get(struct kc_cmd *cmd, bool touch, unsigned n, unsigned hits)
+{
+	struct kc_stats *s = cmd->conn->stats;
+
+	if (touch) {
+		atomic_fetch_add_explicit(&s->touch_cmds, n, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&s->get_cmds, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->get_hits, hits, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->get_misses, n - hits, memory_order_relaxed);
 }
 
 void kc_udp_refuse(struct kc_cmd *cmd, enum kc_udp_refusal why, bool quiet)

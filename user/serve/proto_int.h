@@ -56,8 +56,14 @@ void kc_cmd_wrote(struct kc_cmd *cmd, const char *key, size_t nkey);
 
 /* Appends s unless the command is noreply. */
 void kc_reply(struct kc_cmd *cmd, const char *s);
-/* Replaces whatever the command appended with an error line (always sent), sets cmd->res. */
+/* Replaces whatever the command appended with an error line, sets cmd->res. Like memcached, a
+ * classic command that said noreply stays silent even about its errors; the meta commands never
+ * set cmd->noreply (their q hides nominal replies only), so their errors are always sent. */
 void kc_reply_error(struct kc_cmd *cmd, enum kc_res res, const char *s);
+/* Counts memcached's stats for n keys a get-like command looked up (hits of them found):
+ * get_cmds, get_hits, get_misses, or, when touch, touch_cmds only. Call once per command, on
+ * its final run (not when it suspended). */
+void kc_cmd_count_get(struct kc_cmd *cmd, bool touch, unsigned n, unsigned hits);
 enum kc_res kc_mem_res(enum kc_mem_result r);
 /* Over UDP: refuses the datagram (proto_text.h): out keeps only the error line (nothing when
  * quiet), nothing after this command runs (c->close), stats->udp_refused[why] is counted. */

@@ -37,8 +37,12 @@ static void append_value(struct kc_buf *out, struct kc_item *it, bool with_cas)
 	kc_buf_append(out, "\r\n", 2);
 }
 
+/* How much of a get's line cmd_get sees: all of it, or a piece of a line too long to buffer
+ * (keys up to a space; END only after the last piece; a piece may hold no key). */
+enum get_part { GET_WHOLE, GET_PIECE, GET_LAST_PIECE };
+
 /* get|gets <key>*, gat|gats <exptime> <key>* */
-static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
+static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end, enum get_part part)
 {
 	struct kc_proto_conn *c = cmd->conn;
 	bool with_cas = cmd->op == KC_OP_GETS || cmd->op == KC_OP_GATS;
@@ -96,13 +100,19 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end)
 		if (c->proto == KC_PROTO_UDP && !kc_cmd_room(cmd, 0))
 			return;
 	}
-	if (nkeys == 0) {
+	if (nkeys == 0 && part == GET_WHOLE) {
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return;
 	}
 	if (cmd->suspend)
 		return;
-	kc_buf_append(cmd->out, "END\r\n", 5);
+	if (part != GET_PIECE)
+		kc_buf_append(cmd->out, "END\r\n", 5);
+	if (nkeys == 0) {
+		cmd->res = KC_RES_OK;
+		return;
+	}
+	kc_cmd_count_get(cmd, touch, nkeys, hits);
 	/* One hit or miss per key; the caller counts the last one from cmd->res. */
 	for (unsigned i = 0; i + 1 < nkeys; i++)
 		kc_stats_count(c->stats, c->proto, cmd->op, i < hits ? KC_RES_HIT : KC_RES_MISS);
@@ -134,8 +144,11 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 		return 0;
 	}
 	cmd->noreply = nt == base + 1 && kc_tok_is(&t[base], "noreply");
+	/* memcached refuses a length past INT_MAX - 2 (its length + CRLF would overflow) on the
+	 * command line, swallowing nothing: the next line is a command again. */
 	if (t[1].n > KC_KEY_MAX || !kc_tok_u32(&t[2], &flags) || !kc_tok_i32(&t[3], &exptime) ||
-	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
+	    !kc_tok_i32(&t[4], &vlen) || vlen < 0 || vlen > INT32_MAX - 2 ||
+	    (is_cas && !kc_tok_u64(&t[5], &cas_in))) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
@@ -279,33 +292,38 @@ static void cmd_touch(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	    kc_mem_touch(cmd->conn->env->mem, t[1].p, t[1].n, kc_proto_exptime(e, kc_mem_now()));
 	if (r == KC_NOT_FOUND && kc_cmd_need(cmd, t[1].p, t[1].n))
 		return;
+	kc_cmd_count_get(cmd, true, 1, r == KC_TOUCHED);
 	cmd->res = kc_mem_res(r);
 	if (r == KC_TOUCHED)
 		kc_cmd_wrote(cmd, t[1].p, t[1].n);
 	kc_reply(cmd, r == KC_TOUCHED ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
 }
 
-/* flush_all [delay] [noreply] */
+/* flush_all [delay] [noreply]. memcached's reading: up to 3 tokens, noreply if the last one
+ * says so, and then the first argument (whatever it is) is the delay unless it is that noreply;
+ * a delay <= 0 flushes now. */
 static void cmd_flush(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 {
-	size_t n = nt;
 	int32_t delay = 0;
 	int64_t now = kc_mem_now();
 
-	if (n > 1 && kc_tok_is(&t[n - 1], "noreply")) {
-		cmd->noreply = true;
-		n--;
+	if (nt > 3) {
+		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
+		return;
 	}
+	cmd->noreply = nt > 1 && kc_tok_is(&t[nt - 1], "noreply");
 	if (!cmd->conn->env->allow_flush) { /* memcached -F's answer, silent with noreply */
 		cmd->res = KC_RES_CLIENT_ERROR;
 		kc_reply(cmd, "CLIENT_ERROR flush_all not allowed\r\n");
 		return;
 	}
-	if (n > 2 || (n == 2 && (!kc_tok_i32(&t[1], &delay) || delay < 0))) {
+	if (nt != (cmd->noreply ? 2u : 1u) && !kc_tok_i32(&t[1], &delay)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
-			       "CLIENT_ERROR bad command line format\r\n");
+			       "CLIENT_ERROR invalid exptime argument\r\n");
 		return;
 	}
+	if (delay < 0)
+		delay = 0;
 	/* This node's view only (proto_text.h): the pending flush hides older values of the
 	 * lower tiers from this node until it restarts; nothing is persisted or published. */
 	kc_mem_flush(cmd->conn->env->mem, delay ? kc_proto_exptime(delay, now) - 1 : now);
@@ -371,16 +389,12 @@ static void cmd_stats(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	}
 	kc_stats_sum(sum);
 	kc_mem_stats(env->mem, &ms);
-	uint64_t cmd_get = 0, cmd_set = 0, cmd_touch = 0;
+	uint64_t cmd_set = 0;
 
 	for (int p = 0; p < KC_PROTO__COUNT; p++)
-		for (int r = 0; r < KC_RES__COUNT; r++) {
-			for (int op = KC_OP_GET; op <= KC_OP_GATS; op++)
-				cmd_get += sum->requests[p][op][r];
+		for (int r = 0; r < KC_RES__COUNT; r++)
 			for (int op = KC_OP_SET; op <= KC_OP_CAS; op++)
 				cmd_set += sum->requests[p][op][r];
-			cmd_touch += sum->requests[p][KC_OP_TOUCH][r];
-		}
 	stat_u64(out, "pid", (uint64_t)getpid());
 	stat_u64(out, "uptime", (uint64_t)(now - env->started));
 	stat_u64(out, "time", (uint64_t)now);
@@ -388,11 +402,14 @@ static void cmd_stats(struct kc_cmd *cmd, struct kc_tok *t, size_t nt)
 	stat_u64(out, "pointer_size", sizeof(void *) * 8);
 	stat_u64(out, "curr_connections", env->curr_conns ? *env->curr_conns : 0);
 	stat_u64(out, "total_connections", env->total_conns ? *env->total_conns : 0);
-	stat_u64(out, "cmd_get", cmd_get);
+	/* As the protocol counted them: the memory tier's own hits and misses would count a key
+	 * fetched from below twice (the miss that fetched it, then the hit when the line reruns).
+	 */
+	stat_u64(out, "cmd_get", sum->get_cmds);
 	stat_u64(out, "cmd_set", cmd_set);
-	stat_u64(out, "cmd_touch", cmd_touch);
-	stat_u64(out, "get_hits", ms.hits);
-	stat_u64(out, "get_misses", ms.misses);
+	stat_u64(out, "cmd_touch", sum->touch_cmds);
+	stat_u64(out, "get_hits", sum->get_hits);
+	stat_u64(out, "get_misses", sum->get_misses);
 	stat_u64(out, "bytes_read", sum->bytes_read);
 	stat_u64(out, "bytes_written", sum->bytes_written);
 	stat_u64(out, "limit_maxbytes", ms.capacity);
@@ -422,6 +439,7 @@ static const struct verb verbs[] = {
     {"stats", KC_OP_STATS},	{"version", KC_OP_VERSION}, {"verbosity", KC_OP_VERBOSITY},
     {"quit", KC_OP_QUIT},	{"mg", KC_OP_MG},	    {"ms", KC_OP_MS},
     {"md", KC_OP_MD},		{"mn", KC_OP_MN},	    {"ma", KC_OP_MA},
+    {"me", KC_OP_ME},
 };
 
 static enum kc_op lookup_verb(const struct kc_tok *t)
@@ -484,6 +502,23 @@ write:
 	return false;
 }
 
+/* An unknown command whose last token starts with "HTTP/" is an HTTP request line (a browser
+ * tricked into talking to the cache): memcached closes without a reply, so no answer can be
+ * read back across protocols. Like memcached, only for verbs outside the families it
+ * dispatches on their first letter (a 2-letter m*, g*, s*, a*, c*, i*, d*, t*), which answer
+ * ERROR: "GET / HTTP/1.0" closes, "gxx / HTTP/1.0" is an ERROR. */
+static bool http_request_line(const struct kc_tok *verb, const char *line, size_t n)
+{
+	struct kc_tok t, last = {0};
+	const char *cur = line, *end = line + n;
+
+	if (verb->n < 2 || strchr("gsacidt", verb->p[0]) || (verb->p[0] == 'm' && verb->n == 2))
+		return false;
+	while (kc_tok_next(&cur, end, &t))
+		last = t;
+	return last.n >= 5 && memcmp(last.p, "HTTP/", 5) == 0;
+}
+
 /* Runs one command line (without its line ending). data/avail are the bytes after the line.
  * Returns how many of them the command consumed, or -1 if it needs more input. */
 static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const char *data,
@@ -506,16 +541,24 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	case KC_OP_GETS:
 	case KC_OP_GAT:
 	case KC_OP_GATS:
-		cmd_get(cmd, args, line + n); /* any number of keys: streamed, not tokenized */
+		cmd_get(cmd, args, line + n, GET_WHOLE); /* any number of keys: not tokenized */
 		return 0;
 	case KC_OP_OTHER:
+		if (http_request_line(&t[0], line, n)) {
+			cmd->res = KC_RES_CLIENT_ERROR;
+			if (cmd->conn->proto != KC_PROTO_UDP)
+				cmd->conn->close = true;
+			return 0; /* no reply, on UDP too */
+		}
 		kc_reply_error(cmd, KC_RES_ERROR, "ERROR\r\n");
 		return 0;
 	default:
 		break;
 	}
 	nt = kc_tokenize(line, n, t, KC_MAX_TOKENS);
-	if (nt > KC_MAX_TOKENS) {
+	/* The meta commands answer a long line themselves ("options flags too long"), reading
+	 * no token past the first KC_MAX_TOKENS. */
+	if (nt > KC_MAX_TOKENS && (cmd->op < KC_OP_MG || cmd->op > KC_OP_ME)) {
 		kc_reply_error(cmd, KC_RES_CLIENT_ERROR,
 			       "CLIENT_ERROR bad command line format\r\n");
 		return 0;
@@ -561,6 +604,56 @@ static ssize_t run_line(struct kc_cmd *cmd, const char *line, size_t n, const ch
 	}
 }
 
+/* Book-keeping after a command (or a piece of a streamed get) ran to its end. */
+static void command_done(struct kc_proto_conn *c, struct kc_cmd *cmd, uint64_t t0)
+{
+	kc_stats_count(c->stats, c->proto, cmd->op, cmd->res);
+	kc_stats_observe(c->stats, c->proto, cmd->op, kc_mono_ns() - t0);
+	if (c->pend)
+		kc_pend_command_done(c->pend);
+}
+
+/* A line with no newline in its first KC_LINE_MAX bytes (p, n): if it is a get or gets (or the
+ * rest of one), answers the keys up to its last space and returns the bytes used (> 0); 0 if it
+ * is no get, or no key boundary is in sight; -1 if the piece waits for the lower tiers. Like
+ * memcached, only get and gets, after at most 100 spaces. */
+static ssize_t get_piece(struct kc_proto_conn *c, const char *p, size_t n, struct kc_buf *out)
+{
+	uint8_t stream = c->stream;
+	const char *args = p, *last;
+	struct kc_tok verb;
+
+	if (!stream) {
+		if (!kc_tok_next(&args, p + n, &verb) || verb.p - p > 100)
+			return 0;
+		stream = kc_tok_is(&verb, "get") ? 1 : kc_tok_is(&verb, "gets") ? 2 : 0;
+		if (!stream)
+			return 0;
+	}
+	enum kc_op op = stream == 2 ? KC_OP_GETS : KC_OP_GET;
+	last = memrchr(args, ' ', (size_t)(p + n - args));
+	if (!last)
+		return 0;
+	struct kc_cmd cmd = {
+	    .conn = c, .out = out, .out_mark = out->len, .op = op, .res = KC_RES_OK};
+	uint64_t t0 = kc_mono_ns();
+
+	cmd_get(&cmd, args, last, GET_PIECE);
+	if (cmd.suspend) {
+		out->len = cmd.out_mark;
+		c->wait = KC_WAIT_FETCH; /* the same piece runs again after the fetch */
+		return -1;
+	}
+	command_done(c, &cmd, t0);
+	if (cmd.res == KC_RES_CLIENT_ERROR || cmd.res == KC_RES_SERVER_ERROR) {
+		c->stream = 0; /* the error ended the get: drop the rest of its line */
+		c->skip_line = true;
+		return (ssize_t)n;
+	}
+	c->stream = stream;
+	return last + 1 - p;
+}
+
 static void line_too_long(struct kc_proto_conn *c, struct kc_buf *out)
 {
 	kc_buf_puts(out, "CLIENT_ERROR line too long\r\n");
@@ -581,15 +674,29 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			c->swallow -= n;
 			continue;
 		}
+		if (c->skip_line) {
+			const char *nl = memchr(in + pos, '\n', len - pos);
+
+			c->skip_line = !nl;
+			pos = nl ? (size_t)(nl + 1 - in) : len;
+			continue;
+		}
 		size_t window = len - pos < KC_LINE_MAX ? len - pos : KC_LINE_MAX;
 		const char *nl = memchr(in + pos, '\n', window);
 
 		if (!nl) {
-			if (window == KC_LINE_MAX) {
+			if (window < KC_LINE_MAX)
+				break; /* an incomplete line: wait for more */
+			ssize_t used = get_piece(c, in + pos, window, out);
+
+			if (used < 0)
+				break;
+			if (used == 0) {
 				line_too_long(c, out);
 				return len;
 			}
-			break; /* an incomplete line: wait for more */
+			pos += (size_t)used;
+			continue;
 		}
 		size_t linelen = (size_t)(nl - (in + pos)), n = linelen;
 
@@ -597,7 +704,15 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			n--;
 		struct kc_cmd cmd = {.conn = c, .out = out, .out_mark = out->len, .res = KC_RES_OK};
 		uint64_t t0 = kc_mono_ns();
-		ssize_t used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
+		ssize_t used;
+
+		if (c->stream) { /* the last piece of a get too long to buffer */
+			cmd.op = c->stream == 2 ? KC_OP_GETS : KC_OP_GET;
+			cmd_get(&cmd, in + pos, in + pos + n, GET_LAST_PIECE);
+			used = 0;
+		} else {
+			used = run_line(&cmd, in + pos, n, nl + 1, len - pos - linelen - 1);
+		}
 
 		if (used < 0) {
 			out->len = cmd.out_mark;
@@ -611,10 +726,9 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 		pos += linelen + 1 + (size_t)used;
 		if (c->proto == KC_PROTO_UDP && !c->close)
 			kc_cmd_room(&cmd, 0); /* the datagram's reply so far within the cap */
-		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
-		kc_stats_observe(c->stats, c->proto, cmd.op, kc_mono_ns() - t0);
+		c->stream = 0;
+		command_done(c, &cmd, t0);
 		if (c->pend) {
-			kc_pend_command_done(c->pend);
 			if (cmd.wrote && kc_pend_has_writes(c->pend)) {
 				c->wait = KC_WAIT_WRITE; /* the reply waits for durability */
 				c->reply_mark = cmd.out_mark;

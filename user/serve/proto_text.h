@@ -7,8 +7,10 @@
  *
  * Limits (memcached 1.6's): key <= 250 bytes; value <= item-size-max (larger values get
  * "SERVER_ERROR object too large for cache" and their bytes are swallowed); a command line
- * is at most KC_LINE_MAX bytes, a longer one gets "CLIENT_ERROR line too long" and a close;
- * one get's reply is at most KC_GET_REPLY_MAX bytes.
+ * is at most KC_LINE_MAX bytes, a longer one gets "CLIENT_ERROR line too long" and a close,
+ * except a get or gets (memcached answers any number of keys): its keys are taken as they
+ * arrive, KC_LINE_MAX bytes at a time, so nothing longer than that is ever buffered; one get's
+ * reply (one such piece's, for a longer one) is at most KC_GET_REPLY_MAX bytes.
  *
  * Over UDP (c->proto == KC_PROTO_UDP: one datagram, no handshake, so its source may be forged)
  * the protocol serves what the kernel tier exists for, and bounds what a datagram gets back:
@@ -69,7 +71,10 @@ struct kc_proto_conn {
 	const struct kc_proto_env *env;
 	struct kc_stats *stats;
 	enum kc_proto proto;
-	uint64_t swallow;     /* bytes of a rejected value still to discard */
+	uint64_t swallow; /* bytes of a rejected value still to discard */
+	/* A get (1) or gets (2) whose line outgrew KC_LINE_MAX: more of its keys to come. */
+	uint8_t stream;
+	bool skip_line;	      /* discard input up to the next newline (a streamed get failed) */
 	bool close;	      /* set when the connection must close after the output is sent */
 	struct kc_pend *pend; /* NULL: memory tier only */
 	/* Set by kc_proto_process when it stopped for the lower tiers: the caller runs

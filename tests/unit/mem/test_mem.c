@@ -1053,11 +1053,60 @@ static void test_threads_evicting(void **state)
 	free(st);
 }
 
+/* The meta protocol's state: what mg saw before it read (h, l, t), no bump for u, md I's stale
+ * copy, ms I's late write, ma's C. */
+static void test_meta_state(void **state)
+{
+	struct kc_mem *m = new_mem(state, 1 << 20, 4096);
+	struct kc_mem_seen seen;
+	struct kc_item *it;
+	uint64_t cas, cas2, v;
+
+	assert_int_equal(store(m, KC_SET, "k", "1", 0, 1000100, 0, &cas), KC_STORED);
+	atomic_store(&fake_now, 1000005);
+	it = kc_mem_get_meta(m, "k", 1, true, 1000200, false, &seen); /* u: no bump */
+	assert_int_equal(seen.exptime, 1000100);
+	assert_int_equal(seen.accessed, 1000000);
+	assert_int_equal(seen.state, 0);
+	assert_int_equal(atomic_load(&it->exptime), 1000200);
+	kc_item_put(it);
+	it = kc_mem_get_meta(m, "k", 1, false, 0, true, &seen);
+	assert_int_equal(seen.state & KC_ITEM_FETCHED, 0); /* the u read left no trace */
+	kc_item_put(it);
+	it = kc_mem_get_meta(m, "k", 1, false, 0, true, &seen);
+	assert_int_equal(seen.state & KC_ITEM_FETCHED, KC_ITEM_FETCHED);
+	assert_int_equal(seen.accessed, 1000005);
+	kc_item_put(it);
+
+	assert_int_equal(kc_mem_invalidate(m, "k", 1, cas + 1, false, 0), KC_EXISTS);
+	assert_int_equal(kc_mem_invalidate(m, "k", 1, cas, true, 1000300), KC_DELETED);
+	assert_int_equal(kc_mem_invalidate(m, "none", 4, 0, false, 0), KC_NOT_FOUND);
+	it = kc_mem_get(m, "k", 1);
+	assert_int_equal(atomic_load(&it->state) & KC_ITEM_STALE, KC_ITEM_STALE);
+	assert_int_equal(atomic_load(&it->exptime), 1000300);
+	assert_true(it->cas != cas); /* a new version */
+	cas2 = it->cas;
+	kc_item_put(it);
+	/* ms I: an older cas stores, stale, with the stored exptime; plain cas refuses it. */
+	assert_int_equal(store(m, KC_CAS, "k", "2", 0, 0, cas, NULL), KC_EXISTS);
+	assert_int_equal(store(m, KC_CAS_STALE, "k", "2", 0, 0, cas, NULL), KC_STORED);
+	it = kc_mem_get(m, "k", 1);
+	assert_int_equal(atomic_load(&it->state) & KC_ITEM_STALE, KC_ITEM_STALE);
+	assert_int_equal(atomic_load(&it->exptime), 1000300);
+	assert_true(it->cas > cas2);
+	kc_item_put(it);
+	/* ma C: only that version changes. */
+	assert_int_equal(kc_mem_arith_cas(m, "k", 1, 1, 1, cas2, &v, NULL), KC_EXISTS);
+	assert_int_equal(kc_mem_arith_cas(m, "k", 1, 1, 1, 0, &v, NULL), KC_STORED);
+	assert_int_equal(v, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_validates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_overwrite_keeps_held_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_add_replace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_prepend, setup, teardown),

@@ -114,9 +114,64 @@ static void test_storage_modes_and_noreply(void **state)
 	assert_string_equal(
 	    run(f, "delete a 5\r\n"),
 	    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
-	/* Errors are sent even with noreply. */
-	assert_string_equal(run(f, "set a x 0 1 noreply\r\n"),
-			    "CLIENT_ERROR bad command line format\r\n");
+	/* As memcached: noreply hides errors too (hold times, bad numbers, non-numeric values). */
+	assert_string_equal(run(f, "set a x 0 1 noreply\r\n"), "");
+	assert_string_equal(
+	    run(f, "delete a 10 noreply\r\nincr a x noreply\r\ntouch a x noreply\r\n"), "");
+	assert_string_equal(run(f, "set a 0 0 1\r\nx\r\nincr a 1 noreply\r\nmn\r\n"),
+			    "STORED\r\nMN\r\n");
+	/* The meta commands have no noreply: q never hides an error. */
+	assert_string_equal(run(f, "ma a q\r\n"),
+			    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+}
+
+static void test_length_past_int_max(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Refused on the command line, swallowing nothing: the next line is a command. */
+	assert_string_equal(run(f, "set k 0 0 2147483646\r\nget k\r\n"),
+			    "CLIENT_ERROR bad command line format\r\nEND\r\n");
+	assert_string_equal(run(f, "ms k 2147483647\r\nmn\r\n"),
+			    "CLIENT_ERROR bad command line format\r\nMN\r\n");
+	/* INT_MAX - 2 is a length memcached reads (and swallows as too large). */
+	assert_int_equal(
+	    kc_proto_process(&f->conn, "set k 0 0 2147483645\r\n", 22, &f->out, SIZE_MAX), 22);
+	assert_int_equal(f->conn.swallow, 2147483647ull);
+	f->conn.swallow = 0;
+}
+
+static void test_http_request_line_closes(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_string_equal(run(f, "GET / HTTP/1.0\r\n"), "");
+	assert_true(f->conn.close);
+	f->conn.close = false;
+	assert_string_equal(run(f, "POST /x?y HTTP/1.1\r\n"), "");
+	assert_true(f->conn.close);
+	f->conn.close = false;
+	/* memcached's first-letter families answer ERROR; get is a get. */
+	assert_string_equal(run(f, "gxx / HTTP/1.0\r\nget / HTTP/1.0\r\n"), "ERROR\r\nEND\r\n");
+	assert_false(f->conn.close);
+	f->conn.proto = KC_PROTO_UDP; /* no connection to close, and no reply either */
+	assert_string_equal(run(f, "GET / HTTP/1.0\r\n"), "");
+	assert_false(f->conn.close);
+}
+
+static void test_stats_count_like_memcached(void **state)
+{
+	struct fixture *f = *state;
+	struct kc_stats *s = stats;
+	uint64_t cmds = s->get_cmds, hits = s->get_hits, misses = s->get_misses,
+		 touches = s->touch_cmds;
+
+	run(f, "set h 0 0 1\r\nv\r\n");
+	run(f, "get h m1 m2\r\nmg h\r\nmg m3 v\r\ngat 0 h m4\r\nmg h T0\r\ntouch h 0\r\n");
+	assert_int_equal(s->get_cmds - cmds, 5);      /* 3 keys of get, 2 mg without T */
+	assert_int_equal(s->get_hits - hits, 2);      /* h by get, h by mg */
+	assert_int_equal(s->get_misses - misses, 3);  /* m1 m2 m3: one each */
+	assert_int_equal(s->touch_cmds - touches, 4); /* gat's 2 keys, mg T, touch */
 }
 
 static void test_arith(void **state)
@@ -168,7 +223,10 @@ static void test_flush(void **state)
 	assert_string_equal(run(f, "get a\r\n"), "VALUE a 0 1\r\n1\r\nEND\r\n");
 	fake_now += 11;
 	assert_string_equal(run(f, "get a\r\n"), "END\r\n");
-	assert_string_equal(run(f, "flush_all x\r\n"), "CLIENT_ERROR bad command line format\r\n");
+	assert_string_equal(run(f, "flush_all x\r\n"), "CLIENT_ERROR invalid exptime argument\r\n");
+	assert_string_equal(run(f, "flush_all 1 2 3\r\n"), "ERROR\r\n");
+	assert_string_equal(run(f, "flush_all 0 0\r\nflush_all noreply\r\nflush_all -1\r\n"),
+			    "OK\r\nOK\r\n");
 	/* Off (the default, allow-flush false): memcached -F's answer, silent with noreply, and
 	 * nothing is flushed. */
 	f->env.allow_flush = false;
@@ -303,6 +361,70 @@ static void test_meta(void **state)
 			    "CLIENT_ERROR invalid flag\r\nMN\r\n");
 }
 
+static void test_meta_ttl_and_access(void **state)
+{
+	struct fixture *f = *state;
+
+	run(f, "set k 0 0 1\r\nv\r\n");
+	/* t reports the ttl before this request's T, and after it once T has been read. */
+	assert_string_equal(run(f, "mg k t T100\r\nmg k T50 t\r\n"), "HD t-1\r\nHD t50\r\n");
+	assert_string_equal(run(f, "mg k t T-1\r\nmg k\r\n"), "HD t50\r\nEN\r\n");
+	run(f, "set k 0 0 1\r\nv\r\n");
+	fake_now += 7;
+	/* h: fetched before this request; l: seconds since the last read; u changes neither. */
+	assert_string_equal(run(f, "mg k h l u\r\nmg k h l\r\nmg k h l\r\n"),
+			    "HD h0 l7\r\nHD h0 l7\r\nHD h1 l0\r\n");
+	const char *r = run(f, "me k\r\n");
+
+	assert_int_equal(strncmp(r, "ME k exp=-1 la=0 cas=", 21), 0);
+	assert_non_null(strstr(r, " fetch=yes cls=1 size="));
+	assert_string_equal(run(f, "me none\r\nme\r\n"),
+			    "EN\r\nCLIENT_ERROR bad command line format\r\n");
+}
+
+static void test_meta_leases(void **state)
+{
+	struct fixture *f = *state;
+
+	/* N: the first client of a missing key gets an empty item and the lease (W), others Z. */
+	assert_string_equal(run(f, "mg v N30 v t\r\nmg v N30 v\r\n"),
+			    "VA 0 t30 W\r\n\r\nVA 0 Z\r\n\r\n");
+	assert_string_equal(run(f, "ms v 1\r\nx\r\nmg v v\r\n"), "HD\r\nVA 1\r\nx\r\n");
+	/* R: the lease goes to one client once the ttl left is below R's. */
+	run(f, "set r 0 100 1\r\nv\r\n");
+	assert_string_equal(run(f, "mg r R30\r\n"), "HD\r\n");
+	fake_now += 80;
+	assert_string_equal(run(f, "mg r R30\r\nmg r R30\r\n"), "HD W\r\nHD Z\r\n");
+	/* md I: stale (X), the next client wins; ms I with an older cas stays stale. */
+	run(f, "set s 0 0 1\r\nv\r\n");
+	assert_string_equal(run(f, "md s I T30\r\nmg s v t\r\nmg s\r\n"),
+			    "HD\r\nVA 1 t30 X W\r\nv\r\nHD Z X\r\n");
+	assert_string_equal(run(f, "ms s 1 C1 I\r\nw\r\nmg s v\r\n"), "HD\r\nVA 1 Z X\r\nw\r\n");
+	assert_string_equal(run(f, "ms s 1 C1\r\nw\r\n"), "EX\r\n"); /* without I: a cas miss */
+	/* md compares a C0 too (no stored cas is 0); ma's C0 means no cas. */
+	run(f, "set z 0 0 1\r\n1\r\n");
+	assert_string_equal(run(f, "md z C0\r\nma z C0 v\r\n"), "EX\r\nVA 1\r\n2\r\n");
+	/* ma: C must match, t/T as mg's. */
+	run(f, "set n 0 0 1\r\n5\r\n");
+	assert_string_equal(run(f, "ma n C1\r\nma n t T30 v\r\nma n t\r\n"),
+			    "EX\r\nVA 1 t-1\r\n6\r\nHD t30\r\n");
+}
+
+static void test_meta_base64_keys(void **state)
+{
+	struct fixture *f = *state;
+
+	/* "a2V5" is "key"; an item stored with b shows its key in base64. */
+	assert_string_equal(run(f, "ms a2V5 1 b k\r\nv\r\nget key\r\n"),
+			    "HD ka2V5 b\r\nVALUE key 0 1\r\nv\r\nEND\r\n");
+	assert_string_equal(run(f, "mg a2V5 b k v\r\nmg a2V5 k\r\n"),
+			    "VA 1 ka2V5 b\r\nv\r\nEN ka2V5\r\n");
+	assert_string_equal(run(f, "mg a2V b\r\nmd !!!! b\r\n"),
+			    "CLIENT_ERROR error decoding key\r\n"
+			    "CLIENT_ERROR invalid or duplicate flag\r\n");
+	assert_string_equal(run(f, "md a2V5 b\r\nget key\r\n"), "HD\r\nEND\r\n");
+}
+
 static void test_errors(void **state)
 {
 	struct fixture *f = *state;
@@ -397,6 +519,57 @@ static void test_line_too_long_closes(void **state)
 	free(req);
 }
 
+/* A get longer than KC_LINE_MAX is answered key by key as its bytes arrive (memcached answers
+ * any number of keys); nothing of it is buffered past KC_LINE_MAX. */
+static void test_get_longer_than_a_line(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 300000, len = 0, pos = 0;
+	char *req = malloc(cap);
+
+	run(f, "set k7 0 0 1\r\nv\r\nset k17000 0 0 2\r\nvv\r\n");
+	len += (size_t)sprintf(req, "get");
+	for (int i = 0; i < 30000; i++)
+		len += (size_t)sprintf(req + len, " k%d", i);
+	len += (size_t)sprintf(req + len, "\r\nmn\r\n");
+	assert_true(len > 2 * KC_LINE_MAX);
+	f->out.len = 0;
+	/* As a socket delivers it: 1000 bytes more each time, never more than the unconsumed
+	 * bytes plus 1000 held. */
+	for (size_t have = 0; have < len;) {
+		have = have + 1000 < len ? have + 1000 : len;
+		pos += kc_proto_process(&f->conn, req + pos, have - pos, &f->out, SIZE_MAX);
+		assert_true(have - pos <= KC_LINE_MAX);
+	}
+	assert_int_equal(pos, len);
+	assert_false(f->conn.close);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data,
+			    "VALUE k7 0 1\r\nv\r\nVALUE k17000 0 2\r\nvv\r\nEND\r\nMN\r\n");
+	/* A bad key past the first piece ends it: its error, the rest of its line dropped (more
+	 * than a piece of it), then the next command. */
+	len = (size_t)sprintf(req, "get");
+	for (int i = 0; i < 15000; i++)
+		len += (size_t)sprintf(req + len, " k%d", i);
+	req[len++] = ' ';
+	memset(req + len, 'x', KC_KEY_MAX + 1);
+	len += KC_KEY_MAX + 1;
+	for (int i = 0; i < 15000; i++) /* more than a piece after it: dropped unread */
+		len += (size_t)sprintf(req + len, " k%d", i);
+	len += (size_t)sprintf(req + len, "\r\nmn\r\n");
+	f->out.len = 0;
+	pos = 0;
+	for (size_t have = 0; have < len;) {
+		have = have + 1000 < len ? have + 1000 : len;
+		pos += kc_proto_process(&f->conn, req + pos, have - pos, &f->out, SIZE_MAX);
+	}
+	assert_int_equal(pos, len);
+	kc_buf_append(&f->out, "", 1);
+	assert_string_equal(f->out.data, "VALUE k7 0 1\r\nv\r\n"
+					 "CLIENT_ERROR bad command line format\r\nMN\r\n");
+	free(req);
+}
+
 static void test_quit_and_udp(void **state)
 {
 	struct fixture *f = *state;
@@ -434,11 +607,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_udp_reads_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_reply_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_ttl_and_access, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_leases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_meta_base64_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_length_past_int_max, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_http_request_line_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stats_count_like_memcached, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_oversized_value_is_swallowed_across_reads, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_byte_by_byte_equals_one_piece, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_too_long_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_longer_than_a_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_and_udp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	};
