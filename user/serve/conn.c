@@ -155,9 +155,32 @@ static void conn_resume(void *arg)
 	conn_drive(c); /* WAITING -> RUNNING */
 }
 
+/* Before a wait: sends what the socket takes now of the replies that are final (those before
+ * the waiting command's), so that pipelined requests that each wait do not hold their replies
+ * back (issue 13: the first reply came after 17 s). Never resets out, even when it sent all of
+ * it: the wait's reply_mark is an offset into out. A write error is left for the drive loop's
+ * write to see again. */
+static void conn_send_final(struct kc_conn *c)
+{
+	size_t end = c->pc.wait == KC_WAIT_WRITE ? c->pc.reply_mark : c->out.len;
+
+	while (c->out.off < end) {
+		ssize_t n = write(c->fd, c->out.data + c->out.off, end - c->out.off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		c->out.off += (size_t)n;
+		atomic_fetch_add_explicit(&c->w->stats->bytes_written, (uint64_t)n,
+					  memory_order_relaxed);
+	}
+}
+
 /* Starts the wait the protocol asked for; true if it is still under way. */
 static bool conn_wait(struct kc_conn *c)
 {
+	conn_send_final(c);
 	kc_conn_set_state(c, KC_CONN_WAIT_CALL);
 	kc_pend_run(c->pc.pend, c->pc.wait, &c->out, c->pc.reply_mark, conn_resume, c);
 	if (c->state == KC_CONN_WAIT_EARLY) {
@@ -183,9 +206,18 @@ static bool conn_drive(struct kc_conn *c)
 		bool progress = false;
 		enum kc_conn_state next;
 
-		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) < KC_OUT_SOFT) {
-			size_t used = kc_proto_process(&c->pc, kc_buf_head(&c->in),
-						       kc_buf_avail(&c->in), &c->out, KC_OUT_SOFT);
+		/* The output limit counts bytes still unsent: out keeps the bytes already written
+		 * until it is empty (kc_buf_consume), so kc_proto_process gets a limit past them.
+		 */
+		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) >= KC_OUT_SOFT) {
+			progress = true; /* held back by the output: parse again once it drained */
+		} else if (!c->pc.close && kc_buf_avail(&c->in)) {
+			size_t used;
+
+			if (c->out.off > c->out.cap / 2)
+				kc_buf_compact(&c->out); /* no wait is under way: no reply_mark */
+			used = kc_proto_process(&c->pc, kc_buf_head(&c->in), kc_buf_avail(&c->in),
+						&c->out, c->out.off + KC_OUT_SOFT);
 
 			kc_buf_consume(&c->in, used);
 			progress = used > 0;
@@ -216,11 +248,10 @@ static bool conn_drive(struct kc_conn *c)
 			return false;
 		}
 		kc_buf_shrink(&c->out, KEEP_BUF);
-		/* A known hang (issue 13) is decided here: a round that parsed nothing because
-		 * the output was over KC_OUT_SOFT (the check above, or kc_proto_process's, which
-		 * counts the bytes of out already written) is no progress, so a connection whose
-		 * complete requests are buffered goes READING and waits for input that the
-		 * client will not send. */
+		/* All output is written. A round that held its input back for the output limit
+		 * counts as progress: RUNNING goes on and parses it now (issue 13: it went
+		 * READING with complete requests buffered and waited for input the client would
+		 * never send). */
 		next = kc_conn_after_write(c->pc.close, c->eof, progress);
 		if (next == KC_CONN_LINGER) {
 			struct timeval tv = {LINGER_SECS, 0};

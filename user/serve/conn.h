@@ -7,7 +7,7 @@
  *   from        to          when
  *   NEW         READING     accepted: the read event armed
  *   READING     RUNNING     input came (conn_on_read)
- *   RUNNING     READING     all output written, nothing more parsed this round
+ *   RUNNING     READING     all output written, no progress this round (kc_conn_after_write)
  *   RUNNING     WRITING     the socket took not all output (backpressure)
  *   WRITING     RUNNING     the socket drained (conn_on_write)
  *   RUNNING     WAIT_CALL   a command needs the lower tiers: kc_pend_run
@@ -45,7 +45,8 @@
 
 #define KC_UDP_HDR     8	   /* request id, sequence, total, reserved: 4 x be16 */
 #define KC_UDP_PAYLOAD 1400	   /* memcached's UDP_MAX_PAYLOAD_SIZE, header included */
-#define KC_OUT_SOFT    (256 << 10) /* stop parsing a connection's input past this much output */
+#define KC_OUT_SOFT    (256 << 10) /* stop parsing a connection's input past this much unsent output \
+				    */
 
 struct kc_conn;
 struct kc_tiers;
@@ -92,7 +93,9 @@ enum kc_conn_state kc_conn_get_state(const struct kc_conn *c);
 void kc_conn_set_state(struct kc_conn *c, enum kc_conn_state to);
 /* The drive loop's decision once RUNNING has written all its output: LINGER (the protocol asked
  * to close and the client's EOF has not come), CLOSED (it asked to close, or EOF came and this
- * round parsed nothing), RUNNING (this round parsed something: parse again) or READING. */
+ * round made no progress), RUNNING (progress: parse again) or READING. Progress is a round
+ * that parsed something, or one that left buffered input unparsed because KC_OUT_SOFT bytes
+ * were still unsent: now that they are written it may hold complete requests. */
 enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress);
 
 /* Event callbacks, registered by server.c on the worker's base. */
