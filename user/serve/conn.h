@@ -45,8 +45,7 @@
 
 #define KC_UDP_HDR     8	   /* request id, sequence, total, reserved: 4 x be16 */
 #define KC_UDP_PAYLOAD 1400	   /* memcached's UDP_MAX_PAYLOAD_SIZE, header included */
-#define KC_OUT_SOFT    (256 << 10) /* stop parsing a connection's input past this much unsent output \
-				    */
+#define KC_OUT_SOFT    (256 << 10) /* stop parsing input past this much unsent output */
 
 struct kc_conn;
 struct kc_tiers;
