@@ -158,6 +158,8 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 	w->env = &s->env;
 	w->tiers = s->tiers;
 	w->max_conns = s->cfg.max_conns;
+	w->request_timeout = s->cfg.request_timeout;
+	w->idle_timeout = s->cfg.idle_timeout;
 	w->tcp_fd = w->udp_fd = -1;
 	w->stats = kc_stats_new();
 	w->base = event_base_new();

@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "serve/pend.h"
 
@@ -40,6 +41,8 @@ struct kc_conn {
 	enum kc_conn_state state; /* written by kc_conn_set_state only */
 	bool eof;		  /* the client's EOF was read (any state may have seen it) */
 	size_t drained;		  /* LINGER: bytes discarded */
+	uint64_t partial_since;	  /* kc_mono_ns when the incomplete request began; 0: none */
+	uint64_t deadline;	  /* READING: kc_mono_ns at which the read timer closes; 0: none */
 	struct kc_conn *prev, *next;
 };
 
@@ -141,6 +144,40 @@ void kc_conn_close_all(struct kc_worker *w)
 
 static bool conn_drive(struct kc_conn *c);
 
+/* True while c holds part of a request: a command line or value not fully arrived, or the
+ * bytes of a refused value still to discard. */
+static bool conn_partial(const struct kc_conn *c)
+{
+	return kc_buf_avail(&c->in) || c->pc.swallow;
+}
+
+/* READING: arms the read event with the deadline that applies: request-timeout from when the
+ * incomplete request began, or idle-timeout from now; none when that one is 0. */
+static void conn_arm_read(struct kc_conn *c)
+{
+	uint64_t now = kc_mono_ns(), secs;
+
+	if (conn_partial(c)) {
+		if (!c->partial_since)
+			c->partial_since = now;
+		secs = c->w->request_timeout;
+		c->deadline = secs ? c->partial_since + secs * 1000000000ull : 0;
+	} else {
+		c->partial_since = 0;
+		secs = c->w->idle_timeout;
+		c->deadline = secs ? now + secs * 1000000000ull : 0;
+	}
+	if (!c->deadline) {
+		event_add(c->rev, NULL);
+	} else {
+		uint64_t left = c->deadline > now ? c->deadline - now : 0;
+		struct timeval tv = {(time_t)(left / 1000000000u),
+				     (suseconds_t)(left % 1000000000u / 1000u) + 1};
+
+		event_add(c->rev, &tv);
+	}
+}
+
 /* The lower tiers answered: go on where the protocol stopped. */
 static void conn_resume(void *arg)
 {
@@ -207,8 +244,7 @@ static bool conn_drive(struct kc_conn *c)
 		enum kc_conn_state next;
 
 		/* The output limit counts bytes still unsent: out keeps the bytes already written
-		 * until it is empty (kc_buf_consume), so kc_proto_process gets a limit past them.
-		 */
+		 * until it is empty (kc_buf_consume): kc_proto_process's limit is past them. */
 		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) >= KC_OUT_SOFT) {
 			progress = true; /* held back by the output: parse again once it drained */
 		} else if (!c->pc.close && kc_buf_avail(&c->in)) {
@@ -216,9 +252,12 @@ static bool conn_drive(struct kc_conn *c)
 
 			if (c->out.off > c->out.cap / 2)
 				kc_buf_compact(&c->out); /* no wait is under way: no reply_mark */
+			uint64_t swallow = c->pc.swallow;
+
 			used = kc_proto_process(&c->pc, kc_buf_head(&c->in), kc_buf_avail(&c->in),
 						&c->out, c->out.off + KC_OUT_SOFT);
-
+			if (used > swallow) /* a request completed: the next one's clock starts */
+				c->partial_since = 0;
 			kc_buf_consume(&c->in, used);
 			progress = used > 0;
 			if (c->pc.wait) {
@@ -273,7 +312,7 @@ static bool conn_drive(struct kc_conn *c)
 	kc_conn_set_state(c, KC_CONN_READING);
 	kc_buf_shrink(&c->in, KEEP_BUF);
 	event_del(c->wev);
-	event_add(c->rev, NULL);
+	conn_arm_read(c);
 	return true;
 }
 
@@ -305,6 +344,19 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 	if (c->state == KC_CONN_LINGER) {
 		conn_drain(c, what);
+		return;
+	}
+	if (what == EV_TIMEOUT) {
+		/* READING's deadline (a timer left from READING in another state is stale) */
+		if (c->state != KC_CONN_READING || !c->deadline)
+			return;
+		if (kc_mono_ns() < c->deadline) {
+			conn_arm_read(c);
+			return;
+		}
+		log_debug("conn %d: closed: %s", fd,
+			  conn_partial(c) ? "request-timeout: request incomplete" : "idle-timeout");
+		conn_close(c);
 		return;
 	}
 	if (c->state == KC_CONN_WAITING && (c->eof || kc_buf_avail(&c->in) >= limit)) {
@@ -414,7 +466,7 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		atomic_fetch_add(w->env->total_conns, 1);
 		atomic_fetch_add_explicit(&w->stats->conns_opened, 1, memory_order_relaxed);
 		kc_conn_set_state(c, KC_CONN_READING);
-		event_add(c->rev, NULL);
+		conn_arm_read(c);
 	}
 }
 

@@ -18,7 +18,8 @@
  *   RUNNING     LINGER      the protocol asked to close before the client's EOF
  *   RUNNING     CLOSED      asked to close after EOF; EOF and nothing parsed; write error
  *   LINGER      CLOSED      EOF, LINGER_SECS or LINGER_BYTES of discarded input
- *   READING     CLOSED      read error, out of memory, kc_conn_close_all
+ *   READING     CLOSED      read error, out of memory, kc_conn_close_all, request-timeout
+ *                           (an incomplete request), idle-timeout (no input)
  *   WRITING     CLOSED      kc_conn_close_all
  *   WAITING     CLOSED      read error, out of memory, kc_conn_close_all (the wait is dropped)
  *
@@ -59,7 +60,9 @@ struct kc_worker {
 	struct kc_stats *stats;
 	const struct kc_proto_env *env;
 	uint32_t max_conns;
-	struct kc_conn *conns; /* list of open connections, for shutdown */
+	uint32_t request_timeout; /* s: an incomplete request open longer is closed; 0 = off */
+	uint32_t idle_timeout;	  /* s: READING with no input for longer is closed; 0 = off */
+	struct kc_conn *conns;	  /* list of open connections, for shutdown */
 	struct kc_buf udp_out;
 	struct kc_tiers *tiers;	       /* lower tiers, or NULL (memory only) */
 	unsigned udp_waiting;	       /* datagrams waiting on the lower tiers */

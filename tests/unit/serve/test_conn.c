@@ -520,6 +520,72 @@ static void test_eof_answers_then_closes(void **state)
 	assert_false(client_read(f));
 }
 
+/* Pumps (sleeping between rounds) until the connection is gone; bounded at about 10 s, which
+ * only turns a connection that is never closed into a failure. */
+static bool pump_until_closed(struct fixture *f)
+{
+	for (int i = 0; i < 1000 && f->w.conns; i++) {
+		pump(f);
+		if (f->w.conns)
+			usleep(10000);
+	}
+	return !f->w.conns;
+}
+
+/* An incomplete request (a set's value, a command line) is closed request-timeout after it
+ * began, without a reply, whatever trickles in meanwhile; nothing is stored. */
+static void test_request_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.request_timeout = 1;
+	send_str(f, "get a\r\n");
+	expect_reply(f, "END\r\n");
+	send_str(f, "set k 0 0 10\r\nab");
+	expect_nothing(f);
+	assert_state(f, R);
+	usleep(500000);
+	send_str(f, "c"); /* a trickle does not reset the clock */
+	expect_nothing(f);
+	assert_true(pump_until_closed(f));
+	assert_false(client_read(f));
+	assert_int_equal(kc_buf_avail(&f->got), 0);
+	assert_int_equal(f->curr, 0);
+}
+
+/* Pipelined requests, each under the limit, past request-timeout in all, the next always
+ * begun: never closed; with idle-timeout off, nothing closes an idle connection. */
+static void test_request_timeout_per_request(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.request_timeout = 1;
+	send_str(f, "set k 0 0 1\r\n");
+	for (int i = 0; i < 4; i++) { /* the input is never empty: each set completes the last */
+		usleep(400000);
+		send_str(f, "v\r\nset k 0 0 1\r\n");
+		expect_reply(f, "STORED\r\n");
+	}
+	send_str(f, "v\r\n");
+	expect_reply(f, "STORED\r\n");
+	usleep(1200000);
+	expect_nothing(f);
+	assert_state(f, R);
+}
+
+/* idle-timeout: a connection with nothing to do is closed after it. */
+static void test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.idle_timeout = 1;
+	send_str(f, "get a\r\n");
+	expect_reply(f, "END\r\n");
+	assert_state(f, R);
+	assert_true(pump_until_closed(f));
+	assert_false(client_read(f));
+}
+
 /* ---- waits on the lower tiers ---------------------------------------------------------------- */
 
 /* A miss waits (WAITING); input is buffered meanwhile and nothing after the waiting request is
@@ -631,6 +697,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_backpressure_waiting, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_many_sets, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_lingers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_timeout_per_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_eof_answers_then_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_fetch_in_order, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_write, setup_tiers, teardown),
