@@ -52,6 +52,18 @@ struct kc_conn;
 struct kc_tiers;
 struct kc_udp_wait;
 
+/* The buffer budget every TCP connection of a daemon shares: the bytes their input and output
+ * buffers have allocated, over all workers (atomic: each worker adds and removes its own).
+ * Half of it is free for any connection while it lasts; past that a connection may grow only
+ * within its fair share of the other half (half / open connections), so a connection holding
+ * more than its share stops first: it reads nothing and answers no read command until its
+ * client has taken its replies or the budget has room. At most one command's reply past its
+ * allowance (and the doubling of a buffer) is over the limit per connection. */
+struct kc_conn_budget {
+	_Atomic uint64_t used;
+	uint64_t limit; /* 0: no budget */
+};
+
 struct kc_worker {
 	unsigned id;
 	struct event_base *base;
@@ -60,9 +72,10 @@ struct kc_worker {
 	struct kc_stats *stats;
 	const struct kc_proto_env *env;
 	uint32_t max_conns;
-	uint32_t request_timeout; /* s: an incomplete request open longer is closed; 0 = off */
-	uint32_t idle_timeout;	  /* s: READING with no input for longer is closed; 0 = off */
-	struct kc_conn *conns;	  /* list of open connections, for shutdown */
+	uint32_t request_timeout;      /* s: an incomplete request open longer is closed; 0 = off */
+	uint32_t idle_timeout;	       /* s: READING with no input for longer is closed; 0 = off */
+	struct kc_conn_budget *budget; /* shared by every worker; NULL: none */
+	struct kc_conn *conns;	       /* list of open connections, for shutdown */
 	struct kc_buf udp_out;
 	struct kc_tiers *tiers;	       /* lower tiers, or NULL (memory only) */
 	unsigned udp_waiting;	       /* datagrams waiting on the lower tiers */

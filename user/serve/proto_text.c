@@ -545,6 +545,13 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			c->wait = KC_WAIT_FETCH; /* the same line runs again after the fetch */
 			break;
 		}
+		if (c->out_max && out->len > c->out_max && !cmd.wrote &&
+		    (cmd.op == KC_OP_GET || cmd.op == KC_OP_GETS || cmd.op == KC_OP_GAT ||
+		     cmd.op == KC_OP_GATS || cmd.op == KC_OP_MG)) {
+			out->len = cmd.out_mark;
+			c->out_full = true; /* over the buffer budget: runs again later */
+			break;
+		}
 		pos += linelen + 1 + (size_t)used;
 		kc_stats_count(c->stats, c->proto, cmd.op, cmd.res);
 		kc_stats_observe(c->stats, c->proto, cmd.op, kc_mono_ns() - t0);

@@ -106,6 +106,7 @@ struct fixture {
 	struct kc_worker w;
 	int lfd, cfd;
 	struct kc_buf got; /* what the client received */
+	struct kc_conn_budget budget;
 };
 
 static struct kc_stats *stats;
@@ -133,6 +134,7 @@ static int setup_with(void **state, struct kc_tiers *tiers)
 				  .env = &f->env,
 				  .max_conns = 8,
 				  .tiers = tiers,
+				  .budget = &f->budget,
 				  .tcp_fd = -1,
 				  .udp_fd = -1};
 	assert_non_null(f->mem);
@@ -171,6 +173,7 @@ static int teardown(void **state)
 
 	kc_conn_close_all(&f->w);
 	assert_int_equal(f->curr, 0);
+	assert_int_equal(atomic_load(&f->budget.used), 0); /* every buffer given back */
 	close(f->cfd);
 	close(f->lfd);
 	kc_buf_free(&f->w.udp_out);
@@ -520,6 +523,81 @@ static void test_eof_answers_then_closes(void **state)
 	assert_false(client_read(f));
 }
 
+/* The buffer budget (issue 13, item 12): a client that sends many gets of a large value and
+ * does not read keeps the connection's buffers within the budget (pre-budget: KC_OUT_SOFT
+ * plus a reply of output and the request's input, 640 KiB here); once it reads, every reply
+ * comes, in order, and the buffers are given back. */
+static void test_budget_non_reader(void **state)
+{
+	enum { VAL = 100 << 10, GETS = 30, LIMIT = 512 << 10 };
+	struct fixture *f = *state;
+	char *val = malloc(VAL + 1), hdr[64];
+	struct kc_buf req = {0};
+	uint64_t most = 0;
+	size_t per;
+	int small = 16 << 10;
+
+	f->budget.limit = LIMIT;
+	memset(val, 'v', VAL);
+	val[VAL] = 0;
+	assert_int_equal(setsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	snprintf(hdr, sizeof(hdr), "set big 0 0 %d\r\n", VAL);
+	send_str(f, hdr);
+	send_all(f, val, VAL, false);
+	send_str(f, "\r\n");
+	expect_reply(f, "STORED\r\n");
+	for (int i = 0; i < GETS; i++)
+		kc_buf_puts(&req, "get big\r\n");
+	send_all(f, kc_buf_head(&req), kc_buf_avail(&req), false);
+	for (int i = 0; i < 50; i++) { /* the client reads nothing meanwhile */
+		pump(f);
+		if (atomic_load(&f->budget.used) > most)
+			most = atomic_load(&f->budget.used);
+		usleep(2000);
+	}
+	if (most > LIMIT)
+		fail_msg("connection buffers %llu bytes, budget %d", (unsigned long long)most,
+			 LIMIT);
+	snprintf(hdr, sizeof(hdr), "VALUE big 0 %d\r\n", VAL);
+	per = strlen(hdr) + VAL + 2 + 5;
+	drain_until(f, per * GETS, false);
+	assert_int_equal(kc_buf_avail(&f->got), per * GETS);
+	for (int i = 0; i < GETS; i++)
+		assert_memory_equal(kc_buf_head(&f->got) + (size_t)i * per, hdr, strlen(hdr));
+	assert_state(f, R);
+	assert_true(atomic_load(&f->budget.used) <= 128 << 10); /* KEEP_BUF of in and out at most */
+	f->got.len = f->got.off = 0;
+	kc_buf_free(&req);
+	free(val);
+}
+
+/* Incomplete large sets hold no more input than the budget: the connection stops reading;
+ * the budget counts nothing once it is closed. */
+static void test_budget_incomplete_set(void **state)
+{
+	enum { LIMIT = 256 << 10 };
+	struct fixture *f = *state;
+	char *val = calloc(1, 900 << 10);
+	int big = 1 << 20;
+
+	f->budget.limit = LIMIT;
+	assert_int_equal(setsockopt(f->cfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+	send_str(f, "set k 0 0 1000000\r\n");
+	memset(val, 'x', 900 << 10);
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = write(f->cfd, val, 900 << 10);
+
+		(void)n;
+		pump(f);
+		if (atomic_load(&f->budget.used) > LIMIT)
+			fail_msg("input %llu bytes, budget %d",
+				 (unsigned long long)atomic_load(&f->budget.used), LIMIT);
+	}
+	kc_conn_close_all(&f->w);
+	assert_int_equal(atomic_load(&f->budget.used), 0);
+	free(val);
+}
+
 /* Pumps (sleeping between rounds) until the connection is gone; bounded at about 10 s, which
  * only turns a connection that is never closed into a failure. */
 static bool pump_until_closed(struct fixture *f)
@@ -697,6 +775,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_backpressure_waiting, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_many_sets, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_lingers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_non_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_incomplete_set, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_timeout_per_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
