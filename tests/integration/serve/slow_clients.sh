@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Slowloris on the memcached port (issue 13, item 15): with --max-conns 10, ten connections that
+# Slowloris on the memcached port (issue 13, item 15): with --max-conns 10 and --request-timeout 3, ten connections that
 # half-send a set lock everyone out until request-timeout closes them; then a new client is
 # served. A connection that sends complete commands slowly is never cut; an idle one is closed
 # after idle-timeout. (KC_SLOW_REQUEST_TIMEOUT=0 runs it with the limit off: it must fail.)
 source "$(dirname "$0")/../../lib/common.sh"
 need python3 nc
-start_kcached slow --max-conns 10 --request-timeout "${KC_SLOW_REQUEST_TIMEOUT:-2}" --idle-timeout 4
+start_kcached slow --max-conns 10 --request-timeout "${KC_SLOW_REQUEST_TIMEOUT:-3}" --idle-timeout 4
 sleep 0.5 # the start check's connection is closed by now
 python3 - "$KC_PORT" <<'PY' || fail "slow clients"
 import socket, sys, time
@@ -32,6 +32,9 @@ for i in range(10):  # at once: request-timeout runs from here
     s = conn()
     s.sendall(b"set k%d 0 0 100\r\nabc" % i)
     half.append(s)
+# Each worker accepts from its own listener (SO_REUSEPORT): give both time to accept their
+# share of the ten before the eleventh comes (well within request-timeout).
+time.sleep(0.5)
 r = ask(conn(), b"version\r\n", 1.0)
 if not r or not r.startswith(b"SERVER_ERROR too many open connections"):
     fail("an 11th connection was not refused while 10 are open: %r" % r)
