@@ -32,7 +32,8 @@ struct kc_server {
 	struct kc_mem *mem;
 	struct kc_proto_env env;
 	_Atomic uint64_t curr_conns, total_conns;
-	struct event_base *base; /* main thread: signals, HTTP */
+	struct kc_conn_budget conn_budget; /* every worker's TCP connection buffers */
+	struct event_base *base;	   /* main thread: signals, HTTP */
 	struct event *sigs[2];
 	struct kc_http *http;
 	struct kc_admin *admin;
@@ -202,6 +203,9 @@ static int worker_init(struct kc_server *s, struct kc_worker *w, unsigned id, un
 	w->env = &s->env;
 	w->tiers = s->tiers;
 	w->max_conns = s->cfg.max_conns;
+	w->request_timeout = s->cfg.request_timeout;
+	w->idle_timeout = s->cfg.idle_timeout;
+	w->budget = &s->conn_budget;
 	w->tcp_fd = w->udp_fd = -1;
 	w->stats = kc_stats_new();
 	w->base = event_base_new();
@@ -555,6 +559,14 @@ struct kc_server *kc_server_start(const struct kc_config *cfg, char *err, size_t
 		kc_errf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* 0: a quarter of the memory tier, and room for 4 maximal requests at least */
+	s->conn_budget.limit = cfg->conn_budget;
+	if (!s->conn_budget.limit) {
+		uint64_t floor = 4 * (cfg->item_max + KC_LINE_MAX);
+
+		s->conn_budget.limit = cfg->memory / 4 > floor ? cfg->memory / 4 : floor;
+	}
+	log_info("conn-buffer-budget: %llu bytes", (unsigned long long)s->conn_budget.limit);
 	port = cfg->port;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		s->workers[i].tcp_fd = s->workers[i].udp_fd = -1;

@@ -119,6 +119,13 @@ static const struct kc_directive directives[] = {
      "pin worker i to the i-th allowed CPU (mod their number): no migrations between wakeups"},
     {"max-conns", T_U32, F(max_conns), "4096", 1, 1000000, false,
      "most client connections at once"},
+    {"request-timeout", T_U32, F(request_timeout), "30", 0, 86400, false,
+     "seconds a memcached command or value may take to arrive in full (0: no limit)"},
+    {"conn-buffer-budget", T_SIZE, F(conn_budget), "0", 0, 1ULL << 40, false,
+     "bytes all memcached connections' buffers may hold (0: memory / 4, at least 4 largest "
+     "requests)"},
+    {"idle-timeout", T_U32, F(idle_timeout), "0", 0, 86400 * 30, false,
+     "seconds a memcached connection with nothing to do is kept open (0: forever)"},
     {"pin-path", T_STR, F(pin_path), "/sys/fs/bpf/kcache", 0, 0, false,
      "bpffs folder for pinned maps"},
     {"admin-socket", T_STR, F(admin_socket), "/run/kcache/admin.sock", 0, 0, false,

@@ -39,6 +39,9 @@ struct kc_config {
 	char data_dir[256];
 	uint32_t threads;	   /* worker threads; 0 = one per CPU */
 	uint32_t max_conns;	   /* per daemon */
+	uint32_t request_timeout;  /* s for an incomplete command to complete; 0 = off */
+	uint32_t idle_timeout;	   /* s a connection may idle; 0 = off */
+	uint64_t conn_budget;	   /* connection buffer bytes; 0 = memory / 4 */
 	uint32_t kernel_entries;   /* kernel tier: most resident keys */
 	uint32_t kernel_max_value; /* kernel tier: largest value served */
 	char pin_path[128];

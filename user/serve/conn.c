@@ -6,7 +6,9 @@
  *   (backpressure), then resume parsing what is already buffered.
  * Input never grows past one maximal request (a command line plus the largest value): longer
  * lines are refused by the parser and oversized values swallowed, so memory per connection is
- * bounded whatever a client sends.
+ * bounded whatever a client sends. All connections together are bounded by the buffer budget
+ * (struct kc_conn_budget): a connection it stops is "starved": its read event is off and a
+ * timer (conn_on_budget) looks again, whatever its state; the deadlines of READING still hold.
  */
 #include "serve/conn.h"
 
@@ -20,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
 #include "serve/pend.h"
@@ -29,8 +32,10 @@
 /* Closing with unread input makes the kernel send a reset, which can destroy the error reply
  * the client has not read yet: after an error we shut down our side and discard input until
  * the client's EOF, for at most this long and this much. */
-#define LINGER_SECS  2
-#define LINGER_BYTES (64u << 20)
+#define LINGER_SECS	2
+#define LINGER_BYTES	(64u << 20)
+#define BUDGET_RETRY_MS 50	  /* a connection the budget stopped looks again this often */
+#define MIN_READ	(1 << 10) /* under the budget, reads shrink down to this */
 
 struct kc_conn {
 	int fd;
@@ -41,6 +46,11 @@ struct kc_conn {
 	enum kc_conn_state state; /* written by kc_conn_set_state only */
 	bool eof;		  /* the client's EOF was read (any state may have seen it) */
 	size_t drained;		  /* LINGER: bytes discarded */
+	uint64_t partial_since;	  /* kc_mono_ns when the incomplete request began; 0: none */
+	uint64_t deadline;	  /* READING: kc_mono_ns at which the read timer closes; 0: none */
+	size_t held;		  /* in.cap + out.cap as counted in w->budget */
+	bool starved;		  /* the budget stopped it: tev retries, the read event is off */
+	struct event *tev;	  /* budget retry timer */
 	struct kc_conn *prev, *next;
 };
 
@@ -107,6 +117,55 @@ enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress)
 	return progress ? KC_CONN_RUNNING : KC_CONN_READING;
 }
 
+/* Counts c's buffers into the budget again, after they may have grown or shrunk. */
+static void conn_account(struct kc_conn *c)
+{
+	size_t h = c->in.cap + c->out.cap;
+	struct kc_conn_budget *b = c->w->budget;
+
+	if (b && h > c->held)
+		atomic_fetch_add_explicit(&b->used, h - c->held, memory_order_relaxed);
+	else if (b && h < c->held)
+		atomic_fetch_sub_explicit(&b->used, c->held - h, memory_order_relaxed);
+	c->held = h;
+}
+
+/* Bytes c's buffers may still grow by (conn.h's struct kc_conn_budget): what is left of the
+ * free half, or of c's fair share of the other half, whichever is more. SIZE_MAX: no budget. */
+static size_t conn_allowance(const struct kc_conn *c)
+{
+	const struct kc_conn_budget *b = c->w->budget;
+	uint64_t used, half, n, share, freeh, fair;
+
+	if (!b || !b->limit)
+		return SIZE_MAX;
+	used = atomic_load_explicit(&b->used, memory_order_relaxed);
+	half = b->limit / 2;
+	n = c->w->env->curr_conns ? atomic_load(c->w->env->curr_conns) : 1;
+	share = half / (n ? n : 1);
+	freeh = used < half ? half - used : 0;
+	fair = c->held < share ? share - c->held : 0;
+	return freeh > fair ? freeh : fair;
+}
+
+/* How much reserving n more bytes would grow b by (kc_buf_reserve doubles). */
+static size_t buf_growth(const struct kc_buf *b, size_t n)
+{
+	size_t need = b->len + n, cap = b->cap ? b->cap : 256;
+
+	if (need <= b->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	return cap - b->cap;
+}
+
+/* Buffers emptied under budget pressure are freed, not kept for the next request. */
+static size_t conn_keep(const struct kc_conn *c)
+{
+	return conn_allowance(c) < 4 * (size_t)KEEP_BUF ? 0 : KEEP_BUF;
+}
+
 static void conn_close(struct kc_conn *c)
 {
 	struct kc_worker *w = c->w;
@@ -120,10 +179,12 @@ static void conn_close(struct kc_conn *c)
 		c->next->prev = c->prev;
 	event_free(c->rev);
 	event_free(c->wev);
+	event_free(c->tev);
 	close(c->fd);
 	kc_pend_free(c->pc.pend);
 	kc_buf_free(&c->in);
 	kc_buf_free(&c->out);
+	conn_account(c);
 	atomic_fetch_sub(w->env->curr_conns, 1);
 	atomic_fetch_add_explicit(&w->stats->conns_closed, 1, memory_order_relaxed);
 	free(c);
@@ -142,6 +203,44 @@ void kc_conn_close_all(struct kc_worker *w)
 
 static bool conn_drive(struct kc_conn *c);
 
+/* True while c holds part of a request: a command line or value not fully arrived, or the
+ * bytes of a refused value still to discard. */
+static bool conn_partial(const struct kc_conn *c)
+{
+	return kc_buf_avail(&c->in) || c->pc.swallow;
+}
+
+/* READING: arms the read event with the deadline that applies: request-timeout from when the
+ * incomplete request began, or idle-timeout from now; none when that one is 0. */
+static void conn_arm_read(struct kc_conn *c)
+{
+	uint64_t now = kc_mono_ns(), secs;
+	struct timeval retry = {0, BUDGET_RETRY_MS * 1000};
+
+	if (conn_partial(c)) {
+		if (!c->partial_since)
+			c->partial_since = now;
+		secs = c->w->request_timeout;
+		c->deadline = secs ? c->partial_since + secs * 1000000000ull : 0;
+	} else {
+		c->partial_since = 0;
+		secs = c->w->idle_timeout;
+		c->deadline = secs ? now + secs * 1000000000ull : 0;
+	}
+	if (c->starved) {
+		event_del(c->rev); /* conn_on_budget looks at the deadline too */
+		evtimer_add(c->tev, &retry);
+	} else if (!c->deadline) {
+		event_add(c->rev, NULL);
+	} else {
+		uint64_t left = c->deadline > now ? c->deadline - now : 0;
+		struct timeval tv = {(time_t)(left / 1000000000u),
+				     (suseconds_t)(left % 1000000000u / 1000u) + 1};
+
+		event_add(c->rev, &tv);
+	}
+}
+
 /* The lower tiers answered: go on where the protocol stopped. */
 static void conn_resume(void *arg)
 {
@@ -156,9 +255,32 @@ static void conn_resume(void *arg)
 	conn_drive(c); /* WAITING -> RUNNING */
 }
 
+/* Before a wait: sends what the socket takes now of the replies that are final (those before
+ * the waiting command's), so that pipelined requests that each wait do not hold their replies
+ * back (issue 13: the first reply came after 17 s). Never resets out, even when it sent all of
+ * it: the wait's reply_mark is an offset into out. A write error is left for the drive loop's
+ * write to see again. */
+static void conn_send_final(struct kc_conn *c)
+{
+	size_t end = c->pc.wait == KC_WAIT_WRITE ? c->pc.reply_mark : c->out.len;
+
+	while (c->out.off < end) {
+		ssize_t n = write(c->fd, c->out.data + c->out.off, end - c->out.off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		c->out.off += (size_t)n;
+		atomic_fetch_add_explicit(&c->w->stats->bytes_written, (uint64_t)n,
+					  memory_order_relaxed);
+	}
+}
+
 /* Starts the wait the protocol asked for; true if it is still under way. */
 static bool conn_wait(struct kc_conn *c)
 {
+	conn_send_final(c);
 	kc_conn_set_state(c, KC_CONN_WAIT_CALL);
 	kc_pend_run(c->pc.pend, c->pc.wait, &c->out, c->pc.reply_mark, conn_resume, c);
 	if (c->state == KC_CONN_WAIT_EARLY) {
@@ -181,13 +303,28 @@ static bool conn_drive(struct kc_conn *c)
 {
 	kc_conn_set_state(c, KC_CONN_RUNNING);
 	for (;;) {
-		bool progress = false;
+		bool progress = false, wrote = false;
 		enum kc_conn_state next;
 
-		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) < KC_OUT_SOFT) {
-			size_t used = kc_proto_process(&c->pc, kc_buf_head(&c->in),
-						       kc_buf_avail(&c->in), &c->out, KC_OUT_SOFT);
+		/* The output limit counts bytes still unsent: out keeps the bytes already written
+		 * until it is empty (kc_buf_consume): kc_proto_process's limit is past them. */
+		if (!c->pc.close && kc_buf_avail(&c->in) && kc_buf_avail(&c->out) >= KC_OUT_SOFT) {
+			progress = true; /* held back by the output: parse again once it drained */
+		} else if (!c->pc.close && kc_buf_avail(&c->in)) {
+			size_t used, allow = conn_allowance(c);
 
+			if (c->out.off > c->out.cap / 2)
+				kc_buf_compact(&c->out); /* no wait is under way: no reply_mark */
+			uint64_t swallow = c->pc.swallow;
+
+			/* half the allowance: out's capacity doubles past its length */
+			c->pc.out_max = allow == SIZE_MAX ? 0 : c->out.len + allow / 2 + 1;
+			c->pc.out_full = false;
+			used = kc_proto_process(&c->pc, kc_buf_head(&c->in), kc_buf_avail(&c->in),
+						&c->out, c->out.off + KC_OUT_SOFT);
+			conn_account(c);
+			if (used > swallow) /* a request completed: the next one's clock starts */
+				c->partial_since = 0;
 			kc_buf_consume(&c->in, used);
 			progress = used > 0;
 			if (c->pc.wait) {
@@ -203,6 +340,7 @@ static bool conn_drive(struct kc_conn *c)
 				kc_buf_consume(&c->out, (size_t)n);
 				atomic_fetch_add_explicit(&c->w->stats->bytes_written, (uint64_t)n,
 							  memory_order_relaxed);
+				wrote = true;
 				continue;
 			}
 			if (n < 0 && errno == EINTR)
@@ -216,19 +354,33 @@ static bool conn_drive(struct kc_conn *c)
 			conn_close(c);
 			return false;
 		}
-		kc_buf_shrink(&c->out, KEEP_BUF);
-		/* A known hang (issue 13) is decided here: a round that parsed nothing because
-		 * the output was over KC_OUT_SOFT (the check above, or kc_proto_process's, which
-		 * counts the bytes of out already written) is no progress, so a connection whose
-		 * complete requests are buffered goes READING and waits for input that the
-		 * client will not send. */
+		kc_buf_shrink(&c->out, conn_keep(c));
+		conn_account(c);
+		if (c->pc.out_full && !c->pc.close) {
+			/* a read did not fit the budget: again now if this round freed some, else
+			 * once conn_on_budget finds room */
+			c->pc.out_full = false;
+			if (wrote)
+				progress = true;
+			else
+				c->starved = true;
+		}
+		/* All output is written. A round that held its input back for the output limit
+		 * counts as progress: RUNNING goes on and parses it now (issue 13: it went
+		 * READING with complete requests buffered and waited for input the client would
+		 * never send). */
 		next = kc_conn_after_write(c->pc.close, c->eof, progress);
+		if (next == KC_CONN_CLOSED && c->starved && !c->pc.close)
+			next = KC_CONN_READING; /* requests after EOF wait for the budget too */
 		if (next == KC_CONN_LINGER) {
 			struct timeval tv = {LINGER_SECS, 0};
 
 			kc_conn_set_state(c, KC_CONN_LINGER);
 			shutdown(c->fd, SHUT_WR);
 			kc_buf_free(&c->in);
+			conn_account(c);
+			c->starved = false;
+			evtimer_del(c->tev);
 			event_del(c->wev);
 			event_add(c->rev, &tv);
 			return true;
@@ -241,9 +393,10 @@ static bool conn_drive(struct kc_conn *c)
 			break;
 	}
 	kc_conn_set_state(c, KC_CONN_READING);
-	kc_buf_shrink(&c->in, KEEP_BUF);
+	kc_buf_shrink(&c->in, conn_keep(c));
+	conn_account(c);
 	event_del(c->wev);
-	event_add(c->rev, NULL);
+	conn_arm_read(c);
 	return true;
 }
 
@@ -277,6 +430,19 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		conn_drain(c, what);
 		return;
 	}
+	if (what == EV_TIMEOUT) {
+		/* READING's deadline (a timer left from READING in another state is stale) */
+		if (c->state != KC_CONN_READING || !c->deadline)
+			return;
+		if (kc_mono_ns() < c->deadline) {
+			conn_arm_read(c);
+			return;
+		}
+		log_debug("conn %d: closed: %s", fd,
+			  conn_partial(c) ? "request-timeout: request incomplete" : "idle-timeout");
+		conn_close(c);
+		return;
+	}
 	if (c->state == KC_CONN_WAITING && (c->eof || kc_buf_avail(&c->in) >= limit)) {
 		event_del(c->rev); /* conn_drive adds it back once the wait is over */
 		return;
@@ -286,10 +452,21 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 			kc_buf_compact(&c->in);
 		if (kc_buf_avail(&c->in) >= limit)
 			break; /* the parser will decide (cannot happen with a valid parser) */
-		if (kc_buf_reserve(&c->in, READ_CHUNK)) {
-			log_warn("conn %d: out of memory for input", fd);
-			conn_close(c);
-			return;
+		if (c->in.cap - c->in.len < MIN_READ || buf_growth(&c->in, READ_CHUNK)) {
+			size_t want = READ_CHUNK, allow = conn_allowance(c);
+
+			while (want > MIN_READ && buf_growth(&c->in, want) > allow)
+				want /= 2;
+			if (buf_growth(&c->in, want) > allow && c->in.cap - c->in.len < MIN_READ) {
+				c->starved = true; /* the budget: stop reading (conn_on_budget) */
+				break;
+			}
+			if (buf_growth(&c->in, want) <= allow && kc_buf_reserve(&c->in, want)) {
+				log_warn("conn %d: out of memory for input", fd);
+				conn_close(c);
+				return;
+			}
+			conn_account(c);
 		}
 		ssize_t n = read(fd, c->in.data + c->in.len, c->in.cap - c->in.len);
 
@@ -314,11 +491,42 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	if (c->state == KC_CONN_WAITING) {
-		if (c->eof || kc_buf_avail(&c->in) >= limit)
+		if (c->starved) {
+			struct timeval retry = {0, BUDGET_RETRY_MS * 1000};
+
+			evtimer_add(c->tev, &retry);
+		}
+		if (c->eof || c->starved || kc_buf_avail(&c->in) >= limit)
 			event_del(c->rev);
 		return;
 	}
 	conn_drive(c); /* READING -> RUNNING */
+}
+
+/* The budget retry timer of a connection the budget stopped: looks again (reads, parses). */
+static void conn_on_budget(evutil_socket_t unused, short what, void *arg)
+{
+	struct kc_conn *c = arg;
+	int fd = c->fd; /* a timer's own fd is -1 */
+
+	(void)unused;
+	(void)what;
+	c->starved = false;
+	if (c->state == KC_CONN_WAITING) {
+		event_add(c->rev, NULL);
+		conn_on_read(fd, EV_READ, c);
+		return;
+	}
+	if (c->state != KC_CONN_READING)
+		return; /* WRITING: the drain drives it */
+	if (c->deadline && kc_mono_ns() >= c->deadline) {
+		log_debug("conn %d: closed: %s", fd,
+			  conn_partial(c) ? "request-timeout: request incomplete" : "idle-timeout");
+		conn_close(c);
+		return;
+	}
+	conn_arm_read(c);
+	conn_on_read(fd, EV_READ, c);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -396,9 +604,12 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		}
 		c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
 		c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
-		if (!c->rev || !c->wev) {
+		c->tev = evtimer_new(w->base, conn_on_budget, c);
+		if (!c->rev || !c->wev || !c->tev) {
 			event_free(c->rev);
 			event_free(c->wev);
+			if (c->tev)
+				event_free(c->tev);
 			kc_pend_free(c->pc.pend);
 			close(fd);
 			free(c);
@@ -412,7 +623,7 @@ void kc_conn_on_accept(evutil_socket_t lfd, short what, void *arg)
 		atomic_fetch_add(w->env->total_conns, 1);
 		atomic_fetch_add_explicit(&w->stats->conns_opened, 1, memory_order_relaxed);
 		kc_conn_set_state(c, KC_CONN_READING);
-		event_add(c->rev, NULL);
+		conn_arm_read(c);
 	}
 }
 

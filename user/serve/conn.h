@@ -7,7 +7,7 @@
  *   from        to          when
  *   NEW         READING     accepted: the read event armed
  *   READING     RUNNING     input came (conn_on_read)
- *   RUNNING     READING     all output written, nothing more parsed this round
+ *   RUNNING     READING     all output written, no progress this round (kc_conn_after_write)
  *   RUNNING     WRITING     the socket took not all output (backpressure)
  *   WRITING     RUNNING     the socket drained (conn_on_write)
  *   RUNNING     WAIT_CALL   a command needs the lower tiers: kc_pend_run
@@ -18,7 +18,8 @@
  *   RUNNING     LINGER      the protocol asked to close before the client's EOF
  *   RUNNING     CLOSED      asked to close after EOF; EOF and nothing parsed; write error
  *   LINGER      CLOSED      EOF, LINGER_SECS or LINGER_BYTES of discarded input
- *   READING     CLOSED      read error, out of memory, kc_conn_close_all
+ *   READING     CLOSED      read error, out of memory, kc_conn_close_all, request-timeout
+ *                           (an incomplete request), idle-timeout (no input)
  *   WRITING     CLOSED      kc_conn_close_all
  *   WAITING     CLOSED      read error, out of memory, kc_conn_close_all (the wait is dropped)
  *
@@ -45,11 +46,23 @@
 
 #define KC_UDP_HDR     8	   /* request id, sequence, total, reserved: 4 x be16 */
 #define KC_UDP_PAYLOAD 1400	   /* memcached's UDP_MAX_PAYLOAD_SIZE, header included */
-#define KC_OUT_SOFT    (256 << 10) /* stop parsing a connection's input past this much output */
+#define KC_OUT_SOFT    (256 << 10) /* stop parsing input past this much unsent output */
 
 struct kc_conn;
 struct kc_tiers;
 struct kc_udp_wait;
+
+/* The buffer budget every TCP connection of a daemon shares: the bytes their input and output
+ * buffers have allocated, over all workers (atomic: each worker adds and removes its own).
+ * Half of it is free for any connection while it lasts; past that a connection may grow only
+ * within its fair share of the other half (half / open connections), so a connection holding
+ * more than its share stops first: it reads nothing and answers no read command until its
+ * client has taken its replies or the budget has room. At most one command's reply past its
+ * allowance (and the doubling of a buffer) is over the limit per connection. */
+struct kc_conn_budget {
+	_Atomic uint64_t used;
+	uint64_t limit; /* 0: no budget */
+};
 
 struct kc_worker {
 	unsigned id;
@@ -59,7 +72,10 @@ struct kc_worker {
 	struct kc_stats *stats;
 	const struct kc_proto_env *env;
 	uint32_t max_conns;
-	struct kc_conn *conns; /* list of open connections, for shutdown */
+	uint32_t request_timeout;      /* s: an incomplete request open longer is closed; 0 = off */
+	uint32_t idle_timeout;	       /* s: READING with no input for longer is closed; 0 = off */
+	struct kc_conn_budget *budget; /* shared by every worker; NULL: none */
+	struct kc_conn *conns;	       /* list of open connections, for shutdown */
 	struct kc_buf udp_out;
 	struct kc_tiers *tiers;	       /* lower tiers, or NULL (memory only) */
 	unsigned udp_waiting;	       /* datagrams waiting on the lower tiers */
@@ -92,7 +108,9 @@ enum kc_conn_state kc_conn_get_state(const struct kc_conn *c);
 void kc_conn_set_state(struct kc_conn *c, enum kc_conn_state to);
 /* The drive loop's decision once RUNNING has written all its output: LINGER (the protocol asked
  * to close and the client's EOF has not come), CLOSED (it asked to close, or EOF came and this
- * round parsed nothing), RUNNING (this round parsed something: parse again) or READING. */
+ * round made no progress), RUNNING (progress: parse again) or READING. Progress is a round
+ * that parsed something, or one that left buffered input unparsed because KC_OUT_SOFT bytes
+ * were still unsent: now that they are written it may hold complete requests. */
 enum kc_conn_state kc_conn_after_write(bool close, bool eof, bool progress);
 
 /* The most reply text (env->udp_out_max) whose datagrams, each with its KC_UDP_HDR header and

@@ -723,6 +723,13 @@ size_t kc_proto_process(struct kc_proto_conn *c, const char *in, size_t len, str
 			c->wait = KC_WAIT_FETCH; /* the same line runs again after the fetch */
 			break;
 		}
+		if (c->out_max && out->len > c->out_max && !cmd.wrote &&
+		    (cmd.op == KC_OP_GET || cmd.op == KC_OP_GETS || cmd.op == KC_OP_GAT ||
+		     cmd.op == KC_OP_GATS || cmd.op == KC_OP_MG)) {
+			out->len = cmd.out_mark;
+			c->out_full = true; /* over the buffer budget: runs again later */
+			break;
+		}
 		pos += linelen + 1 + (size_t)used;
 		if (c->proto == KC_PROTO_UDP && !c->close)
 			kc_cmd_room(&cmd, 0); /* the datagram's reply so far within the cap */

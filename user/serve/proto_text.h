@@ -81,6 +81,12 @@ struct kc_proto_conn {
 	 * kc_pend_run(pend, wait, out, reply_mark, ...) and calls again once it is done. */
 	enum kc_wait wait;
 	size_t reply_mark;
+	/* 0: no limit. Otherwise a read (get, gets, gat, gats, mg) whose reply would take out->len
+	 * past out_max is not answered: its reply is dropped, its line left unconsumed (it runs
+	 * again on a later call) and out_full is set. The connection's share of the buffer
+	 * budget (conn.h); other commands' replies are small and always kept. */
+	size_t out_max;
+	bool out_full;
 };
 
 /* Processes requests from in[0..len). Appends replies to out, and stops early once out holds

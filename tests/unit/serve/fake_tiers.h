@@ -14,7 +14,9 @@
 #include "mem/mem.h"
 #include "tiers/tier.h"
 
-#define FAKE_MAX 2048
+#ifndef FAKE_MAX
+#define FAKE_MAX 2048 /* calls recorded; a test may define more before including this */
+#endif
 
 enum fake_kind { FAKE_FETCH = 1, FAKE_WRITE, FAKE_FLUSH };
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/metrics.h"
+#define FAKE_MAX 40000 /* test_wait_many_sets: more waits than KC_OUT_SOFT / "STORED\r\n" */
 #include "fake_tiers.h"
 #include "serve/conn.h"
 
@@ -105,6 +106,7 @@ struct fixture {
 	struct kc_worker w;
 	int lfd, cfd;
 	struct kc_buf got; /* what the client received */
+	struct kc_conn_budget budget;
 };
 
 static struct kc_stats *stats;
@@ -132,6 +134,7 @@ static int setup_with(void **state, struct kc_tiers *tiers)
 				  .env = &f->env,
 				  .max_conns = 8,
 				  .tiers = tiers,
+				  .budget = &f->budget,
 				  .tcp_fd = -1,
 				  .udp_fd = -1};
 	assert_non_null(f->mem);
@@ -170,6 +173,7 @@ static int teardown(void **state)
 
 	kc_conn_close_all(&f->w);
 	assert_int_equal(f->curr, 0);
+	assert_int_equal(atomic_load(&f->budget.used), 0); /* every buffer given back */
 	close(f->cfd);
 	close(f->lfd);
 	kc_buf_free(&f->w.udp_out);
@@ -317,52 +321,171 @@ static int server_fd(struct fixture *f)
 	return found;
 }
 
-/* A client that does not read: WRITING; once it reads, every reply comes, in order, and the
- * connection is READING again. The replies stay under KC_OUT_SOFT in all: past it, a round
- * that resumes from WRITING parses nothing and leaves the rest unparsed (issue 13). */
-static void test_backpressure(void **state)
+/* Completes every fake write not completed yet; returns how many are done in all. */
+static int complete_writes(void)
 {
-	enum { VAL = 40 << 10, GETS = 5 };
-	struct fixture *f = *state;
-	char *val = malloc(VAL + 1), hdr[64];
-	size_t per, total = 0;
-	int small = 16 << 10, writing = 0;
+	int done = 0;
 
-	memset(val, 'v', VAL);
-	val[VAL] = 0;
-	assert_int_equal(setsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
-	snprintf(hdr, sizeof(hdr), "set big 0 0 %d\r\n", VAL);
-	send_str(f, hdr);
-	send_str(f, val);
-	send_str(f, "\r\n");
-	expect_reply(f, "STORED\r\n");
-	for (int i = 0; i < GETS; i++)
-		send_str(f, "get big\r\n");
-	pump(f);
-	assert_state(f, W);
-	pump(f); /* still full: no change */
-	assert_state(f, W);
-	snprintf(hdr, sizeof(hdr), "VALUE big 0 %d\r\n", VAL);
-	per = strlen(hdr) + VAL + 2 + 5;
-	assert_true(per * GETS < KC_OUT_SOFT);
-	for (int i = 0; i < 20000 && total < per * GETS; i++) {
-		writing += st(f) == W;
-		assert_true(client_read(f));
-		total = kc_buf_avail(&f->got);
-		pump(f);
+	for (int i = 0; i < fake.n; i++) {
+		if (!fake.calls[i].completed && fake.calls[i].kind == FAKE_WRITE)
+			fake_written(i, NULL);
+		done += fake.calls[i].completed;
 	}
-	assert_int_equal(total, per * GETS);
-	for (int i = 0; i < GETS; i++) {
+	return done;
+}
+
+/* Sends all of s, pumping the worker while the socket is full (the connection may be
+ * WAITING or WRITING meanwhile and read only part of it). complete: completes the fake
+ * tiers' writes as they come, as a disk that keeps up would. */
+static void send_all(struct fixture *f, const char *s, size_t n, bool complete)
+{
+	for (int i = 0; n && i < 200000; i++) {
+		ssize_t k = write(f->cfd, s, n);
+
+		if (k > 0) {
+			s += k;
+			n -= (size_t)k;
+			continue;
+		}
+		assert_true(k < 0 && errno == EAGAIN);
+		pump(f);
+		if (complete)
+			complete_writes();
+		assert_true(client_read(f));
+	}
+	assert_int_equal(n, 0);
+}
+
+/* Pumps, reads and (with tiers) completes writes until the client holds `want` bytes or
+ * nothing moves for a while; returns how often the connection was seen WRITING. */
+static int drain_until(struct fixture *f, size_t want, bool complete)
+{
+	int writing = 0, idle = 0;
+
+	while (kc_buf_avail(&f->got) < want && idle < 2000) {
+		size_t before = kc_buf_avail(&f->got);
+
+		if (f->w.conns)
+			writing += st(f) == W;
+		pump(f);
+		if (complete)
+			complete_writes();
+		assert_true(client_read(f));
+		idle = kc_buf_avail(&f->got) == before ? idle + 1 : 0;
+		if (idle > 1000)
+			usleep(1000); /* a bounded wait, only to turn a hang into a failure */
+	}
+	return writing;
+}
+
+/* A client that does not read: WRITING; once it reads, every reply comes, in order, and the
+ * connection is READING again. With vlen = 100 KiB and 30 gets the replies are far over
+ * KC_OUT_SOFT: a round that resumes from WRITING must measure the limit by bytes still unsent
+ * (kc_buf_consume resets out only once it is empty), and a round that parsed nothing because
+ * the output was over it must parse again once the output drained (issue 13, item 1: only 3
+ * of 30 replies came). With tiers, a set that waits for durability sits between the gets. */
+static void backpressure(struct fixture *f, int vlen, int gets, bool sets)
+{
+	char *val = malloc((size_t)vlen + 1), hdr[64];
+	struct kc_buf req = {0};
+	size_t per, total;
+	int small = 16 << 10, writing;
+
+	memset(val, 'v', (size_t)vlen);
+	val[vlen] = 0;
+	assert_int_equal(setsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	snprintf(hdr, sizeof(hdr), "set big 0 0 %d\r\n", vlen);
+	send_str(f, hdr);
+	send_all(f, val, (size_t)vlen, false);
+	send_str(f, "\r\n");
+	if (sets) {
+		pump(f);
+		assert_state(f, WT);
+		complete_writes();
+	}
+	expect_reply(f, "STORED\r\n");
+	for (int i = 0; i < gets; i++) {
+		kc_buf_puts(&req, "get big\r\n");
+		if (sets)
+			kc_buf_printf(&req, "set s%d 0 0 1\r\nv\r\n", i);
+	}
+	send_all(f, kc_buf_head(&req), kc_buf_avail(&req), sets);
+	pump(f);
+	assert_state(f, sets ? WT : W);
+	snprintf(hdr, sizeof(hdr), "VALUE big 0 %d\r\n", vlen);
+	per = strlen(hdr) + (size_t)vlen + 2 + 5 + (sets ? 8 : 0);
+	writing = drain_until(f, per * (size_t)gets, sets);
+	total = kc_buf_avail(&f->got);
+	if (total != per * (size_t)gets)
+		fail_msg("%zu of %zu reply bytes (%zu of %d replies), state %s", total,
+			 per * (size_t)gets, total / per, gets, kc_conn_state_name(st(f)));
+	for (int i = 0; i < gets; i++) {
 		const char *p = kc_buf_head(&f->got) + (size_t)i * per;
 
 		assert_memory_equal(p, hdr, strlen(hdr));
-		assert_memory_equal(p + strlen(hdr), val, VAL);
-		assert_memory_equal(p + per - 7, "\r\nEND\r\n", 7);
+		assert_memory_equal(p + strlen(hdr), val, (size_t)vlen);
+		assert_memory_equal(p + strlen(hdr) + (size_t)vlen, "\r\nEND\r\n", 7);
+		if (sets)
+			assert_memory_equal(p + per - 8, "STORED\r\n", 8);
 	}
 	assert_true(writing > 0); /* WRITING while the client had not read it all */
 	assert_state(f, R);
 	f->got.len = f->got.off = 0;
+	kc_buf_free(&req);
 	free(val);
+}
+
+static void test_backpressure(void **state)
+{
+	backpressure(*state, 40 << 10, 5, false);
+}
+
+static void test_backpressure_over_soft(void **state)
+{
+	enum { VAL = 100 << 10, GETS = 30 };
+
+	assert_true((size_t)VAL * GETS > 2 * KC_OUT_SOFT);
+	backpressure(*state, VAL, GETS, false);
+}
+
+static void test_backpressure_waiting(void **state)
+{
+	backpressure(*state, 100 << 10, 30, true);
+}
+
+/* Pipelined sets, each waiting for durability, more than KC_OUT_SOFT of "STORED\r\n" in all,
+ * and a client that reads: every reply comes (issue 13, item 1: replies made during the waits
+ * piled up to KC_OUT_SOFT, then a wait that ended over it parsed nothing and went READING with
+ * complete sets buffered: 98,304 of 100,000 replies, then a hang). */
+static void test_wait_many_sets(void **state)
+{
+	enum { SETS = KC_OUT_SOFT / 8 + 1000 };
+	struct fixture *f = *state;
+	struct kc_buf req = {0};
+	int big = 1 << 20, got;
+	socklen_t gl = sizeof(got);
+
+	assert_true(SETS < FAKE_MAX);
+	/* a socket that takes KC_OUT_SOFT in one write, as TCP on loopback does: the round that
+	 * held its input back then drains all output at once and must not go READING */
+	assert_int_equal(setsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+	assert_int_equal(getsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &got, &gl), 0);
+	assert_true(got > KC_OUT_SOFT + 4096);
+	for (int i = 0; i < SETS; i++)
+		kc_buf_printf(&req, "set k%d 0 0 1\r\nv\r\n", i % 100);
+	/* all of it buffered while the first set waits (it is under the input limit), so no
+	 * later input can wake a connection that stopped */
+	send_all(f, kc_buf_head(&req), kc_buf_avail(&req), false);
+	assert_int_equal(fake_count(FAKE_WRITE), 1);
+	drain_until(f, (size_t)SETS * 8, true);
+	if (kc_buf_avail(&f->got) != (size_t)SETS * 8)
+		fail_msg("%zu of %d replies, state %s, %d writes", kc_buf_avail(&f->got) / 8, SETS,
+			 kc_conn_state_name(st(f)), fake_count(FAKE_WRITE));
+	for (int i = 0; i < SETS; i++)
+		assert_memory_equal(kc_buf_head(&f->got) + (size_t)i * 8, "STORED\r\n", 8);
+	assert_state(f, R);
+	f->got.len = f->got.off = 0;
+	kc_buf_free(&req);
 }
 
 /* quit before the client's EOF: LINGER (our side shut down, input discarded), then CLOSED at
@@ -397,6 +520,147 @@ static void test_eof_answers_then_closes(void **state)
 	expect_reply(f, "END\r\nEND\r\n");
 	pump(f);
 	assert_null(f->w.conns);
+	assert_false(client_read(f));
+}
+
+/* The buffer budget (issue 13, item 12): a client that sends many gets of a large value and
+ * does not read keeps the connection's buffers within the budget (pre-budget: KC_OUT_SOFT
+ * plus a reply of output and the request's input, 640 KiB here); once it reads, every reply
+ * comes, in order, and the buffers are given back. */
+static void test_budget_non_reader(void **state)
+{
+	enum { VAL = 100 << 10, GETS = 30, LIMIT = 512 << 10 };
+	struct fixture *f = *state;
+	char *val = malloc(VAL + 1), hdr[64];
+	struct kc_buf req = {0};
+	uint64_t most = 0;
+	size_t per;
+	int small = 16 << 10;
+
+	f->budget.limit = LIMIT;
+	memset(val, 'v', VAL);
+	val[VAL] = 0;
+	assert_int_equal(setsockopt(server_fd(f), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	snprintf(hdr, sizeof(hdr), "set big 0 0 %d\r\n", VAL);
+	send_str(f, hdr);
+	send_all(f, val, VAL, false);
+	send_str(f, "\r\n");
+	expect_reply(f, "STORED\r\n");
+	for (int i = 0; i < GETS; i++)
+		kc_buf_puts(&req, "get big\r\n");
+	send_all(f, kc_buf_head(&req), kc_buf_avail(&req), false);
+	for (int i = 0; i < 50; i++) { /* the client reads nothing meanwhile */
+		pump(f);
+		if (atomic_load(&f->budget.used) > most)
+			most = atomic_load(&f->budget.used);
+		usleep(2000);
+	}
+	if (most > LIMIT)
+		fail_msg("connection buffers %llu bytes, budget %d", (unsigned long long)most,
+			 LIMIT);
+	snprintf(hdr, sizeof(hdr), "VALUE big 0 %d\r\n", VAL);
+	per = strlen(hdr) + VAL + 2 + 5;
+	drain_until(f, per * GETS, false);
+	assert_int_equal(kc_buf_avail(&f->got), per * GETS);
+	for (int i = 0; i < GETS; i++)
+		assert_memory_equal(kc_buf_head(&f->got) + (size_t)i * per, hdr, strlen(hdr));
+	assert_state(f, R);
+	assert_true(atomic_load(&f->budget.used) <= 128 << 10); /* KEEP_BUF of in and out at most */
+	f->got.len = f->got.off = 0;
+	kc_buf_free(&req);
+	free(val);
+}
+
+/* Incomplete large sets hold no more input than the budget: the connection stops reading;
+ * the budget counts nothing once it is closed. */
+static void test_budget_incomplete_set(void **state)
+{
+	enum { LIMIT = 256 << 10 };
+	struct fixture *f = *state;
+	char *val = calloc(1, 900 << 10);
+	int big = 1 << 20;
+
+	f->budget.limit = LIMIT;
+	assert_int_equal(setsockopt(f->cfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big)), 0);
+	send_str(f, "set k 0 0 1000000\r\n");
+	memset(val, 'x', 900 << 10);
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = write(f->cfd, val, 900 << 10);
+
+		(void)n;
+		pump(f);
+		if (atomic_load(&f->budget.used) > LIMIT)
+			fail_msg("input %llu bytes, budget %d",
+				 (unsigned long long)atomic_load(&f->budget.used), LIMIT);
+	}
+	kc_conn_close_all(&f->w);
+	assert_int_equal(atomic_load(&f->budget.used), 0);
+	free(val);
+}
+
+/* Pumps (sleeping between rounds) until the connection is gone; bounded at about 10 s, which
+ * only turns a connection that is never closed into a failure. */
+static bool pump_until_closed(struct fixture *f)
+{
+	for (int i = 0; i < 1000 && f->w.conns; i++) {
+		pump(f);
+		if (f->w.conns)
+			usleep(10000);
+	}
+	return !f->w.conns;
+}
+
+/* An incomplete request (a set's value, a command line) is closed request-timeout after it
+ * began, without a reply, whatever trickles in meanwhile; nothing is stored. */
+static void test_request_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.request_timeout = 1;
+	send_str(f, "get a\r\n");
+	expect_reply(f, "END\r\n");
+	send_str(f, "set k 0 0 10\r\nab");
+	expect_nothing(f);
+	assert_state(f, R);
+	usleep(500000);
+	send_str(f, "c"); /* a trickle does not reset the clock */
+	expect_nothing(f);
+	assert_true(pump_until_closed(f));
+	assert_false(client_read(f));
+	assert_int_equal(kc_buf_avail(&f->got), 0);
+	assert_int_equal(f->curr, 0);
+}
+
+/* Pipelined requests, each under the limit, past request-timeout in all, the next always
+ * begun: never closed; with idle-timeout off, nothing closes an idle connection. */
+static void test_request_timeout_per_request(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.request_timeout = 1;
+	send_str(f, "set k 0 0 1\r\n");
+	for (int i = 0; i < 4; i++) { /* the input is never empty: each set completes the last */
+		usleep(400000);
+		send_str(f, "v\r\nset k 0 0 1\r\n");
+		expect_reply(f, "STORED\r\n");
+	}
+	send_str(f, "v\r\n");
+	expect_reply(f, "STORED\r\n");
+	usleep(1200000);
+	expect_nothing(f);
+	assert_state(f, R);
+}
+
+/* idle-timeout: a connection with nothing to do is closed after it. */
+static void test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	f->w.idle_timeout = 1;
+	send_str(f, "get a\r\n");
+	expect_reply(f, "END\r\n");
+	assert_state(f, R);
+	assert_true(pump_until_closed(f));
 	assert_false(client_read(f));
 }
 
@@ -519,7 +783,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_illegal_asserts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backpressure_over_soft, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backpressure_waiting, setup_tiers, teardown),
+	    cmocka_unit_test_setup_teardown(test_wait_many_sets, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit_lingers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_non_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_incomplete_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_timeout_per_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_eof_answers_then_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_fetch_in_order, setup_tiers, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_write, setup_tiers, teardown),
