@@ -12,7 +12,9 @@ import threading
 import time
 
 
-def build(n, seed):
+def build(n, seed, writes):
+    """writes: the share of commands that change data (set 50%, delete 14%, incr 28% and add 8%
+    of them); the rest are gets."""
     rnd = random.Random(seed)
     model = {}
     req, rep, ends, names = [], [], [], []
@@ -20,22 +22,22 @@ def build(n, seed):
     for i in range(n):
         k = "k%d" % rnd.randrange(2000)
         r = rnd.random()
-        if r < 0.25:
+        if r < writes * 0.50:
             v = str(rnd.randrange(1000000))
             req.append("set %s 0 0 %d\r\n%s\r\n" % (k, len(v), v))
             model[k] = v
             out = "STORED\r\n"
             name = "set"
-        elif r < 0.75:
+        elif r >= writes:
             req.append("get %s\r\n" % k)
             out = ("VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (k, len(model[k]), model[k])
                    if k in model else "END\r\n")
             name = "get"
-        elif r < 0.82:
+        elif r < writes * 0.64:
             req.append("delete %s\r\n" % k)
             out = "DELETED\r\n" if model.pop(k, None) is not None else "NOT_FOUND\r\n"
             name = "delete"
-        elif r < 0.96:
+        elif r < writes * 0.92:
             d = rnd.randrange(1000)
             req.append("incr %s %d\r\n" % (k, d))
             if k in model:
@@ -65,7 +67,8 @@ def main():
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 900
     stall = float(sys.argv[5]) if len(sys.argv) > 5 else 120
-    req, want, ends, names = build(n, seed)
+    writes = float(sys.argv[6]) if len(sys.argv) > 6 else 0.5
+    req, want, ends, names = build(n, seed, writes)
     counts = {}
     for x in names:
         counts[x] = counts.get(x, 0) + 1
