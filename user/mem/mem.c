@@ -563,7 +563,7 @@ static struct kc_item *concat(struct kc_mem *m, struct kc_item *old, struct kc_i
 	return n;
 }
 
-enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struct kc_item *it,
+enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_set_mode mode, struct kc_item *it,
 				uint64_t cas_in, uint64_t *cas_out)
 {
 	uint64_t hash = XXH3_64bits(kc_item_key(it), it->nkey);

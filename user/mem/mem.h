@@ -73,10 +73,11 @@ void kc_item_put(struct kc_item *it);
  * chunk header, rounded up to 16 (what the allocation really costs). */
 size_t kc_item_size(size_t nkey, size_t nval);
 
-/* KC_FILL stores a copy read from a lower tier: only if the key is absent or holds an older
- * version (it->ver, which the caller set and the tier keeps); KC_NOT_STORED otherwise. Every
- * other mode mints a new version for what it stores. */
-enum kc_store_mode {
+/* The storage commands' modes (memcached's "set" family; "store" is the object store,
+ * tiers/store/). KC_FILL stores a copy read from a lower tier: only if the key is absent or holds
+ * an older version (it->ver, which the caller set and the tier keeps); KC_NOT_STORED otherwise.
+ * Every other mode mints a new version for what it stores. */
+enum kc_set_mode {
 	KC_SET,
 	KC_ADD,
 	KC_REPLACE,
@@ -169,7 +170,7 @@ void kc_mem_note_access(struct kc_mem *m, const char *key, size_t nkey, uint32_t
  * the tier and increasing for each key. A KC_SET that fails with KC_TOO_LARGE still removes
  * the key's old value, as memcached does. An item whose exptime has already passed is
  * KC_STORED (replacing the old value) but never readable. */
-enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_store_mode mode, struct kc_item *it,
+enum kc_mem_result kc_mem_store(struct kc_mem *m, enum kc_set_mode mode, struct kc_item *it,
 				uint64_t cas_in, uint64_t *cas_out);
 
 /* Deletes key; cas_in != 0 deletes only that version. KC_DELETED, KC_NOT_FOUND or KC_EXISTS. */

@@ -196,9 +196,8 @@ enum kc_res kc_mem_res(enum kc_mem_result r)
 	return KC_RES_SERVER_ERROR;
 }
 
-ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
-		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
-		       struct kc_item **out_item)
+ssize_t kc_cmd_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags, int64_t exptime,
+		     int32_t vlen, const char *data, size_t avail, struct kc_item **out_item)
 {
 	struct kc_proto_conn *c = cmd->conn;
 	size_t need = (size_t)vlen + 2;

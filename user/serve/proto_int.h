@@ -78,13 +78,12 @@ bool kc_cmd_room(struct kc_cmd *cmd, size_t more);
  * Returns the bytes consumed (the block, or what is there of an oversized one, the rest being
  * swallowed), or -1 if the block has not fully arrived. *item is NULL when an error reply was
  * written instead. */
-ssize_t kc_store_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags,
-		       int64_t exptime, int32_t vlen, const char *data, size_t avail,
-		       struct kc_item **item);
+ssize_t kc_cmd_value(struct kc_cmd *cmd, const struct kc_tok *key, uint32_t flags, int64_t exptime,
+		     int32_t vlen, const char *data, size_t avail, struct kc_item **item);
 
 /* --- proto_meta.c --------------------------------------------------------------------- */
 
-/* Executes mg ms md mn ma; same return convention as kc_store_value (0 when no data block). */
+/* Executes mg ms md mn ma; same return convention as kc_cmd_value (0 when no data block). */
 ssize_t kc_proto_meta(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const char *data,
 		      size_t avail);
 

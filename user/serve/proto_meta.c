@@ -424,7 +424,7 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 	struct meta m;
 	int32_t vlen;
 	uint64_t cas = 0;
-	enum kc_store_mode mode = KC_SET;
+	enum kc_set_mode mode = KC_SET;
 	const char *err;
 
 	if (nt < 2) {
@@ -480,7 +480,7 @@ static ssize_t meta_set(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const c
 	}
 	if (mode == KC_ADD && kc_cmd_need(cmd, key.p, key.n))
 		return 0; /* add must know whether the key exists below before it stores */
-	ssize_t used = kc_store_value(cmd, &key, m.F, m.has_T ? m.T : 0, vlen, data, avail, &it);
+	ssize_t used = kc_cmd_value(cmd, &key, m.F, m.has_T ? m.T : 0, vlen, data, avail, &it);
 
 	if (used < 0 || !it)
 		return used;

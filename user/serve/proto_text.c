@@ -126,7 +126,7 @@ static void cmd_get(struct kc_cmd *cmd, const char *args, const char *end, enum 
 static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const char *data,
 			 size_t avail)
 {
-	static const enum kc_store_mode modes[] = {
+	static const enum kc_set_mode modes[] = {
 	    [KC_OP_SET] = KC_SET,	[KC_OP_ADD] = KC_ADD,	      [KC_OP_REPLACE] = KC_REPLACE,
 	    [KC_OP_APPEND] = KC_APPEND, [KC_OP_PREPEND] = KC_PREPEND, [KC_OP_CAS] = KC_CAS,
 	};
@@ -156,8 +156,8 @@ static ssize_t cmd_store(struct kc_cmd *cmd, struct kc_tok *t, size_t nt, const 
 	/* add must know whether the key exists below before it stores. */
 	if (cmd->op == KC_OP_ADD && kc_cmd_need(cmd, t[1].p, t[1].n))
 		return 0;
-	used = kc_store_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen,
-			      data, avail, &it);
+	used = kc_cmd_value(cmd, &t[1], flags, kc_proto_exptime(exptime, kc_mem_now()), vlen, data,
+			    avail, &it);
 	if (used < 0 || !it)
 		return used;
 	r = kc_mem_store(cmd->conn->env->mem, modes[cmd->op], it, cas_in, NULL);

@@ -73,7 +73,7 @@ static struct kc_item *mk(const char *key, const void *val, size_t nval, uint32_
 	return it;
 }
 
-static enum kc_mem_result store(struct kc_mem *m, enum kc_store_mode mode, const char *key,
+static enum kc_mem_result store(struct kc_mem *m, enum kc_set_mode mode, const char *key,
 				const char *val, uint32_t flags, int64_t exptime, uint64_t cas_in,
 				uint64_t *cas_out)
 {
@@ -84,7 +84,7 @@ static enum kc_mem_result store(struct kc_mem *m, enum kc_store_mode mode, const
 	return r;
 }
 
-static enum kc_mem_result store_n(struct kc_mem *m, enum kc_store_mode mode, const char *key,
+static enum kc_mem_result store_n(struct kc_mem *m, enum kc_set_mode mode, const char *key,
 				  const char *val, size_t nval, uint64_t cas_in)
 {
 	struct kc_item *it = mk(key, val, nval, 0, 0);
@@ -701,11 +701,11 @@ static void test_capacity_churn(void **state)
 		size_t nkey = (size_t)snprintf(key, sizeof(key), "k%u", i);
 		/* Mostly small values, sometimes large ones. */
 		size_t nval = xorshift(&rng) % (kind % 10 == 0 ? imax - nkey + 1 : 300);
-		enum kc_store_mode mode = kind < 60   ? KC_SET
-					  : kind < 70 ? KC_APPEND
-					  : kind < 75 ? KC_ADD
-					  : kind < 80 ? KC_REPLACE
-						      : KC_PREPEND;
+		enum kc_set_mode mode = kind < 60   ? KC_SET
+					: kind < 70 ? KC_APPEND
+					: kind < 75 ? KC_ADD
+					: kind < 80 ? KC_REPLACE
+						    : KC_PREPEND;
 		enum kc_mem_result r, want;
 		struct kc_item *it;
 
@@ -917,10 +917,10 @@ static void *stress_worker(void *arg)
 		}
 		{
 			size_t nrec = 1 + xorshift(&rng) % (kind < 75 ? 2 : 40);
-			enum kc_store_mode mode = kind < 70   ? KC_CAS
-						  : kind < 80 ? KC_APPEND
-						  : kind < 85 ? KC_ADD
-							      : KC_SET;
+			enum kc_set_mode mode = kind < 70   ? KC_CAS
+						: kind < 80 ? KC_APPEND
+						: kind < 85 ? KC_ADD
+							    : KC_SET;
 
 			it = kc_item_new(key, nkey, 0, 0, nrec * ST_REC);
 			if (!it) {
