@@ -144,12 +144,18 @@ static void on_flush_key(void *ctx, const redisReply *r, const char *err)
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
 		return;
-	uint64_t ver = strtoull(r->element[0]->str, NULL, 10);
-	int64_t at = strtoll(r->element[1]->str, NULL, 10);
+	uint64_t ver, at;
 	char msg[80];
 
+	/* Written by a node as two decimals; anything else in the key is not a flush. */
+	if (kc_parse_u64(r->element[0]->str, UINT64_MAX, &ver) ||
+	    kc_parse_u64(r->element[1]->str, INT64_MAX, &at)) {
+		log_warn("redis: the flush key holds no flush ('%.24s' '%.24s'): ignored",
+			 r->element[0]->str, r->element[1]->str);
+		return;
+	}
 	/* Same path as a live flush message from an unknown node. */
-	snprintf(msg, sizeof(msg), "F %020" PRIu64 " %" PRId64 " 256", ver, at);
+	snprintf(msg, sizeof(msg), "F %020" PRIu64 " %" PRIu64 " 256", ver, at);
 	kc_tier_on_inval(t, NULL, 0, msg, strlen(msg));
 }
 

@@ -47,20 +47,12 @@ struct round {
 
 #define SAY_MS 10000 /* a failure that repeats every round is logged at most this often */
 
-/* Counts a failure; true when it is to be logged (the first, then one per SAY_MS), which
- * resets the count of those not logged. */
-static bool say_failure(struct kc_said *s)
+/* Counts a failure; true when it is to be logged (the first, then one per SAY_MS), with
+ * *quiet set to how many were not logged since the last line. */
+static bool say_failure(struct kc_said *s, uint64_t *quiet)
 {
-	uint64_t now = kc_mono_ms();
-
 	s->failures++;
-	if (s->failures > 1 && now - s->last_ms < SAY_MS) {
-		s->quiet++;
-		return false;
-	}
-	s->last_ms = now;
-	s->quiet = 0;
-	return true;
+	return kc_ratelimit(&s->rl, SAY_MS * 1000000ull, quiet);
 }
 
 static void buf_reset(struct kc_buf *b)
@@ -148,6 +140,8 @@ static void grab(struct kc_journal *j, struct round *rd)
  * dead letter would let that letter be replayed over it). */
 static void write_dead(struct kc_journal *j, struct round *rd)
 {
+	uint64_t quiet;
+
 	if (!rd->dead_err && rd->do_rewrite)
 		rd->dead_err = kc_jdead_rewrite(j, &rd->rewrite);
 	if (rd->dead_err || !rd->dead.len)
@@ -160,10 +154,10 @@ static void write_dead(struct kc_journal *j, struct round *rd)
 			rd->dead_err = -errno;
 	}
 out:
-	if (rd->dead_err && say_failure(&j->dead_said))
+	if (rd->dead_err && say_failure(&j->dead_said, &quiet))
 		log_error("journal %s: writing dead.log: %s (%" PRIu64
 			  " more such failures not logged)",
-			  j->dir, strerror(-rd->dead_err), j->dead_said.quiet);
+			  j->dir, strerror(-rd->dead_err), quiet);
 	else if (!rd->dead_err && j->dead_said.failures && (rd->dead.len || rd->do_rewrite))
 		j->dead_said = (struct kc_said){0};
 }
@@ -171,6 +165,7 @@ out:
 /* Phase B, segment part. */
 static void write_segment(struct kc_journal *j, struct round *rd)
 {
+	uint64_t quiet;
 	struct kc_jseg *cur = j->cur, *s;
 
 	if (!rd->dead_err && kc_buf_append(&rd->seg, rd->deadmarks.data, rd->deadmarks.len))
@@ -235,10 +230,10 @@ out:
 	if (rd->seg_err) {
 		/* What reached the file is unknown now: never write behind it again. */
 		j->seg_broken = true;
-		if (say_failure(&j->seg_said))
+		if (say_failure(&j->seg_said, &quiet))
 			log_error("journal %s: writing segment %" PRIu64 ": %s (%" PRIu64
 				  " more such failures not logged)",
-				  j->dir, cur->num, strerror(-rd->seg_err), j->seg_said.quiet);
+				  j->dir, cur->num, strerror(-rd->seg_err), quiet);
 	} else if (j->seg_said.failures && (rd->seg.len || rd->want_fsync)) {
 		log_info("journal %s: writing segments again after %" PRIu64 " failed rounds",
 			 j->dir, j->seg_said.failures);

@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/ratelimit.h"
 #include "tiers/journal/journal.h"
 #include "tiers/journal/journal_format.h"
 
@@ -58,9 +59,8 @@ struct kc_jheap {
 
 /* A failure that repeats every round, logged once per period (journal.c's say_failure). */
 struct kc_said {
-	uint64_t failures; /* in a row, since the last success */
-	uint64_t quiet;	   /* not logged since the last line */
-	uint64_t last_ms;  /* when the last line was logged */
+	uint64_t failures;	/* in a row, since the last success */
+	struct kc_ratelimit rl; /* when the next line may be logged, and how many were not */
 };
 
 struct kc_journal {
