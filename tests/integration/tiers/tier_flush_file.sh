@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # data-dir/flush (issue 13, items 10 and 14): a damaged flush file is ignored with an error
 # naming it, set aside as flush.bad, and every stored object stays readable; later writes
-# survive a restart. A symlink planted at data-dir/flush.tmp is never followed by flush_all.
+# survive a restart. A symlink planted at data-dir/flush.tmp is never followed by the lasting
+# flush (kcachectl flush: the protocol's flush_all never writes data-dir/flush).
 source "$(dirname "$0")/../../lib/common.sh"
 need nc
 
@@ -10,10 +11,11 @@ mkdir -m 0700 "$D"
 flags=(--write-mode through --data-dir "$D")
 start_kcached ff1 "${flags[@]}"
 expect_eq "set k1" "$(mc 'set k1 0 0 2\r\nv1\r\n' | tr -d '\r')" STORED
-# flush_all writes data-dir/flush; a symlink at flush.tmp must not be written through.
+# kcachectl flush writes data-dir/flush; a symlink at flush.tmp must not be written through.
 echo precious >"$TMP/target"
 ln -s "$TMP/target" "$D/flush.tmp"
-expect_eq "flush_all" "$(mc 'flush_all\r\n' | tr -d '\r')" OK
+expect_eq "kcachectl flush" "$("$KCACHECTL" --admin-socket "$TMP/ff1.sock" flush)" \
+	"flushed: this node (kept in data-dir/flush)"
 expect_eq "the symlink's target is untouched" "$(cat "$TMP/target")" precious
 [ -f "$D/flush" ] && [ ! -L "$D/flush" ] || fail "data-dir/flush was not written as a file"
 grep -q '^KCF1 ' "$D/flush" || fail "data-dir/flush has no checksummed line: $(cat "$D/flush")"
